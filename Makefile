@@ -1,0 +1,45 @@
+# Palot — the README's commands. Each target installs what it needs, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PALOT := $(VENV)/bin/palot
+STAMP := $(VENV)/.palot-installed
+
+.PHONY: demo test bench setup system-deps opencode clean
+
+setup: $(STAMP) opencode
+
+# System packages (git, Node.js/npm for OpenCode's npm package), only when missing.
+system-deps:
+	@missing=""; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml | system-deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# The pinned OpenCode (into Palot's data dir) and ripgrep (into the venv).
+opencode: $(STAMP)
+	@$(PALOT) doctor --fix --quiet
+
+demo: setup
+	$(PALOT) demo
+
+test: setup
+	$(PY) -m pytest tests --ignore=tests/bench
+
+bench: setup
+	$(PY) -m pytest tests/bench -q -s -m bench
+
+clean:
+	rm -rf $(VENV) bench-results test-artifacts

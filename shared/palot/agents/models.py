@@ -1,0 +1,114 @@
+"""What Palot says about an agent: the public, typed view front ends show."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class AgentStatus(str, Enum):
+    """An agent's state, derived from its session, permissions and errors."""
+
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    WAITING = "waiting"  # a permission request needs a person
+    PAUSED = "paused"  # aborted; prompt it again to resume
+    COMPLETED = "completed"
+    FAILED = "failed"
+    MIGRATING = "migrating"
+    ARCHIVED = "archived"
+
+    @property
+    def active(self) -> bool:
+        return self in (AgentStatus.PROVISIONING, AgentStatus.RUNNING, AgentStatus.MIGRATING)
+
+
+PERMISSION_MODES = ("default", "ask", "auto")
+ENVIRONMENT_TYPES = ("worktree", "container", "cloud", "external")
+
+
+class EnvironmentView(BaseModel):
+    id: str | None
+    type: str
+    directory: str
+    branch: str | None = None
+    base_commit: str | None = None
+
+
+class PermissionView(BaseModel):
+    """A pending permission request of an agent."""
+
+    id: str
+    permission: str  # e.g. "edit", "bash"
+    patterns: list[str] = Field(default_factory=list)
+    summary: str
+
+
+class Agent(BaseModel):
+    """One agent: one OpenCode session in one environment."""
+
+    id: str
+    title: str
+    status: AgentStatus
+    project_id: str | None
+    project_path: str
+    project_name: str
+    environment: EnvironmentView
+    session_id: str | None
+    prompt: str = ""
+    model: str | None = None
+    permission_mode: str = "default"
+    error: str | None = None
+    permissions: list[PermissionView] = Field(default_factory=list)
+    tokens: int = 0
+    cost: float = 0.0
+    created_at: float
+    updated_at: float
+    read_only: bool = False  # an OpenCode session Palot discovered but does not manage
+
+    @property
+    def branch(self) -> str | None:
+        return self.environment.branch
+
+
+class ActivityItem(BaseModel):
+    """One structured line of an agent's activity (icon + verb + target + summary)."""
+
+    index: int  # position in the agent's activity, a cursor for "what is new"
+    id: str
+    time: float
+    kind: str  # read, edit, write, bash, grep, glob, todo, task, web, message, thinking, error, tool
+    verb: str
+    target: str = ""
+    summary: str = ""
+    state: str = "completed"  # pending, running, completed, error
+
+
+class AgentMessage(BaseModel):
+    id: str
+    role: str
+    time: float
+    text: str
+    error: str | None = None
+    tools: list[str] = Field(default_factory=list)
+
+
+class FileChange(BaseModel):
+    path: str
+    status: str
+    additions: int
+    deletions: int
+    binary: bool = False
+    old_path: str | None = None
+
+
+class AgentDiff(BaseModel):
+    """The agent's changes against its base commit, untracked files included."""
+
+    agent_id: str
+    base_commit: str | None
+    files: list[FileChange]
+    additions: int
+    deletions: int
+    patch: str

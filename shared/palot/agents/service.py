@@ -1,0 +1,737 @@
+"""The agent service: spawn, list, steer, review and retire agents across projects.
+
+State lives in three places, each authoritative for one thing: the store
+(what agents exist, where, and their last known status), OpenCode (sessions,
+messages, permissions) and the event hub (what is happening now). The
+service keeps a small live state per agent from the hub's events and derives
+each agent's status from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from .. import git
+from ..backends import EnvironmentSpec, RuntimeBackend
+from ..errors import (
+    AgentNotFound,
+    BranchExists,
+    InvalidInput,
+    InvalidState,
+    OpenCodeHTTPError,
+    PalotError,
+    ReadOnlyAgent,
+    UnmergedWork,
+)
+from ..events import EventHub, make_event
+from ..opencode import STREAM_CONNECTED, GlobalEvent, Message, OpenCodeClient, PermissionRule, Session
+from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
+from .activity import build_activity, last_outcome, simplify_messages
+from .models import (
+    PERMISSION_MODES,
+    ActivityItem,
+    Agent,
+    AgentDiff,
+    AgentMessage,
+    AgentStatus,
+    EnvironmentView,
+    FileChange,
+    PermissionView,
+)
+from .status import LiveState, derive_status
+
+log = logging.getLogger(__name__)
+
+#: Event Palot publishes on the hub whenever an agent's status or record changes.
+AGENT_UPDATED = "palot.agent.updated"
+#: Event Palot publishes when an agent is removed (destroyed).
+AGENT_REMOVED = "palot.agent.removed"
+
+Progress = Callable[[str], None]
+
+_PERMISSION_RULES: dict[str, list[PermissionRule]] = {
+    "default": [],
+    "ask": [
+        PermissionRule(permission="edit", pattern="*", action="ask"),
+        PermissionRule(permission="bash", pattern="*", action="ask"),
+        PermissionRule(permission="webfetch", pattern="*", action="ask"),
+    ],
+    "auto": [PermissionRule(permission="*", pattern="*", action="allow")],
+}
+_REPLIES = ("once", "always", "reject")
+_SETTLED = {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.PAUSED, AgentStatus.WAITING,
+            AgentStatus.ARCHIVED}
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _slugify(text: str, limit: int = 32) -> str:
+    words = re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+    slug = ""
+    for w in words:
+        if len(slug) + len(w) + 1 > limit:
+            break
+        slug = f"{slug}-{w}" if slug else w
+    return slug or "agent"
+
+
+def _title_from(prompt: str) -> str:
+    line = prompt.strip().splitlines()[0] if prompt.strip() else "agent"
+    return line if len(line) <= 60 else line[:59] + "…"
+
+
+def _patch_sha(patch: str) -> str:
+    return hashlib.sha256(patch.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class AgentService:
+    """Every agent action, for every front end."""
+
+    def __init__(
+        self,
+        store: Store,
+        hub: EventHub,
+        backends: dict[str, RuntimeBackend],
+        client: Callable[[], OpenCodeClient],
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.backends = backends
+        self._client = client
+        self._live: dict[str, LiveState] = {}
+        self._by_session: dict[str, str] = {}
+        self._external: dict[str, tuple[Session, ProjectRecord]] = {}
+        self._project_paths: dict[str, ProjectRecord] = {}
+        self._resync_task: asyncio.Task[None] | None = None
+        for rec in store.list_agents():
+            if rec.session_id:
+                self._by_session[rec.session_id] = rec.id
+        for project in store.list_projects():
+            self._project_paths[project.path] = project
+        hub.add_listener(self._on_event)
+        hub.add_snapshot_provider(self._snapshot)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bring every unfinished agent's status up to date and discover external sessions."""
+        await self.resync()
+
+    async def resync(self) -> None:
+        """Re-read status, permissions and last outcome from OpenCode for agents that may have moved on."""
+        client = self._client()
+        by_dir: dict[str, list[tuple[AgentRecord, EnvironmentRecord]]] = {}
+        for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
+            if env is None or env.state != "active" or not rec.session_id:
+                continue
+            live = self._live.get(rec.id)
+            if rec.status in ("running", "waiting", "provisioning") or (live and (live.busy or live.prompt_pending)):
+                by_dir.setdefault(env.directory, []).append((rec, env))
+        for directory, agents in by_dir.items():
+            try:
+                statuses = await client.session_statuses(directory)
+                perms = await client.permissions(directory)
+            except PalotError as e:
+                log.warning("could not resync %s: %s", directory, e)
+                continue
+            for rec, _env in agents:
+                live = self._live.setdefault(rec.id, LiveState())
+                assert rec.session_id
+                live.busy = rec.session_id in statuses
+                live.permissions = {p.id: p.model_dump() for p in perms if p.sessionID == rec.session_id}
+                if not live.busy:
+                    live.prompt_pending = False
+                    try:
+                        msgs = await client.messages(rec.session_id, directory)
+                    except PalotError:
+                        msgs = []
+                    aborted, error, unfinished = last_outcome(msgs)
+                    live.aborted = aborted
+                    live.error = error or (
+                        "interrupted: the OpenCode server stopped during this turn; prompt the agent to continue"
+                        if unfinished and not live.permissions else None
+                    )
+                self._settle(rec.id)
+        await self._discover_external()
+
+    async def _discover_external(self) -> None:
+        client = self._client()
+        found: dict[str, tuple[Session, ProjectRecord]] = {}
+        for project in self.store.list_projects():
+            self._project_paths[project.path] = project
+            try:
+                sessions = await client.list_sessions(project.path)
+            except PalotError as e:
+                log.warning("could not list sessions of %s: %s", project.path, e)
+                continue
+            for s in sessions:
+                if s.id not in self._by_session:
+                    found[s.id] = (s, project)
+        self._external = found
+
+    # --- events -------------------------------------------------------------
+
+    def _on_event(self, event: GlobalEvent) -> None:
+        kind = event.type
+        if kind.startswith("palot."):
+            if kind == STREAM_CONNECTED and event.payload.properties.get("reconnects"):
+                self._schedule_resync()
+            return
+        props = event.payload.properties
+        sid = event.session_id
+        agent_id = self._by_session.get(sid) if sid else None
+        if agent_id is None:
+            self._track_external(event)
+            return
+        live = self._live.setdefault(agent_id, LiveState())
+        if kind == "session.status":
+            st = (props.get("status") or {}).get("type")
+            live.busy = st in ("busy", "retry")
+            if live.busy:
+                live.prompt_pending = False
+        elif kind == "session.idle":
+            live.busy = live.prompt_pending = False
+        elif kind == "session.error":
+            err = props.get("error") or {}
+            name = err.get("name", "Error")
+            if name == "MessageAbortedError":
+                live.aborted = True
+            else:
+                msg = (err.get("data") or {}).get("message")
+                live.error = f"{name}: {msg}" if msg else name
+        elif kind == "permission.asked":
+            live.permissions[str(props.get("id"))] = dict(props)
+        elif kind == "permission.replied":
+            live.permissions.pop(str(props.get("requestID")), None)
+        elif kind == "session.updated":
+            info = props.get("info") or {}
+            tokens = info.get("tokens") or {}
+            cache = tokens.get("cache") or {}
+            live.tokens = int(sum(tokens.get(k, 0) or 0 for k in ("input", "output", "reasoning"))
+                              + (cache.get("read", 0) or 0) + (cache.get("write", 0) or 0))
+            live.cost = float(info.get("cost") or 0)
+            return
+        else:
+            return
+        self._settle(agent_id)
+
+    def _track_external(self, event: GlobalEvent) -> None:
+        if event.type not in ("session.created", "session.updated", "session.deleted"):
+            return
+        project = self._project_paths.get(event.directory or "")
+        info = event.payload.properties.get("info")
+        if project is None or not isinstance(info, dict):
+            return
+        try:
+            session = Session.model_validate(info)
+        except ValueError:
+            return
+        if event.type == "session.deleted":
+            self._external.pop(session.id, None)
+        elif session.parentID is None and session.id not in self._by_session:
+            self._external[session.id] = (session, project)
+
+    def _schedule_resync(self) -> None:
+        if self._resync_task is None or self._resync_task.done():
+            self._resync_task = asyncio.get_running_loop().create_task(self.resync())
+
+    def _settle(self, agent_id: str) -> None:
+        """Persist a status change (with an audit entry) and announce it on the hub."""
+        live = self._live.get(agent_id)
+        try:
+            rec = self.store.get_agent(agent_id)
+        except AgentNotFound:
+            return
+        if live is None:
+            return
+        status = derive_status(live, archived=rec.archived_at is not None)
+        error = live.error if status == AgentStatus.FAILED else None
+        if status.value == rec.status and error == rec.error and live.tokens == rec.tokens:
+            return
+        before = rec.status
+        self.store.update_agent(agent_id, status=status.value, error=error, tokens=live.tokens, cost=live.cost)
+        if status.value != before:
+            self.store.audit("status", agent_id=agent_id, project_id=rec.project_id,
+                             **{"from": before, "to": status.value, "error": error})
+        self._announce(agent_id)
+
+    def _announce(self, agent_id: str) -> None:
+        # Deferred so subscribers see OpenCode's event before Palot's reaction to it.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_soon(self._publish_agent, agent_id)
+
+    def _publish_agent(self, agent_id: str) -> None:
+        try:
+            agent = self._view_by_id(agent_id)
+        except AgentNotFound:
+            return
+        self.hub.publish(make_event(AGENT_UPDATED, agent.environment.directory, agentID=agent_id,
+                                    agent=agent.model_dump(mode="json")))
+
+    def _snapshot(self) -> Iterable[GlobalEvent]:
+        for agent in self.list(include_external=False):
+            yield make_event(AGENT_UPDATED, agent.environment.directory, agentID=agent.id,
+                             agent=agent.model_dump(mode="json"))
+
+    # --- views --------------------------------------------------------------
+
+    def _view(self, rec: AgentRecord, env: EnvironmentRecord | None, project: ProjectRecord) -> Agent:
+        live = self._live.get(rec.id)
+        if live is not None:
+            status = derive_status(live, archived=rec.archived_at is not None)
+            permissions = [
+                PermissionView(id=pid, permission=str(p.get("permission", "")),
+                               patterns=list(p.get("patterns") or []),
+                               summary=f"{p.get('permission', 'permission')}: {', '.join(p.get('patterns') or [])}")
+                for pid, p in live.permissions.items()
+            ]
+            error = live.error if status == AgentStatus.FAILED else None
+            tokens, cost = max(live.tokens, rec.tokens), max(live.cost, rec.cost)
+        else:
+            status, permissions, error, tokens, cost = AgentStatus(rec.status), [], rec.error, rec.tokens, rec.cost
+        environment = EnvironmentView(
+            id=env.id if env else None, type=env.type if env else "none",
+            directory=env.directory if env else project.path,
+            branch=env.branch if env else None, base_commit=env.base_commit if env else None,
+        )
+        return Agent(
+            id=rec.id, title=rec.title, status=status, project_id=project.id, project_path=project.path,
+            project_name=project.name, environment=environment, session_id=rec.session_id, prompt=rec.prompt,
+            model=rec.model, permission_mode=rec.permission_mode, error=error, permissions=permissions,
+            tokens=tokens, cost=cost, created_at=rec.created_at, updated_at=rec.updated_at,
+        )
+
+    def _external_view(self, session: Session, project: ProjectRecord) -> Agent:
+        return Agent(
+            id=session.id, title=session.title or session.id, status=AgentStatus.COMPLETED,
+            project_id=project.id, project_path=project.path, project_name=project.name,
+            environment=EnvironmentView(id=None, type="external", directory=session.directory),
+            session_id=session.id, tokens=session.tokens.total, cost=session.cost,
+            created_at=session.time.created / 1000, updated_at=session.time.updated / 1000, read_only=True,
+        )
+
+    def _view_by_id(self, agent_id: str) -> Agent:
+        rec = self.store.get_agent(agent_id)
+        env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
+        project = self.store.get_project(rec.project_id)
+        assert project is not None
+        return self._view(rec, env, project)
+
+    def resolve(self, agent_ref: str) -> str:
+        """An agent id from an id, a unique id prefix, or the agent's branch."""
+        ref = (agent_ref or "").strip()
+        if not ref:
+            raise InvalidInput("no agent id given", "pass an agent id from `palot agents list`")
+        if ref in self._external:
+            return ref
+        try:
+            return self.store.get_agent(ref).id
+        except AgentNotFound:
+            pass
+        matches = [
+            a.id for a, env, _ in self.store.list_agents_with_environments()
+            if a.id.startswith(ref) or (env is not None and env.branch in (ref, f"palot/{ref}"))
+        ]
+        matches += [sid for sid in self._external if sid.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidInput(f"'{ref}' matches {len(matches)} agents: {', '.join(matches[:5])}",
+                               "give more of the agent id")
+        raise AgentNotFound(f"no agent '{ref}'", "run `palot agents list` to see agent ids")
+
+    def list(
+        self,
+        *,
+        project: str | None = None,
+        status: str | list[str] | None = None,
+        environment: str | None = None,
+        include_archived: bool = False,
+        include_external: bool = True,
+    ) -> list[Agent]:
+        """Agents across all projects, newest first, filtered by project (path, name or id), status, environment."""
+        project_id = self._project_filter(project)
+        statuses = {status} if isinstance(status, str) else set(status) if status else None
+        for s in statuses or ():
+            if s not in {st.value for st in AgentStatus}:
+                raise InvalidInput(f"unknown status '{s}'",
+                                   f"use one of: {', '.join(st.value for st in AgentStatus)}")
+        rows = self.store.list_agents_with_environments(project_id=project_id, include_archived=include_archived)
+        agents = [self._view(rec, env, proj) for rec, env, proj in rows]
+        if include_external and environment in (None, "external"):
+            agents += [self._external_view(s, p) for s, p in self._external.values()
+                       if project_id is None or p.id == project_id]
+        if statuses:
+            agents = [a for a in agents if a.status.value in statuses]
+        if environment:
+            agents = [a for a in agents if a.environment.type == environment]
+        agents.sort(key=lambda a: a.created_at, reverse=True)
+        return agents
+
+    def _project_filter(self, project: str | None) -> str | None:
+        if not project:
+            return None
+        for rec in self.store.list_projects():
+            if project in (rec.id, rec.name, rec.path) or str(Path(project).expanduser().resolve()) == rec.path:
+                return rec.id
+        raise InvalidInput(f"unknown project '{project}'",
+                           "pass a project's path, name or id; spawning an agent in a repository adds it")
+
+    async def get(self, agent_ref: str) -> Agent:
+        """One agent, with tokens and cost fresh from OpenCode."""
+        agent_id = self.resolve(agent_ref)
+        if agent_id in self._external:
+            session, project = self._external[agent_id]
+            return self._external_view(session, project)
+        agent = self._view_by_id(agent_id)
+        if agent.session_id and agent.status != AgentStatus.ARCHIVED:
+            try:
+                session = await self._client().get_session(agent.session_id, agent.environment.directory)
+                live = self._live.setdefault(agent_id, LiveState())
+                live.tokens, live.cost = session.tokens.total, session.cost
+                agent = agent.model_copy(update={"tokens": live.tokens, "cost": live.cost})
+            except PalotError as e:
+                log.info("could not refresh usage of %s: %s", agent_id, e)
+        return agent
+
+    # --- spawning -----------------------------------------------------------
+
+    async def spawn(
+        self,
+        project: str | Path,
+        prompt: str,
+        *,
+        title: str | None = None,
+        model: str | None = None,
+        base_branch: str | None = None,
+        branch: str | None = None,
+        setup_script: str | None = None,
+        permission_mode: str = "default",
+        environment: str = "worktree",
+        progress: Progress = _quiet,
+    ) -> Agent:
+        """Create an environment on a new branch, a session in it, and send the prompt (asynchronously).
+
+        Everything is validated before anything is created, so bad input changes nothing.
+        """
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidInput("the prompt is empty", "say what the agent should work on")
+        if permission_mode not in PERMISSION_MODES:
+            raise InvalidInput(f"unknown permission mode '{permission_mode}'",
+                               f"use one of: {', '.join(PERMISSION_MODES)}")
+        backend = self.backends.get(environment)
+        if backend is None:
+            raise InvalidInput(f"environment '{environment}' is not available",
+                               f"use one of: {', '.join(self.backends)}")
+        if model is not None and not re.fullmatch(r"[^/\s]+/\S+", model):
+            raise InvalidInput(f"model '{model}' is not of the form provider/model",
+                               "e.g. anthropic/claude-sonnet-4-5, as in your OpenCode config")
+        root = await git.repo_root(project)
+        base_commit = await git.resolve_commit(root, base_branch or "HEAD")
+        title = (title or "").strip() or _title_from(prompt)
+        if branch:
+            git.validate_branch_name(branch)
+            if await git.branch_exists(root, branch):
+                raise BranchExists(f"branch '{branch}' already exists in {root}",
+                                   "choose another branch name, or omit it and Palot picks a free one")
+        else:
+            branch = await self._free_branch(root, _slugify(title))
+
+        project_rec = self.store.upsert_project(str(root), root.name)
+        self._project_paths[project_rec.path] = project_rec
+        progress(f"creating {environment} on branch {branch} from {base_commit[:8]}")
+        env = await backend.provision(EnvironmentSpec(
+            project_path=root, project_id=project_rec.id, project_name=project_rec.name,
+            branch=branch, base_commit=base_commit, setup_script=setup_script,
+        ))
+        self.store.add_environment(env)
+        now = time.time()
+        agent_id = "ag_" + secrets.token_hex(4)
+        rec = AgentRecord(
+            id=agent_id, project_id=project_rec.id, environment_id=env.id, session_id=None, title=title,
+            prompt=prompt, model=model, permission_mode=permission_mode, status=AgentStatus.PROVISIONING.value,
+            error=None, created_at=now, updated_at=now,
+        )
+        self.store.add_agent(rec)
+        self.store.audit("spawned", agent_id=agent_id, project_id=project_rec.id, environment=environment,
+                         branch=branch, base_commit=base_commit, directory=env.directory, title=title)
+        live = self._live[agent_id] = LiveState(provisioning=True)
+        try:
+            progress("creating the OpenCode session")
+            client = backend.client_for(env)
+            session = await client.create_session(env.directory, title=title,
+                                                  permission=_PERMISSION_RULES[permission_mode])
+            self._by_session[session.id] = agent_id
+            self.store.update_agent(agent_id, session_id=session.id)
+            live.provisioning, live.prompt_pending = False, True
+            progress("sending the prompt")
+            await client.prompt_async(session.id, env.directory, prompt, model=model)
+        except PalotError as e:
+            live.provisioning = live.prompt_pending = False
+            live.error = f"could not start: {e}"
+            self._settle(agent_id)
+            raise
+        self._settle(agent_id)
+        return self._view_by_id(agent_id)
+
+    async def _free_branch(self, root: Path, slug: str) -> str:
+        for n in range(1, 1000):
+            candidate = f"palot/{slug}" if n == 1 else f"palot/{slug}-{n}"
+            if not await git.branch_exists(root, candidate):
+                return candidate
+        return f"palot/{slug}-{secrets.token_hex(3)}"
+
+    # --- steering -----------------------------------------------------------
+
+    def _managed(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
+        agent_id = self.resolve(agent_ref)
+        if agent_id in self._external:
+            raise ReadOnlyAgent(
+                f"agent {agent_id} is an OpenCode session Palot did not start, so it cannot {action} it",
+                "spawn a Palot agent for this work (`palot agents spawn`), or use OpenCode directly",
+            )
+        rec = self.store.get_agent(agent_id)
+        env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
+        if env is None:
+            raise InvalidState(f"agent {agent_id} has no environment", "destroy it and spawn a new one")
+        return rec, env
+
+    def _active(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
+        rec, env = self._managed(agent_ref, action)
+        if rec.archived_at is not None or env.state != "active":
+            raise InvalidState(
+                f"agent {rec.id} is archived, so Palot cannot {action} it",
+                f"its work is kept on branch {env.branch}; spawn a new agent with --base-branch {env.branch}",
+            )
+        if not rec.session_id:
+            raise InvalidState(f"agent {rec.id} has no OpenCode session", "destroy it and spawn a new one")
+        return rec, env
+
+    async def prompt(self, agent_ref: str, text: str, *, model: str | None = None) -> Agent:
+        """Send the agent another prompt (request changes, answer a question, resume after abort)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("the prompt is empty", "say what the agent should do next")
+        rec, env = self._active(agent_ref, "prompt")
+        live = self._live.setdefault(rec.id, LiveState())
+        live.aborted, live.error, live.prompt_pending = False, None, True
+        assert rec.session_id
+        try:
+            await self.backends[env.type].client_for(env).prompt_async(
+                rec.session_id, env.directory, text, model=model or rec.model)
+        except PalotError:
+            live.prompt_pending = False
+            raise
+        self.store.audit("prompted", agent_id=rec.id, project_id=rec.project_id, chars=len(text))
+        self._settle(rec.id)
+        return self._view_by_id(rec.id)
+
+    async def abort(self, agent_ref: str) -> Agent:
+        """Stop the agent's current turn; it is paused until prompted again."""
+        rec, env = self._active(agent_ref, "abort")
+        assert rec.session_id
+        await self.backends[env.type].client_for(env).abort(rec.session_id, env.directory)
+        live = self._live.setdefault(rec.id, LiveState())
+        if live.busy or live.prompt_pending or live.permissions:
+            live.aborted = True
+        live.busy = live.prompt_pending = False
+        live.permissions.clear()
+        self.store.audit("aborted", agent_id=rec.id, project_id=rec.project_id)
+        self._settle(rec.id)
+        return self._view_by_id(rec.id)
+
+    async def reply_permission(
+        self, agent_ref: str, reply: str, *, permission_id: str | None = None, message: str | None = None
+    ) -> Agent:
+        """Answer a pending permission request: ``once``, ``always`` or ``reject``."""
+        if reply not in _REPLIES:
+            raise InvalidInput(f"unknown reply '{reply}'", f"use one of: {', '.join(_REPLIES)}")
+        rec, env = self._active(agent_ref, "answer permissions for")
+        client = self.backends[env.type].client_for(env)
+        pending = [p for p in await client.permissions(env.directory) if p.sessionID == rec.session_id]
+        if permission_id is None:
+            if not pending:
+                raise InvalidState(f"agent {rec.id} has no pending permission request", "nothing to answer")
+            if len(pending) > 1:
+                raise InvalidInput(
+                    f"agent {rec.id} has {len(pending)} pending requests: {', '.join(p.id for p in pending)}",
+                    "pass the permission id to answer")
+            permission_id = pending[0].id
+        elif permission_id not in {p.id for p in pending}:
+            raise InvalidInput(f"agent {rec.id} has no pending permission '{permission_id}'",
+                               "see the agent's pending permissions with `palot agents show`")
+        await client.reply_permission(permission_id, env.directory, reply, message=message)
+        live = self._live.setdefault(rec.id, LiveState())
+        live.permissions.pop(permission_id, None)
+        self.store.audit("permission", agent_id=rec.id, project_id=rec.project_id, request=permission_id, reply=reply)
+        self._settle(rec.id)
+        return self._view_by_id(rec.id)
+
+    async def wait(
+        self, agent_ref: str, *, timeout: float = 300.0, until: Iterable[AgentStatus] | None = None
+    ) -> Agent:
+        """Block until the agent settles (completed, failed, paused, waiting, archived) or ``timeout``."""
+        agent_id = self.resolve(agent_ref)
+        targets = set(until) if until is not None else _SETTLED
+        with self.hub.subscribe(types=[AGENT_UPDATED], replay=False) as sub:
+            agent = self._view_by_id(agent_id)
+            deadline = time.monotonic() + timeout
+            while agent.status not in targets:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    await sub.get(timeout=min(remaining, 5.0))
+                except asyncio.TimeoutError:
+                    pass
+                agent = self._view_by_id(agent_id)
+        return agent
+
+    # --- reading ------------------------------------------------------------
+
+    async def _session_messages(self, agent_id: str) -> tuple[list[Message], str | None]:
+        if agent_id in self._external:
+            session, _ = self._external[agent_id]
+            return await self._client().messages(session.id, session.directory), session.directory
+        rec, env = self._managed(agent_id, "read")
+        if not rec.session_id:
+            return [], env.directory
+        try:
+            return await self.backends[env.type].client_for(env).messages(rec.session_id, env.directory), env.directory
+        except OpenCodeHTTPError as e:
+            if e.status == 404:
+                return [], env.directory
+            raise
+
+    async def activity(self, agent_ref: str, *, since: int = 0) -> list[ActivityItem]:
+        """Structured activity, oldest first; ``since`` skips items already seen (a cursor)."""
+        agent_id = self.resolve(agent_ref)
+        messages, root = await self._session_messages(agent_id)
+        return [item for item in build_activity(messages, root) if item.index >= since]
+
+    async def messages(self, agent_ref: str) -> list[AgentMessage]:
+        agent_id = self.resolve(agent_ref)
+        messages, _ = await self._session_messages(agent_id)
+        return simplify_messages(messages)
+
+    async def diff(self, agent_ref: str, *, path: str | None = None) -> AgentDiff:
+        """The agent's changes against its base commit, untracked files included."""
+        agent_id = self.resolve(agent_ref)
+        if agent_id in self._external:
+            session, project = self._external[agent_id]
+            d = await git.diff(Path(session.directory), "HEAD", path=path)
+        else:
+            rec, env = self._managed(agent_id, "diff")
+            d = await self._git_diff(env, path=path)
+        files = [FileChange(path=f.path, status=f.status, additions=f.additions, deletions=f.deletions,
+                            binary=f.binary, old_path=f.old_path) for f in d.files]
+        return AgentDiff(agent_id=agent_id, base_commit=d.base_commit, files=files,
+                         additions=d.additions, deletions=d.deletions, patch=d.patch)
+
+    async def _git_diff(self, env: EnvironmentRecord, *, path: str | None = None) -> git.Diff:
+        assert env.base_commit
+        directory = Path(env.directory)
+        if env.state == "active" and directory.is_dir():
+            return await git.diff(directory, env.base_commit, path=path)
+        assert env.branch
+        return await git.diff_refs(Path(env.data["project_path"]), env.base_commit, env.branch, path=path)
+
+    # --- completing ---------------------------------------------------------
+
+    async def apply(self, agent_ref: str) -> list[str]:
+        """Apply the agent's changes to the user's checkout (uncommitted); refuses on a conflict or dirty checkout."""
+        rec, env = self._managed(agent_ref, "apply")
+        d = await self._git_diff(env)
+        if d.is_empty:
+            raise InvalidState(f"agent {rec.id} has no changes to apply", "wait for it to finish, or prompt it")
+        project = self.store.get_project(rec.project_id)
+        assert project is not None
+        changed = await git.apply_patch(Path(project.path), d.patch)
+        self.store.update_agent(rec.id, applied_patch_sha=_patch_sha(d.patch))
+        self.store.audit("applied", agent_id=rec.id, project_id=rec.project_id, files=changed)
+        self._announce(rec.id)
+        return changed
+
+    async def archive(self, agent_ref: str) -> Agent:
+        """Stop the agent and remove its environment; every change stays on its branch."""
+        rec, env = self._managed(agent_ref, "archive")
+        if rec.archived_at is not None:
+            return self._view_by_id(rec.id)
+        await self._stop_session(rec, env)
+        await self.backends[env.type].archive(env)
+        self.store.update_environment(env.id, state="archived")
+        self.store.update_agent(rec.id, archived_at=time.time(), status=AgentStatus.ARCHIVED.value)
+        self._live.pop(rec.id, None)
+        self.store.audit("archived", agent_id=rec.id, project_id=rec.project_id, branch=env.branch)
+        self._announce(rec.id)
+        return self._view_by_id(rec.id)
+
+    async def destroy(self, agent_ref: str, *, force: bool = False) -> None:
+        """Remove the agent, its environment, session and branch; refuses to drop unapplied work unless forced."""
+        rec, env = self._managed(agent_ref, "destroy")
+        if not force:
+            await self._check_no_unmerged_work(rec, env)
+        await self._stop_session(rec, env)
+        if rec.session_id and env.state == "active":
+            try:
+                await self.backends[env.type].client_for(env).delete_session(rec.session_id, env.directory)
+            except PalotError as e:
+                log.info("could not delete session %s: %s", rec.session_id, e)
+        await self.backends[env.type].destroy(env)
+        self.store.update_environment(env.id, state="destroyed")
+        self.store.audit("destroyed", agent_id=rec.id, project_id=rec.project_id, branch=env.branch, forced=force)
+        self.store.delete_agent(rec.id)
+        self._live.pop(rec.id, None)
+        if rec.session_id:
+            self._by_session.pop(rec.session_id, None)
+        self.hub.publish(make_event(AGENT_REMOVED, env.directory, agentID=rec.id))
+
+    async def _check_no_unmerged_work(self, rec: AgentRecord, env: EnvironmentRecord) -> None:
+        try:
+            d = await self._git_diff(env)
+        except PalotError:
+            return  # the environment is already gone: nothing left to lose
+        if d.is_empty or rec.applied_patch_sha == _patch_sha(d.patch):
+            return
+        project = self.store.get_project(rec.project_id)
+        assert project is not None and env.branch
+        directory = Path(env.directory)
+        clean = not (env.state == "active" and directory.is_dir() and await git.is_dirty(directory))
+        if clean and await git.is_ancestor(Path(project.path), env.branch, "HEAD"):
+            return  # merged into the user's branch
+        raise UnmergedWork(
+            f"agent {rec.id} has {len(d.files)} changed files (+{d.additions} -{d.deletions}) "
+            "that were neither applied nor merged",
+            f"apply them (`palot agents apply {rec.id}`), archive the agent to keep its branch, or destroy with --force",
+        )
+
+    async def _stop_session(self, rec: AgentRecord, env: EnvironmentRecord) -> None:
+        live = self._live.get(rec.id)
+        if not rec.session_id or env.state != "active":
+            return
+        client = self.backends[env.type].client_for(env)
+        try:
+            if live is None or live.busy or live.prompt_pending or live.permissions:
+                await client.abort(rec.session_id, env.directory)
+            # Release OpenCode's watchers on the directory before it disappears.
+            await client.dispose_instance(env.directory)
+        except PalotError as e:
+            log.info("could not stop session %s cleanly: %s", rec.session_id, e)
+
+    # --- misc ---------------------------------------------------------------
+
+    def audit_log(self, agent_ref: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        agent_id = self.resolve(agent_ref) if agent_ref else None
+        return [e.model_dump() for e in self.store.audit_log(agent_id=agent_id, limit=limit)]

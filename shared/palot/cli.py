@@ -1,0 +1,267 @@
+"""``palot``: the command line, thin over the core. Every command takes ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rich.console import Console
+
+from . import render
+from .core import Palot
+from .errors import PalotError
+from .install import doctor
+from .paths import PalotPaths
+from .servers import ServerManager
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _dump(value: Any) -> None:
+    def default(o: Any) -> Any:
+        if hasattr(o, "model_dump"):
+            return o.model_dump(mode="json")
+        raise TypeError(type(o).__name__)
+
+    print(json.dumps(value, default=default, indent=2))
+
+
+async def _with_palot(fn: Callable[[Palot], Awaitable[Any]]) -> Any:
+    # Supervision is the long-lived processes' job (`palot up`, front ends); one-shot commands just attach.
+    palot = Palot(attach_any=True, supervise=False)
+    await palot.start()
+    try:
+        return await fn(palot)
+    finally:
+        await palot.close()
+
+
+# --- commands ------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    paths = PalotPaths.default()
+    checks = doctor(paths, fix=args.fix, progress=(lambda m: None) if args.quiet else err_console.print)
+    running = ServerManager.read_running(paths)
+    if args.json:
+        _dump({"checks": [c.__dict__ for c in checks],
+               "server": {"url": running.url, "pid": running.pid} if running else None})
+    elif not args.quiet or not all(c.ok for c in checks):
+        for c in checks:
+            mark = "[green]✓[/]" if c.ok else "[red]✕[/]"
+            console.print(f"{mark} {c.name:9} {c.detail}" + (f"\n  [yellow]fix:[/] {c.fix}" if c.fix else ""))
+        console.print(f"  server    {running.url + f' (pid {running.pid})' if running else 'not running'}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    async def run() -> Any:
+        manager = ServerManager(PalotPaths.default(), isolated=args.isolated, scripted=args.scripted,
+                                port=args.port, supervise=False)
+        state = await manager.start()
+        await manager.close()
+        return manager, state
+
+    manager, state = asyncio.run(run())
+    info = {"url": state.url, "pid": state.pid, "attached": manager.attached, "version": state.version,
+            "scripted": bool(manager.scripted), "isolated": manager.isolated}
+    if args.json:
+        _dump(info)
+    else:
+        verb = "already running" if manager.attached else "started"
+        console.print(f"OpenCode {state.version} {verb} at {state.url} (pid {state.pid})"
+                      + (" with the scripted model" if manager.scripted else ""))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    paths = PalotPaths.default()
+    running = ServerManager.read_running(paths)
+    asyncio.run(ServerManager(paths, supervise=False).stop())
+    if args.json:
+        _dump({"stopped": bool(running)})
+    else:
+        console.print("stopped the shared OpenCode server" if running else "no Palot server was running")
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    action = args.action
+
+    async def run(palot: Palot) -> Any:
+        a = palot.agents
+        if action == "list":
+            return a.list(project=args.project, status=args.status, environment=args.env,
+                          include_archived=args.all)
+        if action == "show":
+            agent = await a.get(args.agent)
+            return {"agent": agent, "activity": await a.activity(agent.id)}
+        if action == "spawn":
+            progress = (lambda m: None) if args.json else (lambda m: err_console.print(f"[bright_black]{m}[/]"))
+            agent = await a.spawn(args.project, args.prompt, title=args.title, model=args.model,
+                                  base_branch=args.base_branch, branch=args.branch, setup_script=args.setup,
+                                  permission_mode=args.permission, progress=progress)
+            if args.wait:
+                agent = await a.wait(agent.id, timeout=args.timeout)
+            return agent
+        if action == "prompt":
+            return await a.prompt(args.agent, args.text)
+        if action == "abort":
+            return await a.abort(args.agent)
+        if action == "reply":
+            return await a.reply_permission(args.agent, args.reply, permission_id=args.permission_id)
+        if action == "wait":
+            return await a.wait(args.agent, timeout=args.timeout)
+        if action == "activity":
+            return await a.activity(args.agent, since=args.since)
+        if action == "diff":
+            return await a.diff(args.agent, path=args.path)
+        if action == "apply":
+            return {"applied": await a.apply(args.agent)}
+        if action == "archive":
+            return await a.archive(args.agent)
+        if action == "destroy":
+            await a.destroy(args.agent, force=args.force)
+            return {"destroyed": args.agent}
+        raise AssertionError(action)
+
+    result = asyncio.run(_with_palot(run))
+    if args.json:
+        _dump(result)
+        return 0
+    _print_result(action, result, args)
+    return 0
+
+
+def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
+    if action == "list":
+        console.print(render.agents_table(result) if result else "no agents yet — `palot agents spawn PATH PROMPT`")
+    elif action == "show":
+        agent = result["agent"]
+        console.print(render.agents_table([agent]))
+        console.print(f"directory: {agent.environment.directory}")
+        if agent.error:
+            console.print(f"[red]error:[/] {agent.error}")
+        for p in agent.permissions:
+            console.print(f"[yellow]waiting for permission[/] {p.id}: {p.summary} — "
+                          f"`palot agents reply {agent.id} once|always|reject`")
+        for item in result["activity"]:
+            console.print(render.activity_line(item))
+    elif action == "activity":
+        for item in result:
+            console.print(render.activity_line(item))
+    elif action == "diff":
+        console.print(render.diff_summary(result))
+        if not args.stat:
+            console.print(render.patch_text(result.patch))
+    elif action == "apply":
+        console.print(f"applied {len(result['applied'])} files to your checkout: {', '.join(result['applied'])}")
+    elif action == "destroy":
+        console.print(f"destroyed {result['destroyed']}")
+    else:
+        console.print(render.agents_table([result]))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return asyncio.run(run_demo(keep=args.keep, console=console))
+
+
+# --- parser --------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="palot", description="A control plane for OpenCode coding agents.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("doctor", help="check (and with --fix install) OpenCode, ripgrep and git")
+    d.add_argument("--fix", action="store_true", help="install what is missing")
+    d.add_argument("--quiet", action="store_true", help="print only problems")
+    d.set_defaults(func=cmd_doctor)
+
+    u = sub.add_parser("up", help="start the shared OpenCode server (or report the running one)")
+    u.add_argument("--scripted", nargs="?", const="demo", metavar="SCRIPT",
+                   help="use Palot's scripted model (default script: demo) instead of your providers")
+    u.add_argument("--isolated", action="store_true", help="give OpenCode its own config and data under Palot's dir")
+    u.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    u.set_defaults(func=cmd_up)
+
+    dn = sub.add_parser("down", help="stop the shared OpenCode server")
+    dn.set_defaults(func=cmd_down)
+
+    demo = sub.add_parser("demo", help="run two agents on a sample project offline, with the scripted model")
+    demo.add_argument("--keep", action="store_true", help="leave the demo's server running at the end")
+    demo.set_defaults(func=cmd_demo)
+
+    ag = sub.add_parser("agents", help="list, spawn, steer and review agents")
+    asub = ag.add_subparsers(dest="action", required=True)
+    ls = asub.add_parser("list", help="agents across all projects")
+    ls.add_argument("--project", help="a project's path, name or id")
+    ls.add_argument("--status", action="append", help="running, waiting, paused, completed, failed, archived …")
+    ls.add_argument("--env", help="worktree or external")
+    ls.add_argument("--all", action="store_true", help="include archived agents")
+    sp = asub.add_parser("spawn", help="start an agent in a new worktree")
+    sp.add_argument("project", help="path of a git repository")
+    sp.add_argument("prompt", help="what the agent should work on")
+    sp.add_argument("--title")
+    sp.add_argument("--model", help="provider/model from your OpenCode config")
+    sp.add_argument("--base-branch", help="branch or commit to start from (default: HEAD)")
+    sp.add_argument("--branch", help="branch to create (default: palot/<slug of the title>)")
+    sp.add_argument("--setup", help="a bash script run in the new worktree first")
+    sp.add_argument("--permission", default="default", choices=["default", "ask", "auto"],
+                    help="ask: edits and commands wait for your approval; auto: allow everything")
+    sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
+    sp.add_argument("--timeout", type=float, default=600)
+    for name, helptext in (("show", "one agent with its activity"), ("abort", "stop the current turn"),
+                           ("apply", "apply the agent's changes to your checkout"),
+                           ("archive", "stop the agent, remove its worktree, keep its branch")):
+        asub.add_parser(name, help=helptext).add_argument("agent")
+    pr = asub.add_parser("prompt", help="send the agent another prompt")
+    pr.add_argument("agent")
+    pr.add_argument("text")
+    rp = asub.add_parser("reply", help="answer a pending permission request")
+    rp.add_argument("agent")
+    rp.add_argument("reply", choices=["once", "always", "reject"])
+    rp.add_argument("--permission-id")
+    wt = asub.add_parser("wait", help="wait until the agent settles")
+    wt.add_argument("agent")
+    wt.add_argument("--timeout", type=float, default=600)
+    act = asub.add_parser("activity", help="the agent's structured activity")
+    act.add_argument("agent")
+    act.add_argument("--since", type=int, default=0, help="skip the first N items (a cursor)")
+    df = asub.add_parser("diff", help="the agent's changes against its base commit")
+    df.add_argument("agent")
+    df.add_argument("--path", help="only this file")
+    df.add_argument("--stat", action="store_true", help="file list only")
+    ds = asub.add_parser("destroy", help="remove the agent, its worktree and branch")
+    ds.add_argument("agent")
+    ds.add_argument("--force", action="store_true", help="even if its changes were never applied or merged")
+    ag.set_defaults(func=cmd_agents)
+
+    for sp_ in (d, u, dn, demo, *asub.choices.values()):
+        sp_.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PalotError as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": {"code": e.code, "message": e.message, "fix": e.fix}}))
+        else:
+            err_console.print(f"[red]error:[/] {e.message}" + (f"\n[yellow]fix:[/] {e.fix}" if e.fix else ""))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

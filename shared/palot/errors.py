@@ -1,0 +1,119 @@
+"""One exception hierarchy for all of Palot.
+
+Every error says what failed and how to fix it, so front ends can show
+``str(error)`` to a person (or an assistant) as it is.
+"""
+
+from __future__ import annotations
+
+
+class PalotError(Exception):
+    """Base of every error Palot raises on purpose.
+
+    ``message`` says what went wrong, ``fix`` says what to do about it.
+    """
+
+    code = "palot_error"
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        super().__init__(f"{message} — {fix}" if fix else message)
+
+
+# --- bad input -------------------------------------------------------------
+
+
+class InvalidInput(PalotError):
+    """An argument is malformed or out of range."""
+
+    code = "invalid_input"
+
+
+class PathNotFound(InvalidInput):
+    code = "path_not_found"
+
+
+class NotAGitRepo(InvalidInput):
+    code = "not_a_git_repo"
+
+
+class BranchExists(InvalidInput):
+    code = "branch_exists"
+
+
+class AgentNotFound(InvalidInput):
+    code = "agent_not_found"
+
+
+class ReadOnlyAgent(InvalidInput):
+    """The action would change an agent Palot does not manage (an external session)."""
+
+    code = "read_only_agent"
+
+
+class InvalidState(PalotError):
+    """The action does not fit the agent's current state (e.g. prompting an archived agent)."""
+
+    code = "invalid_state"
+
+
+# --- git -------------------------------------------------------------------
+
+
+class GitError(PalotError):
+    code = "git_error"
+
+
+class DirtyCheckout(GitError):
+    code = "dirty_checkout"
+
+
+class ApplyConflict(GitError):
+    code = "apply_conflict"
+
+
+class UnmergedWork(GitError):
+    code = "unmerged_work"
+
+
+# --- OpenCode --------------------------------------------------------------
+
+
+class OpenCodeError(PalotError):
+    code = "opencode_error"
+
+
+class OpenCodeNotInstalled(OpenCodeError):
+    code = "opencode_not_installed"
+
+
+class OpenCodeVersionMismatch(OpenCodeError):
+    code = "opencode_version_mismatch"
+
+
+class ServerUnavailable(OpenCodeError):
+    """The OpenCode server cannot be reached (not started, crashed, wrong address)."""
+
+    code = "server_unavailable"
+
+
+class OpenCodeHTTPError(OpenCodeError):
+    """OpenCode answered a request with an error status."""
+
+    code = "opencode_http_error"
+
+    def __init__(self, status: int, method: str, path: str, body: str) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.body = body
+        hint = {
+            401: "Palot's password for this server is wrong; run `palot down` then `palot up`",
+            404: "the session or request no longer exists on the server",
+        }.get(status)
+        super().__init__(f"OpenCode answered {status} to {method} {path}: {body[:300]}", hint)
+
+
+class StoreError(PalotError):
+    code = "store_error"

@@ -1,0 +1,174 @@
+"""Locating, checking and installing the tools Palot runs: the pinned OpenCode and ripgrep.
+
+OpenCode goes into Palot's data dir through npm (``opencode-ai`` ships the
+linux binary as an optional dependency), so it never conflicts with an
+OpenCode the user installed elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OpenCodeNotInstalled, OpenCodeVersionMismatch, PalotError
+from .paths import PalotPaths
+
+OPENCODE_VERSION = "1.18.33"
+OPENCODE_PACKAGE = "opencode-ai"
+#: The newest ripgrep release PyPI serves as a prebuilt wheel (newer ones build from source).
+RIPGREP_PYPI = "ripgrep==14.1.0"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def opencode_bin_in(paths: PalotPaths) -> Path:
+    """Where ``palot doctor --fix`` installs the pinned OpenCode."""
+    return paths.opencode_prefix / "node_modules" / ".bin" / "opencode"
+
+
+def find_opencode(paths: PalotPaths) -> Path | None:
+    """``$PALOT_OPENCODE_BIN`` if set, else the copy in Palot's data dir, if present."""
+    env = os.environ.get("PALOT_OPENCODE_BIN")
+    if env:
+        return Path(env)
+    candidate = opencode_bin_in(paths)
+    return candidate if candidate.exists() else None
+
+
+def opencode_version(binary: Path) -> str | None:
+    """The version a binary reports, or None if it does not run."""
+    try:
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30, env=_no_update_env()
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def require_opencode(paths: PalotPaths, binary: Path | None = None) -> Path:
+    """The pinned OpenCode binary, or a clear error saying how to get it."""
+    binary = binary or find_opencode(paths)
+    if binary is None or not binary.exists():
+        raise OpenCodeNotInstalled(
+            f"OpenCode {OPENCODE_VERSION} is not installed (looked in {opencode_bin_in(paths)})",
+            "run `palot doctor --fix` to install it",
+        )
+    version = opencode_version(binary)
+    if version != OPENCODE_VERSION:
+        raise OpenCodeVersionMismatch(
+            f"{binary} is OpenCode {version or 'unknown (it did not run)'}, Palot needs {OPENCODE_VERSION}",
+            "run `palot doctor --fix` to install the pinned version, or unset PALOT_OPENCODE_BIN",
+        )
+    return binary
+
+
+def install_opencode(paths: PalotPaths, progress: Progress = _quiet) -> Path:
+    """Install the pinned OpenCode into Palot's data dir with npm (idempotent)."""
+    target = opencode_bin_in(paths)
+    if target.exists() and opencode_version(target) == OPENCODE_VERSION:
+        return target
+    npm = shutil.which("npm")
+    if npm is None:
+        raise OpenCodeNotInstalled(
+            "npm is not on PATH, so OpenCode cannot be installed",
+            "install Node.js and npm (e.g. `apt-get install nodejs npm`), then run `palot doctor --fix`",
+        )
+    paths.opencode_prefix.mkdir(parents=True, exist_ok=True)
+    progress(f"installing {OPENCODE_PACKAGE}@{OPENCODE_VERSION} into {paths.opencode_prefix} …")
+    cmd = [npm, "install", "--prefix", str(paths.opencode_prefix), "--no-audit", "--no-fund",
+           "--loglevel=error", f"{OPENCODE_PACKAGE}@{OPENCODE_VERSION}"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise OpenCodeNotInstalled(
+            f"npm could not install OpenCode: {out.stderr.strip()[-800:]}",
+            "check that the npm registry is reachable, then run `palot doctor --fix` again",
+        )
+    return require_opencode(paths, target)
+
+
+def find_ripgrep() -> Path | None:
+    """``rg`` on PATH or beside this Python (a virtualenv's ``bin/``)."""
+    found = shutil.which("rg")
+    if found:
+        return Path(found)
+    beside = Path(sys.executable).parent / "rg"
+    return beside if beside.exists() else None
+
+
+def install_ripgrep(progress: Progress = _quiet) -> Path:
+    """Install ripgrep from PyPI into this Python's environment (idempotent)."""
+    found = find_ripgrep()
+    if found:
+        return found
+    progress(f"installing {RIPGREP_PYPI} …")
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary", "ripgrep", RIPGREP_PYPI],
+        capture_output=True, text=True,
+    )
+    found = find_ripgrep()
+    if out.returncode != 0 or found is None:
+        raise PalotError(
+            f"could not install ripgrep: {out.stderr.strip()[-500:]}",
+            "install it with your package manager (e.g. `apt-get install ripgrep`)",
+        )
+    return found
+
+
+def tool_path_dirs() -> list[str]:
+    """Directories to put first on an OpenCode server's PATH (so it finds ripgrep)."""
+    rg = find_ripgrep()
+    return [str(rg.parent)] if rg else []
+
+
+def _no_update_env() -> dict[str, str]:
+    return {**os.environ, "OPENCODE_DISABLE_AUTOUPDATE": "1"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``palot doctor``."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+def doctor(paths: PalotPaths, *, fix: bool = False, progress: Progress = _quiet) -> list[Check]:
+    """Check (and with ``fix`` install) what Palot needs; never raises for a failed check."""
+    checks: list[Check] = []
+    if fix:
+        for installer in (lambda: install_opencode(paths, progress), lambda: install_ripgrep(progress)):
+            try:
+                installer()
+            except PalotError as e:
+                checks.append(Check("install", False, e.message, e.fix))
+    try:
+        binary = require_opencode(paths)
+        checks.append(Check("opencode", True, f"{OPENCODE_VERSION} at {binary}"))
+    except PalotError as e:
+        checks.append(Check("opencode", False, e.message, e.fix))
+    rg = find_ripgrep()
+    checks.append(
+        Check("ripgrep", True, str(rg))
+        if rg
+        else Check("ripgrep", False, "rg not found on PATH", "run `palot doctor --fix`")
+    )
+    git = shutil.which("git")
+    checks.append(
+        Check("git", True, git)
+        if git
+        else Check("git", False, "git not found on PATH", "install git (e.g. `apt-get install git`)")
+    )
+    checks.append(Check("data dir", True, str(paths.home)))
+    return checks

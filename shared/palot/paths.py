@@ -1,0 +1,56 @@
+"""Where Palot keeps its state on disk.
+
+Everything lives under one data directory: ``$PALOT_HOME`` when set,
+otherwise the platform's user data dir (``~/.local/share/palot`` on Linux).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+
+@dataclass(frozen=True)
+class PalotPaths:
+    """The files and folders under Palot's data directory."""
+
+    home: Path
+
+    @classmethod
+    def default(cls) -> "PalotPaths":
+        """Paths from ``$PALOT_HOME`` or the platform's data dir."""
+        env = os.environ.get("PALOT_HOME")
+        home = Path(env).expanduser() if env else Path(platformdirs.user_data_dir("palot", appauthor=False))
+        return cls(home.resolve())
+
+    @property
+    def store(self) -> Path:
+        return self.home / "palot.db"
+
+    @property
+    def opencode_prefix(self) -> Path:
+        """npm prefix the pinned OpenCode is installed into."""
+        return self.home / "opencode"
+
+    @property
+    def worktrees(self) -> Path:
+        return self.home / "worktrees"
+
+    @property
+    def server_dir(self) -> Path:
+        """Runtime files of the shared server: lock, state (0600), logs."""
+        return self.home / "server"
+
+    @property
+    def isolated_opencode_home(self) -> Path:
+        """HOME/XDG root for OpenCode when Palot runs it isolated (demo, tests)."""
+        return self.home / "opencode-home"
+
+    def ensure(self) -> None:
+        """Create the data directory, private to the user."""
+        for d in (self.home, self.server_dir, self.worktrees):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o700)

@@ -1,0 +1,437 @@
+"""The one shared OpenCode server that serves every local project.
+
+``ServerManager`` starts ``opencode serve`` on loopback with a generated
+password, or attaches to the one another Palot process already runs (a lock
+file serialises the decision; ``server.json``, mode 0600, says who owns what).
+A supervisor task health-checks the server and restarts it, on the same port
+and password, if it dies; clients and the event stream carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidState, OpenCodeVersionMismatch, PalotError, ServerUnavailable
+from .install import OPENCODE_VERSION, require_opencode, tool_path_dirs
+from .opencode import OpenCodeClient
+from .paths import PalotPaths
+
+log = logging.getLogger(__name__)
+
+#: Environment that keeps OpenCode from any outbound lookup (see OPENCODE.md).
+OFFLINE_ENV = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_SHARE": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+    "OPENCODE_DISABLE_CLAUDE_CODE": "1",
+    # A closed loopback port: OpenCode's background plugin install fails fast instead of hanging.
+    "npm_config_registry": "http://127.0.0.1:9/",
+}
+
+
+@dataclass
+class ServerState:
+    """What ``server.json`` records about the running shared server."""
+
+    pid: int
+    port: int
+    password: str
+    version: str
+    started_at: float
+    profile: dict[str, Any]
+    scripted_pid: int | None = None
+    scripted_port: int | None = None
+    owner: str = "palot"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    """A currently free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pid_alive(pid: int | None, *, must_contain: str | None = None) -> bool:
+    """True if ``pid`` runs (not a zombie) and, optionally, its command line contains a string."""
+    if not pid:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        if must_contain is not None:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            return must_contain in cmdline
+        return True
+    except (OSError, IndexError):
+        return False
+
+
+class ServerManager:
+    """Runs (or attaches to) the one shared, password-protected OpenCode server.
+
+    With ``attach_any`` a running Palot server is used whatever its settings
+    (CLI commands other than ``palot up`` do this). ``isolated`` gives OpenCode its own HOME and XDG dirs under Palot's data dir
+    and the offline environment (demo, tests); otherwise it uses the user's own
+    OpenCode config and providers. ``scripted`` ("demo" or a script file) starts
+    Palot's scripted model and configures it as OpenCode's provider.
+    """
+
+    def __init__(
+        self,
+        paths: PalotPaths,
+        *,
+        opencode_bin: Path | None = None,
+        isolated: bool = False,
+        scripted: str | None = None,
+        config: dict[str, Any] | None = None,
+        port: int | None = None,
+        supervise: bool = True,
+        health_interval: float = 1.0,
+        attach_any: bool = False,
+    ) -> None:
+        self.paths = paths
+        self.opencode_bin = opencode_bin
+        self.isolated = isolated
+        self.scripted = str(Path(scripted).resolve()) if scripted and scripted != "demo" else scripted
+        self.config = config or {}
+        self.port = port
+        self.supervise = supervise
+        self.health_interval = health_interval
+        self.attach_any = attach_any
+        self.state: ServerState | None = None
+        self.client: OpenCodeClient | None = None
+        self.restarts = 0
+        self.attached = False
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._scripted_proc: subprocess.Popen[bytes] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+
+    # --- public -------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self.state is None:
+            raise ServerUnavailable("the shared OpenCode server is not started", "call ServerManager.start()")
+        return self.state.url
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """The settings a running server must match for this manager to attach to it."""
+        return {"isolated": self.isolated, "scripted": self.scripted, "config": self.config}
+
+    async def start(self) -> ServerState:
+        """Attach to the running Palot server or start one; then supervise it."""
+        self.paths.ensure()
+        with self._lock():
+            state = self._read_state()
+            if state is not None and await self._healthy(state):
+                if self.attach_any:
+                    # Adopt the running server's settings, so a restart keeps them.
+                    self.isolated = bool(state.profile.get("isolated"))
+                    self.scripted = state.profile.get("scripted")
+                    self.config = state.profile.get("config") or {}
+                elif state.profile != self.profile:
+                    raise InvalidState(
+                        f"a Palot server is already running (pid {state.pid}) with other settings "
+                        f"({state.profile}) than asked ({self.profile})",
+                        "run `palot down` to stop it first, or start with the same options",
+                    )
+                self.attached = True
+            else:
+                if state is not None:
+                    self._kill_stale(state)
+                state = await self._spawn(port=self.port or free_port(), password=secrets.token_urlsafe(24))
+        self._adopt(state)
+        if self.supervise:
+            self._supervisor = asyncio.create_task(self._supervise(), name="palot-server-supervisor")
+        return state
+
+    async def close(self) -> None:
+        """Stop supervising and close the client; the server keeps running for other processes."""
+        if self._supervisor:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        if self.client:
+            await self.client.aclose()
+            self.client = None
+
+    async def stop(self) -> None:
+        """Stop the shared server (whoever started it) and the scripted model, and forget them."""
+        await self.close()
+        with self._lock():
+            state = self._read_state() or self.state
+            if state is not None:
+                self._kill_stale(state)
+            self._state_file.unlink(missing_ok=True)
+        for proc in (self._proc, self._scripted_proc):
+            if proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+        self.state = None
+
+    async def __aenter__(self) -> "ServerManager":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @staticmethod
+    def read_running(paths: PalotPaths) -> ServerState | None:
+        """The state of a running Palot server, if ``server.json`` names a live one."""
+        state = ServerManager._load_state(paths.server_dir / "server.json")
+        if state and pid_alive(state.pid, must_contain="serve"):
+            return state
+        return None
+
+    # --- spawning -----------------------------------------------------------
+
+    @property
+    def _state_file(self) -> Path:
+        return self.paths.server_dir / "server.json"
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        # Held only while deciding to start/attach/restart, never for the server's life.
+        self.paths.server_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.server_dir / "lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _load_state(path: Path) -> ServerState | None:
+        try:
+            return ServerState(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _read_state(self) -> ServerState | None:
+        state = self._load_state(self._state_file)
+        if state is None or state.owner != "palot":
+            return None
+        return state
+
+    def _write_state(self, state: ServerState) -> None:
+        tmp = self._state_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(state), fh)
+        os.replace(tmp, self._state_file)
+
+    def _kill_stale(self, state: ServerState) -> None:
+        for pid, marker in ((state.pid, "serve"), (state.scripted_pid, "palot.scripted")):
+            if pid is not None and pid_alive(pid, must_contain=marker):
+                _terminate(pid)
+
+    def _server_env(self, password: str, scripted_port: int | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([*tool_path_dirs(), env.get("PATH", "")])
+        env["OPENCODE_SERVER_PASSWORD"] = password
+        env.pop("OPENCODE_SERVER_USERNAME", None)
+        env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"  # Palot pins the version
+        if self.isolated:
+            home = self.paths.isolated_opencode_home
+            for var, sub in (("HOME", "home"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
+                             ("XDG_STATE_HOME", "state"), ("XDG_CACHE_HOME", "cache")):
+                (home / sub).mkdir(parents=True, exist_ok=True)
+                env[var] = str(home / sub)
+            env.update(OFFLINE_ENV)
+        config = dict(self.config)
+        if scripted_port is not None:
+            from .scripted import provider_config
+
+            config = {**provider_config(f"http://127.0.0.1:{scripted_port}/v1"), **config}
+        if config:
+            env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
+        return env
+
+    def _start_scripted(self, port: int) -> subprocess.Popen[bytes]:
+        log_path = self.paths.server_dir / "scripted.log"
+        cmd = [sys.executable, "-m", "palot.scripted", "--script", self.scripted or "demo",
+               "--host", "127.0.0.1", "--port", str(port)]
+        with open(log_path, "ab") as out:
+            return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env={**os.environ, "PYTHONPATH": _package_root()})
+
+    async def _spawn(
+        self, *, port: int, password: str, reuse_scripted: tuple[int, int] | None = None
+    ) -> ServerState:
+        """Start the server (and the scripted model, unless a live one is reused as (pid, port))."""
+        binary = await asyncio.to_thread(require_opencode, self.paths, self.opencode_bin)
+        scripted_pid = scripted_port = None
+        if self.scripted and reuse_scripted:
+            scripted_pid, scripted_port = reuse_scripted
+        elif self.scripted:
+            scripted_port = free_port()
+            self._scripted_proc = self._start_scripted(scripted_port)
+            scripted_pid = self._scripted_proc.pid
+            await _wait_port(scripted_port, 15.0, self._scripted_proc, self.paths.server_dir / "scripted.log")
+        log_path = self.paths.server_dir / "opencode.log"
+        env = self._server_env(password, scripted_port)
+        with open(log_path, "ab") as out:
+            # A new session: the server outlives this Palot process (`palot up`), and
+            # Ctrl-C in the terminal does not reach it.
+            self._proc = subprocess.Popen(
+                [str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.paths.home, env=env, start_new_session=True,
+            )
+        state = ServerState(pid=self._proc.pid, port=port, password=password, version=OPENCODE_VERSION,
+                            started_at=time.time(), profile=self.profile,
+                            scripted_pid=scripted_pid, scripted_port=scripted_port)
+        deadline = time.monotonic() + 60
+        while not await self._healthy(state):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self._proc.kill()
+                tail = log_path.read_text(errors="replace")[-1500:]
+                raise ServerUnavailable(
+                    f"OpenCode did not start on 127.0.0.1:{port}; its log says:\n{tail}",
+                    f"see {log_path}; if the port is taken, run `palot down` or pick another with --port",
+                )
+            await asyncio.sleep(0.1)
+        health = await self._health(state)
+        if health is not None and health.version != OPENCODE_VERSION:
+            raise OpenCodeVersionMismatch(
+                f"the server reports OpenCode {health.version}, Palot needs {OPENCODE_VERSION}",
+                "run `palot doctor --fix`",
+            )
+        self._write_state(state)
+        log.info("started OpenCode %s on %s (pid %s)", OPENCODE_VERSION, state.url, state.pid)
+        return state
+
+    def _adopt(self, state: ServerState) -> None:
+        self.state = state
+        if self.client is None:
+            self.client = OpenCodeClient(state.url, state.password)
+        else:
+            self.client.rebase(state.url)
+
+    async def _health(self, state: ServerState):  # -> Health | None
+        client = OpenCodeClient(state.url, state.password, timeout=2.0)
+        try:
+            return await client.health()
+        except PalotError:
+            return None
+        finally:
+            await client.aclose()
+
+    async def _healthy(self, state: ServerState) -> bool:
+        health = await self._health(state)
+        return bool(health and health.healthy)
+
+    # --- supervision --------------------------------------------------------
+
+    def _server_alive(self) -> bool:
+        state = self.state
+        if state is None:
+            return False
+        if self._proc is not None and self._proc.pid == state.pid:
+            return self._proc.poll() is None  # also reaps a dead child
+        return pid_alive(state.pid, must_contain="serve")
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while True:
+            await asyncio.sleep(self.health_interval)
+            assert self.state is not None
+            alive = self._server_alive()
+            if alive and await self._healthy(self.state):
+                failures = 0
+                continue
+            failures += 1
+            # A dead process is restarted at once; a live but silent one gets a few chances.
+            if alive and failures < 5:
+                continue
+            try:
+                await self.restart()
+            except PalotError as e:
+                log.error("could not restart the OpenCode server: %s", e)
+
+    async def restart(self) -> ServerState:
+        """Restart the dead server on the same port and password (or adopt another process's restart)."""
+        old = self.state
+        assert old is not None
+        with self._lock():
+            current = self._read_state()
+            if current is not None and current.pid != old.pid and await self._healthy(current):
+                self._adopt(current)  # another Palot process got there first
+                return current
+            reuse = None
+            if old.scripted_pid and old.scripted_port and pid_alive(old.scripted_pid, must_contain="palot.scripted"):
+                reuse = (old.scripted_pid, old.scripted_port)  # the model survived: only the server restarts
+            if pid_alive(old.pid, must_contain="serve"):
+                self._kill_stale(ServerState(**{**asdict(old), "scripted_pid": None}))
+            try:
+                state = await self._spawn(port=old.port, password=old.password, reuse_scripted=reuse)
+            except ServerUnavailable:
+                state = await self._spawn(port=free_port(), password=old.password, reuse_scripted=reuse)
+        self.restarts += 1
+        log.warning("OpenCode server restarted on %s (restart %d)", state.url, self.restarts)
+        self._adopt(state)
+        return state
+
+
+def _terminate(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM a process (its whole group when it leads one, e.g. the agent's bash children), then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+    raise ServerUnavailable(
+        f"the scripted model did not start on port {port}: {log_path.read_text(errors='replace')[-800:]}",
+        f"see {log_path}",
+    )
+
+
+def _package_root() -> str:
+    """The directory holding the ``palot`` package, so a child Python imports the same code."""
+    root = str(Path(__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH")
+    return f"{root}{os.pathsep}{existing}" if existing else root

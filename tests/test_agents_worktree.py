@@ -1,0 +1,65 @@
+"""Agents in git worktrees on the real shared OpenCode server, driven by the scripted model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import git, make_repo
+from palot import AgentStatus, Palot
+
+
+async def test_spawn_writes_file_in_worktree_diff_shows_it_and_apply_brings_it_home(palot: Palot, repo: Path):
+    agent = await palot.agents.spawn(repo, "write hello please", title="Say hello")
+    assert agent.environment.branch == "palot/say-hello"
+    worktree = Path(agent.environment.directory)
+    assert worktree.is_dir() and worktree != repo
+
+    agent = await palot.agents.wait(agent.id, timeout=60)
+    assert agent.status == AgentStatus.COMPLETED, agent.error
+    assert (worktree / "hello.txt").read_text() == "hello from the agent\n"
+    assert not (repo / "hello.txt").exists()
+
+    diff = await palot.agents.diff(agent.id)
+    assert [(f.path, f.status, f.additions, f.deletions) for f in diff.files] == [("hello.txt", "added", 1, 0)]
+    assert "+hello from the agent" in diff.patch
+
+    changed = await palot.agents.apply(agent.id)
+    assert changed == ["hello.txt"]
+    assert (repo / "hello.txt").read_text() == "hello from the agent\n"
+
+    activity = await palot.agents.activity(agent.id)
+    assert [(i.kind, i.target) for i in activity if i.kind == "write"] == [("write", "hello.txt")]
+    assert activity[-1].kind == "message" and "Created hello.txt" in activity[-1].summary
+    messages = await palot.agents.messages(agent.id)
+    assert [m.role for m in messages][:2] == ["user", "assistant"]
+    assert messages[0].text == "write hello please"
+
+
+async def test_archive_keeps_branch_and_removes_worktree(palot: Palot, repo: Path):
+    agent = await palot.agents.spawn(repo, "write notes")
+    agent = await palot.agents.wait(agent.id, timeout=60)
+    worktree = Path(agent.environment.directory)
+    archived = await palot.agents.archive(agent.id)
+    assert archived.status == AgentStatus.ARCHIVED
+    assert not worktree.exists()
+    # The uncommitted file the agent wrote is kept, committed on its branch.
+    assert git(repo, "show", f"{agent.environment.branch}:NOTES.md") == "# Notes\n\nwritten by the agent\n"
+    diff = await palot.agents.diff(agent.id)
+    assert [f.path for f in diff.files] == ["NOTES.md"]
+    assert palot.agents.list() == [] or all(a.id != agent.id for a in palot.agents.list())
+    assert [a.id for a in palot.agents.list(include_archived=True)] == [agent.id]
+
+
+async def test_two_agents_in_two_projects_share_one_server(palot: Palot, tmp_path: Path):
+    one = make_repo(tmp_path / "one")
+    two = make_repo(tmp_path / "two")
+    a = await palot.agents.spawn(one, "write hello")
+    b = await palot.agents.spawn(two, "write notes")
+    a, b = await palot.agents.wait(a.id, timeout=60), await palot.agents.wait(b.id, timeout=60)
+    assert (a.status, b.status) == (AgentStatus.COMPLETED, AgentStatus.COMPLETED)
+    assert (Path(a.environment.directory) / "hello.txt").exists()
+    assert (Path(b.environment.directory) / "NOTES.md").exists()
+    assert not (Path(a.environment.directory) / "NOTES.md").exists()
+    assert {x.project_name for x in palot.agents.list()} == {"one", "two"}
+    assert [x.id for x in palot.agents.list(project=str(one))] == [a.id]
+    assert [x.id for x in palot.agents.list(status="completed", environment="worktree")] == [b.id, a.id]
