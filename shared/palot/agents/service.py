@@ -555,7 +555,10 @@ class AgentService:
     async def reply_permission(
         self, agent_ref: str, reply: str, *, permission_id: str | None = None, message: str | None = None
     ) -> Agent:
-        """Answer a pending permission request: ``once``, ``always`` or ``reject``."""
+        """Answer a pending permission request: ``once``, ``always`` or ``reject``.
+
+        Rejecting ends the agent's turn, so the agent is then paused until prompted again.
+        """
         if reply not in _REPLIES:
             raise InvalidInput(f"unknown reply '{reply}'", f"use one of: {', '.join(_REPLIES)}")
         rec, env = self._active(agent_ref, "answer permissions for")
@@ -575,6 +578,8 @@ class AgentService:
         await client.reply_permission(permission_id, env.directory, reply, message=message)
         live = self._live.setdefault(rec.id, LiveState())
         live.permissions.pop(permission_id, None)
+        if reply == "reject":
+            live.aborted = True  # OpenCode ends the turn on a rejection: the agent is paused until prompted
         self.store.audit("permission", agent_id=rec.id, project_id=rec.project_id, request=permission_id, reply=reply)
         self._settle(rec.id)
         return self._view_by_id(rec.id)
