@@ -39,15 +39,20 @@ def elapsed(since: float, now: float | None = None) -> str:
     return f"{secs // 3600}h{(secs % 3600) // 60:02d}m"
 
 
-def agents_table(agents: list[Agent], title: str | None = None) -> Table:
+def agents_table(agents: list[Agent], title: str | None = None, *, compact: bool = False) -> Table:
+    """Agents as a table; ``compact`` leaves out id, environment and project (one project, narrow terminals)."""
     table = Table(title=title, expand=False, show_lines=False)
-    for col in ("id", "status", "env", "project", "title", "branch", "age", "tokens", "cost"):
-        table.add_column(col, no_wrap=col not in ("title",))
+    columns = ("status", "title", "branch", "age", "tokens", "cost") if compact else (
+        "id", "status", "env", "project", "title", "branch", "age", "tokens", "cost")
+    for col in columns:
+        table.add_column(col, no_wrap=col != "title", justify="right" if col in ("tokens", "cost") else "left")
     for a in agents:
-        table.add_row(
-            a.id, status_text(a.status), a.environment.type, a.project_name, a.title,
-            a.environment.branch or "", elapsed(a.created_at), f"{a.tokens:,}", f"${a.cost:.4f}",
-        )
+        cells = {
+            "id": a.id, "status": status_text(a.status), "env": a.environment.type, "project": a.project_name,
+            "title": a.title, "branch": a.environment.branch or "", "age": elapsed(a.created_at),
+            "tokens": f"{a.tokens:,}", "cost": f"${a.cost:.4f}",
+        }
+        table.add_row(*(cells[c] for c in columns))
     return table
 
 

@@ -267,7 +267,8 @@ class ServerManager:
         if scripted_port is not None:
             from .scripted import provider_config
 
-            config = {**provider_config(f"http://127.0.0.1:{scripted_port}/v1"), **config}
+            # Nominal prices (USD per million tokens) so cost tracking can be rehearsed offline too.
+            config = {**provider_config(f"http://127.0.0.1:{scripted_port}/v1", cost=(3.0, 15.0)), **config}
         if config:
             env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
         return env

@@ -220,7 +220,6 @@ class AgentService:
             live.tokens = int(sum(tokens.get(k, 0) or 0 for k in ("input", "output", "reasoning"))
                               + (cache.get("read", 0) or 0) + (cache.get("write", 0) or 0))
             live.cost = float(info.get("cost") or 0)
-            return
         else:
             return
         self._settle(agent_id)
@@ -256,7 +255,7 @@ class AgentService:
             return
         status = derive_status(live, archived=rec.archived_at is not None)
         error = live.error if status == AgentStatus.FAILED else None
-        if status.value == rec.status and error == rec.error and live.tokens == rec.tokens:
+        if status.value == rec.status and error == rec.error and (live.tokens, live.cost) == (rec.tokens, rec.cost):
             return
         before = rec.status
         self.store.update_agent(agent_id, status=status.value, error=error, tokens=live.tokens, cost=live.cost)
