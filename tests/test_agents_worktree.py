@@ -63,3 +63,23 @@ async def test_two_agents_in_two_projects_share_one_server(palot: Palot, tmp_pat
     assert {x.project_name for x in palot.agents.list()} == {"one", "two"}
     assert [x.id for x in palot.agents.list(project=str(one))] == [a.id]
     assert [x.id for x in palot.agents.list(status="completed", environment="worktree")] == [b.id, a.id]
+
+
+async def test_setup_script_runs_in_the_new_worktree_before_the_agent(palot: Palot, repo: Path):
+    (repo / ".env.local").write_text("SECRET=1\n")  # untracked, as .env files usually are
+    agent = await palot.agents.spawn(repo, "write hello", setup_script='cp "$PALOT_PROJECT"/.env* .')
+    assert (Path(agent.environment.directory) / ".env.local").read_text() == "SECRET=1\n"
+    assert (await palot.agents.wait(agent.id, timeout=60)).status == AgentStatus.COMPLETED
+
+
+async def test_a_failing_setup_script_is_a_clear_error_and_leaves_no_worktree(palot: Palot, repo: Path):
+    import pytest
+
+    from palot.errors import PalotError
+
+    with pytest.raises(PalotError) as e:
+        await palot.agents.spawn(repo, "write hello", setup_script="echo missing tool >&2; exit 3")
+    assert "exit code 3" in str(e.value) and "missing tool" in str(e.value)
+    assert palot.agents.list() == []
+    assert "palot/" not in git(repo, "branch", "--list")
+    assert not any(palot.paths.worktrees.rglob("palot-*"))

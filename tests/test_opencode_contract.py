@@ -1,0 +1,71 @@
+"""The typed client matches the real server: routes and shapes checked against its own `GET /doc`."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from palot import Palot, PalotPaths
+from palot.errors import OpenCodeNotInstalled, OpenCodeVersionMismatch
+from palot.opencode import models
+from palot.servers import ServerManager
+
+CLIENT = Path(__file__).parent.parent / "shared" / "palot" / "opencode" / "client.py"
+
+
+def _client_routes() -> set[tuple[str, str]]:
+    """(METHOD, path template) for every request the client makes, read from its source."""
+    source = CLIENT.read_text()
+    routes = set()
+    for method, path in re.findall(r'_request\(\s*"([A-Z]+)",\s*f?"([^"]+)"', source):
+        routes.add((method, re.sub(r"\{[^}]+\}", "{}", path)))
+    return routes
+
+
+async def test_every_route_the_client_uses_exists_in_the_servers_openapi(palot: Palot):
+    doc = await palot.agents._client().openapi()
+    served = {
+        (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
+        for path, ops in doc["paths"].items() for method in ops
+    }
+    used = _client_routes() - {("GET", "/doc")}  # the document does not list itself
+    assert len(used) >= 12
+    assert used - served == set()
+
+
+async def test_model_fields_exist_in_the_servers_schemas(palot: Palot):
+    schemas = (await palot.agents._client().openapi())["components"]["schemas"]
+    pairs = {
+        models.Session: "Session",
+        models.PermissionRequest: "PermissionRequest",
+        models.MessageInfo: "AssistantMessage",
+        models.PermissionRule: "PermissionRule",
+    }
+    for model, name in pairs.items():
+        declared = set(model.model_fields)
+        if name == "AssistantMessage":
+            declared -= {"role"}  # shared with UserMessage
+        missing = declared - set(schemas[name]["properties"])
+        assert missing == set(), f"{model.__name__} declares fields {name} does not have: {missing}"
+
+
+async def test_a_wrong_opencode_version_is_a_clear_error(tmp_path: Path):
+    fake = tmp_path / "opencode"
+    fake.write_text("#!/bin/sh\necho 1.0.0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    manager = ServerManager(PalotPaths(tmp_path / "home"), opencode_bin=fake, supervise=False)
+    with pytest.raises(OpenCodeVersionMismatch) as e:
+        await manager.start()
+    assert "1.0.0" in str(e.value) and "palot doctor --fix" in str(e.value)
+    assert ServerManager.read_running(manager.paths) is None
+
+
+async def test_a_missing_opencode_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("PALOT_OPENCODE_BIN", raising=False)
+    manager = ServerManager(PalotPaths(tmp_path / "home"), supervise=False)
+    with pytest.raises(OpenCodeNotInstalled) as e:
+        await manager.start()
+    assert "palot doctor --fix" in str(e.value)
