@@ -98,3 +98,21 @@ async def test_stop_ends_the_server_and_the_scripted_model(paths: PalotPaths, op
     await manager.stop()
     assert not pid_alive(state.pid) and not pid_alive(state.scripted_pid)
     assert ServerManager.read_running(paths) is None
+
+
+async def test_an_agent_mid_turn_when_the_server_dies_is_reported_interrupted(palot: Palot, repo: Path):
+    agent = await palot.agents.spawn(repo, "slow task")
+    with palot.hub.subscribe(session_id=agent.session_id, types=["message.part.delta"], replay=False) as sub:
+        await sub.get(timeout=30)
+    old = palot.server.state
+    assert old is not None
+    os.kill(old.pid, signal.SIGKILL)
+    await _until(lambda: palot.server.restarts >= 1 and palot.hub.state.connected)
+    agent = await palot.agents.wait(agent.id, timeout=60)
+    assert agent.status == AgentStatus.FAILED
+    assert agent.error and "interrupted" in agent.error and "prompt" in agent.error
+    # The user can carry on in the same conversation.
+    await palot.agents.prompt(agent.id, "write notes")
+    agent = await palot.agents.wait(agent.id, timeout=60)
+    assert agent.status == AgentStatus.COMPLETED
+    assert (Path(agent.environment.directory) / "NOTES.md").exists()
