@@ -71,11 +71,11 @@ class Subscription:
             return False
         if self.session_id is not None:
             sid = event.session_id
-            # Stream events (no session, no directory) reach everyone.
-            if sid is not None and sid != self.session_id:
-                return False
-            if sid is None and event.directory is not None:
-                return False
+            if sid is not None:
+                return sid == self.session_id
+            # Events without a session (file.edited …) belong to the session's directory;
+            # stream events (no session, no directory) reach everyone.
+            return event.directory is None or event.directory == self._hub.state.directories.get(self.session_id)
         return True
 
     def _offer(self, event: GlobalEvent) -> None:
@@ -190,7 +190,10 @@ class EventHub:
 
     def publish(self, event: GlobalEvent) -> None:
         """Update state, call listeners, and offer the event to every matching subscriber."""
-        self._track(event)
+        try:
+            self._track(event)
+        except Exception:  # an event Palot cannot read must not stop the stream for everyone
+            log.exception("could not track event %s", event.type)
         for listener in self._listeners:
             try:
                 listener(event)

@@ -94,6 +94,12 @@ def _patch_sha(patch: str) -> str:
     return hashlib.sha256(patch.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def _agent_event(agent: Agent) -> GlobalEvent:
+    # sessionID lets subscribers filtered to the agent's session receive it too.
+    return make_event(AGENT_UPDATED, agent.environment.directory, agentID=agent.id, sessionID=agent.session_id,
+                      agent=agent.model_dump(mode="json"))
+
+
 class AgentService:
     """Every agent action, for every front end."""
 
@@ -277,13 +283,11 @@ class AgentService:
             agent = self._view_by_id(agent_id)
         except AgentNotFound:
             return
-        self.hub.publish(make_event(AGENT_UPDATED, agent.environment.directory, agentID=agent_id,
-                                    agent=agent.model_dump(mode="json")))
+        self.hub.publish(_agent_event(agent))
 
     def _snapshot(self) -> Iterable[GlobalEvent]:
         for agent in self.list(include_external=False):
-            yield make_event(AGENT_UPDATED, agent.environment.directory, agentID=agent.id,
-                             agent=agent.model_dump(mode="json"))
+            yield _agent_event(agent)
 
     # --- views --------------------------------------------------------------
 
@@ -700,7 +704,7 @@ class AgentService:
         self._live.pop(rec.id, None)
         if rec.session_id:
             self._by_session.pop(rec.session_id, None)
-        self.hub.publish(make_event(AGENT_REMOVED, env.directory, agentID=rec.id))
+        self.hub.publish(make_event(AGENT_REMOVED, env.directory, agentID=rec.id, sessionID=rec.session_id))
 
     async def _check_no_unmerged_work(self, rec: AgentRecord, env: EnvironmentRecord) -> None:
         try:

@@ -66,7 +66,7 @@ class Session(_Loose):
 class SessionStatus(_Loose):
     """``idle``, ``busy`` or ``retry`` (with attempt and message)."""
 
-    type: Literal["idle", "busy", "retry"]
+    type: str  # "idle", "busy" or "retry"; kept open so a newer server's states do not break parsing
     attempt: int | None = None
     message: str | None = None
 
