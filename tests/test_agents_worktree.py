@@ -83,3 +83,37 @@ async def test_a_failing_setup_script_is_a_clear_error_and_leaves_no_worktree(pa
     assert palot.agents.list() == []
     assert "palot/" not in git(repo, "branch", "--list")
     assert not any(palot.paths.worktrees.rglob("palot-*"))
+
+
+async def test_create_pr_pushes_the_branch_and_says_what_is_missing_without_gh(palot: Palot, repo: Path, tmp_path):
+    import shutil
+
+    import pytest
+
+    from palot.errors import InvalidState
+
+    agent = await palot.agents.spawn(repo, "write hello")
+    await palot.agents.wait(agent.id, timeout=60)
+    with pytest.raises(InvalidState) as e:
+        await palot.agents.create_pr(agent.id)
+    assert "remote add" in str(e.value)
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    pr = await palot.agents.create_pr(agent.id, title="Say hello")
+    assert pr.pushed and pr.branch == agent.environment.branch
+    assert git(remote, "show", f"{pr.branch}:hello.txt") == "hello from the agent\n"
+    assert git(remote, "log", "-1", "--format=%s", pr.branch).strip() == "Say hello"
+    if shutil.which("gh") is None:
+        assert pr.url is None and "gh" in pr.message and "gh auth login" in pr.message
+
+
+async def test_environment_reports_state_directory_and_disk_use(palot: Palot, repo: Path):
+    agent = await palot.agents.spawn(repo, "write hello")
+    await palot.agents.wait(agent.id, timeout=60)
+    env = await palot.agents.environment(agent.id)
+    assert (env.type, env.state, env.directory) == ("worktree", "running", agent.environment.directory)
+    assert env.resources and env.resources["disk_bytes"] > 0
+    await palot.agents.archive(agent.id)
+    assert (await palot.agents.environment(agent.id)).state == "stopped"

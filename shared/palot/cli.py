@@ -125,6 +125,10 @@ def cmd_agents(args: argparse.Namespace) -> int:
             return {"applied": await a.apply(args.agent)}
         if action == "archive":
             return await a.archive(args.agent)
+        if action == "pr":
+            return await a.create_pr(args.agent, title=args.title, remote=args.remote, base=args.base)
+        if action == "env":
+            return await a.environment(args.agent)
         if action == "destroy":
             await a.destroy(args.agent, force=args.force)
             return {"destroyed": args.agent}
@@ -163,6 +167,11 @@ def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
         console.print(f"applied {len(result['applied'])} files to your checkout: {', '.join(result['applied'])}")
     elif action == "destroy":
         console.print(f"destroyed {result['destroyed']}")
+    elif action == "pr":
+        console.print(result.message)
+    elif action == "env":
+        console.print(f"{result.type} {result.state} at {result.directory} on {result.branch}"
+                      + (f" — {result.resources}" if result.resources else ""))
     else:
         console.print(render.agents_table([result]))
 
@@ -239,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("agent")
     df.add_argument("--path", help="only this file")
     df.add_argument("--stat", action="store_true", help="file list only")
+    prp = asub.add_parser("pr", help="push the agent's branch and open a PR (with gh when installed)")
+    prp.add_argument("agent")
+    prp.add_argument("--title")
+    prp.add_argument("--remote", default="origin")
+    prp.add_argument("--base", help="branch the PR targets (default: the repository's default)")
+    asub.add_parser("env", help="the agent's environment: state, directory, resources").add_argument("agent")
     ds = asub.add_parser("destroy", help="remove the agent, its worktree and branch")
     ds.add_argument("agent")
     ds.add_argument("--force", action="store_true", help="even if its changes were never applied or merged")

@@ -666,3 +666,19 @@ async def apply_patch(repo: Path, patch: str) -> list[str]:
         )
     await run_git(*_APPLY_OPTIONS, "apply", "--binary", "-", cwd=root, input=data)
     return paths
+
+
+async def remote_url(repo: Path, remote: str = "origin") -> str | None:
+    """The URL of ``remote``, or None when the repository has no such remote."""
+    result = await run_git("remote", "get-url", remote, cwd=repo, check=False)
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+async def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
+    """Push ``branch`` to ``remote`` and set it as the upstream (never forced)."""
+    result = await run_git("push", "--set-upstream", remote, f"{branch}:{branch}", cwd=repo, check=False)
+    if result.returncode != 0:
+        raise GitError(
+            f"could not push {branch} to {remote}: {result.stderr.strip()[-600:]}",
+            "check that you can push to the remote (credentials, permissions), then try again",
+        )

@@ -1,6 +1,16 @@
 """Agents: one OpenCode session in one environment, and every action on them."""
 
-from .models import ActivityItem, Agent, AgentDiff, AgentMessage, AgentStatus, EnvironmentView, FileChange
+from .models import (
+    ActivityItem,
+    Agent,
+    AgentDiff,
+    AgentMessage,
+    AgentStatus,
+    EnvironmentStatus,
+    EnvironmentView,
+    FileChange,
+    PullRequest,
+)
 from .service import AGENT_REMOVED, AGENT_UPDATED, AgentService
 
 __all__ = [
@@ -12,6 +22,8 @@ __all__ = [
     "AgentMessage",
     "AgentService",
     "AgentStatus",
+    "EnvironmentStatus",
     "EnvironmentView",
     "FileChange",
+    "PullRequest",
 ]

@@ -112,3 +112,27 @@ class AgentDiff(BaseModel):
     additions: int
     deletions: int
     patch: str
+
+
+class PullRequest(BaseModel):
+    """The outcome of "Create PR": the branch is pushed; ``url`` is set when a PR was opened."""
+
+    agent_id: str
+    branch: str
+    remote: str
+    remote_url: str
+    pushed: bool
+    url: str | None = None
+    message: str
+
+
+class EnvironmentStatus(BaseModel):
+    """Where an agent runs and how that environment is doing."""
+
+    agent_id: str
+    type: str
+    state: str  # running, stopped, missing
+    directory: str
+    branch: str | None
+    base_commit: str | None
+    resources: dict[str, float | int | str] | None = None

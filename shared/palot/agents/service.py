@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,9 +43,11 @@ from .models import (
     AgentDiff,
     AgentMessage,
     AgentStatus,
+    EnvironmentStatus,
     EnvironmentView,
     FileChange,
     PermissionView,
+    PullRequest,
 )
 from .status import LiveState, derive_status
 
@@ -737,6 +740,60 @@ class AgentService:
             await client.dispose_instance(env.directory)
         except PalotError as e:
             log.info("could not stop session %s cleanly: %s", rec.session_id, e)
+
+    async def create_pr(
+        self, agent_ref: str, *, title: str | None = None, body: str | None = None, remote: str = "origin",
+        base: str | None = None,
+    ) -> PullRequest:
+        """Commit the agent's work on its branch, push it, and open a PR with ``gh`` when it is installed.
+
+        Without ``gh`` the branch is still pushed and the result says exactly what is missing.
+        """
+        rec, env = self._managed(agent_ref, "create a PR for")
+        project = self.store.get_project(rec.project_id)
+        assert project is not None and env.branch
+        repo = Path(project.path)
+        url = await git.remote_url(repo, remote)
+        if url is None:
+            raise InvalidState(f"{repo} has no remote '{remote}' to push {env.branch} to",
+                               f"add one (`git -C {repo} remote add {remote} URL`) or pass another remote")
+        if (await self._git_diff(env)).is_empty:
+            raise InvalidState(f"agent {rec.id} has no changes to propose", "wait for it to finish, or prompt it")
+        directory = Path(env.directory)
+        if env.state == "active" and directory.is_dir():
+            await git.checkpoint(directory, title or rec.title)
+        await git.push_branch(repo, env.branch, remote)
+        self.store.audit("pushed", agent_id=rec.id, project_id=rec.project_id, branch=env.branch, remote=remote)
+        gh = shutil.which("gh")
+        if gh is None:
+            return PullRequest(
+                agent_id=rec.id, branch=env.branch, remote=remote, remote_url=url, pushed=True,
+                message=(f"pushed {env.branch} to {remote}; the GitHub CLI (gh) is not installed, so no PR was "
+                         "opened — install gh and run `gh auth login`, or open the PR from the branch on your host"),
+            )
+        args = [gh, "pr", "create", "--head", env.branch, "--title", title or rec.title,
+                "--body", body or f"Opened by Palot for agent {rec.id}.\n\nPrompt:\n\n{rec.prompt}"]
+        if base:
+            args += ["--base", base]
+        proc = await asyncio.create_subprocess_exec(*args, cwd=repo, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise PalotError(f"pushed {env.branch}, but `gh pr create` failed: {err.decode(errors='replace')[-500:]}",
+                             "run `gh auth status` to check your login, then try again")
+        pr_url = out.decode().strip().splitlines()[-1] if out.strip() else None
+        self.store.audit("pr_created", agent_id=rec.id, project_id=rec.project_id, url=pr_url)
+        return PullRequest(agent_id=rec.id, branch=env.branch, remote=remote, remote_url=url, pushed=True,
+                           url=pr_url, message=f"opened {pr_url}")
+
+    async def environment(self, agent_ref: str) -> EnvironmentStatus:
+        """The agent's environment: type, state, directory, branch, and resource use where measurable."""
+        rec, env = self._managed(agent_ref, "inspect the environment of")
+        backend = self.backends[env.type]
+        return EnvironmentStatus(
+            agent_id=rec.id, type=env.type, state=await backend.status(env), directory=env.directory,
+            branch=env.branch, base_commit=env.base_commit, resources=await backend.resources(env),
+        )
 
     # --- misc ---------------------------------------------------------------
 
