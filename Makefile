@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 PALOT := $(VENV)/bin/palot
 STAMP := $(VENV)/.palot-installed
 
-.PHONY: demo test bench setup system-deps opencode clean
+.PHONY: demo test bench setup system-deps test-deps opencode clean
+INSPECTOR_DIR := .cache/mcp-inspector
+INSPECTOR_VERSION := 2.12.0
 
 setup: $(STAMP) opencode
 
@@ -35,7 +37,22 @@ opencode: $(STAMP)
 demo: setup
 	$(PALOT) demo
 
-test: setup
+# What the front-end tests drive for real: Neovim (LSP), Chromium (the notebook in a browser),
+# and Node 22 with the MCP Inspector CLI (a third-party MCP client).
+test-deps: $(STAMP)
+	@missing=""; \
+	command -v nvim >/dev/null || missing="$$missing neovim"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@test -f $(INSPECTOR_DIR)/node_modules/@modelcontextprotocol/inspector/package.json || \
+	  npm install --prefix $(INSPECTOR_DIR) --no-audit --no-fund --loglevel=error \
+	    node@22 @modelcontextprotocol/inspector@$(INSPECTOR_VERSION)
+
+test: setup test-deps
 	$(PY) -m pytest tests --ignore=tests/bench
 
 bench: setup
