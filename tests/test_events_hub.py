@@ -363,3 +363,27 @@ async def test_a_session_subscriber_sees_the_agents_file_edit_and_completion(pal
     final = [e.payload.properties["agent"]["status"] for e in seen if e.type == AGENT_UPDATED][-1:]
     replayed_status = [e.payload.properties["agent"]["status"] for e in replayed]
     assert (edited, final, replayed_status) == ([f"{worktree}/hello.txt"], ["completed"], ["completed"])
+
+
+async def test_an_extra_source_is_fanned_out_without_touching_the_primary_connection():
+    from palot.events import EventHub, make_event
+    from palot.opencode import STREAM_CONNECTED
+
+    async def primary():
+        yield make_event(STREAM_CONNECTED)
+        await asyncio.sleep(3600)
+
+    async def container():
+        yield make_event(STREAM_CONNECTED)
+        yield make_event("session.status", "/in/container", sessionID="ses_c", status={"type": "busy"})
+        await asyncio.sleep(3600)
+
+    hub = EventHub(primary)
+    await hub.start()
+    with hub.subscribe(directory="/in/container", types=["session.status"], replay=False) as sub:
+        hub.add_source("env_1", container)
+        event = await sub.get(timeout=5)
+        assert event.type == "session.status" and hub.state.statuses["ses_c"].type == "busy"
+    assert hub.state.connected
+    await hub.remove_source("env_1")
+    await hub.stop()

@@ -127,6 +127,7 @@ class EventHub:
         self._listeners: list[Listener] = []
         self._snapshot_providers: list[SnapshotProvider] = []
         self._task: asyncio.Task[None] | None = None
+        self._extra: dict[str, asyncio.Task[None]] = {}
         self.state = HubState()
         self._connected = asyncio.Event()
 
@@ -138,6 +139,8 @@ class EventHub:
             await asyncio.wait_for(self._connected.wait(), 10)
 
     async def stop(self) -> None:
+        for name in list(self._extra):
+            await self.remove_source(name)
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -145,6 +148,21 @@ class EventHub:
             self._task = None
         for sub in list(self._subscribers):
             sub.close()
+
+    def add_source(self, name: str, source: Callable[[], AsyncIterable[GlobalEvent]]) -> None:
+        """Also read another upstream (e.g. the OpenCode server inside a container environment).
+
+        Its stream events carry ``source`` so they do not change the primary connection state.
+        """
+        if name not in self._extra:
+            self._extra[name] = asyncio.create_task(self._pump(source, name), name=f"palot-event-source-{name}")
+
+    async def remove_source(self, name: str) -> None:
+        task = self._extra.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` synchronously for every event, before subscribers see it."""
@@ -211,6 +229,8 @@ class EventHub:
         if sid and event.directory:
             st.directories[sid] = event.directory
         kind = event.type
+        if kind in (STREAM_CONNECTED, STREAM_DISCONNECTED) and props.get("source"):
+            return  # an extra source's connection, not the shared server's
         if kind == STREAM_CONNECTED:
             st.connected = True
             self._connected.set()
@@ -238,6 +258,9 @@ class EventHub:
             for pid in [p.id for p in st.permissions.values() if p.sessionID == sid]:
                 del st.permissions[pid]
 
-    async def _pump(self) -> None:
-        async for event in self._source():
+    async def _pump(self, source: Callable[[], AsyncIterable[GlobalEvent]] | None = None,
+                    name: str | None = None) -> None:
+        async for event in (source or self._source)():
+            if name is not None and event.type in (STREAM_CONNECTED, STREAM_DISCONNECTED):
+                event.payload.properties["source"] = name
             self.publish(event)

@@ -138,7 +138,6 @@ class AgentService:
 
     async def resync(self) -> None:
         """Re-read status, permissions and last outcome from OpenCode for agents that may have moved on."""
-        client = self._client()
         by_dir: dict[str, list[tuple[AgentRecord, EnvironmentRecord]]] = {}
         for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
             if env is None or env.state != "active" or not rec.session_id:
@@ -147,6 +146,8 @@ class AgentService:
             if rec.status in ("running", "waiting", "provisioning") or (live and (live.busy or live.prompt_pending)):
                 by_dir.setdefault(env.directory, []).append((rec, env))
         for directory, agents in by_dir.items():
+            env0 = agents[0][1]
+            client = self.backends[env0.type].client_for(env0)
             try:
                 statuses = await client.session_statuses(directory)
                 perms = await client.permissions(directory)
@@ -405,7 +406,8 @@ class AgentService:
         agent = self._view_by_id(agent_id)
         if agent.session_id and agent.status != AgentStatus.ARCHIVED:
             try:
-                session = await self._client().get_session(agent.session_id, agent.environment.directory)
+                rec, env = self._managed(agent_id, "read")
+                session = await self.backends[env.type].client_for(env).get_session(agent.session_id, env.directory)
                 live = self._live.setdefault(agent_id, LiveState())
                 live.tokens, live.cost = session.tokens.total, session.cost
                 agent = agent.model_copy(update={"tokens": live.tokens, "cost": live.cost})
