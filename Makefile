@@ -37,12 +37,15 @@ opencode: $(STAMP)
 demo: setup
 	$(PALOT) demo
 
-# What the front-end tests drive for real: Neovim (LSP), Chromium (the notebook in a browser),
-# and Node 22 with the MCP Inspector CLI (a third-party MCP client).
+# What the tests drive for real: Neovim (LSP), Chromium (the notebook in a browser), Docker and
+# mmdebstrap (container agents; the tests start a private dockerd), and Node 22 with the MCP
+# Inspector CLI (a third-party MCP client).
 test-deps: $(STAMP)
 	@missing=""; \
 	command -v nvim >/dev/null || missing="$$missing neovim"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -68,3 +68,70 @@ async def palot(paths: PalotPaths, opencode_bin: Path) -> AsyncIterator[Palot]:
     finally:
         await p.close()
         await p.stop_server()
+
+
+# --- container engine ---------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Engine:
+    """A private dockerd for the test session (data kept in .cache/engine, so images survive runs)."""
+
+    def __init__(self) -> None:
+        self.run_dir = Path(f"/tmp/palot-test-engine-{os.getuid()}")  # short: unix socket paths are limited
+        self.data_root = REPO_ROOT / ".cache" / "engine"
+        self.host = f"unix://{self.run_dir}/docker.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import shutil
+        import time
+
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            pytest.fail("dockerd is not installed: run `make test` (it installs docker.io) or apt-get install docker.io")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        log = open(self.run_dir / "dockerd.log", "ab")
+        self.proc = subprocess.Popen(
+            [dockerd, "--host", self.host, "--data-root", str(self.data_root), "--exec-root",
+             str(self.run_dir / "exec"), "--pidfile", str(self.run_dir / "dockerd.pid")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not self.reachable():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"dockerd did not start: {(self.run_dir / 'dockerd.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+
+    def reachable(self) -> bool:
+        out = subprocess.run(["docker", "-H", self.host, "version", "--format", "{{.Server.Version}}"],
+                             capture_output=True, text=True)
+        return out.returncode == 0
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def container_engine(opencode_bin: Path):
+    """A private Docker engine with the agent image built (offline, from the cached base)."""
+    from palot.images import build_agent_image
+    from palot.paths import cache_dir
+
+    engine = Engine()
+    engine.start()
+    os.environ["DOCKER_HOST"] = engine.host
+    try:
+        build_agent_image(PalotPaths.default(), cache=cache_dir())
+        yield engine
+    finally:
+        engine.stop()

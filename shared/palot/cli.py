@@ -103,9 +103,12 @@ def cmd_agents(args: argparse.Namespace) -> int:
             return {"agent": agent, "activity": await a.activity(agent.id)}
         if action == "spawn":
             progress = (lambda m: None) if args.json else (lambda m: err_console.print(f"[bright_black]{m}[/]"))
+            options = {k: v for k, v in (("memory", args.memory), ("cpus", args.cpus), ("pids", args.pids),
+                                         ("network", args.network), ("ports", args.port)) if v}
             agent = await a.spawn(args.project, args.prompt, title=args.title, model=args.model,
                                   base_branch=args.base_branch, branch=args.branch, setup_script=args.setup,
-                                  permission_mode=args.permission, progress=progress)
+                                  permission_mode=args.permission, environment=args.env,
+                                  options=options or None, progress=progress)
             if args.wait:
                 agent = await a.wait(agent.id, timeout=args.timeout)
             return agent
@@ -176,6 +179,23 @@ def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
         console.print(render.agents_table([result]))
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    from .images import build_agent_image, image_status
+    from .paths import cache_dir
+
+    if args.action == "build":
+        progress = (lambda m: None) if args.json else err_console.print
+        build_agent_image(PalotPaths.default(), cache=cache_dir(), progress=progress)
+    status = image_status()
+    if args.json:
+        _dump(status.__dict__)
+    else:
+        state = "current" if status.current else "outdated (run `palot images build`)" if status.present else \
+            "missing (run `palot images build`)"
+        console.print(f"{status.image}: {state}; offline base image {'present' if status.base_present else 'absent'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -208,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="leave the demo's server running at the end")
     demo.set_defaults(func=cmd_demo)
 
+    im = sub.add_parser("images", help="the container agent image: status, or build it (offline too)")
+    im.add_argument("action", choices=["status", "build"])
+    im.set_defaults(func=cmd_images)
+
     ag = sub.add_parser("agents", help="list, spawn, steer and review agents")
     asub = ag.add_subparsers(dest="action", required=True)
     ls = asub.add_parser("list", help="agents across all projects")
@@ -225,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--setup", help="a bash script run in the new worktree first")
     sp.add_argument("--permission", default="default", choices=["default", "ask", "auto"],
                     help="ask: edits and commands wait for your approval; auto: allow everything")
+    sp.add_argument("--env", default="worktree", choices=["worktree", "container"],
+                    help="where the agent runs (container: its own container from the agent image)")
+    sp.add_argument("--memory", help="container memory limit, e.g. 2g")
+    sp.add_argument("--cpus", type=float, help="container CPU limit, e.g. 1.5")
+    sp.add_argument("--pids", type=int, help="container process limit")
+    sp.add_argument("--network", choices=["full", "none"], help="container network (default full)")
+    sp.add_argument("--port", type=int, action="append", help="container port to publish on 127.0.0.1 (repeat)")
     sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
     sp.add_argument("--timeout", type=float, default=600)
     for name, helptext in (("show", "one agent with its activity"), ("abort", "stop the current turn"),
@@ -259,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--force", action="store_true", help="even if its changes were never applied or merged")
     ag.set_defaults(func=cmd_agents)
 
-    for sp_ in (d, u, dn, demo, *asub.choices.values()):
+    for sp_ in (d, u, dn, demo, im, *asub.choices.values()):
         sp_.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .agents import AgentService
-from .backends import WorktreeBackend
+from .backends import ContainerBackend, WorktreeBackend
 from .events import EventHub
 from .opencode import EventStream, OpenCodeClient
 from .paths import PalotPaths
@@ -41,7 +41,10 @@ class Palot:
                                     attach_any=attach_any)
         self.store = Store(self.paths.store)
         self.hub = EventHub(self._event_source)
-        self.backends = {"worktree": WorktreeBackend(self.paths.worktrees, self._client)}
+        self.backends = {
+            "worktree": WorktreeBackend(self.paths.worktrees, self._client),
+            "container": ContainerBackend(self.paths, self.hub, self.server),
+        }
         self.agents = AgentService(self.store, self.hub, self.backends, self._client)  # type: ignore[arg-type]
 
     def _client(self) -> OpenCodeClient:
@@ -56,6 +59,8 @@ class Palot:
         """Start or attach to the shared server, connect the event stream, resync agents."""
         await self.server.start()
         await self.hub.start()
+        for env in self.store.list_environments(state="active"):
+            await self.backends[env.type].resume(env)
         await self.agents.start()
         return self
 

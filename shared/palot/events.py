@@ -187,9 +187,10 @@ class EventHub:
             types=frozenset(types) if types is not None else None, maxsize=maxsize,
         )
         if replay:
-            for event in self.snapshot():
-                if sub.matches(event):
-                    sub._offer(event)
+            # The replay is delivered whole, whatever maxsize: dropping part of it would lose current state.
+            sub._queue.extend(event for event in self.snapshot() if sub.matches(event))
+            if sub._queue:
+                sub._ready.set()
         self._subscribers.add(sub)
         return sub
 

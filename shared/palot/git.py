@@ -121,11 +121,28 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
+#: Repositories Palot made itself that another uid owns (a container's workspace written by its
+#: non-root user); git refuses those unless they are named in safe.directory.
+_TRUSTED: set[str] = set()
+
+
+def trust(path: Path) -> None:
+    """Let Palot's git calls work in ``path`` although another user owns it (never ``*``)."""
+    resolved = Path(path).resolve()
+    # git checks the work tree for local commands and the .git directory when serving a fetch.
+    _TRUSTED.update({str(resolved), str(resolved / ".git")})
+
+
 def _git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for one git process: the caller's, made safe."""
     env = {k: v for k, v in os.environ.items() if k not in _REDIRECTING_ENV}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["LC_ALL"] = "C"
+    if _TRUSTED:
+        env["GIT_CONFIG_COUNT"] = str(len(_TRUSTED))
+        for i, path in enumerate(sorted(_TRUSTED)):
+            env[f"GIT_CONFIG_KEY_{i}"] = "safe.directory"
+            env[f"GIT_CONFIG_VALUE_{i}"] = path
     if extra:
         env.update(extra)
     return env

@@ -45,6 +45,11 @@ class PalotPaths:
         return self.home / "server"
 
     @property
+    def environments(self) -> Path:
+        """Per-environment files of container agents: workspace clone, relay socket, credentials (0600)."""
+        return self.home / "environments"
+
+    @property
     def isolated_opencode_home(self) -> Path:
         """HOME/XDG root for OpenCode when Palot runs it isolated (demo, tests)."""
         return self.home / "opencode-home"
@@ -54,3 +59,9 @@ class PalotPaths:
         for d in (self.home, self.server_dir, self.worktrees):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
+
+
+def cache_dir() -> Path:
+    """Palot's download/build cache (``$PALOT_CACHE`` or the platform cache dir), shared by every home."""
+    env = os.environ.get("PALOT_CACHE")
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("palot", appauthor=False))

@@ -263,15 +263,20 @@ class ServerManager:
                 (home / sub).mkdir(parents=True, exist_ok=True)
                 env[var] = str(home / sub)
             env.update(OFFLINE_ENV)
-        config = dict(self.config)
-        if scripted_port is not None:
-            from .scripted import provider_config
-
-            # Nominal prices (USD per million tokens) so cost tracking can be rehearsed offline too.
-            config = {**provider_config(f"http://127.0.0.1:{scripted_port}/v1", cost=(3.0, 15.0)), **config}
+        config = self.opencode_config(f"http://127.0.0.1:{scripted_port}/v1" if scripted_port else None)
         if config:
             env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
         return env
+
+    def opencode_config(self, scripted_base_url: str | None) -> dict[str, Any]:
+        """The OpenCode config Palot adds: the user's extra config, and the scripted provider when used."""
+        config = dict(self.config)
+        if self.scripted and scripted_base_url:
+            from .scripted import provider_config
+
+            # Nominal prices (USD per million tokens) so cost tracking can be rehearsed offline too.
+            config = {**provider_config(scripted_base_url, cost=(3.0, 15.0)), **config}
+        return config
 
     def _start_scripted(self, port: int) -> subprocess.Popen[bytes]:
         log_path = self.paths.server_dir / "scripted.log"
@@ -343,6 +348,15 @@ class ServerManager:
         finally:
             await client.aclose()
 
+    async def _client_healthy(self) -> bool:
+        # The supervisor reuses the manager's client: a new httpx client per check costs the loop ~50 ms.
+        if self.client is None:
+            return False
+        try:
+            return (await self.client.health(timeout=2.0)).healthy
+        except PalotError:
+            return False
+
     async def _healthy(self, state: ServerState) -> bool:
         health = await self._health(state)
         return bool(health and health.healthy)
@@ -363,7 +377,7 @@ class ServerManager:
             await asyncio.sleep(self.health_interval)
             assert self.state is not None
             alive = self._server_alive()
-            if alive and await self._healthy(self.state):
+            if alive and await self._client_healthy():
                 failures = 0
                 continue
             failures += 1

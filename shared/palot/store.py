@@ -455,6 +455,16 @@ class Store:
             ).fetchone()
         return _environment(row) if row else None
 
+    def list_environments(self, *, state: str | None = None) -> list[EnvironmentRecord]:
+        """Environments, oldest first, optionally only those in ``state`` (e.g. "active")."""
+        query = f"SELECT {', '.join(_ENV_COLS)} FROM environments"
+        params: tuple[Any, ...] = ()
+        if state is not None:
+            query, params = query + " WHERE state = ?", (state,)
+        with self._db() as conn:
+            rows = conn.execute(query + " ORDER BY created_at, id", params).fetchall()
+        return [_environment(r) for r in rows]
+
     def update_environment(self, env_id: str, **fields: Any) -> EnvironmentRecord:
         """Change some fields of an environment and return the new record."""
         _check_fields(fields, _ENV_COLS, "environment")

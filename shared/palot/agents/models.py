@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -135,4 +136,4 @@ class EnvironmentStatus(BaseModel):
     directory: str
     branch: str | None
     base_commit: str | None
-    resources: dict[str, float | int | str] | None = None
+    resources: dict[str, Any] | None = None

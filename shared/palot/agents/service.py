@@ -10,6 +10,7 @@ each agent's status from it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -33,7 +34,7 @@ from ..errors import (
     UnmergedWork,
 )
 from ..events import EventHub, make_event
-from ..opencode import STREAM_CONNECTED, GlobalEvent, Message, OpenCodeClient, PermissionRule, Session
+from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, Message, OpenCodeClient, PermissionRule, Session
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import build_activity, last_outcome, simplify_messages
 from .models import (
@@ -122,6 +123,8 @@ class AgentService:
         self._external: dict[str, tuple[Session, ProjectRecord]] = {}
         self._project_paths: dict[str, ProjectRecord] = {}
         self._resync_task: asyncio.Task[None] | None = None
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._unknown_sessions: dict[str, float] = {}
         for rec in store.list_agents():
             if rec.session_id:
                 self._by_session[rec.session_id] = rec.id
@@ -194,12 +197,15 @@ class AgentService:
     def _on_event(self, event: GlobalEvent) -> None:
         kind = event.type
         if kind.startswith("palot."):
+            source = event.payload.properties.get("source")
             if kind == STREAM_CONNECTED and event.payload.properties.get("reconnects"):
                 self._schedule_resync()
+            elif kind == STREAM_DISCONNECTED and source:
+                self._environment_lost(str(source))
             return
         props = event.payload.properties
         sid = event.session_id
-        agent_id = self._by_session.get(sid) if sid else None
+        agent_id = self._agent_for_session(sid) if sid else None
         if agent_id is None:
             self._track_external(event)
             return
@@ -211,6 +217,7 @@ class AgentService:
                 live.prompt_pending = False
         elif kind == "session.idle":
             live.busy = live.prompt_pending = False
+            self._check_environment(agent_id)
         elif kind == "session.error":
             err = props.get("error") or {}
             name = err.get("name", "Error")
@@ -234,6 +241,25 @@ class AgentService:
             return
         self._settle(agent_id)
 
+    def _agent_for_session(self, session_id: str) -> str | None:
+        """The agent of a session, including agents another Palot process (CLI, MCP, editor) spawned."""
+        agent_id = self._by_session.get(session_id)
+        if agent_id is not None:
+            return agent_id
+        now = time.monotonic()
+        # Look in the store at most every 2 s per unknown session (external sessions stay unknown;
+        # a new agent's session id is recorded a moment after OpenCode announces the session).
+        if now - self._unknown_sessions.get(session_id, 0.0) < 2.0:
+            return None
+        rec = self.store.find_agent_by_session(session_id)
+        if rec is None:
+            self._unknown_sessions[session_id] = now
+            return None
+        self._unknown_sessions.pop(session_id, None)
+        self._by_session[session_id] = rec.id
+        self._external.pop(session_id, None)
+        return rec.id
+
     def _track_external(self, event: GlobalEvent) -> None:
         if event.type not in ("session.created", "session.updated", "session.deleted"):
             return
@@ -250,6 +276,58 @@ class AgentService:
         elif session.parentID is None and session.id not in self._by_session:
             self._external[session.id] = (session, project)
 
+    def _watch_environment(self, agent_id: str, env: EnvironmentRecord) -> None:
+        """While a container agent runs, check its environment every few seconds (a command can be
+        OOM-killed without its tool call ever returning)."""
+        if env.type == "worktree" or agent_id in self._watchers:
+            return
+
+        async def watch() -> None:
+            try:
+                while True:
+                    await asyncio.sleep(2.0)
+                    live = self._live.get(agent_id)
+                    if live is None or not (live.busy or live.prompt_pending) or live.env_error:
+                        return
+                    reason = await self.backends[env.type].failure(env)
+                    if reason:
+                        live.env_error = reason
+                        self._settle(agent_id)
+                        rec = self.store.get_agent(agent_id)
+                        if rec.session_id:  # the turn cannot finish well: stop it
+                            with contextlib.suppress(PalotError):
+                                await self.backends[env.type].client_for(env).abort(rec.session_id, env.directory)
+                        return
+            finally:
+                self._watchers.pop(agent_id, None)
+
+        self._watchers[agent_id] = asyncio.get_running_loop().create_task(watch())
+
+    def _environment_lost(self, env_id: str) -> None:
+        """An environment's own server went away: find out why (out of memory, engine down) and say so."""
+        for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
+            if env is not None and env.id == env_id:
+                self._check_environment(rec.id, lost=True)
+
+    def _check_environment(self, agent_id: str, *, lost: bool = False) -> None:
+        """Ask the backend whether the environment failed the agent (e.g. out of memory), in the background."""
+        rec = self.store.get_agent(agent_id)
+        env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
+        if env is None or env.type == "worktree":
+            return
+
+        async def check() -> None:
+            reason = await self.backends[env.type].failure(env)
+            if reason is None and lost:
+                reason = ("the environment's OpenCode server is unreachable; if its container stopped, "
+                          "archive the agent to keep its work, then spawn a new one")
+            live = self._live.setdefault(agent_id, LiveState())
+            if reason and live.env_error is None:
+                live.env_error = reason
+                self._settle(agent_id)
+
+        asyncio.get_running_loop().create_task(check())
+
     def _schedule_resync(self) -> None:
         if self._resync_task is None or self._resync_task.done():
             self._resync_task = asyncio.get_running_loop().create_task(self.resync())
@@ -264,7 +342,7 @@ class AgentService:
         if live is None:
             return
         status = derive_status(live, archived=rec.archived_at is not None)
-        error = live.error if status == AgentStatus.FAILED else None
+        error = (live.env_error or live.error) if status == AgentStatus.FAILED else None
         if status.value == rec.status and error == rec.error and (live.tokens, live.cost) == (rec.tokens, rec.cost):
             return
         before = rec.status
@@ -305,7 +383,7 @@ class AgentService:
                                summary=f"{p.get('permission', 'permission')}: {', '.join(p.get('patterns') or [])}")
                 for pid, p in live.permissions.items()
             ]
-            error = live.error if status == AgentStatus.FAILED else None
+            error = (live.env_error or live.error) if status == AgentStatus.FAILED else None
             tokens, cost = max(live.tokens, rec.tokens), max(live.cost, rec.cost)
         else:
             status, permissions, error, tokens, cost = AgentStatus(rec.status), [], rec.error, rec.tokens, rec.cost
@@ -429,11 +507,13 @@ class AgentService:
         setup_script: str | None = None,
         permission_mode: str = "default",
         environment: str = "worktree",
+        options: dict[str, Any] | None = None,
         progress: Progress = _quiet,
     ) -> Agent:
         """Create an environment on a new branch, a session in it, and send the prompt (asynchronously).
 
         Everything is validated before anything is created, so bad input changes nothing.
+        ``options`` are the environment tier's (container: memory, cpus, pids, network, ports).
         """
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidInput("the prompt is empty", "say what the agent should work on")
@@ -444,6 +524,9 @@ class AgentService:
         if backend is None:
             raise InvalidInput(f"environment '{environment}' is not available",
                                f"use one of: {', '.join(self.backends)}")
+        if options and environment == "worktree":
+            raise InvalidInput("environment options (memory, cpus, network, ports …) apply to containers only",
+                               "drop them, or spawn with environment 'container'")
         if model is not None and not re.fullmatch(r"[^/\s]+/\S+", model):
             raise InvalidInput(f"model '{model}' is not of the form provider/model",
                                "e.g. anthropic/claude-sonnet-4-5, as in your OpenCode config")
@@ -463,7 +546,7 @@ class AgentService:
         progress(f"creating {environment} on branch {branch} from {base_commit[:8]}")
         env = await backend.provision(EnvironmentSpec(
             project_path=root, project_id=project_rec.id, project_name=project_rec.name,
-            branch=branch, base_commit=base_commit, setup_script=setup_script,
+            branch=branch, base_commit=base_commit, setup_script=setup_script, options=options,
         ))
         self.store.add_environment(env)
         now = time.time()
@@ -487,6 +570,7 @@ class AgentService:
             live.provisioning, live.prompt_pending = False, True
             progress("sending the prompt")
             await client.prompt_async(session.id, env.directory, prompt, model=model)
+            self._watch_environment(agent_id, env)
         except PalotError as e:
             live.provisioning = live.prompt_pending = False
             live.error = f"could not start: {e}"
@@ -534,7 +618,7 @@ class AgentService:
             raise InvalidInput("the prompt is empty", "say what the agent should do next")
         rec, env = self._active(agent_ref, "prompt")
         live = self._live.setdefault(rec.id, LiveState())
-        live.aborted, live.error, live.prompt_pending = False, None, True
+        live.aborted, live.error, live.env_error, live.prompt_pending = False, None, None, True
         assert rec.session_id
         try:
             await self.backends[env.type].client_for(env).prompt_async(
@@ -542,6 +626,7 @@ class AgentService:
         except PalotError:
             live.prompt_pending = False
             raise
+        self._watch_environment(rec.id, env)
         self.store.audit("prompted", agent_id=rec.id, project_id=rec.project_id, chars=len(text))
         self._settle(rec.id)
         return self._view_by_id(rec.id)
@@ -606,7 +691,9 @@ class AgentService:
                 if remaining <= 0:
                     break
                 try:
-                    await sub.get(timeout=min(remaining, 5.0))
+                    event = await sub.get(timeout=min(remaining, 5.0))
+                    if event.payload.properties.get("agentID") != agent_id:
+                        continue  # another agent changed
                 except asyncio.TimeoutError:
                     pass
                 agent = self._view_by_id(agent_id)
@@ -655,7 +742,7 @@ class AgentService:
 
     async def _git_diff(self, env: EnvironmentRecord, *, path: str | None = None) -> git.Diff:
         assert env.base_commit
-        directory = Path(env.directory)
+        directory = self.backends[env.type].host_path(env)
         if env.state == "active" and directory.is_dir():
             return await git.diff(directory, env.base_commit, path=path)
         assert env.branch
@@ -720,7 +807,7 @@ class AgentService:
             return
         project = self.store.get_project(rec.project_id)
         assert project is not None and env.branch
-        directory = Path(env.directory)
+        directory = self.backends[env.type].host_path(env)
         clean = not (env.state == "active" and directory.is_dir() and await git.is_dirty(directory))
         if clean and await git.is_ancestor(Path(project.path), env.branch, "HEAD"):
             return  # merged into the user's branch
@@ -761,9 +848,8 @@ class AgentService:
                                f"add one (`git -C {repo} remote add {remote} URL`) or pass another remote")
         if (await self._git_diff(env)).is_empty:
             raise InvalidState(f"agent {rec.id} has no changes to propose", "wait for it to finish, or prompt it")
-        directory = Path(env.directory)
-        if env.state == "active" and directory.is_dir():
-            await git.checkpoint(directory, title or rec.title)
+        if env.state == "active":
+            await self.backends[env.type].publish_branch(env, title or rec.title)
         await git.push_branch(repo, env.branch, remote)
         self.store.audit("pushed", agent_id=rec.id, project_id=rec.project_id, branch=env.branch, remote=remote)
         gh = shutil.which("gh")

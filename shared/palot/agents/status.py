@@ -15,6 +15,7 @@ class LiveState:
     prompt_pending: bool = False  # a prompt was sent and its turn has not started yet
     aborted: bool = False
     error: str | None = None
+    env_error: str | None = None  # the environment failed the agent (out of memory, engine gone); sticky until prompted
     permissions: dict[str, dict] = field(default_factory=dict)
     tokens: int = 0
     cost: float = 0.0
@@ -26,7 +27,8 @@ def derive_status(live: LiveState, *, archived: bool = False) -> AgentStatus:
     """Map session status, pending permissions and errors to one agent status.
 
     Order matters: a pending permission means waiting even though the session
-    is busy; an abort is a pause (the user can resume), any other error a failure.
+    is busy; an abort is a pause (the user can resume), any other error a failure;
+    an environment that failed its agent overrides a "busy" it can no longer report.
     """
     if archived:
         return AgentStatus.ARCHIVED
@@ -36,10 +38,10 @@ def derive_status(live: LiveState, *, archived: bool = False) -> AgentStatus:
         return AgentStatus.PROVISIONING
     if live.permissions:
         return AgentStatus.WAITING
-    if live.busy or live.prompt_pending:
+    if (live.busy or live.prompt_pending) and not live.env_error:
         return AgentStatus.RUNNING
     if live.aborted:
         return AgentStatus.PAUSED
-    if live.error:
+    if live.error or live.env_error:
         return AgentStatus.FAILED
     return AgentStatus.COMPLETED

@@ -1,6 +1,7 @@
-"""Runtime backends: where agents' environments live (worktree now; container and cloud later)."""
+"""Runtime backends: where agents' environments live (worktree and container; cloud later)."""
 
 from .base import EnvironmentSpec, RuntimeBackend
+from .container import ContainerBackend, ContainerOptions
 from .worktree import WorktreeBackend
 
-__all__ = ["EnvironmentSpec", "RuntimeBackend", "WorktreeBackend"]
+__all__ = ["ContainerBackend", "ContainerOptions", "EnvironmentSpec", "RuntimeBackend", "WorktreeBackend"]

@@ -25,6 +25,7 @@ class EnvironmentSpec:
     branch: str
     base_commit: str
     setup_script: str | None = None
+    options: dict[str, Any] | None = None  # tier-specific (container: memory, cpus, pids, network, ports)
 
 
 class RuntimeBackend(Protocol):
@@ -38,6 +39,22 @@ class RuntimeBackend(Protocol):
 
     def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
         """The client of the OpenCode server that serves this environment."""
+        ...
+
+    def host_path(self, env: EnvironmentRecord) -> Path:
+        """Where the environment's files are on this machine (for git diff and apply)."""
+        ...
+
+    async def resume(self, env: EnvironmentRecord) -> None:
+        """Reconnect to an active environment after Palot restarts."""
+        ...
+
+    async def failure(self, env: EnvironmentRecord) -> str | None:
+        """Why the environment failed its agent (died, out of memory), or None."""
+        ...
+
+    async def publish_branch(self, env: EnvironmentRecord, message: str) -> None:
+        """Commit the agent's uncommitted work and make its branch exist in the user's repository."""
         ...
 
     async def archive(self, env: EnvironmentRecord) -> None:

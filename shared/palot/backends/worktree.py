@@ -57,12 +57,24 @@ class WorktreeBackend:
     def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
         return self._client()
 
+    def host_path(self, env: EnvironmentRecord) -> Path:
+        return Path(env.directory)
+
+    async def resume(self, env: EnvironmentRecord) -> None:
+        """Nothing to do: the shared server's event stream already covers worktrees."""
+
+    async def failure(self, env: EnvironmentRecord) -> str | None:
+        return None
+
+    async def publish_branch(self, env: EnvironmentRecord, message: str) -> None:
+        # A worktree's branch already lives in the user's repository.
+        if Path(env.directory).exists():
+            await git.checkpoint(Path(env.directory), message)
+
     async def archive(self, env: EnvironmentRecord) -> None:
-        directory = Path(env.directory)
-        if directory.exists():
-            # Commit whatever the agent left uncommitted, so removing the worktree loses nothing.
-            await git.checkpoint(directory, "palot: archive checkpoint (uncommitted agent work)")
-        await git.remove_worktree(Path(env.data["project_path"]), directory, force=True)
+        # Commit whatever the agent left uncommitted, so removing the worktree loses nothing.
+        await self.publish_branch(env, "palot: archive checkpoint (uncommitted agent work)")
+        await git.remove_worktree(Path(env.data["project_path"]), Path(env.directory), force=True)
 
     async def destroy(self, env: EnvironmentRecord) -> None:
         project = Path(env.data["project_path"])

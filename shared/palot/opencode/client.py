@@ -33,11 +33,14 @@ class OpenCodeClient:
         *,
         username: str = DEFAULT_USERNAME,
         timeout: float = 30.0,
+        uds: str | None = None,
     ) -> None:
         auth = httpx.BasicAuth(username, password) if password else None
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, timeout=timeout)
+        self.uds = uds  # a unix socket to connect through (an environment with no network)
+        transport = httpx.AsyncHTTPTransport(uds=uds) if uds else None
+        self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -75,7 +78,7 @@ class OpenCodeClient:
             kwargs["timeout"] = timeout
         try:
             resp = await self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, OSError) as e:
             raise ServerUnavailable(
                 f"OpenCode server at {self.base_url} is unreachable ({type(e).__name__})",
                 "run `palot up` (or `palot doctor`) to start it",

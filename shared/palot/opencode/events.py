@@ -42,9 +42,11 @@ class EventStream:
         heartbeat_timeout: float = 25.0,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
+        uds: str | None = None,
     ) -> None:
         self._base_url = base_url
         self._auth = auth
+        self._uds = uds
         self.heartbeat_timeout = heartbeat_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -54,7 +56,8 @@ class EventStream:
     async def __aiter__(self) -> AsyncIterator[GlobalEvent]:
         delay = self.backoff_initial
         timeout = httpx.Timeout(10.0, read=self.heartbeat_timeout)
-        async with httpx.AsyncClient(auth=self._auth, timeout=timeout) as http:
+        transport = httpx.AsyncHTTPTransport(uds=self._uds) if self._uds else None
+        async with httpx.AsyncClient(auth=self._auth, timeout=timeout, transport=transport) as http:
             while True:
                 try:
                     url = self._base_url().rstrip("/") + "/global/event"

@@ -1,0 +1,412 @@
+"""The container tier: an agent in its own container, with its own OpenCode server inside.
+
+Workspace choice: each environment gets a **dedicated clone** of the project
+(under ``$PALOT_HOME/environments/<id>/workspace``) bind-mounted read-write at
+``/workspace``. The container never sees the user's checkout, so the agent
+cannot modify it; git inside the container works normally (a worktree's
+``.git`` file would point at the user's repository, which is not mounted);
+and Palot diffs and applies with plain git on the host, exactly as for
+worktree agents. Archiving fetches the agent's branch into the user's
+repository, so the work is kept there after the clone is removed.
+
+Palot reaches the OpenCode server inside over a port published on 127.0.0.1,
+or, for environments with no network at all, through a unix socket relayed
+by ``palot-envd`` into a host-mounted directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import git
+from ..errors import InvalidInput, PalotError
+from ..events import EventHub
+from ..images import AGENT_IMAGE, engine, require_image
+from ..opencode import EventStream, OpenCodeClient
+from ..paths import PalotPaths
+from ..servers import OFFLINE_ENV, ServerManager, free_port
+from ..store import EnvironmentRecord
+from .base import EnvironmentSpec
+
+log = logging.getLogger(__name__)
+
+AGENT_UID = 1000  # the image's non-root user
+SCRIPTED_PORT = 4097  # the scripted model's port on the container's own loopback
+NETWORKS = ("full", "none")
+
+
+@dataclass(frozen=True)
+class ContainerOptions:
+    """Limits and networking of a container environment."""
+
+    memory: str | None = "2g"  # docker syntax: 512m, 2g …
+    cpus: float | None = 2.0
+    pids: int | None = 1024
+    network: str = "full"  # "full" or "none"
+    ports: tuple[int, ...] = field(default_factory=tuple)  # container ports to publish on loopback
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any] | None) -> "ContainerOptions":
+        options = dict(options or {})
+        unknown = set(options) - {"memory", "cpus", "pids", "network", "ports"}
+        if unknown:
+            raise InvalidInput(f"unknown container option(s): {', '.join(sorted(unknown))}",
+                               "use memory, cpus, pids, network (full|none) and ports")
+        network = options.get("network", "full")
+        if network not in NETWORKS:
+            raise InvalidInput(f"unknown network '{network}'", "use full or none")
+        ports = tuple(int(p) for p in options.get("ports") or ())
+        if any(not 0 < p < 65536 for p in ports):
+            raise InvalidInput(f"invalid port in {list(ports)}", "ports are numbers from 1 to 65535")
+        if network == "none" and ports:
+            raise InvalidInput("ports cannot be published from an environment with network none",
+                               "use network full to publish dev-server ports")
+        cpus = options.get("cpus", cls.cpus)
+        if cpus is not None and float(cpus) <= 0:
+            raise InvalidInput(f"cpus must be positive, not {cpus}", "e.g. cpus=1.5")
+        return cls(memory=options.get("memory", cls.memory), cpus=None if cpus is None else float(cpus),
+                   pids=options.get("pids", cls.pids), network=network, ports=ports)
+
+
+def _secret_file(directory: Path) -> Path:
+    return directory / "credentials.json"
+
+
+class ContainerBackend:
+    """Environments as containers from the agent image, one OpenCode server each."""
+
+    type = "container"
+
+    def __init__(self, paths: PalotPaths, hub: EventHub, server: ServerManager) -> None:
+        self.paths = paths
+        self.hub = hub
+        self.server = server
+        self._clients: dict[str, OpenCodeClient] = {}
+        self._engine: Any | None = None
+        self._oom_seen: dict[str, int] = {}  # OOM kills already reported, per environment
+
+    # --- engine -------------------------------------------------------------
+
+    async def _docker(self) -> Any:
+        if self._engine is None:
+            self._engine = await asyncio.to_thread(engine)
+        else:
+            try:
+                await asyncio.to_thread(self._engine.ping)
+            except Exception:
+                self._engine = None
+                self._engine = await asyncio.to_thread(engine)
+        return self._engine
+
+    # --- provisioning -------------------------------------------------------
+
+    async def provision(self, spec: EnvironmentSpec) -> EnvironmentRecord:
+        options = ContainerOptions.from_dict(spec.options)
+        client = await self._docker()
+        await asyncio.to_thread(require_image, client)
+        env_id = "env_" + secrets.token_hex(6)
+        envdir = self.paths.environments / env_id
+        workspace, rundir = envdir / "workspace", _run_dir(env_id)
+        try:
+            await self._clone(spec, workspace)
+            rundir.mkdir(parents=True)
+            if os.getuid() == 0:
+                await asyncio.to_thread(_chown_tree, envdir, AGENT_UID)
+                os.chown(rundir, AGENT_UID, AGENT_UID)
+            password = secrets.token_urlsafe(24)
+            fd = os.open(_secret_file(envdir), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"password": password}, fh)
+            port = free_port() if options.network == "full" else None
+            published = {p: free_port() for p in options.ports}
+            container = await asyncio.to_thread(
+                self._run, client, env_id, spec, options, workspace, rundir, password, port, published)
+            record = EnvironmentRecord(
+                id=env_id, type=self.type, directory="/workspace", branch=spec.branch,
+                base_commit=spec.base_commit, server_url=f"http://127.0.0.1:{port}" if port else None,
+                state="active", created_at=time.time(),
+                data={"project_path": str(spec.project_path), "workspace": str(workspace),
+                      "container": container.name, "network": options.network, "port": port,
+                      "ports": {str(k): v for k, v in published.items()}, "memory": options.memory,
+                      "cpus": options.cpus, "pids": options.pids},
+            )
+            await self._wait_ready(record, container)
+            if spec.setup_script:
+                await self._setup(container, spec.setup_script)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._remove_container, client, f"palot-{env_id}")
+            shutil.rmtree(envdir, ignore_errors=True)
+            shutil.rmtree(rundir, ignore_errors=True)
+            raise
+        self._attach(record)
+        return record
+
+    async def _clone(self, spec: EnvironmentSpec, workspace: Path) -> None:
+        workspace.parent.mkdir(parents=True, exist_ok=True)
+        await git.run_git("clone", "--quiet", "--no-checkout", str(spec.project_path), str(workspace),
+                          cwd=workspace.parent)
+        git.trust(workspace)
+        await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=workspace)
+
+    def _opencode_env(self, password: str) -> dict[str, str]:
+        env = {"OPENCODE_SERVER_PASSWORD": password, "OPENCODE_DISABLE_AUTOUPDATE": "1"}
+        if self.server.isolated:
+            env.update(OFFLINE_ENV)
+        scripted_url = f"http://127.0.0.1:{SCRIPTED_PORT}/v1" if self.server.scripted else None
+        config = self.server.opencode_config(scripted_url)
+        if config:
+            env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
+        if self.server.scripted:
+            env["PALOT_SCRIPTED_PORT"] = str(SCRIPTED_PORT)
+            env["PALOT_SCRIPTED_SCRIPT"] = "demo" if self.server.scripted == "demo" else "/opt/palot/script.json"
+            env["PYTHONPATH"] = "/opt/palot/src:/opt/palot/site"
+        return env
+
+    def _volumes(self, workspace: Path, rundir: Path, home_volume: str) -> dict[str, dict[str, str]]:
+        volumes = {
+            str(workspace): {"bind": "/workspace", "mode": "rw"},
+            str(rundir): {"bind": "/run/palot", "mode": "rw"},
+            home_volume: {"bind": "/home/agent", "mode": "rw"},
+        }
+        if self.server.scripted:
+            # Offline rehearsals: the scripted model runs inside, from Palot's own (read-only) code.
+            import pydantic
+
+            volumes[str(Path(__file__).resolve().parents[2])] = {"bind": "/opt/palot/src", "mode": "ro"}
+            volumes[str(Path(pydantic.__file__).resolve().parents[1])] = {"bind": "/opt/palot/site", "mode": "ro"}
+            if self.server.scripted != "demo":
+                volumes[str(self.server.scripted)] = {"bind": "/opt/palot/script.json", "mode": "ro"}
+        elif not self.server.isolated:
+            # The user's own OpenCode config and provider credentials, read-only.
+            home = Path.home()
+            for host, inside in ((home / ".config" / "opencode", "/home/agent/.config/opencode"),
+                                 (home / ".local" / "share" / "opencode" / "auth.json",
+                                  "/home/agent/.local/share/opencode/auth.json")):
+                if host.exists():
+                    volumes[str(host)] = {"bind": inside, "mode": "ro"}
+        return volumes
+
+    def _run(self, client: Any, env_id: str, spec: EnvironmentSpec, options: ContainerOptions, workspace: Path,
+             rundir: Path, password: str, port: int | None, published: dict[int, int]) -> Any:
+        import docker.errors
+
+        env = self._opencode_env(password)
+        ports: dict[str, tuple[str, int]] = {}
+        if options.network == "none":
+            env["PALOT_RELAY_SOCKET"] = "/run/palot/opencode.sock"
+        else:
+            assert port is not None
+            ports["8080/tcp"] = ("127.0.0.1", port)
+            ports.update({f"{inner}/tcp": ("127.0.0.1", outer) for inner, outer in published.items()})
+        home_volume = f"palot-{env_id}-home"
+        kwargs: dict[str, Any] = dict(
+            detach=True, name=f"palot-{env_id}", init=True, environment=env, ports=ports,
+            volumes=self._volumes(workspace, rundir, home_volume),
+            labels={"palot.environment": env_id, "palot.project": str(spec.project_path)},
+            mem_limit=options.memory, pids_limit=options.pids,
+            nano_cpus=int(options.cpus * 1e9) if options.cpus else None,
+        )
+        if options.network == "none":
+            kwargs["network_mode"] = "none"
+        try:
+            return client.containers.run(AGENT_IMAGE, **kwargs)
+        except docker.errors.APIError as e:
+            text = str(e)
+            if "port is already allocated" in text or "address already in use" in text:
+                raise PalotError(f"a port for the environment is already in use: {text[:300]}",
+                                 "free the port, or choose other --port values") from e
+            raise PalotError(f"the container engine refused to start the environment: {text[:500]}",
+                             "check `docker info` and the engine's log") from e
+
+    async def _wait_ready(self, record: EnvironmentRecord, container: Any, timeout: float = 90.0) -> None:
+        client = self.client_for(record)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await client.health(timeout=2)
+                return
+            except PalotError:
+                pass
+            await asyncio.to_thread(container.reload)
+            if container.status in ("exited", "dead") or time.monotonic() > deadline:
+                logs = (await asyncio.to_thread(container.logs, tail=30)).decode(errors="replace")
+                raise PalotError(f"the environment's OpenCode server did not start ({container.status}): {logs}",
+                                 "check the agent image (`palot images status`) and the engine's resources")
+            await asyncio.sleep(0.2)
+
+    async def _setup(self, container: Any, script: str) -> None:
+        result = await asyncio.to_thread(container.exec_run, ["bash", "-c", script], workdir="/workspace",
+                                         user="agent", demux=False)
+        if result.exit_code != 0:
+            output = (result.output or b"").decode(errors="replace").strip()[-800:]
+            raise PalotError(f"the setup script failed with exit code {result.exit_code}: {output}",
+                             "fix the script (it runs with bash in /workspace inside the container)")
+
+    # --- reaching the server inside -----------------------------------------
+
+    def _password(self, env: EnvironmentRecord) -> str:
+        data = json.loads(_secret_file(self.paths.environments / env.id).read_text())
+        return str(data["password"])
+
+    def _socket(self, env: EnvironmentRecord) -> str | None:
+        if env.data.get("network") == "none":
+            return str(_run_dir(env.id) / "opencode.sock")
+        return None
+
+    def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
+        client = self._clients.get(env.id)
+        if client is None:
+            url = env.server_url or "http://palot-environment"
+            client = OpenCodeClient(url, self._password(env), uds=self._socket(env))
+            self._clients[env.id] = client
+        return client
+
+    def _attach(self, env: EnvironmentRecord) -> None:
+        client = self.client_for(env)
+        url = client.base_url
+        uds = self._socket(env)
+        self.hub.add_source(env.id, lambda: EventStream(lambda: url, client.auth, uds=uds))
+
+    async def resume(self, env: EnvironmentRecord) -> None:
+        """Reconnect to an environment after Palot restarts."""
+        git.trust(Path(env.data["workspace"]))
+        self._attach(env)
+
+    def host_path(self, env: EnvironmentRecord) -> Path:
+        return Path(env.data["workspace"])
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def _detach(self, env: EnvironmentRecord) -> None:
+        await self.hub.remove_source(env.id)
+        client = self._clients.pop(env.id, None)
+        if client is not None:
+            await client.aclose()
+
+    async def publish_branch(self, env: EnvironmentRecord, message: str) -> None:
+        workspace = self.host_path(env)
+        if not workspace.is_dir():
+            return
+        await git.checkpoint(workspace, message)
+        assert env.branch
+        # The clone's branch is fetched into the user's repository (never forced: a diverged branch is an
+        # error). git drops config from the environment for the local upload-pack, so the clone (owned by
+        # the container's user) is named safe on that command line.
+        upload_pack = f"git -c safe.directory={workspace.resolve() / '.git'} upload-pack"
+        await git.run_git("fetch", "--quiet", f"--upload-pack={upload_pack}", str(workspace),
+                          f"{env.branch}:{env.branch}", cwd=Path(env.data["project_path"]))
+
+    async def archive(self, env: EnvironmentRecord) -> None:
+        # Keep the agent's branch in the user's repository before the clone goes.
+        await self.publish_branch(env, "palot: archive checkpoint (uncommitted agent work)")
+        await self._teardown(env)
+
+    async def destroy(self, env: EnvironmentRecord) -> None:
+        await self._teardown(env)
+        if env.branch:
+            await git.delete_branch(Path(env.data["project_path"]), env.branch, force=True)
+
+    async def _teardown(self, env: EnvironmentRecord) -> None:
+        await self._detach(env)
+        with contextlib.suppress(PalotError):
+            client = await self._docker()
+            await asyncio.to_thread(self._remove_container, client, env.data["container"])
+        shutil.rmtree(self.paths.environments / env.id, ignore_errors=True)
+        shutil.rmtree(_run_dir(env.id), ignore_errors=True)
+
+    @staticmethod
+    def _remove_container(client: Any, name: str) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.NotFound):
+            container = client.containers.get(name)
+            container.remove(force=True, v=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            client.volumes.get(f"{name}-home").remove(force=True)
+
+    async def status(self, env: EnvironmentRecord) -> str:
+        if env.state != "active":
+            return "stopped"
+        try:
+            client = await self._docker()
+            container = await asyncio.to_thread(client.containers.get, env.data["container"])
+        except PalotError:
+            return "engine unreachable"
+        except Exception:
+            return "missing"
+        return "running" if container.status == "running" else str(container.status)
+
+    async def resources(self, env: EnvironmentRecord) -> dict[str, Any] | None:
+        try:
+            client = await self._docker()
+            container = await asyncio.to_thread(client.containers.get, env.data["container"])
+            stats = await asyncio.to_thread(container.stats, stream=False)
+        except Exception:
+            return None
+        mem = stats.get("memory_stats") or {}
+        cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+        delta = (cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get("total_usage", 0))
+        system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+        online = cpu.get("online_cpus") or 1
+        return {
+            "memory_bytes": int(mem.get("usage", 0)), "memory_limit_bytes": int(mem.get("limit", 0)),
+            "cpu_percent": round(delta / system * online * 100, 1) if system > 0 else 0.0,
+            "pids": int((stats.get("pids_stats") or {}).get("current", 0)),
+            "ports": {k: f"127.0.0.1:{v}" for k, v in (env.data.get("ports") or {}).items()},
+        }
+
+    async def failure(self, env: EnvironmentRecord) -> str | None:
+        """Why the environment failed the agent, if it did: the container died, or the OOM killer struck."""
+        try:
+            client = await self._docker()
+            container = await asyncio.to_thread(client.containers.get, env.data["container"])
+        except PalotError:
+            return "the container engine is unreachable; start it again, then prompt the agent to continue"
+        except Exception:
+            return "the environment's container is gone; destroy the agent or archive it to keep its branch"
+        limit = env.data.get("memory")
+        state = container.attrs.get("State", {})
+        if state.get("OOMKilled"):
+            return f"the environment ran out of memory (limit {limit}); spawn with a larger memory limit"
+        if container.status != "running":
+            return f"the environment's container stopped ({container.status}, exit {state.get('ExitCode')})"
+        result = await asyncio.to_thread(
+            container.exec_run, ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control"
+                                 " 2>/dev/null"])
+        for line in (result.output or b"").decode(errors="replace").splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill" and value.strip().isdigit():
+                kills, seen = int(value), self._oom_seen.get(env.id, 0)
+                self._oom_seen[env.id] = kills
+                if kills > seen:  # only new kills: an earlier one was already reported
+                    return (f"a process in the environment was killed for exceeding its memory limit ({limit}); "
+                            "spawn with a larger memory limit or make the command use less memory")
+        return None
+
+
+def _run_dir(env_id: str) -> Path:
+    """The environment's relay-socket directory: short, because unix socket paths are limited to 107 bytes."""
+    base = Path(tempfile.gettempdir()) / f"palot-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base / env_id
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chown(dirpath, uid, uid)
+        for name in filenames:
+            with contextlib.suppress(FileNotFoundError):
+                os.lchown(os.path.join(dirpath, name), uid, uid)
+
