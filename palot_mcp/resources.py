@@ -1,0 +1,113 @@
+"""The MCP resources: agents, each agent, its diff and its activity, as JSON.
+
+| URI | content |
+|---|---|
+| ``palot://agents`` | every agent not archived (``AgentList``) |
+| ``palot://agents/{agent_id}`` | one ``Agent`` (each agent is also listed by ``resources/list``) |
+| ``palot://agents/{agent_id}/diff`` | its ``AgentDiff`` against its base commit |
+| ``palot://agents/{agent_id}/activity`` | its whole activity (``ActivityPage``) |
+
+All are subscribable; ``notifications`` says when they change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp_types import Resource as MCPResource
+from pydantic import BaseModel
+
+from palot.agents import AgentService
+from palot.errors import InvalidInput, PalotError
+
+from .app import PalotApp
+from .models import ActivityPage, AgentList
+from .notifications import AGENTS_URI, agent_uri
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    uri: str
+    name: str
+    title: str
+    description: str
+    method: str
+
+
+RESOURCES: list[ResourceSpec] = [
+    ResourceSpec(AGENTS_URI, "agents", "Agents",
+                 "Every agent that is not archived, newest first, with status, environment and branch.", "agents"),
+    ResourceSpec(AGENTS_URI + "/{agent_id}", "agent", "Agent",
+                 "One agent: status, environment, branch, pending permissions, tokens and cost.", "agent"),
+    ResourceSpec(AGENTS_URI + "/{agent_id}/diff", "agent-diff", "Agent diff",
+                 "The agent's changes against its base commit: files and the unified patch.", "diff"),
+    ResourceSpec(AGENTS_URI + "/{agent_id}/activity", "agent-activity", "Agent activity",
+                 "Everything the agent did so far, oldest first (the get_activity tool reads it page by page).",
+                 "activity"),
+]
+
+
+def _json(model: BaseModel) -> str:
+    return model.model_dump_json(indent=2)
+
+
+class Resources:
+    """The resource readers, bound to one ``PalotApp``."""
+
+    def __init__(self, app: PalotApp) -> None:
+        self._app = app
+
+    @property
+    def _agents(self) -> AgentService:
+        return self._app.palot.agents
+
+    def register(self, server: MCPServer) -> None:
+        for spec in RESOURCES:
+            server.resource(spec.uri, name=spec.name, title=spec.title, description=spec.description,
+                            mime_type=JSON)(getattr(self, spec.method))
+
+    def listing(self) -> list[MCPResource]:
+        """One concrete resource per agent, for ``resources/list`` (templates cover diffs and activity)."""
+        return [
+            MCPResource(uri=agent_uri(a.id), name=a.id, title=a.title, mime_type=JSON,
+                        description=f"{a.status.value} {a.environment.type} agent in {a.project_name}"
+                                    + (f" on {a.branch}" if a.branch else ""))
+            for a in self._agents.list()
+        ]
+
+    async def agents(self) -> str:
+        agents = self._agents.list()
+        return _json(AgentList(agents=agents, total=len(agents), next_offset=None))
+
+    async def agent(self, agent_id: str) -> str:
+        return await _read(lambda: self._agents.get(agent_id))
+
+    async def diff(self, agent_id: str) -> str:
+        return await _read(lambda: self._agents.diff(agent_id))
+
+    async def activity(self, agent_id: str) -> str:
+        async def page() -> ActivityPage:
+            resolved = self._agents.resolve(agent_id)
+            items = await self._agents.activity(resolved)
+            return ActivityPage(agent_id=resolved, items=items, next_cursor=items[-1].index + 1 if items else 0,
+                                more=False)
+
+        return await _read(page)
+
+
+async def _read(fetch: Callable[[], Awaitable[BaseModel]]) -> str:
+    """Read through the core; its errors become resource errors that keep their fix."""
+    try:
+        return _json(await fetch())
+    except InvalidInput as e:  # unknown or ambiguous agent
+        raise ResourceNotFoundError(str(e)) from e
+    except PalotError as e:
+        raise ResourceError(str(e)) from e

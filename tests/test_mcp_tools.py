@@ -1,0 +1,216 @@
+"""The MCP tools, driven by a real MCP client (in-process) against real OpenCode with the scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from conftest import git, make_repo
+from mcp import Client
+from mcp_support import data, error_text, running_palot
+
+from palot import Palot
+from palot_mcp import build_server
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+EVERY_ACTION = {
+    "list_projects", "list_agents", "get_agent", "spawn_agent", "send_prompt", "abort_agent", "reply_permission",
+    "get_activity", "get_diff", "wait_for_agent", "apply_agent", "create_pr", "archive_agent", "destroy_agent",
+    "environment_status",
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
+    async with running_palot(tmp_path_factory.mktemp("palot-home"), opencode_bin) as p:
+        yield p
+
+
+async def spawn(client: Client, project: Path, prompt: str, **arguments: object) -> str:
+    return data(await client.call_tool("spawn_agent", {"project": str(project), "prompt": prompt, **arguments}))["id"]
+
+
+async def wait(client: Client, agent_id: str) -> dict:
+    result = data(await client.call_tool("wait_for_agent", {"agent_id": agent_id, "timeout": 60}))
+    assert result["settled"], result
+    return result["agent"]
+
+
+async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(palot: Palot):
+    async with Client(build_server(palot)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == EVERY_ACTION
+    for tool in tools.values():
+        assert tool.description and tool.title and tool.output_schema, tool.name
+        assert tool.input_schema["type"] == "object"
+        assert tool.annotations is not None and tool.annotations.read_only_hint is not None, tool.name
+    read_only = {name for name, t in tools.items() if t.annotations.read_only_hint}
+    assert read_only == {"list_projects", "list_agents", "get_agent", "get_activity", "get_diff", "wait_for_agent",
+                         "environment_status"}
+    assert [n for n, t in tools.items() if t.annotations.destructive_hint] == ["destroy_agent"]
+    assert tools["archive_agent"].annotations.idempotent_hint and not tools["destroy_agent"].annotations.idempotent_hint
+    spawn_args = tools["spawn_agent"].input_schema["properties"]
+    assert set(spawn_args) >= {"project", "prompt", "environment", "model", "base_branch", "setup_script",
+                               "permission_mode"}
+    assert spawn_args["permission_mode"]["enum"] == ["default", "ask", "auto"]
+    assert tools["spawn_agent"].input_schema["required"] == ["project", "prompt"]
+
+
+async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: Palot, repo: Path):
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, message))
+
+    async with Client(build_server(palot)) as client:
+        agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "write hello please",
+                                                            "title": "Say hello"}, progress_callback=on_progress))
+        assert agent["status"] == "running" and agent["environment"]["branch"] == "palot/say-hello"
+        done = await wait(client, agent["id"])
+        assert done["status"] == "completed", done["error"]
+        diff = data(await client.call_tool("get_diff", {"agent_id": agent["id"]}))
+        assert not (repo / "hello.txt").exists()
+        applied = data(await client.call_tool("apply_agent", {"agent_id": agent["id"]}))
+
+    assert len(progress) >= 3 and [v for v, _ in progress] == sorted(v for v, _ in progress)
+    assert "palot/say-hello" in (progress[0][1] or "") and agent["id"] in (progress[-1][1] or "")
+    assert [(f["path"], f["status"], f["additions"]) for f in diff["files"]] == [("hello.txt", "added", 1)]
+    assert "+hello from the agent" in diff["patch"]
+    assert applied["files"] == ["hello.txt"] and applied["project_path"] == str(repo)
+    assert (repo / "hello.txt").read_text() == "hello from the agent\n"
+
+
+async def test_activity_cursor_reads_only_what_is_new(palot: Palot, repo: Path):
+    async with Client(build_server(palot)) as client:
+        agent_id = await spawn(client, repo, "write notes")
+        await wait(client, agent_id)
+        first = data(await client.call_tool("get_activity", {"agent_id": agent_id}))
+        assert ("write", "NOTES.md") in [(i["kind"], i["target"]) for i in first["items"]]
+        assert first["items"][-1]["kind"] == "message"
+        assert first["next_cursor"] == first["items"][-1]["index"] + 1
+
+        cursor = first["next_cursor"]
+        nothing_new = data(await client.call_tool("get_activity", {"agent_id": agent_id, "since": cursor}))
+        assert nothing_new["items"] == [] and nothing_new["next_cursor"] == cursor
+
+        data(await client.call_tool("send_prompt", {"agent_id": agent_id, "text": "write hello"}))
+        await wait(client, agent_id)
+        new = data(await client.call_tool("get_activity", {"agent_id": agent_id, "since": cursor}))
+        page = data(await client.call_tool("get_activity", {"agent_id": agent_id, "limit": 1}))
+
+    assert new["items"] and all(i["index"] >= cursor for i in new["items"])
+    assert ("write", "hello.txt") in [(i["kind"], i["target"]) for i in new["items"]]
+    assert len(page["items"]) == 1 and page["more"] and page["next_cursor"] == page["items"][0]["index"] + 1
+
+
+async def test_a_permission_request_is_answered_with_reply_permission(palot: Palot, repo: Path):
+    async with Client(build_server(palot)) as client:
+        agent_id = await spawn(client, repo, "edit readme", permission_mode="ask")
+        waiting = await wait(client, agent_id)
+        assert waiting["status"] == "waiting"
+        assert [p["permission"] for p in waiting["permissions"]] == ["edit"]
+        data(await client.call_tool("reply_permission", {"agent_id": agent_id, "reply": "once"}))
+        done = await wait(client, agent_id)
+    assert done["status"] == "completed" and done["permissions"] == []
+    assert "edited by an agent" in (Path(done["environment"]["directory"]) / "README.md").read_text()
+
+
+async def test_abort_pauses_an_agent_and_a_prompt_resumes_it(palot: Palot, repo: Path):
+    async with Client(build_server(palot)) as client:
+        agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "slow task"}))
+        with palot.hub.subscribe(session_id=agent["session_id"], types=["message.part.delta"], replay=False) as sub:
+            await sub.get(timeout=30)  # the slow answer is streaming
+        assert data(await client.call_tool("abort_agent", {"agent_id": agent["id"]}))["status"] == "paused"
+        assert (await wait(client, agent["id"]))["status"] == "paused"
+
+        resumed = data(await client.call_tool("send_prompt", {"agent_id": agent["id"], "text": "write hello"}))
+        assert resumed["status"] == "running"
+        done = await wait(client, agent["id"])
+    assert done["status"] == "completed"
+    assert (Path(done["environment"]["directory"]) / "hello.txt").exists()
+
+
+async def test_create_pr_archive_and_destroy_finish_agents(palot: Palot, repo: Path, tmp_path: Path):
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    async with Client(build_server(palot)) as client:
+        agent_id, unapplied = await spawn(client, repo, "write hello"), await spawn(client, repo, "write notes")
+        agent, _ = await asyncio.gather(wait(client, agent_id), wait(client, unapplied))
+        env = data(await client.call_tool("environment_status", {"agent_id": agent_id}))
+        pr = data(await client.call_tool("create_pr", {"agent_id": agent_id, "title": "Say hello"}))
+        archived = data(await client.call_tool("archive_agent", {"agent_id": agent_id}))
+        again = data(await client.call_tool("archive_agent", {"agent_id": agent_id}))
+        listed = data(await client.call_tool("list_agents", {"include_archived": True, "project": str(repo)}))
+        refused = error_text(await client.call_tool("destroy_agent", {"agent_id": unapplied}))
+        gone = data(await client.call_tool("destroy_agent", {"agent_id": unapplied, "force": True}))
+        unknown = error_text(await client.call_tool("get_agent", {"agent_id": unapplied}))
+
+    assert (env["type"], env["state"], env["directory"]) == ("worktree", "running", agent["environment"]["directory"])
+    assert env["resources"]["disk_bytes"] > 0
+    assert pr["pushed"] and pr["branch"] == agent["environment"]["branch"]
+    assert git(remote, "show", f"{pr['branch']}:hello.txt") == "hello from the agent\n"
+    if pr["url"] is None:  # no gh here: the message says what is missing
+        assert "gh auth login" in pr["message"]
+    assert archived["status"] == again["status"] == "archived"
+    assert not Path(agent["environment"]["directory"]).exists()
+    assert git(repo, "show", f"{pr['branch']}:hello.txt") == "hello from the agent\n"  # the branch stays
+    assert agent_id in [a["id"] for a in listed["agents"]]
+    assert "neither applied nor merged" in refused and "force" in refused
+    assert gone["agent_id"] == unapplied and gone["destroyed"]
+    assert "no agent" in unknown
+    assert "palot/write-notes" not in git(repo, "branch", "--list")
+
+
+async def test_projects_and_agents_are_listed_with_filters_and_pages(palot: Palot, tmp_path: Path):
+    one, two = make_repo(tmp_path / "one"), make_repo(tmp_path / "two")
+    async with Client(build_server(palot)) as client:
+        a, b = await spawn(client, one, "write hello"), await spawn(client, two, "provoke an error")
+        done, failed = await asyncio.gather(wait(client, a), wait(client, b))
+        projects = {p["name"]: p for p in data(await client.call_tool("list_projects", {}))["projects"]}
+        in_one = data(await client.call_tool("list_agents", {"project": "one"}))
+        failed_ones = data(await client.call_tool("list_agents", {"status": "failed", "environment": "worktree"}))
+        everyone = data(await client.call_tool("list_agents", {}))
+        first = data(await client.call_tool("list_agents", {"limit": 1}))
+        second = data(await client.call_tool("list_agents", {"limit": 1, "offset": 1}))
+
+    assert done["status"] == "completed"
+    assert failed["status"] == "failed" and "scripted failure" in failed["error"]
+    assert projects["one"]["agents"] == 1 and projects["two"]["path"] == str(two)
+    assert [x["id"] for x in in_one["agents"]] == [a]
+    assert b in [x["id"] for x in failed_ones["agents"]] and a not in [x["id"] for x in failed_ones["agents"]]
+    assert first["total"] == everyone["total"] >= 2 and first["next_offset"] == 1
+    assert [x["id"] for x in first["agents"] + second["agents"]] == [x["id"] for x in everyone["agents"][:2]]
+
+
+async def test_bad_input_and_failed_operations_are_tool_errors_that_name_the_fix(palot: Palot, tmp_path: Path):
+    not_git = tmp_path / "plain"
+    not_git.mkdir()
+    clean = make_repo(tmp_path / "clean")
+    async with Client(build_server(palot)) as client:
+        unknown = error_text(await client.call_tool("get_agent", {"agent_id": "ag_nope"}))
+        refused = error_text(await client.call_tool("spawn_agent", {"project": str(not_git), "prompt": "hi"}))
+        bad_type = error_text(await client.call_tool("wait_for_agent", {"agent_id": "ag_x", "timeout": "soon"}))
+        missing = error_text(await client.call_tool("send_prompt", {"agent_id": "ag_x"}))
+        extra = error_text(await client.call_tool("list_projects", {"verbose": True}))
+        bad_mode = error_text(await client.call_tool("spawn_agent", {"project": "x", "prompt": "y",
+                                                                     "permission_mode": "yolo"}))
+        agent_id = await spawn(client, clean, "write hello")
+        await wait(client, agent_id)
+        no_remote = error_text(await client.call_tool("create_pr", {"agent_id": agent_id}))
+        (clean / "README.md").write_text("edited by hand\n")
+        dirty = error_text(await client.call_tool("apply_agent", {"agent_id": agent_id}))
+
+    assert "no agent 'ag_nope'" in unknown and "agents list" in unknown
+    assert "not inside a git work tree" in refused and "git init" in refused  # what failed, then the fix
+    assert "timeout" in bad_type and "input schema" in bad_type
+    assert "text: required" in missing
+    assert "no argument 'verbose'" in extra
+    assert "permission_mode" in bad_mode and "'ask'" in bad_mode
+    assert "remote add" in no_remote
+    assert dirty.startswith("apply_agent:") and "—" in dirty and "Traceback" not in dirty
+    assert not (clean / "hello.txt").exists()
