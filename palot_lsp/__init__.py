@@ -1,0 +1,10 @@
+"""Palot's language server: where agents work in the open files, and commands and code actions to steer them.
+
+``palot-lsp`` (``palot_lsp.__main__``) serves one editor over stdio. See
+``README.md`` beside this file for the surface and editor setup.
+"""
+
+from .commands import COMMANDS
+from .server import FEATURES, PalotLanguageServer, create_server
+
+__all__ = ["COMMANDS", "FEATURES", "PalotLanguageServer", "create_server"]

@@ -1,0 +1,287 @@
+"""Agents and their changes to the files open in the editor, kept current from the core's event stream.
+
+``LiveChanges`` knows the workspace's agents (from ``palot.agents.list`` and
+``palot.agent.updated`` events) and, for every open file, each agent's hunks
+in it (from ``palot.agents.diff(agent, path=...)``). OpenCode's ``file.edited``
+event says which agent (by worktree) edited which file; only that agent's
+diff of that file is re-read, after a short debounce that folds bursts of
+edits into one ``git diff``. Whenever what a file shows may have changed,
+``on_file_changed(uri)`` is called; whenever an agent's status changes,
+``on_status(agent, before)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from palot import Agent, Palot, PalotError
+from palot.agents import AGENT_REMOVED, AGENT_UPDATED
+from palot.events import Subscription
+from palot.hunks import Hunk, parse_hunks
+from palot.opencode import STREAM_CONNECTED, GlobalEvent
+
+from .changes import (
+    AgentChange,
+    Overlap,
+    PendingPermission,
+    agent_roots,
+    find_overlaps,
+    is_shown,
+    permission_for_file,
+    relative_path,
+)
+
+log = logging.getLogger(__name__)
+
+FILE_EDITED = "file.edited"
+_EVENTS = (FILE_EDITED, AGENT_UPDATED, AGENT_REMOVED, STREAM_CONNECTED)
+
+
+@dataclass
+class OpenFile:
+    uri: str
+    path: str  # absolute, symlinks resolved
+
+
+class LiveChanges:
+    """Which agent changed which lines of each open file; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        on_file_changed: Callable[[str], None],
+        on_status: Callable[[Agent, Agent | None], None],
+        debounce: float = 0.02,
+        concurrency: int = 4,
+    ) -> None:
+        self.palot: Palot | None = None
+        self.on_file_changed = on_file_changed
+        self.on_status = on_status
+        self.debounce = debounce
+        self.agents: dict[str, Agent] = {}
+        self._roots: dict[str, tuple[str, str]] = {}  # agent id → its worktree and project, resolved
+        self._files: dict[str, OpenFile] = {}
+        self._hunks: dict[tuple[str, str], tuple[Hunk, ...]] = {}  # (agent id, relative path) → hunks
+        self._pending: set[tuple[str, str]] = set()
+        self._strangers: set[str] = set()  # directories edited by no agent we know
+        self._flusher: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._limit = asyncio.Semaphore(concurrency)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def start(self, palot: Palot) -> None:
+        """Subscribe first, then load the agents, so no update falls between the two."""
+        self.palot = palot
+        sub = palot.hub.subscribe(types=_EVENTS, replay=False, maxsize=10_000)
+        self._load_agents()
+        self._reader = asyncio.create_task(self._read(sub), name="palot-lsp-events")
+
+    async def stop(self) -> None:
+        for task in (self._reader, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._flusher = None
+
+    @property
+    def started(self) -> bool:
+        return self._reader is not None
+
+    # --- open files ---------------------------------------------------------
+
+    def open(self, uri: str, path: str) -> None:
+        self._files[uri] = OpenFile(uri, os.path.realpath(path))
+        if self.started:
+            self._refresh_file(uri)
+
+    def close(self, uri: str) -> None:
+        if self._files.pop(uri, None) is None:
+            return
+        still_open = {(a, relative_path(f.path, roots)) for a, roots in self._roots.items() for f in self._files.values()}
+        for key in [k for k in self._hunks if k not in still_open]:
+            del self._hunks[key]
+
+    def is_open(self, uri: str) -> bool:
+        return uri in self._files
+
+    # --- queries (synchronous, from the cache) -------------------------------
+
+    def changes(self, uri: str) -> list[AgentChange]:
+        """Each shown agent's hunks in the file at ``uri`` (agents without changes there left out)."""
+        file = self._files.get(uri)
+        if file is None:
+            return []
+        out = []
+        for agent in self.agents.values():
+            rel = relative_path(file.path, self._roots[agent.id])
+            hunks = self._hunks.get((agent.id, rel)) if rel is not None else None
+            if rel is not None and hunks:
+                out.append(AgentChange(agent, rel, hunks))
+        out.sort(key=lambda c: (c.agent.created_at, c.agent.id))
+        return out
+
+    def overlaps(self, uri: str) -> list[Overlap]:
+        return find_overlaps(self.changes(uri))
+
+    def permissions(self, uri: str) -> list[PendingPermission]:
+        """Pending permission requests of the workspace's agents that concern the file at ``uri``."""
+        file = self._files.get(uri)
+        if file is None or self.palot is None:
+            return []
+        out = []
+        for agent in self.agents.values():
+            rel = relative_path(file.path, self._roots[agent.id]) if agent.permissions else None
+            if rel is None:
+                continue
+            for permission in agent.permissions:
+                # The hub keeps the request as OpenCode sent it, with the proposed diff in its metadata.
+                request = self.palot.hub.state.permissions.get(permission.id)
+                pending = permission_for_file(agent, permission, rel, request.metadata if request else None)
+                if pending is not None:
+                    out.append(pending)
+        return out
+
+    # --- updates ------------------------------------------------------------
+
+    def track(self, agent: Agent) -> None:
+        """Take in an agent (e.g. one just spawned) without waiting for its first event."""
+        self._update(agent)
+
+    def _load_agents(self) -> None:
+        assert self.palot is not None
+        try:
+            agents = self.palot.agents.list(include_external=False)
+        except PalotError as e:
+            log.warning("could not list agents: %s", e)
+            return
+        for agent in agents:
+            self._update(agent, announce=False)
+
+    def _update(self, agent: Agent, *, announce: bool = True) -> None:
+        before = self.agents.get(agent.id)
+        if not is_shown(agent):
+            if before is not None:
+                self._forget(agent.id)
+                if announce:
+                    self.on_status(agent, before)
+            return
+        self.agents[agent.id] = agent
+        self._roots[agent.id] = agent_roots(agent)
+        if before is None:
+            for uri in self._files:
+                self._refresh_agent_file(agent, uri)
+        elif before.status != agent.status and agent.status.value == "completed":
+            # The final state of its files; a missed file.edited must not leave them stale.
+            for uri in self._files:
+                self._refresh_agent_file(agent, uri)
+        if announce and (before is None or before.status != agent.status or before.error != agent.error):
+            self.on_status(agent, before)
+        if before is None or before.status != agent.status or before.permissions != agent.permissions:
+            for uri in self._files:
+                self.on_file_changed(uri)
+
+    def _forget(self, agent_id: str) -> None:
+        self.agents.pop(agent_id, None)
+        self._roots.pop(agent_id, None)
+        for key in [k for k in self._hunks if k[0] == agent_id]:
+            del self._hunks[key]
+        for uri in self._files:
+            self.on_file_changed(uri)
+
+    async def _read(self, sub: Subscription) -> None:
+        with sub:
+            async for event in sub:
+                try:
+                    self._on_event(event)
+                except Exception:  # one odd event must not stop the editor's updates
+                    log.exception("could not handle %s", event.type)
+
+    def _on_event(self, event: GlobalEvent) -> None:
+        props = event.payload.properties
+        if event.type == AGENT_UPDATED and isinstance(props.get("agent"), dict):
+            self._update(Agent.model_validate(props["agent"]))
+        elif event.type == AGENT_REMOVED and isinstance(props.get("agentID"), str):
+            if props["agentID"] in self.agents:
+                self._forget(props["agentID"])
+        elif event.type == FILE_EDITED and isinstance(props.get("file"), str) and event.directory:
+            self._on_file_edited(event.directory, props["file"])
+        elif event.type == STREAM_CONNECTED and props.get("reconnects"):
+            self._load_agents()
+            for uri in self._files:
+                self._refresh_file(uri)
+
+    def _on_file_edited(self, directory: str, file: str) -> None:
+        directory = os.path.realpath(directory)
+        agent = self._agent_in(directory)
+        if agent is None and directory not in self._strangers:
+            # An agent another Palot process spawned since we listed: the store knows it.
+            self._load_agents()
+            agent = self._agent_in(directory)
+            if agent is None:
+                self._strangers.add(directory)  # not an agent's worktree (e.g. a session Palot did not start)
+        if agent is None:
+            return
+        edited = os.path.realpath(file if os.path.isabs(file) else os.path.join(directory, file))
+        roots = self._roots[agent.id]
+        rel = relative_path(edited, roots)
+        if rel is not None and any(relative_path(f.path, roots) == rel for f in self._files.values()):
+            self._schedule(agent.id, rel)
+
+    def _agent_in(self, directory: str) -> Agent | None:
+        for agent_id, (worktree, _) in self._roots.items():
+            if worktree == directory:
+                return self.agents[agent_id]
+        return None
+
+    # --- refreshing ---------------------------------------------------------
+
+    def _refresh_file(self, uri: str) -> None:
+        for agent in list(self.agents.values()):
+            self._refresh_agent_file(agent, uri)
+
+    def _refresh_agent_file(self, agent: Agent, uri: str) -> None:
+        rel = relative_path(self._files[uri].path, self._roots[agent.id])
+        if rel is not None:
+            self._schedule(agent.id, rel)
+
+    def _schedule(self, agent_id: str, rel: str) -> None:
+        self._pending.add((agent_id, rel))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="palot-lsp-refresh")
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self.debounce)
+            batch, self._pending = list(self._pending), set()
+            results = await asyncio.gather(*(self._read_hunks(agent_id, rel) for agent_id, rel in batch))
+            changed_rels: set[tuple[str, str]] = set()
+            for (agent_id, rel), hunks in zip(batch, results):
+                if agent_id not in self.agents or hunks is None:
+                    continue
+                if self._hunks.get((agent_id, rel), ()) != hunks:
+                    changed_rels.add((agent_id, rel))
+                    if hunks:
+                        self._hunks[(agent_id, rel)] = hunks
+                    else:
+                        self._hunks.pop((agent_id, rel), None)
+            for uri, file in list(self._files.items()):
+                if any(relative_path(file.path, self._roots[a]) == rel for a, rel in changed_rels if a in self._roots):
+                    self.on_file_changed(uri)
+
+    async def _read_hunks(self, agent_id: str, rel: str) -> tuple[Hunk, ...] | None:
+        assert self.palot is not None
+        async with self._limit:
+            try:
+                diff = await self.palot.agents.diff(agent_id, path=rel)
+            except PalotError as e:
+                log.info("could not read the diff of %s in %s: %s", rel, agent_id, e)
+                return None
+        found = parse_hunks(diff.patch).get(rel)
+        return tuple(found.hunks) if found else ()

@@ -1,0 +1,382 @@
+"""The Palot language server: one ``Palot`` per editor, and a handler per protocol method.
+
+Handlers are thin: they read the editor's request, ask ``LiveChanges`` (what
+agents did to the open files) or run a command (``commands.py``), and turn
+the answer into LSP types with the pure builders in ``actions.py`` and
+``diagnostics.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from palot import Agent, Palot, PalotError, __version__, git
+from palot.agents import AgentStatus
+from palot.errors import InvalidInput
+
+from . import prompts
+from .actions import ActionSpec, code_actions, request_lines
+from .changes import agent_label
+from .commands import COMMANDS, Command, InvalidArguments, parse_arguments
+from .diagnostics import file_diagnostics, hover_markdown, line_range
+from .live import LiveChanges
+from .protocol import PalotProtocol, request_failed
+
+log = logging.getLogger(__name__)
+
+#: How long to wait for the editor to answer a request of ours (open a document, create a progress token).
+CLIENT_TIMEOUT = 15.0
+
+
+class WorkDone:
+    """One ``$/progress`` run; ``report`` is safe to call when the client shows no progress."""
+
+    def __init__(self, server: "PalotLanguageServer", token: lsp.ProgressToken | None) -> None:
+        self.server, self.token = server, token
+
+    def report(self, message: str) -> None:
+        if self.token is not None:
+            self.server.work_done_progress.report(self.token, lsp.WorkDoneProgressReport(message=message))
+
+
+class PalotLanguageServer(LanguageServer):
+    """Holds the ``Palot`` core (attached to the shared server of ``$PALOT_HOME``) and what the editor shows."""
+
+    def __init__(self, *, debounce: float = 0.02) -> None:
+        super().__init__("palot-lsp", __version__, protocol_cls=PalotProtocol)
+        self.palot: Palot | None = None
+        self.live = LiveChanges(on_file_changed=self.schedule_publish, on_status=self.on_status, debounce=debounce)
+        self._starting: asyncio.Task[None] | None = None
+        self._start_error: PalotError | None = None
+        self._published: dict[str, list[lsp.Diagnostic]] = {}
+        self._to_publish: set[str] = set()
+
+    # --- the core -------------------------------------------------------------
+
+    def start_palot(self) -> None:
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start(), name="palot-lsp-start")
+
+    async def _start(self) -> None:
+        try:
+            palot = Palot(attach_any=True)
+        except Exception as e:  # e.g. an unreadable data dir or store
+            self._fail(e)
+            return
+        try:
+            await palot.start()
+        except Exception as e:
+            self._fail(e)
+            with contextlib.suppress(Exception):
+                await palot.close()
+            return
+        self.palot = palot
+        await self.live.start(palot)
+        self.log(f"Palot attached to {palot.server.url} ({len(self.live.agents)} agents)")
+
+    def _fail(self, error: Exception) -> None:
+        if isinstance(error, OSError):
+            home = os.environ.get("PALOT_HOME") or "the default data dir"
+            error = PalotError(f"{type(error).__name__}: {error}",
+                               f"check that Palot's data dir ({home}) is a writable directory")
+        elif not isinstance(error, PalotError):
+            log.exception("Palot could not start")
+            error = PalotError(f"{type(error).__name__}: {error}", "see the language server's log (--log-file)")
+        self._start_error = error
+        self.show(f"Palot could not start: {error}", lsp.MessageType.Error)
+
+    async def palot_ready(self) -> Palot:
+        """The started core; its start error (with the fix) if it could not start."""
+        self.start_palot()
+        assert self._starting is not None
+        await asyncio.shield(self._starting)
+        if self.palot is None:
+            raise self._start_error or PalotError("Palot did not start", "see the language server's log")
+        return self.palot
+
+    async def stop_palot(self) -> None:
+        await self.live.stop()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+        if self.palot is not None:
+            await self.palot.close()
+            self.palot = None
+
+    # --- talking to the editor ---------------------------------------------------
+
+    def show(self, message: str, type: lsp.MessageType = lsp.MessageType.Info) -> None:
+        self.window_show_message(lsp.ShowMessageParams(type=type, message=message))
+
+    def log(self, message: str, type: lsp.MessageType = lsp.MessageType.Info) -> None:
+        self.window_log_message(lsp.LogMessageParams(type=type, message=message))
+
+    def on_status(self, agent: Agent, before: Agent | None) -> None:
+        """A word in the editor when a workspace agent finishes, fails or needs a person."""
+        if before is None or not self.in_workspace(agent):
+            return
+        self.log(f"agent {agent.id}: {before.status.value} → {agent.status.value}")
+        if before.status == agent.status:
+            return
+        label = agent_label(agent)
+        if agent.status == AgentStatus.COMPLETED:
+            self.show(f"Agent {label} completed. Review it with “Show the agent's change”, or apply it.")
+        elif agent.status == AgentStatus.FAILED:
+            self.show(f"Agent {label} failed: {agent.error}", lsp.MessageType.Error)
+        elif agent.status == AgentStatus.WAITING and agent.permissions:
+            asks = "; ".join(p.summary for p in agent.permissions)
+            self.show(f"Agent {label} is waiting for permission: {asks}", lsp.MessageType.Warning)
+
+    def schedule_publish(self, uri: str) -> None:
+        """Publish the file's diagnostics soon, once per burst of changes."""
+        if not self._to_publish:
+            asyncio.get_running_loop().call_soon(self._publish_pending)
+        self._to_publish.add(uri)
+
+    def _publish_pending(self) -> None:
+        uris, self._to_publish = self._to_publish, set()
+        for uri in uris:
+            self.publish(uri)
+
+    def publish(self, uri: str) -> None:
+        if not self.live.is_open(uri):
+            return
+        diagnostics = file_diagnostics(self.live.changes(uri), self.live.overlaps(uri), self.live.permissions(uri),
+                                       self.document_lines(uri), self.units)
+        if diagnostics == self._published.get(uri, []):
+            return
+        self._published[uri] = diagnostics
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+
+    def clear(self, uri: str) -> None:
+        if self._published.pop(uri, None):
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    async def show_document(self, uri: str, selection: lsp.Range | None, *, what: str) -> bool:
+        """Open ``uri`` in the editor; editors without ``window/showDocument`` get its path in a message."""
+        window = self.client_capabilities.window
+        if window is not None and window.show_document is not None and window.show_document.support:
+            try:
+                result = await asyncio.wait_for(self.window_show_document_async(
+                    lsp.ShowDocumentParams(uri=uri, take_focus=True, selection=selection)), CLIENT_TIMEOUT)
+                if result is not None and result.success:
+                    return True
+            except (JsonRpcException, asyncio.TimeoutError) as e:  # the editor could not: say where it is instead
+                self.log(f"could not show {uri}: {e!r}", lsp.MessageType.Warning)
+        self.show(f"{what}: {to_fs_path(uri) or uri}")
+        return False
+
+    @contextlib.asynccontextmanager
+    async def progress(self, title: str, token: lsp.ProgressToken | None) -> AsyncIterator[WorkDone]:
+        """``$/progress`` begin … end around a long operation, on the client's token or one we create."""
+        window = self.client_capabilities.window
+        if token is None and window is not None and window.work_done_progress:
+            token = f"palot-{uuid.uuid4().hex[:12]}"
+            try:
+                await asyncio.wait_for(self.work_done_progress.create_async(token), CLIENT_TIMEOUT)
+            except Exception as e:  # the editor refused or did not answer: carry on without progress
+                self.log(f"no progress for {title}: {e}", lsp.MessageType.Log)
+                token = None
+        if token is None:
+            yield WorkDone(self, None)
+            return
+        self.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(title=title, cancellable=False))
+        outcome = "failed"
+        try:
+            yield WorkDone(self, token)
+            outcome = "done"
+        finally:
+            self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=outcome))
+            self.work_done_progress.tokens.pop(token, None)
+
+    # --- the workspace ---------------------------------------------------------------
+
+    def folders(self) -> list[str]:
+        """Workspace folders (or the root) as resolved paths: each maps to the Palot project holding it."""
+        uris = [f.uri for f in self.workspace.folders.values()] or (
+            [self.workspace.root_uri] if self.workspace.root_uri else [])
+        return [os.path.realpath(p) for p in (to_fs_path(u) for u in uris) if p]
+
+    def in_workspace(self, agent: Agent) -> bool:
+        folders = self.folders()
+        project = os.path.realpath(agent.project_path)
+        return not folders or any(
+            project == f or f.startswith(project + os.sep) or project.startswith(f + os.sep) for f in folders)
+
+    def default_project(self) -> str:
+        folders = self.folders()
+        if len(folders) == 1:
+            return folders[0]
+        raise InvalidInput(
+            "no workspace folder to spawn the agent in" if not folders
+            else f"the workspace has {len(folders)} folders; which project is meant is not clear",
+            "pass 'uri' (a file of the project) or 'project' (its path)")
+
+    def document_lines(self, uri: str) -> list[str]:
+        try:
+            return list(self.workspace.get_text_document(uri).lines)
+        except OSError:
+            return []
+
+    def units(self, text: str) -> int:
+        return self.workspace.position_codec.client_num_units(text)
+
+    async def prompt_with_file(self, prompt: str, uri: str, range_: lsp.Range | None) -> tuple[str, str | None]:
+        """The prompt with the file (and the lines of ``range_``) as context, and the file's folder."""
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        name = uri
+        if path is not None:
+            try:
+                name = os.path.relpath(path, await git.repo_root(os.path.dirname(path)))
+            except PalotError:
+                name = os.path.basename(path)
+        if range_ is None:
+            return f"{prompt.rstrip()}\n\nThe file: {name}\n", os.path.dirname(path) if path else None
+        lines = self.document_lines(uri)
+        if not lines and path is not None and not os.path.exists(path):
+            raise InvalidInput(f"cannot read {uri}", "pass the uri of an existing file, or leave out 'range'")
+        first, last = request_lines(range_)
+        text = "".join(lines[first - 1:last])
+        language = self.workspace.get_text_document(uri).language_id
+        return prompts.with_context(prompt, name, first, last, text, language), os.path.dirname(path) if path else None
+
+    # --- commands ----------------------------------------------------------------------
+
+    def resolves_commands(self) -> bool:
+        """Whether the client fills in a code action's command with ``codeAction/resolve``."""
+        code_action = self.client_capabilities.text_document and self.client_capabilities.text_document.code_action
+        support = code_action.resolve_support if code_action else None
+        return bool(support and "command" in support.properties)
+
+    async def run_command(self, command: Command, params: lsp.ExecuteCommandParams) -> Any:
+        """Check the arguments, run the command (with progress when it is long), map errors to LSP errors."""
+        try:
+            args = parse_arguments(command, params.arguments)
+        except InvalidArguments as e:
+            raise JsonRpcInvalidParams(message=str(e)) from None
+        self.log(f"{command.name} {json.dumps(args, default=str)}", lsp.MessageType.Log)
+        try:
+            if command.progress is None:
+                return await command.run(self, args, _quiet)
+            async with self.progress(command.progress, params.work_done_token) as work:
+                return await command.run(self, args, work.report)
+        except PalotError as e:
+            self.log(f"{command.name} failed: {e}", lsp.MessageType.Error)
+            raise request_failed(e) from None
+        except InvalidArguments as e:
+            raise JsonRpcInvalidParams(message=str(e)) from None
+        except JsonRpcException:
+            raise
+        except Exception as e:
+            log.exception("%s failed", command.name)
+            raise JsonRpcInternalError(message=f"{command.name} failed: {type(e).__name__}: {e}") from None
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# --- handlers, named for the protocol method they serve ------------------------------------
+
+
+async def initialized(ls: PalotLanguageServer, params: lsp.InitializedParams) -> None:
+    ls.start_palot()
+
+
+async def shutdown(ls: PalotLanguageServer, params: None) -> None:
+    await ls.stop_palot()
+
+
+def text_document_did_open(ls: PalotLanguageServer, params: lsp.DidOpenTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    if path:
+        ls.live.open(uri, path)
+        ls.schedule_publish(uri)
+
+
+def text_document_did_close(ls: PalotLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    ls.live.close(params.text_document.uri)
+    ls.clear(params.text_document.uri)
+
+
+def workspace_did_change_workspace_folders(
+    ls: PalotLanguageServer, params: lsp.DidChangeWorkspaceFoldersParams
+) -> None:
+    ls.log(f"workspace folders: {', '.join(ls.folders()) or 'none'}", lsp.MessageType.Log)
+
+
+def text_document_code_action(ls: PalotLanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    uri = params.text_document.uri
+    specs = code_actions(uri, params.range, params.context.diagnostics, ls.live.changes(uri),
+                         ls.live.permissions(uri), params.context.only)
+    lazy = ls.resolves_commands()
+    return [to_code_action(spec, lazy) for spec in specs]
+
+
+def code_action_resolve(ls: PalotLanguageServer, action: lsp.CodeAction) -> lsp.CodeAction:
+    data = action.data if isinstance(action.data, dict) else {}
+    if action.command is None and data.get("command") in COMMANDS:
+        action.command = lsp.Command(title=action.title, command=data["command"], arguments=data.get("arguments"))
+    return action
+
+
+def text_document_hover(ls: PalotLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    uri = params.text_document.uri
+    found = hover_markdown(ls.live.changes(uri), ls.live.permissions(uri), params.position.line + 1)
+    if found is None:
+        return None
+    markdown, (start, end) = found
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=markdown),
+                     range=line_range(start, end, ls.document_lines(uri), ls.units))
+
+
+def to_code_action(spec: ActionSpec, lazy: bool) -> lsp.CodeAction:
+    """A ``CodeAction``; clients that resolve commands get it without one (``codeAction/resolve`` adds it)."""
+    arguments = [spec.arguments]
+    command = None if lazy else lsp.Command(title=spec.title, command=spec.command, arguments=arguments)
+    return lsp.CodeAction(title=spec.title, kind=spec.kind, diagnostics=list(spec.diagnostics) or None,
+                          is_preferred=spec.preferred or None, command=command,
+                          data={"command": spec.command, "arguments": arguments})
+
+
+def _command_handler(command: Command) -> Callable[..., Any]:
+    async def run(ls: PalotLanguageServer, params: lsp.ExecuteCommandParams) -> Any:
+        return await ls.run_command(command, params)
+
+    return run
+
+
+#: The server's surface: protocol method → (handler, options).
+FEATURES: dict[str, tuple[Callable[..., Any], Any]] = {
+    lsp.INITIALIZED: (initialized, None),
+    lsp.SHUTDOWN: (shutdown, None),
+    lsp.TEXT_DOCUMENT_DID_OPEN: (text_document_did_open, None),
+    lsp.TEXT_DOCUMENT_DID_CLOSE: (text_document_did_close, None),
+    lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS: (workspace_did_change_workspace_folders, None),
+    lsp.TEXT_DOCUMENT_CODE_ACTION: (text_document_code_action, lsp.CodeActionOptions(
+        code_action_kinds=[lsp.CodeActionKind.QuickFix, lsp.CodeActionKind.Empty], resolve_provider=True)),
+    lsp.CODE_ACTION_RESOLVE: (code_action_resolve, None),
+    lsp.TEXT_DOCUMENT_HOVER: (text_document_hover, None),
+}
+
+
+def create_server(*, debounce: float = 0.02) -> PalotLanguageServer:
+    """A server with every feature and command registered."""
+    server = PalotLanguageServer(debounce=debounce)
+    for method, (handler, options) in FEATURES.items():
+        server.feature(method, options)(handler)
+    for name, command in COMMANDS.items():
+        server.command(name)(_command_handler(command))
+    return server

@@ -1,0 +1,238 @@
+"""``palot-lsp`` commands from a real LSP client, on the real shared server with the scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsp_support import (
+    PALOT_LSP,
+    README,
+    code_actions,
+    eventually,
+    execute,
+    lsp_client,
+    messages,
+    open_file,
+    palot_home,
+    start_lsp,
+    whole_file,
+    workspace,
+)
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.client import LanguageClient as PlainClient
+from pytest_lsp import LanguageClient
+
+from palot import PalotPaths
+from palot.servers import free_port
+
+__all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
+
+COMMANDS = ["palot.abort", "palot.apply", "palot.archive", "palot.list", "palot.prompt", "palot.replyPermission",
+            "palot.showDiff", "palot.spawn"]
+
+
+async def agent_status(client: LanguageClient, agent_id: str) -> str:
+    [agent] = [a for a in await execute(client, "palot.list") if a["id"] == agent_id]
+    return agent["status"]
+
+
+async def wait_status(client: LanguageClient, agent_id: str, *statuses: str, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (status := await agent_status(client, agent_id)) not in statuses:
+        assert asyncio.get_running_loop().time() < deadline, f"{agent_id} still {status}, not {statuses}"
+        await asyncio.sleep(0.1)
+
+
+async def test_initialize_advertises_the_commands_code_actions_and_hover(palot_home: PalotPaths, workspace: Path):
+    client = await start_lsp(palot_home, workspace)
+    try:
+        result = client.initialize_result  # type: ignore[attr-defined]
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+    caps = result.capabilities
+    assert caps.execute_command_provider is not None
+    assert sorted(caps.execute_command_provider.commands) == COMMANDS
+    assert isinstance(caps.code_action_provider, lsp.CodeActionOptions)
+    assert caps.code_action_provider.resolve_provider is True
+    assert caps.hover_provider
+    assert result.server_info is not None and result.server_info.name == "palot-lsp"
+
+
+async def test_spawn_with_a_selection_reports_progress_and_gives_the_agent_those_lines(
+    lsp_client: LanguageClient, workspace: Path
+):
+    uri = open_file(lsp_client, workspace / "README.md")
+    selection = {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}}
+    agent = await execute(lsp_client, "palot.spawn", {"prompt": "write notes about this", "uri": uri,
+                                                      "range": selection, "title": "Notes"})
+    assert agent["title"] == "Notes" and agent["environment"]["branch"] == "palot/notes"
+    assert agent["prompt"] == f"write notes about this\n\nREADME.md, lines 1–3:\n```markdown\n{README}```\n"
+    assert agent["project_path"] == str(workspace)
+
+    [reports] = lsp_client.progress_reports.values()
+    assert isinstance(reports[0], lsp.WorkDoneProgressBegin) and reports[0].title == "Spawning a Palot agent"
+    assert any(isinstance(r, lsp.WorkDoneProgressReport) and "palot/notes" in (r.message or "") for r in reports)
+    assert isinstance(reports[-1], lsp.WorkDoneProgressEnd) and reports[-1].message == "done"
+
+    await eventually(lambda: messages(lsp_client, f"Agent {agent['id']} “Notes” completed"), what="completion")
+    listed = await execute(lsp_client, "palot.list")
+    assert [(a["id"], a["status"]) for a in listed] == [(agent["id"], "completed")]
+    assert (Path(agent["environment"]["directory"]) / "NOTES.md").is_file()
+    assert not (workspace / "NOTES.md").exists()
+
+
+async def test_an_agent_is_aborted_prompted_again_and_archived_from_the_editor(lsp_client: LanguageClient):
+    agent = await execute(lsp_client, "palot.spawn", {"prompt": "slow task"})
+    await wait_status(lsp_client, agent["id"], "running")
+    paused = await execute(lsp_client, "palot.abort", agent["id"])  # positional arguments work too
+    assert paused["status"] == "paused"
+
+    prompted = await execute(lsp_client, "palot.prompt", {"agent": agent["id"], "text": "write notes"})
+    assert prompted["status"] in ("running", "completed")  # a scripted turn can finish before the answer
+    await eventually(lambda: messages(lsp_client, f"Agent {agent['id']} “slow task” completed"), what="completion")
+
+    archived = await execute(lsp_client, "palot.archive", {"agent": agent["id"]})
+    assert archived["status"] == "archived"
+    assert messages(lsp_client, f"its work is kept on branch {archived['environment']['branch']}")
+    assert await execute(lsp_client, "palot.list") == []
+    assert [a["id"] for a in await execute(lsp_client, "palot.list", {"includeArchived": True})] == [agent["id"]]
+
+
+async def test_show_diff_opens_the_agents_diff_or_its_file_and_apply_brings_the_change_home(
+    lsp_client: LanguageClient, workspace: Path
+):
+    agent = await execute(lsp_client, "palot.spawn", {"prompt": "edit readme"})
+    await eventually(lambda: messages(lsp_client, f"Agent {agent['id']} “edit readme” completed"), what="completion")
+
+    shown = await execute(lsp_client, "palot.showDiff", {"agent": agent["id"]})
+    assert shown["shown"] is True and shown["files"] == ["README.md"]
+    diff_doc = lsp_client.shown_documents[-1]
+    assert diff_doc.uri == shown["uri"] and diff_doc.uri.endswith(".diff")
+    assert "+# sample project, edited by an agent" in Path(diff_doc.uri.removeprefix("file://")).read_text()
+
+    await execute(lsp_client, "palot.showDiff", {"agent": agent["id"], "path": "README.md", "target": "file"})
+    file_doc = lsp_client.shown_documents[-1]
+    assert file_doc.uri == (Path(agent["environment"]["directory"]) / "README.md").as_uri()
+    assert file_doc.selection == lsp.Range(lsp.Position(0, 0), lsp.Position(1, 0))
+
+    applied = await execute(lsp_client, "palot.apply", {"agent": agent["id"]})
+    assert applied == {"agent": agent["id"], "files": ["README.md"]}
+    assert (workspace / "README.md").read_text().startswith("# sample project, edited by an agent\n")
+    assert messages(lsp_client, f"Applied agent {agent['id']}'s changes to your checkout: README.md")
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+async def error_of(client: LanguageClient, command: str, *arguments: Any) -> JsonRpcException:
+    with pytest.raises(JsonRpcException) as e:
+        await execute(client, command, *arguments)
+    return e.value
+
+
+async def raw_request(client: LanguageClient, msg_id: int, method: str, params: Any) -> Any:
+    """Send a request as raw JSON (a client that does not type-check its params) and await the answer."""
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    client.protocol._request_futures[msg_id] = future
+    client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return await asyncio.wait_for(asyncio.wrap_future(future), 10)
+
+
+async def test_bad_commands_get_clear_errors_and_change_nothing(lsp_client: LanguageClient, workspace: Path):
+    e = await error_of(lsp_client, "palot.nope")
+    assert e.code == -32602 and "unknown command 'palot.nope'; Palot's commands are: palot.abort" in e.message
+    e = await error_of(lsp_client, "palot.spawn", {"uri": "file:///x"})
+    assert e.code == -32602 and e.message.startswith("palot.spawn needs 'prompt'; pass one object: {\"prompt\"")
+    e = await error_of(lsp_client, "palot.replyPermission", {"agent": "ag_1", "reply": "sure"})
+    assert e.code == -32602 and "'reply' must be one of once, always, reject" in e.message
+
+    e = await error_of(lsp_client, "palot.prompt", {"agent": "ag_nobody", "text": "hello"})
+    assert e.code == lsp.LSPErrorCodes.RequestFailed
+    assert e.message == "no agent 'ag_nobody' — run `palot agents list` to see agent ids"
+    assert e.data == {"error": "agent_not_found", "message": "no agent 'ag_nobody'",
+                      "fix": "run `palot agents list` to see agent ids"}
+    e = await error_of(lsp_client, "palot.spawn", {"prompt": "write hello", "project": "/nonexistent/place"})
+    assert e.code == lsp.LSPErrorCodes.RequestFailed and "/nonexistent/place" in e.message
+    assert await execute(lsp_client, "palot.list") == []
+    assert [m for m in lsp_client.messages if m.type == lsp.MessageType.Error] == []  # answers, not pop-ups
+
+
+async def test_requests_with_malformed_params_are_answered_not_dropped(lsp_client: LanguageClient, workspace: Path):
+    uri = (workspace / "README.md").as_uri()
+    for msg_id, method, params, problem in [
+        (901, "textDocument/codeAction", {"textDocument": {"uri": uri}}, "required field missing @ $.params.range"),
+        (902, "textDocument/hover", {"textDocument": {"uri": uri}, "position": {"line": "one", "character": 0}},
+         "expected int @ $.params.position.line"),
+        (903, "workspace/executeCommand", {"command": "palot.list", "arguments": 5}, "@ $.params.arguments"),
+    ]:
+        with pytest.raises(JsonRpcException) as e:
+            await raw_request(lsp_client, msg_id, method, params)
+        assert e.value.code == -32602 and e.value.message.startswith(f"invalid params for {method}: ")
+        assert problem in e.value.message
+    # A broken notification is logged, and the server carries on.
+    lsp_client.protocol._send_data({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"bad": 1}})
+    await eventually(lambda: [m for m in lsp_client.log_messages if "ignored invalid params for textDocument/didOpen"
+                              in m.message], 10, "a log message about the notification")
+    assert await execute(lsp_client, "palot.list") == []
+
+
+async def test_an_unusable_palot_home_is_reported_and_every_command_says_so(tmp_path: Path, workspace: Path):
+    not_a_dir = tmp_path / "home"
+    not_a_dir.write_text("")
+    client = await start_lsp(PalotPaths(not_a_dir), workspace)
+    try:
+        await eventually(lambda: [m for m in client.messages if m.type == lsp.MessageType.Error and
+                                  m.message.startswith("Palot could not start: FileExistsError")], 20, "the error")
+        e = await error_of(client, "palot.list")
+        assert e.code == lsp.LSPErrorCodes.RequestFailed
+        assert e.message.endswith(f"check that Palot's data dir ({not_a_dir}) is a writable directory")
+        # The editor keeps working: code actions still answer.
+        actions = await code_actions(client, (workspace / "README.md").as_uri(), whole_file(3))
+        assert [a.title for a in actions] == ["Ask an agent about this", "Fix with an agent"]
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_a_failing_agent_is_announced_as_an_error(lsp_client: LanguageClient):
+    agent = await execute(lsp_client, "palot.spawn", {"prompt": "provoke an error", "title": "Doomed"})
+    [failed] = await eventually(lambda: [m for m in lsp_client.messages if m.type == lsp.MessageType.Error],
+                                what="the failure message")
+    assert failed.message.startswith(f"Agent {agent['id']} “Doomed” failed: ")
+    assert "scripted failure for the test" in failed.message
+
+
+async def test_the_server_also_listens_on_tcp(palot_home: PalotPaths, workspace: Path):
+    port = free_port()
+    proc = subprocess.Popen([PALOT_LSP, "--tcp", "--port", str(port)], stdin=subprocess.DEVNULL,
+                            env={**os.environ, "PALOT_HOME": str(palot_home.home)})
+    client = PlainClient("tcp-test", "1")
+    try:
+        for _ in range(100):
+            try:
+                await client.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        result = await client.initialize_async(lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities(), root_uri=workspace.as_uri()))
+        client.initialized(lsp.InitializedParams())
+        assert result.server_info is not None and result.server_info.name == "palot-lsp"
+        listed = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(command="palot.list"))
+        assert listed == []
+        await client.shutdown_async(None)
+        client.exit(None)
+        proc.wait(timeout=10)
+    finally:
+        await client.stop()
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -1,0 +1,210 @@
+"""The language server's pure parts: code actions, diagnostics, hovers, prompts and command arguments."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from lsprotocol import types as lsp
+
+from palot import Agent, AgentStatus
+from palot.agents import EnvironmentView
+from palot.agents.models import PermissionView
+from palot.hunks import parse_hunks
+from palot_lsp.actions import (
+    APPLY,
+    ASK_TITLE,
+    FIX_TITLE,
+    REPLY_PERMISSION,
+    SHOW_DIFF,
+    SPAWN,
+    code_actions,
+    request_lines,
+)
+from palot_lsp.changes import AgentChange, find_overlaps, permission_for_file, relative_path
+from palot_lsp.commands import COMMANDS, InvalidArguments, parse_arguments
+from palot_lsp.diagnostics import CHANGE, OVERLAP, PERMISSION, file_diagnostics, hover_markdown, line_range
+from palot_lsp.prompts import with_context
+from palot_lsp.server import to_code_action
+
+URI = "file:///src/app/notes.md"
+LINES = [f"line {i}\n" for i in range(1, 21)]
+
+
+def agent(agent_id: str, title: str, status: AgentStatus = AgentStatus.RUNNING, **extra: object) -> Agent:
+    return Agent(
+        id=agent_id, title=title, status=status, project_id="prj_1", project_path="/src/app", project_name="app",
+        environment=EnvironmentView(id="env_" + agent_id, type="worktree", directory=f"/wt/{agent_id}",
+                                    branch=f"palot/{agent_id}", base_commit="0" * 40),
+        session_id="ses_" + agent_id, created_at=time.time(), updated_at=time.time(), **extra,  # type: ignore[arg-type]
+    )
+
+
+def change(a: Agent, patch_body: str, path: str = "notes.md") -> AgentChange:
+    patch = f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n{patch_body}"
+    return AgentChange(a, path, tuple(parse_hunks(patch)[path].hunks))
+
+
+def rng(start: int, end: int, end_char: int = 0) -> lsp.Range:
+    return lsp.Range(lsp.Position(start, 0), lsp.Position(end, end_char))
+
+
+ONE = agent("ag_one", "Tidy the notes")
+TWO = agent("ag_two", "Reword the notes", AgentStatus.COMPLETED)
+# ag_one replaced line 3; ag_two replaced line 4 (hunks overlap through their context lines).
+ONE_CHANGE = change(ONE, "@@ -2,3 +2,3 @@\n line 2\n-line 3\n+line three\n line 4\n")
+TWO_CHANGE = change(TWO, "@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line four\n line 5\n")
+FAR_CHANGE = change(TWO, "@@ -17,2 +17,3 @@\n line 17\n+new 18\n line 18\n")
+
+
+# --- code actions ------------------------------------------------------------------
+
+
+def test_a_selection_offers_to_ask_or_fix_with_an_agent_carrying_the_file_and_range():
+    actions = code_actions(URI, rng(0, 2, 4), [], [], [])
+    assert [(a.title, a.command, a.kind) for a in actions] == [
+        (ASK_TITLE, SPAWN, lsp.CodeActionKind.Empty), (FIX_TITLE, SPAWN, lsp.CodeActionKind.QuickFix)]
+    for action in actions:
+        assert action.arguments["uri"] == URI
+        assert action.arguments["range"] == {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 4}}
+    assert code_actions(URI, rng(1, 1), [], [], []) == []  # a bare cursor is no selection
+
+
+def test_another_servers_diagnostic_can_be_fixed_by_an_agent_but_palots_own_cannot():
+    foreign = lsp.Diagnostic(range=rng(4, 4, 9), message="unused variable 'x'", source="pyright")
+    own = lsp.Diagnostic(range=rng(4, 4, 9), message="Agent … changed line 5", source="palot", code=CHANGE)
+    [action] = code_actions(URI, rng(4, 4), [foreign, own], [], [])
+    assert action.title == "Fix this diagnostic with an agent: unused variable 'x'"
+    assert action.kind == lsp.CodeActionKind.QuickFix and action.diagnostics == (foreign,)
+    assert action.command == SPAWN
+    assert action.arguments["prompt"] == "Fix this problem reported by pyright: unused variable 'x'"
+    assert action.arguments["range"]["start"]["line"] == 4
+
+
+def test_lines_an_agent_changed_offer_to_show_or_apply_that_agents_change():
+    actions = code_actions(URI, rng(2, 2), [], [ONE_CHANGE, FAR_CHANGE], [])
+    assert [(a.title, a.command, a.arguments) for a in actions] == [
+        ("Show the agent's change: ag_one “Tidy the notes”", SHOW_DIFF, {"agent": "ag_one", "path": "notes.md"}),
+        ("Apply the agent's change to this file: ag_one “Tidy the notes”", APPLY,
+         {"agent": "ag_one", "path": "notes.md"}),
+    ]
+    assert code_actions(URI, rng(9, 9), [], [ONE_CHANGE, FAR_CHANGE], []) == []
+
+
+def test_a_pending_permission_offers_once_always_and_reject_and_only_filters_by_kind():
+    waiting = agent("ag_ask", "Ask first", AgentStatus.WAITING)
+    perm = PermissionView(id="per_1", permission="edit", patterns=["notes.md"], summary="edit: notes.md")
+    pending = permission_for_file(waiting, perm, "notes.md", None)
+    assert pending is not None
+    actions = code_actions(URI, rng(0, 0), [], [], [pending])
+    assert [(a.command, a.arguments["reply"]) for a in actions] == [
+        (REPLY_PERMISSION, "once"), (REPLY_PERMISSION, "always"), (REPLY_PERMISSION, "reject")]
+    assert actions[0].title == "Allow ag_ask “Ask first” to edit notes.md (once)" and actions[0].preferred
+    assert all(a.arguments["permission"] == "per_1" for a in actions)
+    only_fixes = code_actions(URI, rng(0, 0, 3), [], [ONE_CHANGE], [pending], only=[lsp.CodeActionKind.QuickFix])
+    assert {a.command for a in only_fixes} == {REPLY_PERMISSION, SPAWN}
+
+
+def test_a_selection_ending_at_column_zero_stops_on_the_line_before():
+    assert request_lines(rng(0, 3)) == (1, 3)
+    assert request_lines(rng(0, 3, 2)) == (1, 4)
+    assert request_lines(rng(5, 5)) == (6, 6)
+
+
+def test_code_actions_carry_their_command_unless_the_client_resolves_it():
+    [_, fix] = code_actions(URI, rng(0, 1), [], [], [])
+    eager, lazy = to_code_action(fix, lazy=False), to_code_action(fix, lazy=True)
+    assert eager.command == lsp.Command(title=FIX_TITLE, command=SPAWN, arguments=[fix.arguments])
+    assert lazy.command is None
+    assert lazy.data == eager.data == {"command": SPAWN, "arguments": [fix.arguments]}
+
+
+# --- diagnostics and hover -----------------------------------------------------------------
+
+
+def test_changed_lines_are_information_and_overlapping_hunks_a_warning_naming_both_agents():
+    overlaps = find_overlaps([ONE_CHANGE, TWO_CHANGE, FAR_CHANGE])
+    assert [(o.first.agent.id, o.second.agent.id, o.start, o.end) for o in overlaps] == [("ag_one", "ag_two", 3, 4)]
+    diags = file_diagnostics([ONE_CHANGE, TWO_CHANGE, FAR_CHANGE], overlaps, [], LINES)
+    assert [(d.code, d.severity, d.range.start.line, d.range.end.line) for d in diags] == [
+        (CHANGE, lsp.DiagnosticSeverity.Information, 2, 2),
+        (CHANGE, lsp.DiagnosticSeverity.Information, 3, 3),
+        (CHANGE, lsp.DiagnosticSeverity.Information, 17, 17),
+        (OVERLAP, lsp.DiagnosticSeverity.Warning, 2, 3),
+    ]
+    assert diags[0].message == "Agent ag_one “Tidy the notes” (running) changed line 3 on palot/ag_one"
+    assert diags[0].range.end.character == len("line 3")
+    assert "ag_one “Tidy the notes” (running) and ag_two “Reword the notes” (completed)" in diags[3].message
+    assert all(d.source == "palot" for d in diags)
+
+
+def test_a_pending_permission_marks_the_lines_its_proposed_edit_would_change():
+    waiting = agent("ag_ask", "Ask first", AgentStatus.WAITING)
+    perm = PermissionView(id="per_1", permission="edit", patterns=["notes.md"], summary="edit: notes.md")
+    proposal = ("Index: /wt/ag_ask/notes.md\n===\n--- /wt/ag_ask/notes.md\n+++ /wt/ag_ask/notes.md\n"
+                "@@ -6,3 +6,3 @@\n line 6\n-line 7\n+line seven\n line 8\n")
+    pending = permission_for_file(waiting, perm, "notes.md", {"filepath": "/wt/ag_ask/notes.md", "diff": proposal})
+    assert pending is not None and (pending.start, pending.end) == (7, 7)
+    assert permission_for_file(waiting, perm, "other.md", None) is None
+    [diag] = file_diagnostics([], [], [pending], LINES)
+    assert (diag.code, diag.severity, diag.range.start.line) == (PERMISSION, lsp.DiagnosticSeverity.Warning, 6)
+    assert diag.data == {"kind": PERMISSION, "agent": "ag_ask", "permission": "per_1", "path": "notes.md",
+                         "lines": [7, 7]}
+    assert "waiting for permission to edit notes.md" in diag.message
+
+
+def test_ranges_stay_inside_the_document_and_count_the_clients_units():
+    assert line_range(40, 45, LINES) == rng(19, 19, len("line 20"))
+    emoji = ["a😀b\n"]
+    assert line_range(1, 1, emoji, units=lambda s: len(s.encode("utf-16-le")) // 2).end.character == 4
+    assert line_range(3, 4, []) == rng(2, 4)
+
+
+def test_hover_names_the_agent_its_status_and_shows_the_hunk():
+    markdown, span = hover_markdown([ONE_CHANGE, FAR_CHANGE], [], 3)  # type: ignore[misc]
+    assert span == (3, 3)
+    assert "`ag_one` “Tidy the notes” — **running**" in markdown and "branch `palot/ag_one`" in markdown
+    assert "```diff\n@@ -2,3 +2,3 @@\n line 2\n-line 3\n+line three\n line 4\n```" in markdown
+    assert hover_markdown([ONE_CHANGE], [], 10) is None
+
+
+def test_a_file_is_the_same_relative_path_in_the_checkout_and_in_a_worktree():
+    roots = ("/wt/ag_one", "/src/app")
+    assert relative_path("/src/app/docs/a.md", roots) == "docs/a.md"
+    assert relative_path("/wt/ag_one/docs/a.md", roots) == "docs/a.md"
+    assert relative_path("/elsewhere/a.md", roots) is None
+
+
+# --- prompts and command arguments -------------------------------------------------------------
+
+
+def test_the_prompt_carries_the_selected_lines_fenced():
+    prompt = with_context("Fix the problems in this code.", "src/app.py", 3, 4, "x = 1\ny = 2\n", "python")
+    assert prompt == "Fix the problems in this code.\n\nsrc/app.py, lines 3–4:\n```python\nx = 1\ny = 2\n```\n"
+    assert "````\n" in with_context("Explain", "a.md", 1, 1, "```\ncode\n```")
+
+
+def test_command_arguments_are_named_or_positional_and_checked():
+    prompt = COMMANDS["palot.prompt"]
+    assert parse_arguments(prompt, [{"agent": "ag_1", "text": "again", "extra": 1}]) == {"agent": "ag_1",
+                                                                                         "text": "again"}
+    assert parse_arguments(prompt, ["ag_1", "again"]) == {"agent": "ag_1", "text": "again"}
+    spawn = COMMANDS["palot.spawn"]
+    parsed = parse_arguments(spawn, [{"prompt": "fix", "range": {"start": {"line": 1, "character": 0},
+                                                                  "end": {"line": 2, "character": 0}}}])
+    assert parsed["range"] == rng(1, 2)
+    for bad, expected in [
+        ([], "palot.prompt needs 'agent'; pass one object: {\"agent\": string, \"text\": string, \"model?\": string}"),
+        ([{"agent": "ag_1", "text": 3}], "palot.prompt: 'text' must be a non-empty string, got 3"),
+        (["a", "b", "c", "d"], "palot.prompt takes at most 3 arguments, got 4"),
+    ]:
+        with pytest.raises(InvalidArguments) as e:
+            parse_arguments(prompt, bad)
+        assert str(e.value).startswith(expected)
+    with pytest.raises(InvalidArguments, match="'reply' must be one of once, always, reject"):
+        parse_arguments(COMMANDS["palot.replyPermission"], [{"agent": "ag_1", "reply": "yes"}])
+    with pytest.raises(InvalidArguments, match="'range' must be an LSP range"):
+        parse_arguments(spawn, [{"prompt": "fix", "range": [1, 2]}])
+    with pytest.raises(InvalidArguments, match="non-negative integer"):
+        parse_arguments(spawn, [{"prompt": "fix", "range": {"start": {"line": -1, "character": 0},
+                                                            "end": {"line": True, "character": 0}}}])
