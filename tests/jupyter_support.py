@@ -1,0 +1,222 @@
+"""Helpers for the Jupyter tests: a kernel of this venv, stored widget state, a JupyterLab server.
+
+Not a test module. Everything it starts is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from palot import PalotPaths
+from palot.servers import ServerManager
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_NOTEBOOK = ROOT / "jupyter_ext" / "examples" / "dashboard.ipynb"
+ARTIFACTS = ROOT / "test-artifacts"
+KERNEL_NAME = "python3"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]
+
+
+def write_kernelspec(data_dir: Path) -> Path:
+    """A ``python3`` kernelspec that runs this interpreter (the venv's), wherever the clone is."""
+    spec = data_dir / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (Palot tests)", "language": "python",
+    }))
+    return data_dir / "kernels"
+
+
+
+
+def stop_palot_server(home: Path) -> None:
+    """Stop the shared OpenCode server (and scripted model) a notebook started under ``home``, by PID.
+
+    Stop the kernel first: its Palot supervises the server and would start it again.
+    """
+    asyncio.run(ServerManager(PalotPaths(home), supervise=False).stop())
+
+
+# --- stored widget state -----------------------------------------------------------
+
+
+@dataclass
+class WidgetState:
+    """The ``application/vnd.jupyter.widget-state+json`` a notebook stored: models by id."""
+
+    models: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, nb: Any) -> WidgetState:
+        return cls(nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"])
+
+    def state(self, model_id: str) -> dict[str, Any]:
+        return self.models[model_id.removeprefix("IPY_MODEL_")]["state"]
+
+    def with_class(self, cls: str) -> list[dict[str, Any]]:
+        return [m["state"] for m in self.models.values() if cls in m["state"].get("_dom_classes", [])]
+
+    def of_model(self, model_name: str) -> list[dict[str, Any]]:
+        return [m["state"] for m in self.models.values() if m["model_name"] == model_name]
+
+    def children(self, state: dict[str, Any]) -> list[dict[str, Any]]:
+        return [self.state(c) for c in state.get("children", [])]
+
+    def rows(self) -> list[dict[str, str]]:
+        """The dashboard's agent rows: title, status and environment (from the row's classes)."""
+        out = []
+        for row in self.with_class("palot-row"):
+            classes = row["_dom_classes"]
+            cells = {next(c for c in cell["_dom_classes"] if c.startswith("palot-c-")).removeprefix("palot-c-"):
+                     cell["description"] if cell["_model_name"] == "ButtonModel" else cell["value"]
+                     for cell in self.children(row)}
+            out.append({
+                "title": cells["title"], "elapsed": cells["elapsed"], "tokens": cells["tokens"], "cost": cells["cost"],
+                "status": next(c for c in classes if c.startswith("palot-st-")).removeprefix("palot-st-"),
+                "environment": next(c for c in classes if c.startswith("palot-env-")).removeprefix("palot-env-"),
+            })
+        return out
+
+    def html_containing(self, text: str) -> list[str]:
+        return [m["value"] for m in self.of_model("HTMLModel") if text in m.get("value", "")]
+
+
+# --- JupyterLab ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class JupyterLab:
+    url: str
+    token: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def lab_url(self, path: str) -> str:
+        return f"{self.url}/lab/tree/{path}?token={self.token}"
+
+
+def _user_settings(settings: Path) -> None:
+    """Start the notebook's kernel without asking, and never fetch news (offline, no dialogs)."""
+    for plugin, values in {
+        "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    }.items():
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+@contextlib.contextmanager
+def jupyterlab(root: Path, state: Path, env: dict[str, str]) -> Iterator[JupyterLab]:
+    """JupyterLab serving ``root`` as root, with isolated config, data, settings and workspaces.
+
+    Stopped by PID at the end, with every kernel it started.
+    """
+    token = secrets.token_hex(16)
+    port = free_port()
+    data = state / "data"
+    write_kernelspec(data)
+    _user_settings(state / "lab-settings")
+    app_settings = state / "app-settings"
+    app_settings.mkdir(parents=True, exist_ok=True)
+    (app_settings / "overrides.json").write_text(json.dumps({
+        "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    }))
+    env = {
+        **env,
+        "JUPYTER_PATH": str(data),  # searched first: our python3 kernelspec wins over any other
+        "JUPYTER_CONFIG_DIR": str(state / "config"),
+        "JUPYTER_DATA_DIR": str(data),
+        "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(state / "lab-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(state / "lab-workspaces"),
+    }
+    log = state / "jupyterlab.log"
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--port-retries=0",
+        "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        f"--LabServerApp.app_settings_dir={app_settings}",
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    kernels: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: {log.read_text(errors='replace')[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+        lab = JupyterLab(url, token, proc, log)
+        try:
+            yield lab
+        finally:
+            kernels.update(_children(proc.pid))
+    finally:
+        _terminate(proc.pid)
+        for pid in kernels:
+            if _alive(pid):
+                _terminate(pid)

@@ -1,0 +1,272 @@
+"""The dashboard's widget models, driven by the real core: a real OpenCode server and the scripted model.
+
+No kernel and no browser: the widgets' traits are what a front end would
+render. One server is shared by the tests of this module (its agents
+accumulate; each test looks at its own agents, in its own repositories).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from conftest import CORE_SCRIPT, make_repo
+
+from palot import AgentStatus, Palot, PalotError, PalotPaths
+from palot_jupyter import Dashboard
+from palot_jupyter.format import LIVE
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
+    palot = Palot(PalotPaths(tmp_path_factory.mktemp("jupyter") / "palot-home"), isolated=True,
+                  scripted=str(CORE_SCRIPT), opencode_bin=opencode_bin)
+    await palot.start()
+    try:
+        yield palot
+    finally:
+        await palot.close()
+        await palot.stop_server()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def dash(shared_palot: Palot) -> AsyncIterator[Dashboard]:
+    dashboard = Dashboard(shared_palot)
+    await dashboard.start()
+    try:
+        yield dashboard
+    finally:
+        await dashboard.aclose()
+
+
+async def settled(dash: Dashboard, agent_id: str, *until: AgentStatus) -> None:
+    await dash.palot.agents.wait(agent_id, timeout=60, until=until or None)
+    await dash.sync()
+
+
+def cells(dash: Dashboard, agent_id: str) -> dict[str, str]:
+    return dict(dash.agent_list.rows[agent_id].values)
+
+
+def shown(dash: Dashboard) -> list[str]:
+    """Agent ids in the order the list shows them."""
+    return list(dash.agent_list.order)
+
+
+async def spawn_from_form(dash: Dashboard, project: Path, prompt: str, **fields: Any) -> str:
+    dash.new_agent()
+    form = dash.spawn_form
+    form.project.value = str(project)
+    form.prompt.value = prompt
+    for name, value in fields.items():
+        getattr(form, name).value = value
+    form.launch_button.click()
+    await dash.sync()
+    assert dash.selected is not None, form.message.value
+    return dash.selected
+
+
+async def test_spawn_form_launches_an_agent_that_goes_live_to_completed_with_its_diff(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "greetings")
+    statuses: list[str] = []
+    agent_id = await spawn_from_form(dash, repo, "write hello")
+    status_cell = dash.agent_list.rows[agent_id].cells["status"]
+    status_cell.observe(lambda change: statuses.append(change["new"]), names="value")
+    assert dash.right.children == (dash.detail.widget,)  # the new agent opens in the detail panel
+    assert agent_id in shown(dash)
+
+    await settled(dash, agent_id)
+    row = cells(dash, agent_id)
+    assert "✓ completed" in row["status"] and "palot-st-completed" in row["status"]
+    assert row["title"] == "write hello"
+    assert "⌂ local" in row["environment"] and "greetings" in row["project"]
+    assert not row["tokens"].startswith("0 ") and row["cost"].startswith("$") and row["cost"] != "$0.00"
+    assert any("completed" in s for s in statuses)  # the row changed live, from the event stream
+    assert "palot-st-completed" in dash.agent_list.rows[agent_id].box._dom_classes
+
+    detail = dash.detail
+    assert "write hello" in detail.header.value and "palot/write-hello" in detail.header.value
+    assert ("Writing", "hello.txt") in [(i["verb"], i["target"]) for i in detail.activity.items]
+    assert "hello.txt" in detail.diff.value and "+hello from the agent" in detail.diff.value
+    assert 'class="palot-line-add"' in detail.diff.value
+    assert detail.abort_button.disabled and not detail.apply_button.disabled
+
+    detail.close_button.click()
+    assert dash.right.children == (dash.overview.widget,)
+    assert "completed: <b>" in dash.overview.summary.value
+
+
+async def test_failed_and_waiting_agents_come_first_and_the_sidebar_filters_the_list(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    alpha = make_repo(tmp_path / "alpha")
+    beta = make_repo(tmp_path / "beta")
+    agents = dash.palot.agents
+    done = await agents.spawn(alpha, "write notes")
+    failed = await agents.spawn(alpha, "provoke an error")
+    waiting = await agents.spawn(beta, "edit readme", permission_mode="ask")
+    await asyncio.gather(*(agents.wait(a.id, timeout=60) for a in (done, failed, waiting)))
+    await dash.sync()
+
+    mine = [i for i in shown(dash) if i in {done.id, failed.id, waiting.id}]
+    assert mine == [waiting.id, failed.id, done.id]  # attention first (newest first), then the rest
+    assert "scripted failure" in cells(dash, failed.id)["status"]  # the reason, as the badge's tooltip
+
+    sidebar = dash.sidebar
+    assert any(label.startswith("alpha (2)") for label, _ in sidebar.project.options)
+    assert any("waiting (" in label for label, _ in sidebar.status.options)
+    sidebar.project.value = done.project_id
+    assert set(shown(dash)) == {done.id, failed.id} and "2 of" in dash.agent_list.heading.value
+    sidebar.status.value = "failed"
+    assert shown(dash) == [failed.id]
+    sidebar.project.value = ""
+    sidebar.status.value = "waiting"
+    assert waiting.id in shown(dash) and failed.id not in shown(dash)
+    sidebar.status.value = ""
+    sidebar.environment.value = "worktree"
+    assert {done.id, failed.id, waiting.id} <= set(shown(dash))
+    sidebar.environment.value = ""
+
+    # The overview says what needs attention, and why.
+    attention = {item.agent_id: item.line for item in dash.overview.current.attention}
+    assert "scripted failure" in attention[failed.id]
+    assert "needs approval: edit" in attention[waiting.id]
+
+
+async def test_a_waiting_agent_is_approved_from_the_detail_panel(dash: Dashboard, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "docs")
+    agent_id = await spawn_from_form(dash, repo, "edit readme", permission="ask")
+    await settled(dash, agent_id, AgentStatus.WAITING)
+    detail = dash.detail
+    assert detail.permission_box.layout.display is None  # shown
+    assert "edit" in detail.permission_text.value and not detail.approve_button.disabled
+
+    detail.approve_button.click()
+    await settled(dash, agent_id, AgentStatus.COMPLETED)
+    assert detail.permission_box.layout.display == "none"
+    assert "Approved once." in detail.message.value
+    assert "edited by an agent" in detail.diff.value and "README.md" in detail.diff.value
+
+
+async def test_abort_pauses_a_running_agent_and_the_prompt_box_resumes_it(dash: Dashboard, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "slow")
+    palot = dash.palot
+    with palot.hub.subscribe(types=["message.part.delta"], replay=False) as deltas:
+        agent_id = await spawn_from_form(dash, repo, "slow task")
+        await deltas.get(timeout=30)  # the slow answer is streaming
+    await dash.sync()
+    assert "● running" in cells(dash, agent_id)["status"]
+    assert not dash.detail.abort_button.disabled
+
+    dash.detail.abort_button.click()
+    await settled(dash, agent_id, AgentStatus.PAUSED)
+    assert "⏸ paused" in cells(dash, agent_id)["status"]
+    assert "paused until you send it a message" in dash.detail.message.value
+
+    dash.detail.prompt.value = "write notes"
+    dash.detail.send_button.click()
+    await dash.sync()
+    await settled(dash, agent_id, AgentStatus.COMPLETED)
+    assert dash.detail.prompt.value == ""
+    assert "NOTES.md" in dash.detail.diff.value
+    assert ("Writing", "NOTES.md") in [(i["verb"], i["target"]) for i in dash.detail.activity.items]
+
+
+async def test_apply_then_archive_from_the_detail_panel(dash: Dashboard, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "apply-me")
+    agent_id = await spawn_from_form(dash, repo, "write hello")
+    await settled(dash, agent_id)
+
+    dash.detail.apply_button.click()
+    await dash.sync()
+    assert "Applied 1 file(s)" in dash.detail.message.value
+    assert (repo / "hello.txt").read_text() == "hello from the agent\n"
+
+    dash.detail.archive_button.click()
+    await dash.sync()
+    assert "▣ archived" in cells(dash, agent_id)["status"]
+    assert agent_id not in shown(dash)  # archived agents show only when asked for
+    dash.sidebar.status.value = "archived"
+    assert agent_id in shown(dash)
+    dash.sidebar.status.value = ""
+    assert dash.detail.archive_button.disabled and dash.detail.send_button.disabled
+
+
+async def test_an_agent_update_sends_only_the_cells_that_changed(dash: Dashboard, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "quiet")
+    palot = dash.palot
+    first = await palot.agents.spawn(repo, "write notes")
+    await settled(dash, first.id)
+    others = [i for i in dash.agent_list.rows if i != first.id]
+    assert len(others) >= 2  # earlier tests' agents are listed too
+    row_boxes = {i: r.box for i, r in dash.agent_list.rows.items()}
+    changes: list[tuple[str, str, str]] = []
+    for agent_id, row in dash.agent_list.rows.items():
+        for name, cell in row.cells.items():
+            cell.observe(lambda c, a=agent_id, n=name: changes.append((a, n, c["name"])),
+                         names=["value", "description", "tooltip"])
+        row.box.observe(lambda c, a=agent_id: changes.append((a, "row", c["name"])), names=["_dom_classes"])
+
+    await palot.agents.prompt(first.id, "write hello")
+    await settled(dash, first.id, AgentStatus.RUNNING)
+    await settled(dash, first.id, AgentStatus.COMPLETED)
+
+    mine = {n for a, n, _ in changes if a == first.id}
+    assert {"status", "row"} <= mine <= {"status", "elapsed", "tokens", "cost", "row"}
+    # Other rows: only the clock, advancing the elapsed time of agents still live (the waiting one).
+    clock = {(a, n) for a, n, _ in changes if a != first.id}
+    assert all(n == "elapsed" and dash.agents[a].status in LIVE for a, n in clock), clock
+    assert all(dash.agent_list.rows[i].box is box for i, box in row_boxes.items())  # no row was rebuilt
+
+
+async def test_spawn_errors_show_in_the_form_and_change_nothing(dash: Dashboard, tmp_path: Path) -> None:
+    plain = tmp_path / "not-a-repo"
+    plain.mkdir()
+    before = set(dash.agents)
+    dash.new_agent()
+    form = dash.spawn_form
+    form.project.value = str(plain)
+    form.prompt.value = "write hello"
+    form.launch_button.click()
+    await dash.sync()
+    assert "not a git repository" in form.message.value.lower() or "git" in form.message.value
+    assert "palot-error" in form.message.value
+    assert set(dash.agents) == before and dash.right.children == (form.widget,)
+
+    form.project.value = str(make_repo(tmp_path / "repo"))
+    form.prompt.value = "  "
+    form.launch_button.click()
+    await dash.sync()
+    assert "the prompt is empty" in form.message.value and set(dash.agents) == before
+
+
+async def test_dashboard_without_arguments_attaches_to_the_shared_server_of_palot_home(
+    shared_palot: Palot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PALOT_HOME", str(shared_palot.paths.home))
+    dash = Dashboard()
+    await dash.start()
+    try:
+        assert dash.palot is not shared_palot and dash.palot.server.attached
+        assert dash.palot.server.url == shared_palot.server.url
+        assert set(dash.agents) == {a.id for a in shared_palot.agents.list(include_archived=True)}
+    finally:
+        await dash.aclose()
+    assert shared_palot.server.state is not None  # the shared server keeps running for everyone else
+
+
+async def test_a_palot_that_cannot_start_is_reported_in_the_dashboard_with_the_fix(tmp_path: Path) -> None:
+    palot = Palot(PalotPaths(tmp_path / "home"), isolated=True, opencode_bin=tmp_path / "no-opencode-here")
+    dash = Dashboard(palot)  # starts in the background, as in a notebook
+    with pytest.raises(PalotError, match="not installed"):
+        await dash.start()
+    assert "Palot is not available" in dash.banner.value and "palot doctor --fix" in dash.banner.value
+    dash.close()

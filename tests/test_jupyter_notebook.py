@@ -1,0 +1,54 @@
+"""The example notebook runs offline in a real kernel, and the dashboard's stored widget state shows the agent.
+
+nbclient executes ``jupyter_ext/examples/dashboard.ipynb`` in a kernel of this
+venv with ``store_widget_state=True``: what a notebook viewer would render.
+The notebook starts its own OpenCode server (scripted model) under a
+temporary ``PALOT_HOME``; the test stops it by PID.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_support import EXAMPLE_NOTEBOOK, KERNEL_NAME, WidgetState, stop_palot_server, write_kernelspec
+from nbclient import NotebookClient
+
+
+def test_example_notebook_runs_offline_and_stores_a_live_dashboard(
+    tmp_path: Path, opencode_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nb = nbformat.read(EXAMPLE_NOTEBOOK, as_version=4)
+    home = tmp_path / "palot-home"
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))  # searched first: this venv's kernel
+    write_kernelspec(tmp_path / "jupyter")
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=180, store_widget_state=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    try:
+        client.execute(env={**os.environ, "PALOT_HOME": str(home)})  # the kernel is shut down when it returns
+    finally:
+        stop_palot_server(home)
+
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "Greeting CLI → completed on branch palot/greeting-cli" in printed
+    assert str(home) in printed  # the notebook used the PALOT_HOME it was given
+
+    state = WidgetState.of(nb)
+    # The agent list: one row, completed, in a local worktree, with its usage.
+    [row] = state.rows()
+    assert (row["title"], row["status"], row["environment"]) == ("Greeting CLI", "completed", "worktree")
+    assert not row["tokens"].startswith("0 ") and row["cost"].startswith("$")
+    # The sidebar counts it; the detail panel shows its header, activity and diff.
+    labels = [label for select in state.of_model("SelectModel") for label in select["_options_labels"]]
+    assert "✓ completed (1)" in labels
+    assert state.html_containing("palot-detail-title")
+    [activity] = state.of_model("AnyModel")
+    lines = [(i["verb"], i["target"]) for i in activity["items"]]
+    assert ("Writing", "greet.py") in lines and ("Editing", "greet.py") in lines
+    assert any(verb == "Running" and "python3 greet.py" in target for verb, target in lines)
+    [diff] = state.html_containing("FILES CHANGED")
+    assert "greet.py" in diff and "README.md" in diff and "palot-line-add" in diff
