@@ -146,3 +146,27 @@ async def test_the_engine_stopping_mid_run_shows_a_clear_status_and_loses_no_rec
     finally:
         container_engine.start()
     await palot.agents.destroy(agent.id, force=True)
+
+
+async def test_missing_image_and_unreachable_engine_are_clear_errors_that_change_nothing(
+    palot: Palot, repo: Path, container_engine: Engine, monkeypatch: pytest.MonkeyPatch
+):
+    from palot.images import AGENT_IMAGE, EngineUnavailable, ImageMissing
+
+    docker(container_engine, "image", "tag", AGENT_IMAGE, "palot-agent:kept-aside")
+    docker(container_engine, "image", "rm", AGENT_IMAGE)
+    try:
+        with pytest.raises(ImageMissing) as e:
+            await palot.agents.spawn(repo, "write hello", environment="container")
+        assert "palot images build" in str(e.value)
+    finally:
+        docker(container_engine, "image", "tag", "palot-agent:kept-aside", AGENT_IMAGE)
+        docker(container_engine, "image", "rm", "palot-agent:kept-aside")
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{container_engine.run_dir}/no-engine-here.sock")
+    palot.backends["container"]._engine = None  # forget the connection made with the old DOCKER_HOST
+    with pytest.raises(EngineUnavailable) as e:
+        await palot.agents.spawn(repo, "write hello", environment="container")
+    assert "DOCKER_HOST" in str(e.value) and "start Docker" in str(e.value)
+    assert palot.agents.list() == []
+    assert "palot/" not in git(repo, "branch", "--list")
