@@ -347,3 +347,27 @@ def test_two_stores_share_the_file(db_path: Path) -> None:
         assert [e.event for e in a.audit_log()] == ["x"]
         a.set_preference("k", 1)
         assert b.get_preference("k") == 1
+
+
+def test_a_repeated_listing_sees_writes_from_this_and_other_processes(tmp_path):
+    """Listings are reused while nothing changed; any commit, here or in another connection, refreshes them."""
+    import time as _time
+
+    path = tmp_path / "palot.db"
+    mine, theirs = Store(path), Store(path)
+    project = mine.upsert_project("/p", "p")
+
+    def agent(agent_id: str) -> AgentRecord:
+        now = _time.time()
+        return AgentRecord(id=agent_id, project_id=project.id, environment_id=None, session_id=None, title="t",
+                           prompt="p", model=None, permission_mode="default", status="running", error=None,
+                           created_at=now, updated_at=now)
+
+    mine.add_agent(agent("ag_1"))
+    assert [a.id for a, _, _ in mine.list_agents_with_environments()] == ["ag_1"]
+    theirs.add_agent(agent("ag_2"))
+    assert [a.id for a, _, _ in mine.list_agents_with_environments()] == ["ag_1", "ag_2"]
+    theirs.update_agent("ag_1", status="completed")
+    assert [a.status for a, _, _ in mine.list_agents_with_environments()] == ["completed", "running"]
+    mine.update_agent("ag_2", status="failed")
+    assert [a.status for a, _, _ in mine.list_agents_with_environments()] == ["completed", "failed"]

@@ -267,6 +267,8 @@ class Store:
         """Open (creating if needed) the database at ``path`` and migrate it."""
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._writes = 0  # commits through this connection (PRAGMA data_version counts only others')
+        self._listing_cache: dict[tuple[Any, ...], tuple[tuple[int, int], list[Any]]] = {}
         self._conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -357,6 +359,7 @@ class Store:
                 try:
                     yield conn
                     conn.execute("COMMIT")
+                    self._writes += 1
                 except BaseException:
                     # Also covers a COMMIT that failed: never leave a transaction open.
                     if conn.in_transaction:
@@ -579,6 +582,13 @@ class Store:
         One joined query, so listing a thousand agents stays a few milliseconds.
         """
         where, params = _agent_filters(project_id, status, include_archived)
+        with self._db() as conn:
+            # Unchanged since the last identical listing (by this or any other process)? Reuse it.
+            version = (conn.execute("PRAGMA data_version").fetchone()[0], self._writes)
+        key = (where, tuple(params))
+        cached = self._listing_cache.get(key)
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
         select = ", ".join(
             [f"a.{c}" for c in _AGENT_COLS]
             + [f"e.{c}" for c in _ENV_COLS]
@@ -603,7 +613,8 @@ class Store:
                 project = projects[project_row[0]] = _project(project_row)
             env = _environment(env_row) if env_row[0] is not None else None
             result.append((_agent(row[:n_agent]), env, project))
-        return result
+        self._listing_cache = {key: (version, result)}  # one entry: the common case is one filter, repeated
+        return list(result)
 
     # -- audit ----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AgentStatus(str, Enum):
@@ -47,7 +47,9 @@ class PermissionView(BaseModel):
 
 
 class Agent(BaseModel):
-    """One agent: one OpenCode session in one environment."""
+    """One agent: one OpenCode session in one environment (a snapshot; frozen because views are shared)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     title: str

@@ -125,6 +125,7 @@ class AgentService:
         self._resync_task: asyncio.Task[None] | None = None
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._unknown_sessions: dict[str, float] = {}
+        self._views: dict[str, tuple[tuple[Any, ...], Agent]] = {}
         for rec in store.list_agents():
             if rec.session_id:
                 self._by_session[rec.session_id] = rec.id
@@ -375,6 +376,22 @@ class AgentService:
 
     def _view(self, rec: AgentRecord, env: EnvironmentRecord | None, project: ProjectRecord) -> Agent:
         live = self._live.get(rec.id)
+        # Views are rebuilt only when something they show changed (listing a thousand agents stays cheap).
+        key = (rec.updated_at, rec.status, rec.error, rec.tokens, rec.cost, rec.archived_at,
+               (env.id, env.state, env.directory, env.branch) if env else None, project.name,
+               None if live is None else (live.busy, live.prompt_pending, live.aborted, live.error, live.env_error,
+                                          tuple(live.permissions), live.tokens, live.cost, live.provisioning,
+                                          live.migrating))
+        cached = self._views.get(rec.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        view = self._build_view(rec, env, project, live)
+        self._views[rec.id] = (key, view)
+        return view
+
+    def _build_view(
+        self, rec: AgentRecord, env: EnvironmentRecord | None, project: ProjectRecord, live: LiveState | None
+    ) -> Agent:
         if live is not None:
             status = derive_status(live, archived=rec.archived_at is not None)
             permissions = [
