@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 
 from palot import PalotPaths
-from palot.servers import ServerManager
+from palot.servers import ServerManager, pid_alive, terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_NOTEBOOK = ROOT / "jupyter_ext" / "examples" / "dashboard.ipynb"
@@ -122,24 +121,6 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _terminate(pid: int, timeout: float = 10.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 @dataclass
 class JupyterLab:
     url: str
@@ -216,7 +197,7 @@ def jupyterlab(root: Path, state: Path, env: dict[str, str]) -> Iterator[Jupyter
         finally:
             kernels.update(_children(proc.pid))
     finally:
-        _terminate(proc.pid)
+        terminate(proc.pid)
         for pid in kernels:
-            if _alive(pid):
-                _terminate(pid)
+            if pid_alive(pid):
+                terminate(pid)

@@ -248,7 +248,7 @@ class ServerManager:
     def _kill_stale(self, state: ServerState) -> None:
         for pid, marker in ((state.pid, "serve"), (state.scripted_pid, "palot.scripted")):
             if pid is not None and pid_alive(pid, must_contain=marker):
-                _terminate(pid)
+                terminate(pid)
 
     def _server_env(self, password: str, scripted_port: int | None) -> dict[str, str]:
         env = dict(os.environ)
@@ -413,9 +413,11 @@ class ServerManager:
         return state
 
 
-def _terminate(pid: int, timeout: float = 5.0) -> None:
+def terminate(pid: int, timeout: float = 5.0) -> None:
     """SIGTERM a process (its whole group when it leads one, e.g. the agent's bash children), then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
+    if not pid_alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         if os.getpgid(pid) == pid:
             os.killpg(pid, signal.SIGTERM)
         else:
@@ -424,7 +426,7 @@ def _terminate(pid: int, timeout: float = 5.0) -> None:
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
 
 

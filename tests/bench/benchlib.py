@@ -12,7 +12,6 @@ import gc
 import importlib.util
 import json
 import os
-import signal
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 from httpx_sse import aconnect_sse
+
 
 BENCH_DIR = Path(__file__).resolve().parent
 BENCH_SCRIPT = BENCH_DIR / "bench.json"
@@ -284,28 +284,3 @@ def tree_cpu_seconds(root: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total / tick
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def terminate_pid(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM one process by id (its group if it leads one), then SIGKILL if it lingers."""
-    if not pid_alive(pid):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGTERM)
-        else:
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchlib import BENCH_SCRIPT, pid_alive, terminate_pid
+from benchlib import BENCH_SCRIPT
 
 from palot import Palot, PalotPaths
-from palot.servers import ServerManager
+from palot.servers import ServerManager, pid_alive
+from palot.servers import terminate as terminate_pid
 
 _RESULTS_KEY = pytest.StashKey["BenchResults"]()
 
