@@ -23,7 +23,8 @@ async def test_container_agent_writes_a_file_diff_shows_it_and_apply_brings_it_h
     palot: Palot, repo: Path, container_engine: Engine
 ):
     agent = await palot.agents.spawn(repo, "write hello", environment="container",
-                                     options={"memory": "1g", "cpus": 1.5, "pids": 256})
+                                     options={"memory": "1g", "cpus": 1.5, "pids": 256, "ports": [3000]},
+                                     setup_script="whoami > /tmp/setup-done")
     assert agent.environment.type == "container" and agent.environment.directory == "/workspace"
     agent = await palot.agents.wait(agent.id, timeout=90)
     assert agent.status == AgentStatus.COMPLETED, agent.error
@@ -36,6 +37,11 @@ async def test_container_agent_writes_a_file_diff_shows_it_and_apply_brings_it_h
 
     env = await palot.agents.environment(agent.id)
     assert env.state == "running" and env.resources and env.resources["memory_limit_bytes"] == 1024 ** 3
+    # The dev-server port is published on loopback and shown; the setup script ran inside, as the agent user.
+    assert env.resources["ports"]["3000"].startswith("127.0.0.1:")
+    env_id = palot.store.get_agent(agent.id).environment_id
+    assert docker(container_engine, "exec", f"palot-{env_id}", "cat", "/tmp/setup-done").strip() == "agent"
+    assert docker(container_engine, "port", f"palot-{env_id}", "3000/tcp").strip() == env.resources["ports"]["3000"]
     name = f"palot-{palot.store.get_agent(agent.id).environment_id}"
     limits = docker(container_engine, "inspect", name, "--format",
                     "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}")
@@ -170,3 +176,16 @@ async def test_missing_image_and_unreachable_engine_are_clear_errors_that_change
     assert "DOCKER_HOST" in str(e.value) and "start Docker" in str(e.value)
     assert palot.agents.list() == []
     assert "palot/" not in git(repo, "branch", "--list")
+
+
+def test_palot_images_status_reports_the_built_image(container_engine: Engine, tmp_path: Path):
+    import json
+    import os
+    import sys
+
+    env = {**os.environ, "DOCKER_HOST": container_engine.host, "PALOT_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-m", "palot", "images", "status", "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["present"] and status["current"] and status["image"].startswith("palot-agent:")
