@@ -6,6 +6,7 @@ starts a real ``opencode serve`` (isolated HOME/XDG dirs, generated password).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import AsyncIterator
@@ -58,16 +59,23 @@ def paths(tmp_path: Path) -> PalotPaths:
     return PalotPaths(tmp_path / "palot-home")
 
 
-@pytest.fixture
-async def palot(paths: PalotPaths, opencode_bin: Path) -> AsyncIterator[Palot]:
-    """A started Palot on its own shared server with the scripted model."""
-    p = Palot(paths, isolated=True, scripted=str(CORE_SCRIPT), opencode_bin=opencode_bin)
+@contextlib.asynccontextmanager
+async def running_palot(home: Path, opencode_bin: Path) -> AsyncIterator[Palot]:
+    """A started Palot on its own shared server with the scripted model; closed and stopped after."""
+    p = Palot(PalotPaths(home), isolated=True, scripted=str(CORE_SCRIPT), opencode_bin=opencode_bin)
     await p.start()
     try:
         yield p
     finally:
         await p.close()
         await p.stop_server()
+
+
+@pytest.fixture
+async def palot(paths: PalotPaths, opencode_bin: Path) -> AsyncIterator[Palot]:
+    """A started Palot on its own shared server with the scripted model."""
+    async with running_palot(paths.home, opencode_bin) as p:
+        yield p
 
 
 # --- container engine ---------------------------------------------------------

@@ -16,33 +16,21 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORE_SCRIPT
+from conftest import running_palot  # noqa: F401 - re-exported for the MCP tests
 from mcp import StdioServerParameters
 from mcp_types import CallToolResult
 
-from palot import Palot, PalotPaths
+from palot import Palot
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSPECTOR_DIR = REPO_ROOT / ".cache" / "mcp-inspector"
 PALOT_MCP = Path(sys.executable).parent / "palot-mcp"
-
-
-@contextlib.asynccontextmanager
-async def running_palot(home: Path, opencode_bin: Path) -> AsyncIterator[Palot]:
-    """A started Palot on its own shared server with the scripted model (as conftest's ``palot``, any scope)."""
-    palot = Palot(PalotPaths(home), isolated=True, scripted=str(CORE_SCRIPT), opencode_bin=opencode_bin)
-    await palot.start()
-    try:
-        yield palot
-    finally:
-        await palot.close()
-        await palot.stop_server()
 
 
 def data(result: CallToolResult) -> dict[str, Any]:

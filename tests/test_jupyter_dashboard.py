@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import CORE_SCRIPT, make_repo
+from conftest import make_repo, running_palot
 
 from palot import AgentStatus, Palot, PalotError, PalotPaths
 from palot_jupyter import Dashboard
@@ -25,14 +25,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    palot = Palot(PalotPaths(tmp_path_factory.mktemp("jupyter") / "palot-home"), isolated=True,
-                  scripted=str(CORE_SCRIPT), opencode_bin=opencode_bin)
-    await palot.start()
-    try:
+    async with running_palot(tmp_path_factory.mktemp("jupyter") / "palot-home", opencode_bin) as palot:
         yield palot
-    finally:
-        await palot.close()
-        await palot.stop_server()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
