@@ -25,6 +25,7 @@ from pygls.uris import to_fs_path
 from palot import Agent, Palot, PalotError, __version__, git
 from palot.agents import AgentStatus
 from palot.errors import InvalidInput
+from palot.install import quiet
 
 from . import prompts
 from .actions import ActionSpec, code_actions, request_lines
@@ -268,7 +269,7 @@ class PalotLanguageServer(LanguageServer):
         self.log(f"{command.name} {json.dumps(args, default=str)}", lsp.MessageType.Log)
         try:
             if command.progress is None:
-                return await command.run(self, args, _quiet)
+                return await command.run(self, args, quiet)
             async with self.progress(command.progress, params.work_done_token) as work:
                 return await command.run(self, args, work.report)
         except PalotError as e:
@@ -281,10 +282,6 @@ class PalotLanguageServer(LanguageServer):
         except Exception as e:
             log.exception("%s failed", command.name)
             raise JsonRpcInternalError(message=f"{command.name} failed: {type(e).__name__}: {e}") from None
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 # --- handlers, named for the protocol method they serve ------------------------------------

@@ -12,20 +12,17 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import PalotError
-from .install import OPENCODE_VERSION, require_opencode
+from .install import OPENCODE_VERSION, Progress, quiet, require_opencode
 from .paths import PalotPaths
 
 AGENT_IMAGE = f"palot-agent:{OPENCODE_VERSION}"
 BASE_IMAGE = "localhost/palot-agent-base:bookworm"
 BASE_PACKAGES = "python3,git,ca-certificates,nodejs,ripgrep,bash,procps"
-
-Progress = Callable[[str], None]
 
 
 class EngineUnavailable(PalotError):
@@ -122,7 +119,7 @@ def _base_tarball(cache: Path, progress: Progress) -> Path:
     return tarball
 
 
-def build_agent_image(paths: PalotPaths, *, cache: Path, progress: Progress = lambda _: None,
+def build_agent_image(paths: PalotPaths, *, cache: Path, progress: Progress = quiet,
                       client: Any | None = None) -> str:
     """Build the agent image offline (idempotent: a current image is kept)."""
     client = client or engine(timeout=600)

@@ -23,11 +23,12 @@ OPENCODE_PACKAGE = "opencode-ai"
 #: The newest ripgrep release PyPI serves as a prebuilt wheel (newer ones build from source).
 RIPGREP_PYPI = "ripgrep==14.1.0"
 
+#: A callback for one line of progress on long work (installs, builds, spawns).
 Progress = Callable[[str], None]
 
 
-def _quiet(_: str) -> None:
-    pass
+def quiet(_: str) -> None:
+    """A ``Progress`` that says nothing."""
 
 
 def opencode_bin_in(paths: PalotPaths) -> Path:
@@ -72,7 +73,7 @@ def require_opencode(paths: PalotPaths, binary: Path | None = None) -> Path:
     return binary
 
 
-def install_opencode(paths: PalotPaths, progress: Progress = _quiet) -> Path:
+def install_opencode(paths: PalotPaths, progress: Progress = quiet) -> Path:
     """Install the pinned OpenCode into Palot's data dir with npm (idempotent)."""
     target = opencode_bin_in(paths)
     if target.exists() and opencode_version(target) == OPENCODE_VERSION:
@@ -105,7 +106,7 @@ def find_ripgrep() -> Path | None:
     return beside if beside.exists() else None
 
 
-def install_ripgrep(progress: Progress = _quiet) -> Path:
+def install_ripgrep(progress: Progress = quiet) -> Path:
     """Install ripgrep from PyPI into this Python's environment (idempotent)."""
     found = find_ripgrep()
     if found:
@@ -144,7 +145,7 @@ class Check:
     fix: str | None = None
 
 
-def doctor(paths: PalotPaths, *, fix: bool = False, progress: Progress = _quiet) -> list[Check]:
+def doctor(paths: PalotPaths, *, fix: bool = False, progress: Progress = quiet) -> list[Check]:
     """Check (and with ``fix`` install) what Palot needs; never raises for a failed check."""
     checks: list[Check] = []
     if fix:

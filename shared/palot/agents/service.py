@@ -34,6 +34,7 @@ from ..errors import (
     UnmergedWork,
 )
 from ..events import EventHub, make_event
+from ..install import Progress, quiet
 from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, Message, OpenCodeClient, PermissionRule, Session
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import build_activity, last_outcome, simplify_messages
@@ -59,7 +60,6 @@ AGENT_UPDATED = "palot.agent.updated"
 #: Event Palot publishes when an agent is removed (destroyed).
 AGENT_REMOVED = "palot.agent.removed"
 
-Progress = Callable[[str], None]
 
 _PERMISSION_RULES: dict[str, list[PermissionRule]] = {
     "default": [],
@@ -73,10 +73,6 @@ _PERMISSION_RULES: dict[str, list[PermissionRule]] = {
 _REPLIES = ("once", "always", "reject")
 _SETTLED = {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.PAUSED, AgentStatus.WAITING,
             AgentStatus.ARCHIVED}
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def _slugify(text: str, limit: int = 32) -> str:
@@ -501,7 +497,7 @@ class AgentService:
         agent = self._view_by_id(agent_id)
         if agent.session_id and agent.status != AgentStatus.ARCHIVED:
             try:
-                rec, env = self._managed(agent_id, "read")
+                _, env = self._managed(agent_id, "read")
                 session = await self.backends[env.type].client_for(env).get_session(agent.session_id, env.directory)
                 live = self._live.setdefault(agent_id, LiveState())
                 live.tokens, live.cost = session.tokens.total, session.cost
@@ -525,7 +521,7 @@ class AgentService:
         permission_mode: str = "default",
         environment: str = "worktree",
         options: dict[str, Any] | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
     ) -> Agent:
         """Create an environment on a new branch, a session in it, and send the prompt (asynchronously).
 
