@@ -29,10 +29,12 @@ from palot_mcp import build_server
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LETTERS = string.ascii_letters
+# JSON has no NaN or infinity: the client would send them as null, which is a valid value.
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 # Words no argument accepts as a boolean, a number, an enum member or an agent id prefix.
 junk_words = st.text(alphabet=LETTERS, min_size=6, max_size=12).filter(
     lambda w: w.lower() not in {"always", "reject", "worktree", "default", "running", "waiting", "completed"})
-not_text = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.lists(st.integers(), max_size=3),
+not_text = st.one_of(st.integers(), finite_floats, st.booleans(), st.lists(st.integers(), max_size=3),
                      st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 containers = st.one_of(st.lists(st.integers(), min_size=1, max_size=3),
                        st.dictionaries(st.text(min_size=1, max_size=3), st.integers(), min_size=1, max_size=2))
@@ -57,7 +59,7 @@ def wrong_values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if not nullable:
         options.append(st.none())
     if kinds & {"string", "enum"} and not kinds & {"integer", "number", "boolean"}:
-        options.append(st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans()))
+        options.append(st.one_of(st.integers(), finite_floats, st.booleans()))
     if "enum" in kinds:
         options.append(junk_words)
     if "array" in kinds:
