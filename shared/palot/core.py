@@ -8,6 +8,7 @@ from typing import Any
 from .agents import AgentService
 from .backends import ContainerBackend, WorktreeBackend
 from .events import EventHub
+from .migration import MigrationEngine
 from .opencode import EventStream, OpenCodeClient
 from .paths import PalotPaths
 from .servers import ServerManager
@@ -42,10 +43,13 @@ class Palot:
         self.store = Store(self.paths.store)
         self.hub = EventHub(self._event_source)
         self.backends = {
-            "worktree": WorktreeBackend(self.paths.worktrees, self._client),
+            "worktree": WorktreeBackend(self.paths.worktrees, self._client, self.server.cli,
+                                        self.paths.home / "process-logs"),
             "container": ContainerBackend(self.paths, self.hub, self.server),
         }
         self.agents = AgentService(self.store, self.hub, self.backends, self._client)  # type: ignore[arg-type]
+        self.migrations = MigrationEngine(self.paths, self.store, self.agents, self.backends)  # type: ignore[arg-type]
+        self.agents.mover = self.migrations
 
     def _client(self) -> OpenCodeClient:
         assert self.server.client is not None, "Palot.start() has not been called"
@@ -61,6 +65,8 @@ class Palot:
         await self.hub.start()
         for env in self.store.list_environments(state="active"):
             await self.backends[env.type].resume(env)
+        # Moves a crashed Palot left half done: finished or rolled back before anything else looks.
+        await self.migrations.recover()
         await self.agents.start()
         return self
 

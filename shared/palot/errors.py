@@ -117,3 +117,12 @@ class OpenCodeHTTPError(OpenCodeError):
 
 class StoreError(PalotError):
     code = "store_error"
+
+
+# --- migration ---------------------------------------------------------------
+
+
+class MigrationFailed(PalotError):
+    """A move between environments failed and was rolled back: the agent is where it was."""
+
+    code = "migration_failed"

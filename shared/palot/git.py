@@ -699,3 +699,51 @@ async def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
             f"could not push {branch} to {remote}: {result.stderr.strip()[-600:]}",
             "check that you can push to the remote (credentials, permissions), then try again",
         )
+
+
+# --- moving work between repositories --------------------------------------
+
+
+async def snapshot(worktree: Path, ref: str, message: str) -> str:
+    """Record everything in ``worktree`` (commits, uncommitted edits, untracked files) as a commit at ``ref``.
+
+    The commit's parent is HEAD and its tree is the working tree, so a
+    bundle of it carries uncommitted and untracked (non-ignored) work,
+    binary files too. The branch, the index and the files stay untouched.
+    """
+    root = await _toplevel(worktree)
+    with tempfile.TemporaryDirectory(prefix="palot-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        await run_git("read-tree", "HEAD", cwd=root, env=env)
+        await run_git("add", "--all", cwd=root, env=env)
+        tree = (await run_git("write-tree", cwd=root, env=env)).stdout.strip()
+    head = await resolve_commit(root, "HEAD")
+    commit = (await run_git(*_COMMIT_OPTIONS, "commit-tree", tree, "-p", head, "-F", "-", cwd=root,
+                            input=_encode(message))).stdout.strip()
+    await run_git("update-ref", ref, commit, cwd=root)
+    return commit
+
+
+async def create_bundle(repo: Path, dest: Path, refs: list[str]) -> None:
+    """Write a git bundle of ``refs`` (and all their history) to ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    await run_git("bundle", "create", "--quiet", str(Path(dest).absolute()), *refs, cwd=repo)
+
+
+async def fetch_bundle(repo: Path, bundle: Path, refspecs: list[str]) -> None:
+    """Fetch ``refspecs`` from a bundle file into ``repo`` (never forced: a diverged branch is an error)."""
+    await run_git("fetch", "--quiet", "--no-tags", str(Path(bundle).absolute()), *refspecs, cwd=repo)
+
+
+async def restore_snapshot(worktree: Path, commit: str) -> None:
+    """Make ``worktree``'s files exactly those of the snapshot ``commit``, left uncommitted on the current HEAD.
+
+    Files the snapshot does not have are removed; files it added stay untracked.
+    """
+    await run_git("read-tree", "-u", "--reset", commit, cwd=worktree)
+    await run_git("reset", "--quiet", cwd=worktree)
+
+
+async def delete_ref(repo: Path, ref: str) -> None:
+    """Delete ``ref`` if it exists."""
+    await run_git("update-ref", "-d", ref, cwd=repo, check=False)

@@ -268,6 +268,14 @@ class ServerManager:
             env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
         return env
 
+    def cli(self) -> tuple[Path, dict[str, str]]:
+        """The OpenCode binary and the environment to run its command line (export, import) on the
+        shared server's data."""
+        if self.state is None:
+            raise ServerUnavailable("the shared OpenCode server is not started", "call ServerManager.start()")
+        return (require_opencode(self.paths, self.opencode_bin),
+                self._server_env(self.state.password, self.state.scripted_port))
+
     def opencode_config(self, scripted_base_url: str | None) -> dict[str, Any]:
         """The OpenCode config Palot adds: the user's extra config, and the scripted provider when used."""
         config = dict(self.config)

@@ -36,7 +36,9 @@ __all__ = [
     "AgentRecord",
     "AuditEntry",
     "EnvironmentRecord",
+    "JournalEntry",
     "MIGRATIONS",
+    "MigrationRecord",
     "ProjectRecord",
     "SCHEMA_VERSION",
     "Store",
@@ -88,6 +90,33 @@ class AgentRecord(BaseModel):
     applied_patch_sha: str | None = None
     tokens: int = 0
     cost: float = 0.0
+
+
+class MigrationRecord(BaseModel):
+    """One move of an agent between environments, with where it stands."""
+
+    id: str
+    agent_id: str
+    source_env_id: str
+    target_type: str
+    target_env_id: str | None = None
+    # "running" → "committed" (the agent points at the target) → "completed"; or "rolled_back", "failed"
+    state: str
+    step: str | None = None  # the last step journaled
+    manifest: dict = {}  # the migration manifest (never secrets)
+    error: str | None = None
+    created_at: float
+    updated_at: float
+
+
+class JournalEntry(BaseModel):
+    """One line of a migration's journal: a step started or done."""
+
+    migration_id: str
+    ts: float
+    step: str
+    phase: str  # "started" | "done" | "undone"
+    detail: dict = {}
 
 
 class AuditEntry(BaseModel):
@@ -171,6 +200,34 @@ MIGRATIONS: list[str] = [
     ALTER TABLE agents ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE agents ADD COLUMN cost REAL NOT NULL DEFAULT 0;
     """,
+    # 3: migrations between environments, each with a journal of its steps
+    """
+    CREATE TABLE migrations (
+        id             TEXT PRIMARY KEY,
+        agent_id       TEXT NOT NULL,
+        source_env_id  TEXT NOT NULL,
+        target_type    TEXT NOT NULL,
+        target_env_id  TEXT,
+        state          TEXT NOT NULL,
+        step           TEXT,
+        manifest       TEXT NOT NULL DEFAULT '{}',
+        error          TEXT,
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL
+    );
+    CREATE INDEX migrations_state ON migrations(state);
+    CREATE INDEX migrations_agent ON migrations(agent_id, created_at);
+
+    CREATE TABLE migration_journal (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        migration_id  TEXT NOT NULL REFERENCES migrations(id),
+        ts            REAL NOT NULL,
+        step          TEXT NOT NULL,
+        phase         TEXT NOT NULL,
+        detail        TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX migration_journal_migration ON migration_journal(migration_id, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -180,6 +237,7 @@ _BUSY_TIMEOUT_MS = 5000
 _PROJECT_COLS = ("id", "path", "name", "created_at")
 _ENV_COLS = tuple(EnvironmentRecord.model_fields)
 _AGENT_COLS = tuple(AgentRecord.model_fields)
+_MIGRATION_COLS = tuple(MigrationRecord.model_fields)
 
 # Words that mark a key as secret. Matched per word ("access_token", "apiKey")
 # so harmless keys such as "input_tokens" still pass.
@@ -251,6 +309,12 @@ def _environment(row: Sequence[Any]) -> EnvironmentRecord:
     values = dict(zip(_ENV_COLS, row))
     values["data"] = json.loads(values["data"] or "{}")
     return EnvironmentRecord.model_validate(values)
+
+
+def _migration(row: Sequence[Any]) -> MigrationRecord:
+    values = dict(zip(_MIGRATION_COLS, row))
+    values["manifest"] = json.loads(values["manifest"])
+    return MigrationRecord(**values)
 
 
 def _agent(row: Sequence[Any]) -> AgentRecord:
@@ -657,6 +721,100 @@ class Store:
             )
             for r in rows
         ]
+
+    # -- migrations -----------------------------------------------------------
+
+    def add_migration(self, migration: MigrationRecord) -> None:
+        """Record a new migration; the manifest must be free of secrets."""
+        values = migration.model_dump()
+        _check_no_secrets(values["manifest"], "migration manifest")
+        values["manifest"] = _to_json(values["manifest"], "migration manifest")
+        with self._db(write=True) as conn:
+            conn.execute(
+                f"INSERT INTO migrations ({', '.join(_MIGRATION_COLS)}) VALUES ({', '.join('?' for _ in _MIGRATION_COLS)})",
+                [values[c] for c in _MIGRATION_COLS],
+            )
+
+    def get_migration(self, migration_id: str) -> MigrationRecord:
+        with self._db() as conn:
+            row = conn.execute(
+                f"SELECT {', '.join(_MIGRATION_COLS)} FROM migrations WHERE id = ?", (migration_id,)
+            ).fetchone()
+        if row is None:
+            raise StoreError(f"no migration with id {migration_id!r}", "see `palot agents show` for an agent's moves")
+        return _migration(row)
+
+    def list_migrations(self, *, state: str | list[str] | None = None, agent_id: str | None = None
+                        ) -> list[MigrationRecord]:
+        """Migrations, oldest first, optionally in some states or of one agent."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if state is not None:
+            states = [state] if isinstance(state, str) else list(state)
+            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            params += states
+        if agent_id is not None:
+            clauses.append("agent_id = ?")
+            params.append(agent_id)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._db() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_MIGRATION_COLS)} FROM migrations{where} ORDER BY created_at, id", params
+            ).fetchall()
+        return [_migration(r) for r in rows]
+
+    def update_migration(self, migration_id: str, **fields: Any) -> MigrationRecord:
+        _check_fields(fields, _MIGRATION_COLS, "migration")
+        fields.setdefault("updated_at", time.time())
+        if "manifest" in fields:
+            _check_no_secrets(fields["manifest"], "migration manifest")
+        with self._db(write=True) as conn:
+            return self._update_migration(conn, migration_id, fields)
+
+    def _update_migration(self, conn: sqlite3.Connection, migration_id: str, fields: dict[str, Any]
+                          ) -> MigrationRecord:
+        row = conn.execute(
+            f"SELECT {', '.join(_MIGRATION_COLS)} FROM migrations WHERE id = ?", (migration_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no migration with id {migration_id!r}")
+        updated = _validated(MigrationRecord, _migration(row), fields)
+        values = updated.model_dump(include=set(fields))
+        if "manifest" in values:
+            values["manifest"] = _to_json(values["manifest"], "migration manifest")
+        _update_row(conn, "migrations", migration_id, values)
+        return updated
+
+    def journal(self, migration_id: str, step: str, phase: str, **detail: Any) -> None:
+        """Append a journal line and note the step on the migration, in one transaction."""
+        _check_no_secrets(detail)
+        text = _to_json(detail, "journal detail")
+        now = time.time()
+        with self._db(write=True) as conn:
+            conn.execute(
+                "INSERT INTO migration_journal (migration_id, ts, step, phase, detail) VALUES (?, ?, ?, ?, ?)",
+                (migration_id, now, step, phase, text),
+            )
+            conn.execute("UPDATE migrations SET step = ?, updated_at = ? WHERE id = ?", (step, now, migration_id))
+
+    def migration_journal(self, migration_id: str) -> list[JournalEntry]:
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT migration_id, ts, step, phase, detail FROM migration_journal WHERE migration_id = ?"
+                " ORDER BY id", (migration_id,)
+            ).fetchall()
+        return [JournalEntry(migration_id=r[0], ts=r[1], step=r[2], phase=r[3], detail=json.loads(r[4]))
+                for r in rows]
+
+    def commit_migration(self, migration_id: str, agent_id: str, target_env_id: str, source_env_id: str) -> None:
+        """The migration's point of no return, atomically: the agent now lives in the target environment."""
+        now = time.time()
+        with self._db(write=True) as conn:
+            conn.execute("UPDATE agents SET environment_id = ?, updated_at = ? WHERE id = ?",
+                         (target_env_id, now, agent_id))
+            conn.execute("UPDATE environments SET state = 'active' WHERE id = ?", (target_env_id,))
+            conn.execute("UPDATE environments SET state = 'migrated' WHERE id = ?", (source_env_id,))
+            self._update_migration(conn, migration_id, {"state": "committed", "updated_at": now})
 
     # -- preferences ----------------------------------------------------------
 

@@ -122,6 +122,7 @@ class AgentService:
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._unknown_sessions: dict[str, float] = {}
         self._views: dict[str, tuple[tuple[Any, ...], Agent]] = {}
+        self.mover: Any = None  # the migration engine, set by Palot
         for rec in store.list_agents():
             if rec.session_id:
                 self._by_session[rec.session_id] = rec.id
@@ -561,6 +562,8 @@ class AgentService:
             project_path=root, project_id=project_rec.id, project_name=project_rec.name,
             branch=branch, base_commit=base_commit, setup_script=setup_script, options=options,
         ))
+        if setup_script:  # kept so a move can run it again in the new environment
+            env = env.model_copy(update={"data": {**env.data, "setup_script": setup_script}})
         self.store.add_environment(env)
         now = time.time()
         agent_id = "ag_" + secrets.token_hex(4)
@@ -623,7 +626,14 @@ class AgentService:
             )
         if not rec.session_id:
             raise InvalidState(f"agent {rec.id} has no OpenCode session", "destroy it and spawn a new one")
+        self._not_moving(rec, action)
         return rec, env
+
+    def _not_moving(self, rec: AgentRecord, action: str) -> None:
+        live = self._live.get(rec.id)
+        if (live is not None and live.migrating) or rec.status == AgentStatus.MIGRATING.value:
+            raise InvalidState(f"agent {rec.id} is moving to another environment, so Palot cannot {action} it now",
+                               f"wait for the move to finish (`palot agents wait {rec.id}`)")
 
     async def prompt(self, agent_ref: str, text: str, *, model: str | None = None) -> Agent:
         """Send the agent another prompt (request changes, answer a question, resume after abort)."""
@@ -782,6 +792,7 @@ class AgentService:
         rec, env = self._managed(agent_ref, "archive")
         if rec.archived_at is not None:
             return self._view_by_id(rec.id)
+        self._not_moving(rec, "archive")
         await self._stop_session(rec, env)
         await self.backends[env.type].archive(env)
         self.store.update_environment(env.id, state="archived")
@@ -794,6 +805,7 @@ class AgentService:
     async def destroy(self, agent_ref: str, *, force: bool = False) -> None:
         """Remove the agent, its environment, session and branch; refuses to drop unapplied work unless forced."""
         rec, env = self._managed(agent_ref, "destroy")
+        self._not_moving(rec, "destroy")
         if not force:
             await self._check_no_unmerged_work(rec, env)
         await self._stop_session(rec, env)
@@ -895,6 +907,66 @@ class AgentService:
             agent_id=rec.id, type=env.type, state=await backend.status(env), directory=env.directory,
             branch=env.branch, base_commit=env.base_commit, resources=await backend.resources(env),
         )
+
+    # --- moving (the migration engine drives these) -------------------------
+
+    async def move(self, agent_ref: str, target: str, *, options: dict[str, Any] | None = None,
+                   resume: bool | None = None, progress: Progress = quiet) -> Any:
+        """Move the agent to a new environment of type ``target`` (see :class:`palot.migration.MigrationEngine`)."""
+        if self.mover is None:
+            raise InvalidState("moving agents needs the full Palot core", "use palot.Palot")
+        return await self.mover.move(agent_ref, target, options=options, resume=resume, progress=progress)
+
+    def set_migrating(self, agent_id: str, on: bool) -> None:
+        live = self._live.setdefault(agent_id, LiveState())
+        live.migrating = on
+        self._settle(agent_id)
+
+    async def pause_for_move(self, agent_id: str) -> bool:
+        """Stop the agent's turn if it has one (and wait until OpenCode says it stopped); True if it had one."""
+        rec = self.store.get_agent(agent_id)
+        env = self.store.get_environment(rec.environment_id or "")
+        assert env is not None and rec.session_id
+        client = self.backends[env.type].client_for(env)
+        live = self._live.setdefault(agent_id, LiveState())
+        busy = (rec.session_id in await client.session_statuses(env.directory) or live.busy or live.prompt_pending
+                or bool(live.permissions))
+        if busy:
+            await client.abort(rec.session_id, env.directory)
+            deadline = time.monotonic() + 20
+            while rec.session_id in await client.session_statuses(env.directory):
+                if time.monotonic() > deadline:
+                    raise PalotError(f"agent {agent_id} did not stop its turn within 20 s",
+                                     "abort it (`palot agents abort`), then move it again")
+                await asyncio.sleep(0.1)
+            live.busy = live.prompt_pending = False
+            live.permissions.clear()
+            live.aborted = True
+            self.store.audit("paused", agent_id=agent_id, project_id=rec.project_id, reason="move")
+        return busy
+
+    async def moved(self, agent_id: str, status: str, *, note: str | None = None) -> None:
+        """The agent now lives in its new environment: start its live state afresh, and resume it with ``note``."""
+        rec = self.store.get_agent(agent_id)
+        live = LiveState(tokens=rec.tokens, cost=rec.cost, aborted=status == AgentStatus.PAUSED.value,
+                         error=rec.error if status == AgentStatus.FAILED.value else None)
+        self._live[agent_id] = live
+        self._settle(agent_id)
+        self._announce(agent_id)
+        if note:
+            await self.prompt(agent_id, note)
+
+    def moved_back(self, agent_id: str, status: str) -> None:
+        """A move was rolled back: the agent is in its old environment, with ``status``."""
+        live = self._live.get(agent_id)
+        if live is None:
+            self.store.update_agent(agent_id, status=status)
+            return
+        live.migrating = False
+        if status == AgentStatus.PAUSED.value:
+            live.aborted = True
+        self._settle(agent_id)
+        self._announce(agent_id)
 
     # --- misc ---------------------------------------------------------------
 

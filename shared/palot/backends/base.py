@@ -26,6 +26,19 @@ class EnvironmentSpec:
     base_commit: str
     setup_script: str | None = None
     options: dict[str, Any] | None = None  # tier-specific (container: memory, cpus, pids, network, ports)
+    env_id: str | None = None  # chosen by the caller (a migration journals it first); generated when None
+    # The branch arrives later through import_code (a migration): create the environment detached at
+    # base_commit and leave the branch alone.
+    branch_from_bundle: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A process that was running in an environment: restarted in the target of a move, not moved live."""
+
+    command: str
+    cwd: str  # relative to the environment's working directory
+    ports: tuple[int, ...] = ()
 
 
 class RuntimeBackend(Protocol):
@@ -71,4 +84,47 @@ class RuntimeBackend(Protocol):
 
     async def resources(self, env: EnvironmentRecord) -> dict[str, Any] | None:
         """CPU/memory/disk use where the tier can measure it."""
+        ...
+
+    # --- moving agents between environments --------------------------------
+
+    async def preflight(self, spec: EnvironmentSpec, head: str) -> None:
+        """Refuse, before anything changes, a move into this tier that cannot work (engine missing, branch
+        taken, bad options). ``head`` is the agent's branch head."""
+        ...
+
+    async def export_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> tuple[str, str]:
+        """Bundle the agent's branch and a snapshot of its working tree; return (head, snapshot) commits."""
+        ...
+
+    async def import_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> None:
+        """Put the bundle's branch and working tree into a ``branch_from_bundle`` environment."""
+        ...
+
+    async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
+        """``opencode export`` of the session, run where the session lives."""
+        ...
+
+    async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
+        """``opencode import`` of an export, run in the environment's working directory."""
+        ...
+
+    async def run_setup(self, env: EnvironmentRecord, script: str) -> None:
+        """Run a setup script in the environment; a failure raises with its output."""
+        ...
+
+    async def processes(self, env: EnvironmentRecord) -> list[ProcessInfo]:
+        """What is running in the environment besides OpenCode (dev servers, watchers)."""
+        ...
+
+    async def start_process(self, env: EnvironmentRecord, process: ProcessInfo) -> None:
+        """Start a recorded process again in this environment, in the background."""
+        ...
+
+    async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
+        """Stop processes that were recorded (they were restarted in the target of a move)."""
+        ...
+
+    async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
+        """Remove an environment a move created, even half made, keeping every branch (a rollback)."""
         ...

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import git
+from .. import git, procscan
 from ..errors import InvalidInput, PalotError
 from ..events import EventHub
 from ..images import AGENT_IMAGE, engine, require_image
@@ -37,7 +37,7 @@ from ..opencode import EventStream, OpenCodeClient
 from ..paths import PalotPaths
 from ..servers import OFFLINE_ENV, ServerManager, free_port
 from ..store import EnvironmentRecord
-from .base import EnvironmentSpec
+from .base import EnvironmentSpec, ProcessInfo
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class ContainerBackend:
         options = ContainerOptions.from_dict(spec.options)
         client = await self._docker()
         await asyncio.to_thread(require_image, client)
-        env_id = "env_" + secrets.token_hex(6)
+        env_id = spec.env_id or "env_" + secrets.token_hex(6)
         envdir = self.paths.environments / env_id
         workspace, rundir = envdir / "workspace", _run_dir(env_id)
         try:
@@ -158,7 +158,10 @@ class ContainerBackend:
         await git.run_git("clone", "--quiet", "--no-checkout", str(spec.project_path), str(workspace),
                           cwd=workspace.parent)
         git.trust(workspace)
-        await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=workspace)
+        if spec.branch_from_bundle:  # a move: the branch arrives with the agent's code (import_code)
+            await git.run_git("checkout", "--quiet", "--detach", spec.base_commit, cwd=workspace)
+        else:
+            await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=workspace)
 
     def _opencode_env(self, password: str) -> dict[str, str]:
         env = {"OPENCODE_SERVER_PASSWORD": password, "OPENCODE_DISABLE_AUTOUPDATE": "1"}
@@ -245,6 +248,20 @@ class ContainerBackend:
                 raise PalotError(f"the environment's OpenCode server did not start ({container.status}): {logs}",
                                  "check the agent image (`palot images status`) and the engine's resources")
             await asyncio.sleep(0.2)
+
+    async def _container(self, env: EnvironmentRecord) -> Any:
+        client = await self._docker()
+        return await asyncio.to_thread(client.containers.get, env.data["container"])
+
+    async def _exec(self, env: EnvironmentRecord, cmd: list[str], what: str) -> bytes:
+        container = await self._container(env)
+        result = await asyncio.to_thread(container.exec_run, cmd, workdir="/workspace", user="agent", demux=True)
+        out, err = result.output or (None, None)
+        if result.exit_code != 0:
+            text = (err or out or b"").decode(errors="replace").strip()[-600:]
+            raise PalotError(f"{what} failed in the container (exit {result.exit_code}): {text}",
+                             "check the environment with `palot agents env`, and the container's log")
+        return out or b""
 
     async def _setup(self, container: Any, script: str) -> None:
         result = await asyncio.to_thread(container.exec_run, ["bash", "-c", script], workdir="/workspace",
@@ -366,6 +383,89 @@ class ContainerBackend:
             "pids": int((stats.get("pids_stats") or {}).get("current", 0)),
             "ports": {k: f"127.0.0.1:{v}" for k, v in (env.data.get("ports") or {}).items()},
         }
+
+    # --- moving agents ------------------------------------------------------
+
+    async def preflight(self, spec: EnvironmentSpec, head: str) -> None:
+        ContainerOptions.from_dict(spec.options)
+        client = await self._docker()  # EngineUnavailable names the fix
+        await asyncio.to_thread(require_image, client)
+
+    def _own(self, workspace: Path) -> None:
+        # Host-side git runs as this user; the agent inside must still be able to write its repository.
+        if os.getuid() == 0:
+            _chown_tree(workspace, AGENT_UID)
+
+    async def export_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> tuple[str, str]:
+        workspace = self.host_path(env)
+        git.trust(workspace)
+        try:
+            snapshot = await git.snapshot(workspace, snapshot_ref, "palot: migration snapshot (uncommitted work)")
+            assert env.branch
+            await git.create_bundle(workspace, bundle, [f"refs/heads/{env.branch}", snapshot_ref])
+            head = await git.resolve_commit(workspace, "HEAD")
+        finally:
+            await asyncio.to_thread(self._own, workspace / ".git")
+        return head, snapshot
+
+    async def import_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> None:
+        workspace = self.host_path(env)
+        git.trust(workspace)
+        assert env.branch
+        try:
+            await git.fetch_bundle(workspace, bundle, [f"+refs/heads/{env.branch}:refs/palot/import/head",
+                                                       f"+{snapshot_ref}:{snapshot_ref}"])
+            await git.run_git("checkout", "--quiet", "-B", env.branch, "refs/palot/import/head", cwd=workspace)
+            await git.restore_snapshot(workspace, snapshot_ref)
+            await git.delete_ref(workspace, "refs/palot/import/head")
+            await git.delete_ref(workspace, snapshot_ref)
+        finally:
+            await asyncio.to_thread(self._own, workspace)
+
+    async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
+        return await self._exec(env, ["opencode", "export", session_id], "`opencode export`")
+
+    async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
+        # Through the host-mounted run directory, never the workspace (it would show in the agent's diff).
+        name = f"import-{secrets.token_hex(4)}.json"
+        path = _run_dir(env.id) / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if os.getuid() == 0:
+            os.chown(path, AGENT_UID, AGENT_UID)
+        try:
+            await self._exec(env, ["opencode", "import", f"/run/palot/{name}"], "`opencode import`")
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def run_setup(self, env: EnvironmentRecord, script: str) -> None:
+        await self._setup(await self._container(env), script)
+
+    async def processes(self, env: EnvironmentRecord) -> list[ProcessInfo]:
+        source = Path(procscan.__file__).read_text()
+        out = await self._exec(env, ["python3", "-c", source, "/workspace"], "listing processes")
+        return [ProcessInfo(command=p["command"], cwd=p["cwd"], ports=tuple(p["ports"]))
+                for p in json.loads(out or b"[]")]
+
+    async def start_process(self, env: EnvironmentRecord, process: ProcessInfo) -> None:
+        container = await self._container(env)
+        workdir = str(Path("/workspace") / process.cwd)
+        await asyncio.to_thread(container.exec_run, ["bash", "-c", process.command], workdir=workdir,
+                                user="agent", detach=True)
+
+    async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
+        """Nothing to do: removing the container stops them."""
+
+    async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
+        await self.hub.remove_source(env_id)
+        client = self._clients.pop(env_id, None)
+        if client is not None:
+            await client.aclose()
+        with contextlib.suppress(PalotError):
+            await asyncio.to_thread(self._remove_container, await self._docker(), f"palot-{env_id}")
+        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+        shutil.rmtree(_run_dir(env_id), ignore_errors=True)
 
     async def failure(self, env: EnvironmentRecord) -> str | None:
         """Why the environment failed the agent, if it did: the container died, or the OOM killer struck."""

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
 import shutil
+import signal
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import git
-from ..errors import PalotError
+from .. import git, procscan
+from ..errors import BranchExists, InvalidInput, PalotError
 from ..opencode import OpenCodeClient
 from ..store import EnvironmentRecord
-from .base import EnvironmentSpec
+from .base import EnvironmentSpec, ProcessInfo
 
 #: Seconds a setup script may run before it is stopped.
 SETUP_TIMEOUT = 600.0
@@ -30,9 +34,13 @@ class WorktreeBackend:
 
     type = "worktree"
 
-    def __init__(self, root: Path, client: Callable[[], OpenCodeClient]) -> None:
+    def __init__(self, root: Path, client: Callable[[], OpenCodeClient],
+                 opencode: Callable[[], tuple[Path, dict[str, str]]] | None = None,
+                 logs: Path | None = None) -> None:
         self.root = root
         self._client = client
+        self._opencode = opencode  # the shared server's binary and environment, for `opencode export/import`
+        self._logs = logs or root.parent / "process-logs"
 
     def worktree_path(self, spec: EnvironmentSpec) -> Path:
         project_dir = f"{_slug(spec.project_name)}-{spec.project_id[-6:]}"
@@ -40,7 +48,13 @@ class WorktreeBackend:
 
     async def provision(self, spec: EnvironmentSpec) -> EnvironmentRecord:
         path = self.worktree_path(spec)
-        await git.add_worktree(spec.project_path, path, spec.branch, spec.base_commit)
+        if spec.branch_from_bundle:
+            # A move: the branch comes with the agent's code (import_code); start detached.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await git.run_git("worktree", "add", "--quiet", "--detach", "--", str(path.absolute()),
+                              spec.base_commit, cwd=spec.project_path)
+        else:
+            await git.add_worktree(spec.project_path, path, spec.branch, spec.base_commit)
         if spec.setup_script:
             try:
                 await run_setup(spec.setup_script, path, spec.project_path)
@@ -49,7 +63,7 @@ class WorktreeBackend:
                 await git.delete_branch(spec.project_path, spec.branch, force=True)
                 raise
         return EnvironmentRecord(
-            id="env_" + secrets.token_hex(6), type=self.type, directory=str(path), branch=spec.branch,
+            id=spec.env_id or "env_" + secrets.token_hex(6), type=self.type, directory=str(path), branch=spec.branch,
             base_commit=spec.base_commit, server_url=None, state="active", created_at=time.time(),
             data={"project_path": str(spec.project_path)},
         )
@@ -93,6 +107,112 @@ class WorktreeBackend:
             return None
         size = await asyncio.to_thread(_tree_size, directory)
         return {"disk_bytes": size}
+
+
+    # --- moving agents ------------------------------------------------------
+
+    async def preflight(self, spec: EnvironmentSpec, head: str) -> None:
+        if spec.options:
+            raise InvalidInput("environment options (memory, cpus, network, ports …) apply to containers only",
+                               "drop them when moving to a worktree")
+        path = self.worktree_path(spec)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise InvalidInput(f"the worktree location {path} is already taken",
+                               "remove what is there, or archive the agent that uses it")
+        if await git.branch_exists(spec.project_path, spec.branch):
+            current = await git.resolve_commit(spec.project_path, spec.branch)
+            # The agent's own branch (kept when it left this repository) may only move forward.
+            if current != head and not await git.is_ancestor(spec.project_path, current, head):
+                raise BranchExists(
+                    f"branch '{spec.branch}' already exists in {spec.project_path} with other commits",
+                    f"rename or delete that branch (`git -C {spec.project_path} branch -m {spec.branch} NEW`), "
+                    "then move the agent again")
+            if spec.branch in await _checked_out_branches(spec.project_path):
+                raise BranchExists(f"branch '{spec.branch}' is checked out in {spec.project_path}",
+                                   "switch that checkout to another branch, then move the agent again")
+
+    async def export_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> tuple[str, str]:
+        directory = Path(env.directory)
+        snapshot = await git.snapshot(directory, snapshot_ref, "palot: migration snapshot (uncommitted work)")
+        assert env.branch
+        await git.create_bundle(directory, bundle, [f"refs/heads/{env.branch}", snapshot_ref])
+        return await git.resolve_commit(directory, "HEAD"), snapshot
+
+    async def import_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> None:
+        project, directory = Path(env.data["project_path"]), Path(env.directory)
+        assert env.branch
+        # Into the user's repository: the branch only ever fast-forwards (preflight checked it).
+        await git.fetch_bundle(project, bundle, [f"refs/heads/{env.branch}:refs/heads/{env.branch}",
+                                                 f"+{snapshot_ref}:{snapshot_ref}"])
+        await git.run_git("checkout", "--quiet", env.branch, cwd=directory)
+        await git.restore_snapshot(directory, snapshot_ref)
+        await git.delete_ref(project, snapshot_ref)
+
+    def _opencode_cli(self) -> tuple[Path, dict[str, str]]:
+        if self._opencode is None:
+            raise PalotError("this Palot cannot run the OpenCode command line", "start Palot with its server")
+        return self._opencode()
+
+    async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
+        binary, cli_env = self._opencode_cli()
+        return await _run_opencode([str(binary), "export", session_id], Path(env.directory), cli_env)
+
+    async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
+        binary, cli_env = self._opencode_cli()
+        fd, name = tempfile.mkstemp(prefix="palot-session-", suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            await _run_opencode([str(binary), "import", name], Path(env.directory), cli_env)
+        finally:
+            os.unlink(name)
+
+    async def run_setup(self, env: EnvironmentRecord, script: str) -> None:
+        await run_setup(script, Path(env.directory), Path(env.data["project_path"]))
+
+    async def processes(self, env: EnvironmentRecord) -> list[ProcessInfo]:
+        found = await asyncio.to_thread(procscan.scan, env.directory)
+        return [ProcessInfo(command=p["command"], cwd=p["cwd"], ports=tuple(p["ports"])) for p in found]
+
+    async def start_process(self, env: EnvironmentRecord, process: ProcessInfo) -> None:
+        self._logs.mkdir(parents=True, exist_ok=True)
+        log_path = self._logs / f"{env.id}.log"
+        with open(log_path, "ab") as out:
+            subprocess.Popen(["bash", "-c", process.command], cwd=Path(env.directory) / process.cwd,
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
+        commands = {p.command for p in processes}
+        for p in await asyncio.to_thread(procscan.scan, env.directory):
+            if p["command"] in commands:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p["pid"], signal.SIGTERM)
+
+    async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
+        # The branch stays: it holds the agent's work, and may have existed before the move.
+        await git.remove_worktree(spec.project_path, self.worktree_path(spec), force=True)
+        shutil.rmtree(self.worktree_path(spec), ignore_errors=True)
+
+
+async def _checked_out_branches(repo: Path) -> set[str]:
+    out = (await git.run_git("worktree", "list", "--porcelain", cwd=repo)).stdout
+    return {line.split(" ", 1)[1].removeprefix("refs/heads/") for line in out.splitlines()
+            if line.startswith("branch ")}
+
+
+async def _run_opencode(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120.0) -> bytes:
+    proc = await asyncio.create_subprocess_exec(*args, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        raise PalotError(f"`opencode {args[1]}` took longer than {timeout:.0f} s", "see the OpenCode server's log")
+    if proc.returncode != 0:
+        raise PalotError(f"`opencode {args[1]}` failed (exit {proc.returncode}): "
+                         f"{err.decode(errors='replace').strip()[-600:]}",
+                         "check that the session exists (`palot agents show`) and see the OpenCode log")
+    return out
 
 
 def _tree_size(root: Path) -> int:

@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 _WORKDIR_RE = re.compile(r"^\s*Working directory:\s*(.+?)\s*$", re.MULTILINE)
-_TEMPLATE_RE = re.compile(r"\{\{(workdir|last_user|message_count|turn)\}\}|\{(workdir|last_user|message_count|turn)\}")
+_VARIABLES = "workdir|last_user|first_user|user_count|message_count|turn"
+_TEMPLATE_RE = re.compile(r"\{\{(" + _VARIABLES + r")\}\}|\{(" + _VARIABLES + r")\}")
 _FALLBACK_TEXT = "Done."
 _TITLE_WORDS = 6
 _TITLE_MAX = 60
@@ -64,6 +65,8 @@ class RequestView:
     turn: int
     workdir: str
     message_count: int
+    first_user: str = ""  # the conversation's first user text: shows the model received the whole history
+    user_count: int = 0
 
     @property
     def variables(self) -> dict[str, str]:
@@ -71,6 +74,8 @@ class RequestView:
         return {
             "workdir": self.workdir,
             "last_user": self.last_user,
+            "first_user": self.first_user,
+            "user_count": str(self.user_count),
             "message_count": str(self.message_count),
             "turn": str(self.turn),
         }
@@ -85,6 +90,7 @@ def analyze_request(body: dict[str, Any]) -> RequestView:
         if m.get("role") == "user":
             last_user_idx = i
     last_user = content_text(messages[last_user_idx].get("content")) if last_user_idx >= 0 else ""
+    users = [m for m in messages if m.get("role") == "user"]
     turn = sum(1 for m in messages[last_user_idx + 1 :] if m.get("role") == "assistant")
     workdir = ""
     for m in messages:
@@ -101,6 +107,8 @@ def analyze_request(body: dict[str, Any]) -> RequestView:
         turn=turn,
         workdir=workdir,
         message_count=len(messages),
+        first_user=content_text(users[0].get("content")) if users else "",
+        user_count=len(users),
     )
 
 

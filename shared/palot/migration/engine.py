@@ -1,0 +1,482 @@
+"""The migration engine: move an agent to another environment, step by journaled step.
+
+pause → checkpoint → export → provision → import_code → import_session → setup → resume → cleanup
+
+Every step is journaled in the store before and after it runs. ``resume``
+starts by switching the agent to the target in one transaction (the commit
+point). A crash before that point is rolled back on the next start (the
+target is discarded, the agent is where it was); a crash after it is
+finished (resume note, source clean-up). The source environment is only
+touched by ``cleanup``, after the commit, so nothing the agent wrote can be
+lost at any point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .. import git
+from ..backends import EnvironmentSpec, RuntimeBackend
+from ..backends.base import ProcessInfo
+from ..errors import InvalidInput, InvalidState, MigrationFailed, PalotError
+from ..install import Progress, quiet
+from ..paths import PalotPaths
+from ..store import EnvironmentRecord, MigrationRecord, ProjectRecord, Store
+from .manifest import (
+    STEPS,
+    EnvironmentRef,
+    EnvironmentState,
+    GitState,
+    MigrationManifest,
+    MigrationResult,
+    ProcessRecord,
+    SessionState,
+)
+
+if TYPE_CHECKING:
+    from ..agents import AgentService
+
+log = logging.getLogger(__name__)
+
+#: Test-only hook: kill this process right after the named step did its work, before it is journaled done.
+CRASH_ENV = "PALOT_TEST_CRASH_AFTER"
+_LABELS = {
+    "pause": "pausing the agent", "checkpoint": "bundling the code (commits, uncommitted and untracked files)",
+    "export": "exporting the conversation and the running processes", "provision": "creating the {target}",
+    "import_code": "importing the code", "import_session": "importing the conversation",
+    "setup": "running the setup script and restarting processes", "resume": "switching the agent over",
+    "cleanup": "removing the old {source}",
+}
+T = TypeVar("T")
+
+
+class MigrationEngine:
+    """Moves agents between environment tiers; see the module docstring for the protocol."""
+
+    def __init__(self, paths: PalotPaths, store: Store, agents: AgentService,
+                 backends: dict[str, RuntimeBackend]) -> None:
+        self.paths = paths
+        self.store = store
+        self.agents = agents
+        self.backends = backends
+        self.root = paths.home / "migrations"
+
+    # --- public -------------------------------------------------------------
+
+    async def move(
+        self,
+        agent_ref: str,
+        target: str,
+        *,
+        options: dict[str, Any] | None = None,
+        resume: bool | None = None,
+        progress: Progress = quiet,
+    ) -> MigrationResult:
+        """Move the agent into a new environment of type ``target``, with its code, history and conversation.
+
+        Everything is checked before anything changes. ``resume`` sends the agent a note to carry on
+        (default: only when the move stopped a turn). ``options`` are the target tier's.
+        """
+        started = time.monotonic()
+        rec, env = self.agents._managed(agent_ref, "move")
+        if target not in self.backends:
+            raise InvalidInput(f"environment '{target}' is not available",
+                               f"move to one of: {', '.join(t for t in self.backends if t != env.type)}")
+        if rec.archived_at is not None or env.state != "active":
+            raise InvalidState(f"agent {rec.id} is archived, so it cannot move",
+                               f"its work is on branch {env.branch}; spawn a new agent from it")
+        if env.type == target:
+            raise InvalidInput(f"agent {rec.id} is already in a {target}",
+                               f"move it to another kind of environment: "
+                               f"{', '.join(t for t in self.backends if t != target)}")
+        if rec.status == "migrating":
+            raise InvalidState(f"agent {rec.id} is already moving", "wait for that move to finish")
+        if not rec.session_id or not env.branch or not env.base_commit:
+            raise InvalidState(f"agent {rec.id} has no session or branch to move", "destroy it and spawn a new one")
+        source_backend, target_backend = self.backends[env.type], self.backends[target]
+        state = await source_backend.status(env)
+        if state != "running":
+            raise InvalidState(f"agent {rec.id}'s {env.type} is {state}, so its work cannot be read",
+                               "archive the agent to keep its branch, then spawn a new one from it")
+        project = self.store.get_project(rec.project_id)
+        assert project is not None
+        head = await git.resolve_commit(source_backend.host_path(env), "HEAD")
+        mid = "mig_" + secrets.token_hex(5)
+        spec = self._spec(project, env.branch, env.base_commit, "env_" + secrets.token_hex(6), options)
+        await target_backend.preflight(spec, head)
+
+        with self._lock(rec.id) as locked:
+            if not locked:
+                raise InvalidState(f"agent {rec.id} is already moving (another Palot process)",
+                                   "wait for that move to finish")
+            manifest = MigrationManifest(
+                id=mid, agent_id=rec.id, created_at=time.time(), status_before=rec.status,
+                source=EnvironmentRef(type=env.type, environment_id=env.id, directory=env.directory),
+                target=EnvironmentRef(type=target, environment_id=spec.env_id or "", options=dict(options or {})),
+                git=GitState(branch=env.branch, base_commit=env.base_commit,
+                             snapshot_ref=f"refs/palot/migrations/{mid}"),
+                session=SessionState(id=rec.session_id, title=rec.title),
+                environment=EnvironmentState(setup_script=env.data.get("setup_script")),
+            )
+            self.store.add_migration(MigrationRecord(
+                id=mid, agent_id=rec.id, source_env_id=env.id, target_type=target, state="running",
+                manifest=manifest.model_dump(mode="json"), created_at=time.time(), updated_at=time.time()))
+            self.store.audit("migration_started", agent_id=rec.id, project_id=rec.project_id, migration=mid,
+                             source=env.type, target=target)
+            self._dir(mid).mkdir(parents=True, exist_ok=True)
+            self.agents.set_migrating(rec.id, True)
+            run = _Run(self, manifest, project, progress)
+            try:
+                await run.forward(resume)
+            except BaseException as e:
+                if self.store.get_migration(mid).state == "running":
+                    reason = str(e) or type(e).__name__
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._rollback(run.manifest, project, reason))
+                    if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
+                        raise
+                    raise MigrationFailed(
+                        f"moving agent {rec.id} to a {target} failed at step '{run.step}': {reason}",
+                        f"the agent is back in its {env.type}, as it was; fix the cause and move it again",
+                    ) from e
+                # After the commit point the agent already lives in the target; what is left (the source's
+                # clean-up) is finished by the next start.
+                self.agents.set_migrating(rec.id, False)
+                raise PalotError(f"agent {rec.id} moved to the {target}, but finishing the move failed: {e}",
+                                 "Palot finishes it on its next start; run any `palot` command to do it now") from e
+            return run.result(time.monotonic() - started)
+
+    async def recover(self) -> list[MigrationRecord]:
+        """Finish or roll back every move a crashed Palot left unfinished (skips moves still running
+        in another process)."""
+        done: list[MigrationRecord] = []
+        for mig in self.store.list_migrations(state=["running", "committed"]):
+            with self._lock(mig.agent_id) as locked:
+                if not locked:
+                    continue
+                manifest = MigrationManifest.model_validate(mig.manifest)
+                project = self._project(manifest.agent_id)
+                if project is None:
+                    self.store.update_migration(mig.id, state="failed", error="the agent is gone")
+                    continue
+                try:
+                    if mig.state == "running":
+                        await self._rollback(manifest, project, f"Palot stopped during step '{mig.step}'")
+                    else:
+                        run = _Run(self, manifest, project, quiet)
+                        await run.finish(resume=None, recovering=True)
+                except PalotError as e:
+                    log.warning("could not recover migration %s: %s", mig.id, e)
+                    self.store.update_migration(mig.id, error=str(e))
+                    continue
+                done.append(self.store.get_migration(mig.id))
+        return done
+
+    def history(self, agent_ref: str) -> list[MigrationRecord]:
+        """The agent's moves, oldest first."""
+        return self.store.list_migrations(agent_id=self.agents.resolve(agent_ref))
+
+    # --- helpers ------------------------------------------------------------
+
+    def _dir(self, mid: str) -> Path:
+        return self.root / mid
+
+    @contextlib.contextmanager
+    def _lock(self, agent_id: str) -> Iterator[bool]:
+        """One move per agent across processes; a crashed mover's lock dies with it."""
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{agent_id}.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _project(self, agent_id: str) -> ProjectRecord | None:
+        try:
+            rec = self.store.get_agent(agent_id)
+        except PalotError:
+            return None
+        return self.store.get_project(rec.project_id)
+
+    @staticmethod
+    def _spec(project: ProjectRecord, branch: str, base_commit: str, env_id: str,
+              options: dict[str, Any] | None) -> EnvironmentSpec:
+        return EnvironmentSpec(project_path=Path(project.path), project_id=project.id, project_name=project.name,
+                               branch=branch, base_commit=base_commit, options=options or None, env_id=env_id,
+                               branch_from_bundle=True)
+
+    async def _rollback(self, manifest: MigrationManifest, project: ProjectRecord, reason: str) -> None:
+        """Undo a move that did not reach its commit point: discard the target, keep the source as it was."""
+        mid = manifest.id
+        mig = self.store.get_migration(mid)
+        target_backend = self.backends[manifest.target.type]
+        target_id = manifest.target.environment_id
+        target_env = self.store.get_environment(target_id)
+        self.store.journal(mid, "rollback", "started", reason=reason[:500])
+        if target_env is not None:
+            # The imported copy of the conversation lives on the target's server: remove it there.
+            with contextlib.suppress(PalotError):
+                await target_backend.client_for(target_env).delete_session(manifest.session.id,
+                                                                           target_env.directory)
+        spec = self._spec(project, manifest.git.branch, manifest.git.base_commit, target_id,
+                          manifest.target.options)
+        await target_backend.discard(target_id, spec)
+        if target_env is not None:
+            self.store.update_environment(target_id, state="discarded")
+        source_env = self.store.get_environment(mig.source_env_id)
+        if source_env is not None:
+            with contextlib.suppress(PalotError):
+                await git.delete_ref(self.backends[source_env.type].host_path(source_env), manifest.git.snapshot_ref)
+        status = "paused" if manifest.session.was_busy else manifest.status_before
+        self.agents.moved_back(manifest.agent_id, status)
+        self.store.update_migration(mid, state="rolled_back", error=reason[:1000])
+        self.store.journal(mid, "rollback", "done")
+        self.store.audit("migration_rolled_back", agent_id=manifest.agent_id, project_id=project.id, migration=mid,
+                         step=mig.step, reason=reason[:500])
+        shutil.rmtree(self._dir(mid), ignore_errors=True)
+
+
+class _Run:
+    """One move in progress: the steps, in order, each journaled."""
+
+    def __init__(self, engine: MigrationEngine, manifest: MigrationManifest, project: ProjectRecord,
+                 progress: Progress) -> None:
+        self.e = engine
+        self.manifest = manifest
+        self.project = project
+        self.progress = progress
+        self.step = "pause"
+        self.resumed = False
+        self.files_changed = 0
+        self.export: bytes = b""
+        self.target_env: EnvironmentRecord | None = None
+
+    @property
+    def mid(self) -> str:
+        return self.manifest.id
+
+    @property
+    def dir(self) -> Path:
+        return self.e._dir(self.mid)
+
+    def _save(self) -> None:
+        self.e.store.update_migration(self.mid, manifest=self.manifest.model_dump(mode="json"))
+
+    async def _step(self, name: str, action: Callable[[], Awaitable[T]]) -> T:
+        self.step = name
+        n = STEPS.index(name) + 1
+        self.progress(f"[{n}/{len(STEPS)}] " + _LABELS[name].format(source=self.manifest.source.type,
+                                                                    target=self.manifest.target.type))
+        self.e.store.journal(self.mid, name, "started")
+        result = await action()
+        if os.environ.get(CRASH_ENV) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.e.store.journal(self.mid, name, "done")
+        return result
+
+    def _source(self) -> tuple[EnvironmentRecord, RuntimeBackend]:
+        env = self.e.store.get_environment(self.manifest.source.environment_id)
+        assert env is not None
+        return env, self.e.backends[env.type]
+
+    def _target(self) -> tuple[EnvironmentRecord, RuntimeBackend]:
+        env = self.target_env or self.e.store.get_environment(self.manifest.target.environment_id)
+        assert env is not None
+        return env, self.e.backends[env.type]
+
+    # --- forward ------------------------------------------------------------
+
+    async def forward(self, resume: bool | None) -> None:
+        await self._step("pause", self.pause)
+        await self._step("checkpoint", self.checkpoint)
+        await self._step("export", self.export_state)
+        await self._step("provision", self.provision)
+        await self._step("import_code", self.import_code)
+        await self._step("import_session", self.import_session)
+        await self._step("setup", self.setup)
+        await self.finish(resume=resume)
+
+    async def pause(self) -> None:
+        self.manifest.session.was_busy = await self.e.agents.pause_for_move(self.manifest.agent_id)
+        self._save()
+
+    async def checkpoint(self) -> None:
+        env, backend = self._source()
+        head, snapshot = await backend.export_code(env, self.dir / self.manifest.git.bundle,
+                                                   self.manifest.git.snapshot_ref)
+        self.manifest.git.head_commit, self.manifest.git.snapshot_commit = head, snapshot
+        self.manifest.git.remote_url = await git.remote_url(Path(self.project.path))
+        self._save()
+
+    async def export_state(self) -> None:
+        env, backend = self._source()
+        data = await backend.export_session(env, self.manifest.session.id)
+        try:
+            parsed = json.loads(data)
+            messages = parsed["messages"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise PalotError(f"`opencode export` printed something that is not a session: {data[:200]!r}",
+                             "check the OpenCode version (`palot doctor`)") from e
+        path = self.dir / self.manifest.session.export
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        self.export = data
+        self.manifest.session.message_count = len(messages)
+        self.manifest.session.last_prompt = _last_user_text(messages)
+        processes = await backend.processes(env)
+        self.manifest.environment.processes = [ProcessRecord(command=p.command, cwd=p.cwd, ports=list(p.ports))
+                                               for p in processes]
+        ports = sorted({port for p in processes for port in p.ports})
+        if ports and self.manifest.target.type == "container":
+            # Dev servers stay reachable: their ports are published from the new container (on loopback).
+            opts = self.manifest.target.options
+            if opts.get("network", "full") != "none" and "ports" not in opts:
+                opts["ports"] = ports
+        self._save()
+
+    async def provision(self) -> None:
+        m = self.manifest
+        backend = self.e.backends[m.target.type]
+        spec = self.e._spec(self.project, m.git.branch, m.git.base_commit, m.target.environment_id,
+                            m.target.options)
+        env = await backend.provision(spec)
+        data = dict(env.data)
+        if m.environment.setup_script:
+            data["setup_script"] = m.environment.setup_script
+        # "migrating" until the commit point: a restart does not treat it as the agent's environment.
+        env = env.model_copy(update={"state": "migrating", "data": data})
+        self.e.store.add_environment(env)
+        self.target_env = env
+        m.target.directory = env.directory
+        self.e.store.update_migration(self.mid, target_env_id=env.id)
+        self._save()
+
+    async def import_code(self) -> None:
+        env, backend = self._target()
+        await backend.import_code(env, self.dir / self.manifest.git.bundle, self.manifest.git.snapshot_ref)
+        tree = await git.diff(backend.host_path(env), self.manifest.git.base_commit)
+        self.files_changed = len(tree.files)
+
+    async def import_session(self) -> None:
+        env, backend = self._target()
+        data = self.export or (self.dir / self.manifest.session.export).read_bytes()
+        await backend.import_session(env, data)
+        client = backend.client_for(env)
+        messages = await client.messages(self.manifest.session.id, env.directory)
+        if len(messages) != self.manifest.session.message_count:
+            raise PalotError(f"the target has {len(messages)} messages of the conversation, "
+                             f"not {self.manifest.session.message_count}", "see the OpenCode log in the target")
+
+    async def setup(self) -> None:
+        env, backend = self._target()
+        if self.manifest.environment.setup_script:
+            await backend.run_setup(env, self.manifest.environment.setup_script)
+        for p in self.manifest.environment.processes:
+            await backend.start_process(env, ProcessInfo(command=p.command, cwd=p.cwd, ports=tuple(p.ports)))
+
+    # --- after the commit point -----------------------------------------------
+
+    async def finish(self, *, resume: bool | None, recovering: bool = False) -> None:
+        m = self.manifest
+        journal = {(j.step, j.phase) for j in self.e.store.migration_journal(self.mid)}
+        if ("resume", "done") not in journal:
+            await self._step("resume", lambda: self.resume(resume, recovering))
+        if ("cleanup", "done") not in journal:
+            await self._step("cleanup", self.cleanup)
+        self.e.store.update_migration(self.mid, state="completed")
+        self.e.store.audit("migration_completed", agent_id=m.agent_id, project_id=self.project.id,
+                           migration=self.mid, source=m.source.type, target=m.target.type,
+                           messages=m.session.message_count, resumed=self.resumed)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def resume(self, resume: bool | None, recovering: bool) -> None:
+        m = self.manifest
+        mig = self.e.store.get_migration(self.mid)
+        if mig.state == "running":
+            self.e.store.commit_migration(self.mid, m.agent_id, m.target.environment_id, m.source.environment_id)
+        target_env, _ = self._target()
+        m.resume_note = _resume_note(m, target_env)
+        self._save()
+        should = (m.session.was_busy if resume is None else resume) and not m.session.resumed
+        status = "paused" if m.session.was_busy else m.status_before
+        if should:
+            m.session.resumed = True  # saved first: a restart never sends the note twice
+            self._save()
+        await self.e.agents.moved(m.agent_id, status, note=m.resume_note if should else None)
+        self.resumed = m.session.resumed
+
+    async def cleanup(self) -> None:
+        m = self.manifest
+        env, backend = self._source()
+        processes = [ProcessInfo(command=p.command, cwd=p.cwd, ports=tuple(p.ports)) for p in m.environment.processes]
+        # Each part is idempotent and tolerant of what a crashed earlier run already removed.
+        with contextlib.suppress(PalotError, OSError):
+            await backend.stop_processes(env, processes)
+        with contextlib.suppress(PalotError, OSError):
+            client = backend.client_for(env)
+            # The conversation lives on in the target; the source's copy would be a stale twin.
+            await client.delete_session(m.session.id, env.directory)
+            await client.dispose_instance(env.directory)
+        spec = self.e._spec(self.project, m.git.branch, m.git.base_commit, env.id, None)
+        with contextlib.suppress(PalotError):
+            await git.delete_ref(backend.host_path(env), m.git.snapshot_ref)
+        await backend.discard(env.id, spec)
+
+    def result(self, seconds: float) -> MigrationResult:
+        m = self.manifest
+        env, _ = self._target()
+        return MigrationResult(
+            migration_id=self.mid, agent_id=m.agent_id, source=m.source.type, target=m.target.type,
+            state="completed", environment_id=env.id, directory=env.directory, branch=m.git.branch,
+            messages=m.session.message_count, files_changed=self.files_changed,
+            processes_restarted=[p.command for p in m.environment.processes], resumed=self.resumed,
+            resume_note=m.resume_note, seconds=round(seconds, 3),
+        )
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str | None:
+    for message in reversed(messages):
+        if (message.get("info") or {}).get("role") == "user":
+            texts = [p.get("text", "") for p in message.get("parts") or []
+                     if p.get("type") == "text" and not p.get("synthetic")]
+            if any(texts):
+                return "\n".join(t for t in texts if t).strip()
+    return None
+
+
+def _resume_note(m: MigrationManifest, target: EnvironmentRecord) -> str:
+    where = {"worktree": "a git worktree", "container": "a container", "cloud": "a cloud container"}
+    lines = [
+        f"[Palot] You were moved from {where.get(m.source.type, m.source.type)} to "
+        f"{where.get(m.target.type, m.target.type)}; your working directory is now {target.directory}.",
+        f"Your branch {m.git.branch}, its commits, your uncommitted and untracked files and this conversation "
+        "came with you.",
+    ]
+    if m.environment.processes:
+        lines.append("Processes that were running were restarted: "
+                     + "; ".join(f"`{p.command}`" + (f" (port {', '.join(map(str, p.ports))})" if p.ports else "")
+                                 for p in m.environment.processes) + ".")
+    if m.session.was_busy and m.session.last_prompt:
+        prompt = m.session.last_prompt if len(m.session.last_prompt) <= 300 else m.session.last_prompt[:299] + "…"
+        lines.append(f"You were working on: {prompt}")
+    lines.append("Continue where you left off." if m.session.was_busy else "Carry on from here.")
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""Moving a live agent worktree → container → worktree: real OpenCode on both sides, real git, real Docker."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import Engine, git, make_repo
+from migration_support import capture, git_out, make_work, tree
+from palot import AgentStatus, Palot
+from palot.migration import STEPS
+
+PROMPTS = ["write notes", "edit readme", "write a binary", "write notes", "write hello", "edit readme"]
+
+
+async def _converse(palot: Palot, agent_id: str, prompts: list[str]) -> None:
+    for text in prompts:
+        await palot.agents.prompt(agent_id, text)
+        agent = await palot.agents.wait(agent_id, timeout=90)
+        assert agent.status == AgentStatus.COMPLETED, (text, agent.error)
+
+
+async def _recall(palot: Palot, agent_id: str, users_before: int) -> None:
+    """A new prompt after the move, answered with proof the model was sent the earlier conversation."""
+    await palot.agents.prompt(agent_id, "recall the conversation")
+    agent = await palot.agents.wait(agent_id, timeout=90)
+    assert agent.status == AgentStatus.COMPLETED, agent.error
+    last = (await palot.agents.messages(agent_id))[-1]
+    assert last.role == "assistant"
+    assert f"I remember the first request: write hello. This conversation has {users_before + 1} user messages" \
+        in last.text
+
+
+async def test_round_trip_worktree_container_worktree_keeps_code_history_and_conversation(
+    palot: Palot, tmp_path: Path, container_engine: Engine
+):
+    repo = make_repo(tmp_path / "repo", {"README.md": "# sample project\n", "old.txt": "to be deleted\n"})
+    agent = await palot.agents.spawn(repo, "write hello")
+    assert (await palot.agents.wait(agent.id, timeout=90)).status == AgentStatus.COMPLETED
+    await _converse(palot, agent.id, PROMPTS)
+    worktree = Path(agent.environment.directory)
+    make_work(worktree)
+    (worktree / "old.txt").unlink()
+    before = await capture(palot, agent.id)
+    assert len(before.messages) >= 20
+    assert "data.bin" in before.files and "picture.bin" in before.files
+    users = sum(1 for role, _ in before.messages if role == "user")
+
+    steps: list[str] = []
+    result = first = await palot.agents.move(agent.id, "container", progress=steps.append)
+    assert result.state == "completed" and result.target == "container" and result.messages == len(before.messages)
+    assert len(steps) == len(STEPS) and steps[0].startswith("[1/9]")
+    moved = await palot.agents.get(agent.id)
+    assert moved.environment.type == "container" and moved.status == AgentStatus.COMPLETED
+    assert moved.session_id == agent.session_id and moved.environment.branch == agent.environment.branch
+    in_container = await capture(palot, agent.id)
+    assert in_container.files == before.files  # byte for byte, uncommitted, untracked and binary files too
+    assert in_container.status == before.status and in_container.log == before.log
+    assert in_container.messages == before.messages
+    # The source is gone, its branch is kept; the user's checkout never changed.
+    assert not worktree.exists()
+    assert agent.environment.branch in git(repo, "branch", "--list", agent.environment.branch)
+    assert tree(repo) == {"README.md": b"# sample project\n", "old.txt": b"to be deleted\n"}
+
+    await _recall(palot, agent.id, users)
+    before_back = await capture(palot, agent.id)
+
+    result = await palot.agents.move(agent.id, "worktree")
+    assert result.state == "completed" and result.target == "worktree"
+    back = await palot.agents.get(agent.id)
+    assert back.environment.type == "worktree" and back.status == AgentStatus.COMPLETED
+    after = await capture(palot, agent.id)
+    assert after.files == before_back.files and after.status == before_back.status
+    assert after.log == before_back.log and after.messages == before_back.messages
+    await _recall(palot, agent.id, users + 1)
+    names = subprocess.run(["docker", "-H", container_engine.host, "ps", "-a", "--format", "{{.Names}}"],
+                           capture_output=True, text=True).stdout.split()
+    assert f"palot-{first.environment_id}" not in names  # the container is gone
+
+    # Every step of both moves is in the journal (before and after) and the audit log.
+    moves = palot.migrations.history(agent.id)
+    assert [m.state for m in moves] == ["completed", "completed"]
+    for m in moves:
+        journal = [(j.step, j.phase) for j in palot.store.migration_journal(m.id)]
+        assert journal == [(s, p) for s in STEPS for p in ("started", "done")]
+        assert "password" not in str(m.manifest).lower()
+    events = [e["event"] for e in palot.agents.audit_log(agent.id)]
+    assert events.count("migration_started") == 2 and events.count("migration_completed") == 2
+    assert git_out(Path(back.environment.directory), "rev-parse", "--abbrev-ref", "HEAD").strip() == \
+        agent.environment.branch
