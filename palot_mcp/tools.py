@@ -21,6 +21,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from palot.agents import Agent, AgentDiff, AgentService, AgentStatus, EnvironmentStatus, PullRequest
+from palot.migration import STEPS, MigrationResult
 
 from .app import PalotApp
 from .models import ActivityPage, AgentList, ApplyResult, DestroyResult, Project, ProjectList, WaitResult
@@ -294,6 +295,38 @@ class Tools:
             agent = await self._agents.archive(agent_id)
             progress(f"archived; the work is on branch {agent.branch}")
         return agent
+
+    @tool("Move an agent", changes())
+    async def move_agent(
+        self,
+        ctx: Context,
+        agent_id: AgentId,
+        target: Annotated[Literal["worktree", "container"], Field(
+            description="the new environment: worktree (a git worktree on this machine) or container (its own "
+                        "container from the agent image)")],
+        memory: Annotated[str | None, Field(pattern=r"^[0-9]+[bkmgBKMG]?$",
+                                            description="container memory limit, e.g. 2g")] = None,
+        cpus: Annotated[float | None, Field(gt=0, le=256, description="container CPU limit, e.g. 1.5")] = None,
+        network: Annotated[Literal["full", "none"] | None, Field(
+            description="container network; default full")] = None,
+        ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]] | None, Field(
+            description="container ports to publish on 127.0.0.1 (dev servers); default: the ports of the "
+                        "processes that were running")] = None,
+        resume: Annotated[bool | None, Field(
+            description="send the agent a note to carry on; default: only if the move stopped a turn")] = None,
+    ) -> MigrationResult:
+        """Move a live agent to another kind of environment, with its branch, commits, uncommitted and untracked
+        files and its whole conversation; processes that were running are restarted there.
+
+        Each step is journaled: a failure (or a crash) leaves the agent back where it was, nothing lost. The
+        agent's status is "migrating" meanwhile. Sends progress notifications for each of the 9 steps."""
+        options = {k: v for k, v in (("memory", memory), ("cpus", cpus), ("network", network), ("ports", ports))
+                   if v is not None}
+        async with Progress(ctx, total=len(STEPS)) as progress:
+            result = await self._agents.move(agent_id, target, options=options or None, resume=resume,
+                                             progress=progress)
+            progress(f"{result.agent_id} now runs in a {result.target} at {result.directory}")
+        return result
 
     @tool("Destroy an agent", changes(destructive=True))
     async def destroy_agent(

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 EVERY_ACTION = {
     "list_projects", "list_agents", "get_agent", "spawn_agent", "send_prompt", "abort_agent", "reply_permission",
     "get_activity", "get_diff", "wait_for_agent", "apply_agent", "create_pr", "archive_agent", "destroy_agent",
-    "environment_status",
+    "environment_status", "move_agent",
 }
 
 

@@ -135,6 +135,14 @@ def cmd_agents(args: argparse.Namespace) -> int:
         if action == "destroy":
             await a.destroy(args.agent, force=args.force)
             return {"destroyed": args.agent}
+        if action == "move":
+            progress = (lambda m: None) if args.json else (lambda m: err_console.print(f"[bright_black]{m}[/]"))
+            options = {k: v for k, v in (("memory", args.memory), ("cpus", args.cpus), ("pids", args.pids),
+                                         ("network", args.network), ("ports", args.port)) if v}
+            return await a.move(args.agent, args.target, options=options or None, resume=args.resume,
+                                progress=progress)
+        if action == "moves":
+            return palot.migrations.history(args.agent)
         raise AssertionError(action)
 
     result = asyncio.run(_with_palot(run))
@@ -172,6 +180,18 @@ def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
         console.print(f"destroyed {result['destroyed']}")
     elif action == "pr":
         console.print(result.message)
+    elif action == "move":
+        console.print(f"moved {result.agent_id} from its {result.source} to a {result.target} in {result.seconds:.1f} s: "
+                      f"{result.directory} on {result.branch}, {result.messages} messages, "
+                      f"{result.files_changed} changed files"
+                      + (f", restarted: {'; '.join(result.processes_restarted)}" if result.processes_restarted else "")
+                      + (" — resumed with a note" if result.resumed else ""))
+    elif action == "moves":
+        for m in result:
+            console.print(f"{m.id} {m.manifest['source']['type']} → {m.target_type}: {m.state}"
+                          + (f" ({m.error})" if m.error else ""))
+        if not result:
+            console.print("this agent has never moved")
     elif action == "env":
         console.print(f"{result.type} {result.state} at {result.directory} on {result.branch}"
                       + (f" — {result.resources}" if result.resources else ""))
@@ -285,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     prp.add_argument("--remote", default="origin")
     prp.add_argument("--base", help="branch the PR targets (default: the repository's default)")
     asub.add_parser("env", help="the agent's environment: state, directory, resources").add_argument("agent")
+    mv = asub.add_parser("move", help="move the agent to another environment, with its code and conversation")
+    mv.add_argument("agent")
+    mv.add_argument("target", choices=["worktree", "container"], help="the new environment")
+    mv.add_argument("--memory", help="container memory limit, e.g. 2g")
+    mv.add_argument("--cpus", type=float, help="container CPU limit, e.g. 1.5")
+    mv.add_argument("--pids", type=int, help="container process limit")
+    mv.add_argument("--network", choices=["full", "none"], help="container network (default full)")
+    mv.add_argument("--port", type=int, action="append", help="container port to publish on 127.0.0.1 (repeat)")
+    mv.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                    help="send the agent a note to carry on (default: only if the move stopped a turn)")
+    asub.add_parser("moves", help="the agent's moves between environments").add_argument("agent")
     ds = asub.add_parser("destroy", help="remove the agent, its worktree and branch")
     ds.add_argument("agent")
     ds.add_argument("--force", action="store_true", help="even if its changes were never applied or merged")
