@@ -28,6 +28,7 @@ REPLY_PERMISSION = "palot.replyPermission"
 SHOW_DIFF = "palot.showDiff"
 APPLY = "palot.apply"
 ARCHIVE = "palot.archive"
+MOVE = "palot.move"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"

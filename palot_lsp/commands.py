@@ -15,6 +15,7 @@ says what is expected instead of a decoding failure.
 | ``palot.showDiff`` | agent, path?, target? (diff/file) | open the agent's diff, or the file in its worktree |
 | ``palot.apply`` | agent, path? | apply the agent's changes (or one file of them) to the checkout |
 | ``palot.archive`` | agent | stop the agent, keep its branch |
+| ``palot.move`` | agent, target (worktree/container), options?, resume? | move the agent, with its code and conversation |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from palot import Agent
 from palot.agents import AgentStatus
 from palot.errors import InvalidInput, InvalidState
 from palot.hunks import parse_hunks
+from palot.migration import MigrationResult
 
 from . import actions as names
 from .adapters import apply_file
@@ -45,6 +47,7 @@ Run = Callable[["PalotLanguageServer", dict[str, Any], Report], Awaitable[Any]]
 PERMISSION_MODES = ("default", "ask", "auto")
 REPLIES = ("once", "always", "reject")
 DIFF_TARGETS = ("diff", "file")
+MOVE_TARGETS = ("worktree", "container")  # the environments an agent can move between (as `palot agents move`)
 
 
 class InvalidArguments(ValueError):
@@ -54,7 +57,7 @@ class InvalidArguments(ValueError):
 @dataclass(frozen=True)
 class Arg:
     name: str
-    type: str  # "string", "range" or "boolean"
+    type: str  # "string", "range", "boolean" or "object"
     required: bool = False
     choices: tuple[str, ...] = ()
 
@@ -110,6 +113,11 @@ def _check(command: Command, arg: Arg, value: Any) -> Any:
     if arg.type == "boolean":
         if not isinstance(value, bool):
             raise InvalidArguments(f"{where} must be true or false, got {value!r}")
+        return value
+    if arg.type == "object":
+        # Only the shape is checked here; the core checks the keys and values and names the fix.
+        if not isinstance(value, dict):
+            raise InvalidArguments(f"{where} must be a JSON object, got {value!r}")
         return value
     if arg.type == "range":
         try:
@@ -231,6 +239,24 @@ async def archive(ls: PalotLanguageServer, a: dict[str, Any], report: Report) ->
     return dump(agent)
 
 
+async def move(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
+    palot = await ls.palot_ready()
+    # Each of the core's numbered steps ("[3/9] exporting …") becomes a $/progress report.
+    result: MigrationResult = await palot.agents.move(a["agent"], a["target"], options=a.get("options"),
+                                                      resume=a.get("resume"), progress=report)
+    agent = await palot.agents.get(result.agent_id)
+    ls.live.track(agent)
+    # A container's directory is its own /workspace, which means nothing on this machine: name the environment.
+    where = f"a worktree at {result.directory}" if result.target == "worktree" \
+        else f"a {result.target} ({result.environment_id})"
+    restarted = f"; restarted: {'; '.join(result.processes_restarted)}" if result.processes_restarted else ""
+    resumed = "; it was asked to carry on" if result.resumed else ""
+    ls.show(f"Agent {agent_label(agent)} now runs in {where} on branch {result.branch} "
+            f"(moved {result.messages} messages and {result.files_changed} changed files "
+            f"in {result.seconds:.1f} s{restarted}{resumed}).")
+    return result.model_dump(mode="json")
+
+
 _AGENT = Arg("agent", "string", required=True)
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
@@ -254,4 +280,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command(names.APPLY, "Apply an agent's changes", (_AGENT, Arg("path", "string")), apply,
             progress="Applying an agent's changes"),
     Command(names.ARCHIVE, "Archive an agent", (_AGENT,), archive, progress="Archiving a Palot agent"),
+    Command(names.MOVE, "Move an agent to another environment", (
+        _AGENT, Arg("target", "string", required=True, choices=MOVE_TARGETS), Arg("options", "object"),
+        Arg("resume", "boolean"),
+    ), move, progress="Moving a Palot agent"),
 )}

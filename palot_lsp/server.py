@@ -130,6 +130,8 @@ class PalotLanguageServer(LanguageServer):
         self.log(f"agent {agent.id}: {before.status.value} → {agent.status.value}")
         if before.status == agent.status:
             return
+        if before.status == AgentStatus.MIGRATING and agent.status != AgentStatus.FAILED:
+            return  # a move ended: the agent's turn did not just finish (palot.move says where it went)
         label = agent_label(agent)
         if agent.status == AgentStatus.COMPLETED:
             self.show(f"Agent {label} completed. Review it with “Show the agent's change”, or apply it.")

@@ -34,8 +34,8 @@ from palot.servers import free_port
 
 __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 
-COMMANDS = ["palot.abort", "palot.apply", "palot.archive", "palot.list", "palot.prompt", "palot.replyPermission",
-            "palot.showDiff", "palot.spawn"]
+COMMANDS = ["palot.abort", "palot.apply", "palot.archive", "palot.list", "palot.move", "palot.prompt",
+            "palot.replyPermission", "palot.showDiff", "palot.spawn"]
 
 
 async def agent_status(client: LanguageClient, agent_id: str) -> str:
