@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 from conftest import Engine, git, make_repo
@@ -88,3 +91,52 @@ async def test_round_trip_worktree_container_worktree_keeps_code_history_and_con
     assert events.count("migration_started") == 2 and events.count("migration_completed") == 2
     assert git_out(Path(back.environment.directory), "rev-parse", "--abbrev-ref", "HEAD").strip() == \
         agent.environment.branch
+
+
+async def test_a_running_dev_server_is_recorded_and_restarted_in_the_new_environment(
+    palot: Palot, repo: Path, container_engine: Engine
+):
+    from palot.servers import free_port
+
+    agent = await palot.agents.spawn(repo, "write hello")
+    assert (await palot.agents.wait(agent.id, timeout=90)).status == AgentStatus.COMPLETED
+    port = free_port()
+    command = ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    server = subprocess.Popen(command, cwd=agent.environment.directory, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        await _until_serves(lambda: _get(f"http://127.0.0.1:{port}/hello.txt"))
+        result = await palot.agents.move(agent.id, "container")
+        assert result.processes_restarted == [" ".join(command)]  # the interpreter found through PATH again
+        assert f"`{' '.join(command)}` (port {port})" in (result.resume_note or "")
+        assert server.wait(10) is not None  # stopped in the source: restarted, not moved live
+        env = await palot.agents.environment(agent.id)
+        assert env.resources and str(port) in env.resources["ports"]  # published on loopback for the user
+        name = f"palot-{result.environment_id}"
+        probe = ["docker", "-H", container_engine.host, "exec", name, "python3", "-c",
+                 f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/hello.txt').read())"]
+        await _until_serves(lambda: "hello from the agent" in subprocess.run(probe, capture_output=True,
+                                                                             text=True).stdout)
+
+        back = await palot.agents.move(agent.id, "worktree")
+        assert back.processes_restarted == [" ".join(command)]
+        await _until_serves(lambda: _get(f"http://127.0.0.1:{port}/hello.txt"))
+    finally:
+        server.kill()
+        for p in await palot.backends["worktree"].processes(palot.store.get_environment(
+                palot.store.get_agent(agent.id).environment_id)):
+            subprocess.run(["pkill", "-f", p.command])
+
+
+def _get(url: str) -> bool:
+    try:
+        return b"hello from the agent" in urllib.request.urlopen(url, timeout=2).read()
+    except OSError:
+        return False
+
+
+async def _until_serves(check, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):
+        assert time.monotonic() < deadline, "the dev server did not answer"
+        await asyncio.sleep(0.3)

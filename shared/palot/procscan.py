@@ -68,9 +68,12 @@ def scan(root: str, skip: set[int] | None = None) -> list[dict]:
             continue
         if not argv or not (cwd == root or cwd.startswith(root + os.sep)):
             continue
-        command = shlex.join(argv)
-        if any(marker in command for marker in IGNORED_MARKERS):
+        if any(marker in shlex.join(argv) for marker in IGNORED_MARKERS):
             continue
+        if os.path.isabs(argv[0]) and not argv[0].startswith(root + os.sep):
+            # /usr/bin/node or a pyenv python: found again through PATH in the new environment.
+            argv[0] = os.path.basename(argv[0])
+        command = shlex.join(argv)
         found[int(name)] = {"command": command, "cwd": os.path.relpath(cwd, root),
                             "ports": _ports(name, listening)}
     result = []

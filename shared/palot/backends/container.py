@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -66,17 +67,37 @@ class ContainerOptions:
         network = options.get("network", "full")
         if network not in NETWORKS:
             raise InvalidInput(f"unknown network '{network}'", "use full or none")
-        ports = tuple(int(p) for p in options.get("ports") or ())
+        try:
+            ports = tuple(_number(p, int) for p in options.get("ports") or ())
+            cpus = options.get("cpus", cls.cpus)
+            cpus = None if cpus is None else _number(cpus, float)
+            pids = options.get("pids", cls.pids)
+            pids = None if pids is None else _number(pids, int)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"container options must be numbers where numbers are expected, not {options}",
+                               "e.g. cpus=1.5, pids=512, ports=[3000]") from None
         if any(not 0 < p < 65536 for p in ports):
             raise InvalidInput(f"invalid port in {list(ports)}", "ports are numbers from 1 to 65535")
+        memory = options.get("memory", cls.memory)
+        if memory is not None and not re.fullmatch(r"[0-9]+[bkmgBKMG]?", str(memory)):
+            raise InvalidInput(f"invalid memory limit '{memory}'", "use a number with b, k, m or g, e.g. 2g")
         if network == "none" and ports:
             raise InvalidInput("ports cannot be published from an environment with network none",
                                "use network full to publish dev-server ports")
-        cpus = options.get("cpus", cls.cpus)
-        if cpus is not None and float(cpus) <= 0:
+        if cpus is not None and cpus <= 0:
             raise InvalidInput(f"cpus must be positive, not {cpus}", "e.g. cpus=1.5")
-        return cls(memory=options.get("memory", cls.memory), cpus=None if cpus is None else float(cpus),
-                   pids=options.get("pids", cls.pids), network=network, ports=ports)
+        if pids is not None and pids <= 0:
+            raise InvalidInput(f"pids must be positive, not {pids}", "e.g. pids=512")
+        return cls(memory=memory, cpus=cpus, pids=pids, network=network, ports=ports)
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(value)
+    number = kind(value)
+    if kind is int and number != float(value):
+        raise ValueError(value)
+    return number
 
 
 def _secret_file(directory: Path) -> Path:
