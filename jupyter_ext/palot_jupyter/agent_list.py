@@ -31,6 +31,7 @@ class AgentRow:
     def __init__(self, agent: Agent, shared: _Shared, on_select: Callable[[str], None], now: float) -> None:
         self.agent_id = agent.id
         self.status = agent.status
+        self.environment = agent.environment.type
         self.values = row_cells(agent, now)
         self.cells: dict[str, w.HTML | w.Button] = {}
         for name in ROW_CELLS:
@@ -58,6 +59,10 @@ class AgentRow:
             self.box.remove_class(f"palot-st-{self.status.value}")
             self.box.add_class(f"palot-st-{agent.status.value}")
             self.status = agent.status
+        if agent.environment.type != self.environment:  # the agent moved to another environment
+            self.box.remove_class(f"palot-env-{self.environment}")
+            self.box.add_class(f"palot-env-{agent.environment.type}")
+            self.environment = agent.environment.type
         tip = _tooltip(agent)
         title = self.cells["title"]
         if title.tooltip != tip:

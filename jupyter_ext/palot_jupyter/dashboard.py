@@ -25,7 +25,7 @@ from palot.opencode import STREAM_CONNECTED, GlobalEvent
 
 from .agent_list import AgentList
 from .detail import ACTIVITY_TAB, DetailPanel
-from .format import LIVE, Filters, activity_entry, esc, facets, overview
+from .format import LIVE, Filters, activity_entry, esc, facets, move_result_text, overview
 from .live import Refresher, background, cancel
 from .overview import OverviewPanel
 from .sidebar import Sidebar
@@ -64,7 +64,7 @@ class Dashboard(w.VBox):
         self.sidebar = Sidebar(self._set_filters, self.new_agent)
         self.agent_list = AgentList(self.select)
         self.overview = OverviewPanel(self.select)
-        self.detail = DetailPanel()
+        self.detail = DetailPanel(list(self.palot.backends))
         self.spawn_form = SpawnForm(list(self.palot.backends))
         self.right = w.VBox([self.overview.widget])
         self.right.add_class("palot-detail")
@@ -319,6 +319,7 @@ class Dashboard(w.VBox):
         d.always_button.on_click(lambda _b: self._act(lambda: self._reply("always")))
         d.reject_button.on_click(lambda _b: self._act(lambda: self._reply("reject")))
         d.close_button.on_click(lambda _b: self.select(None))
+        d.move_button.on_click(lambda _b: self._move_clicked())
         f.launch_button.on_click(lambda _b: self._launch())
         f.cancel_button.on_click(lambda _b: self.select(None))
 
@@ -387,6 +388,32 @@ class Dashboard(w.VBox):
         self._shown(agent)
         return {"once": "Approved once.", "always": "Approved, also for later requests like it.",
                 "reject": "Rejected: the agent is paused until you send it a message."}[reply]
+
+    def _move_clicked(self) -> None:
+        """The first click on Move… shows what will happen; the second (Confirm move) starts the move."""
+        agent_id, target = self.selected, self.detail.confirm_move()
+        if agent_id is None or target is None:
+            return
+        self.detail.move_started(agent_id, target)  # disabled at once: a third click must not start another
+        self._track(self._move(agent_id, target))
+
+    async def _move(self, agent_id: str, target: str) -> None:
+        """Move the agent; each step, then the outcome or the core's error, shows under the environment."""
+        detail = self.detail
+        text, error = "The move was interrupted.", True
+        try:
+            result = await self.palot.agents.move(
+                agent_id, target, progress=lambda message: detail.move_progress(agent_id, target, message))
+            text, error = move_result_text(result), False
+        except PalotError as e:
+            text = str(e)
+        except Exception as e:  # shown, never lost in the kernel log
+            log.exception("palot dashboard: move failed")
+            text = f"unexpected error: {e!r}"
+        finally:
+            detail.move_finished(agent_id, text, error=error)
+        with contextlib.suppress(PalotError):  # the hub's update shows the new environment anyway
+            self._shown(await self.palot.agents.get(agent_id))
 
     def _current(self) -> str:
         assert self.selected is not None

@@ -1,24 +1,40 @@
-"""The right column for one agent: header, permission approval, activity and diff, prompt box, actions.
+"""The right column for one agent: header, environment (and moving it), permission approval, activity and
+diff, prompt box, actions.
 
 The panel only shows things and reports clicks; the dashboard performs the actions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ipywidgets as w
 
 from palot.agents import Agent, AgentDiff, AgentStatus
 
 from .activity import ActivityStream
-from .format import actions, detail_header_html, diff_html, esc, permission_html
+from .format import (
+    actions,
+    can_move,
+    detail_header_html,
+    diff_html,
+    environment_badge,
+    esc,
+    move_plan_html,
+    move_progress_html,
+    move_targets,
+    permission_html,
+)
 
 ACTIVITY_TAB, DIFF_TAB = 0, 1
+MOVE_LABEL, CONFIRM_LABEL = "Move…", "Confirm move"
 
 
 class DetailPanel:
-    def __init__(self) -> None:
+    def __init__(self, environments: Sequence[str] = ()) -> None:
         self.agent: Agent | None = None
         self.header = w.HTML()
+        self._build_move(environments)
         # Permission approval, shown only while the agent waits for one.
         self.permission_text = w.HTML()
         self.approve_button = w.Button(description="Approve once", button_style="success",
@@ -51,8 +67,33 @@ class DetailPanel:
         buttons.add_class("palot-actions")
         self.message = w.HTML()
         self.message.add_class("palot-message")
-        self.widget = w.VBox([self.header, self.permission_box, self.tabs, prompt_row, buttons, self.message])
+        self.widget = w.VBox([self.header, self.move_box, self.permission_box, self.tabs, prompt_row, buttons,
+                              self.message])
         self._busy = False
+
+    def _build_move(self, environments: Sequence[str]) -> None:
+        """The environment badge, a dropdown of the other environments, Move… (then Confirm move), a status line.
+
+        A move takes a while and may run while another agent is shown: what each agent's move last said is
+        kept here, by agent, and shown whenever that agent is.
+        """
+        self.environments = tuple(environments)
+        self.moving: set[str] = set()  # agents with a move running from this dashboard
+        self._move_notes: dict[str, str] = {}  # agent id -> the move status line's HTML
+        self._confirming: str | None = None  # the target shown for confirmation
+        self.environment_badge = w.HTML()
+        self.move_target = w.Dropdown(options=[], layout=w.Layout(width="190px"))
+        self.move_button = w.Button(description=MOVE_LABEL, icon="exchange",
+                                    tooltip="Move the agent, with its code and conversation, to another environment")
+        self.move_cancel_button = w.Button(description="Cancel", tooltip="Keep the agent where it is",
+                                           layout=w.Layout(display="none"))
+        self.move_status = w.HTML()
+        self.move_status.add_class("palot-move-status")
+        self.move_target.observe(lambda _change: self.cancel_move(), names="value")
+        self.move_cancel_button.on_click(lambda _b: self.cancel_move())
+        row = w.HBox([self.environment_badge, self.move_target, self.move_button, self.move_cancel_button])
+        row.add_class("palot-move")
+        self.move_box = w.VBox([row, self.move_status])
 
     @property
     def action_buttons(self) -> dict[str, tuple[w.Button, ...]]:
@@ -74,6 +115,7 @@ class DetailPanel:
         display = None if agent.permissions else "none"
         if self.permission_box.layout.display != display:
             self.permission_box.layout.display = display
+        self._show_environment(agent)
         if fresh:
             self.activity.show([])
             self.diff.value = '<div class="palot-muted">Loading…</div>'
@@ -81,7 +123,67 @@ class DetailPanel:
             self.prompt.value = ""
             done = agent.status in (AgentStatus.COMPLETED, AgentStatus.ARCHIVED)
             self.tabs.selected_index = DIFF_TAB if done else ACTIVITY_TAB
+            self.cancel_move()
         self._enable()
+
+    def _show_environment(self, agent: Agent) -> None:
+        badge = f'<span class="palot-muted">Environment</span> {environment_badge(agent.environment.type)}'
+        if self.environment_badge.value != badge:
+            self.environment_badge.value = badge
+        options = move_targets(agent, self.environments)
+        if tuple(self.move_target.options) != options:  # a new options list resets the choice: only on change
+            self.move_target.options = options
+            self.move_target.value = options[0][1] if options else None  # ipywidgets leaves None after []
+
+    # --- moving to another environment ------------------------------------------------
+
+    def confirm_move(self) -> str | None:
+        """A click on Move…: the first shows what will happen; the second (Confirm move) returns the target."""
+        target = self.move_target.value
+        if self.agent is None or target is None:
+            return None
+        if self._confirming == target:
+            self.cancel_move()
+            return target
+        self._confirming = target
+        self.move_status.value = move_plan_html(self.agent, target)
+        self.move_button.description = CONFIRM_LABEL
+        self.move_button.button_style = "warning"
+        self.move_cancel_button.layout.display = None
+        return None
+
+    def cancel_move(self) -> None:
+        """Back from the confirmation to what the agent's last move said (if anything)."""
+        self._confirming = None
+        if self.move_button.description != MOVE_LABEL:
+            self.move_button.description = MOVE_LABEL
+            self.move_button.button_style = ""
+        if self.move_cancel_button.layout.display != "none":
+            self.move_cancel_button.layout.display = "none"
+        self._show_move_note()
+
+    def move_started(self, agent_id: str, target: str) -> None:
+        self.moving.add(agent_id)
+        self._note(agent_id, move_progress_html(target, "checking that it can move"))
+        self._enable()
+
+    def move_progress(self, agent_id: str, target: str, message: str) -> None:
+        self._note(agent_id, move_progress_html(target, message))
+
+    def move_finished(self, agent_id: str, text: str, *, error: bool = False) -> None:
+        self.moving.discard(agent_id)
+        self._note(agent_id, f'<div class="{"palot-error" if error else "palot-ok"}">{esc(text)}</div>')
+        self._enable()
+
+    def _note(self, agent_id: str, html: str) -> None:
+        self._move_notes[agent_id] = html
+        if self.agent is not None and self.agent.id == agent_id and self._confirming is None:
+            self._show_move_note()
+
+    def _show_move_note(self) -> None:
+        note = self._move_notes.get(self.agent.id, "") if self.agent is not None else ""
+        if self.move_status.value != note:
+            self.move_status.value = note
 
     def show_diff(self, diff: AgentDiff) -> None:
         text = diff_html(diff)
@@ -101,8 +203,17 @@ class DetailPanel:
 
     def _enable(self) -> None:
         allowed = actions(self.agent) if self.agent else {}
+        # A move started here: nothing else until it ends (the "migrating" status may not have arrived yet).
+        moving = self.agent is not None and self.agent.id in self.moving
         for name, buttons in self.action_buttons.items():
-            disabled = self._busy or not allowed.get(name, False)
+            disabled = self._busy or moving or not allowed.get(name, False)
             for button in buttons:
                 if button.disabled != disabled:
                     button.disabled = disabled
+        movable = self.agent is not None and can_move(self.agent) and bool(self.move_target.options)
+        disabled = self._busy or moving or not movable
+        if disabled and self._confirming is not None:
+            self.cancel_move()
+        for widget in (self.move_target, self.move_button):
+            if widget.disabled != disabled:
+                widget.disabled = disabled

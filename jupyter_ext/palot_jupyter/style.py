@@ -23,6 +23,7 @@ CSS = """
 .palot-dashboard .palot-row.palot-selected { background: var(--jp-brand-color3, #ddf4ff); }
 .palot-dashboard .palot-row.palot-st-failed { box-shadow: inset 3px 0 0 #cf222e; }
 .palot-dashboard .palot-row.palot-st-waiting { box-shadow: inset 3px 0 0 #bf8700; }
+.palot-dashboard .palot-row.palot-st-migrating { box-shadow: inset 3px 0 0 #8250df; }
 .palot-dashboard .palot-row.palot-st-archived { opacity: .6; }
 .palot-dashboard .palot-cell { margin: 0; min-width: 0; width: auto; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
 .palot-dashboard .palot-cell .widget-html-content { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
@@ -41,7 +42,8 @@ CSS = """
 .palot-dashboard button.palot-c-title:hover { text-decoration: underline; background: transparent; box-shadow: none; }
 .palot-dashboard .palot-badge { font-weight: 600; white-space: nowrap; }
 .palot-dashboard .palot-env { font-weight: normal; }
-.palot-dashboard .palot-st-running:not(.palot-row) { animation: palot-pulse 1.6s ease-in-out infinite; }
+.palot-dashboard .palot-st-running:not(.palot-row), .palot-dashboard .palot-st-migrating:not(.palot-row),
+.palot-dashboard .palot-moving { animation: palot-pulse 1.6s ease-in-out infinite; }
 @keyframes palot-pulse { 0%, 100% { opacity: 1; } 50% { opacity: .55; } }
 .palot-dashboard .palot-muted { color: var(--palot-muted); font-weight: normal; }
 .palot-dashboard .palot-empty { color: var(--palot-muted); padding: 16px 4px; }
@@ -52,6 +54,13 @@ CSS = """
 .palot-dashboard .palot-error { color: #cf222e; background: #ffebe9; border-radius: 4px; padding: 4px 6px; margin: 4px 0;
   white-space: pre-wrap; }
 .palot-dashboard .palot-message { min-height: 18px; }
+.palot-dashboard .palot-move { align-items: center; flex-wrap: wrap; margin: 2px 0; }
+.palot-dashboard .palot-move .widget-html { margin-right: 6px; }
+.palot-dashboard .palot-move button { width: auto; min-width: 70px; }
+.palot-dashboard .palot-move-status .palot-moving { color: #8250df; font-weight: 600; }
+.palot-dashboard .palot-move-status .palot-ok { color: #1a7f37; }
+.palot-dashboard .palot-move-plan { border: 1px solid #8250df; border-radius: 6px; padding: 4px 8px; margin: 4px 0;
+  background: #fbefff; color: #1f2328; }
 .palot-dashboard .palot-message .palot-ok { color: #1a7f37; }
 .palot-dashboard .palot-perm-box { border: 1px solid #bf8700; border-radius: 6px; padding: 4px 8px; margin: 6px 0;
   background: #fff8c5; color: #1f2328; }
