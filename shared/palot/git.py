@@ -715,7 +715,8 @@ async def snapshot(worktree: Path, ref: str, message: str) -> str:
     with tempfile.TemporaryDirectory(prefix="palot-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         await run_git("read-tree", "HEAD", cwd=root, env=env)
-        await run_git("add", "--all", cwd=root, env=env)
+        # Fast zlib: these objects live only until the move is done (a move is on the clock).
+        await run_git("-c", "core.looseCompression=1", "add", "--all", cwd=root, env=env)
         tree = (await run_git("write-tree", cwd=root, env=env)).stdout.strip()
     head = await resolve_commit(root, "HEAD")
     commit = (await run_git(*_COMMIT_OPTIONS, "commit-tree", tree, "-p", head, "-F", "-", cwd=root,
@@ -724,10 +725,14 @@ async def snapshot(worktree: Path, ref: str, message: str) -> str:
     return commit
 
 
-async def create_bundle(repo: Path, dest: Path, refs: list[str]) -> None:
-    """Write a git bundle of ``refs`` (and all their history) to ``dest``."""
+async def create_bundle(repo: Path, dest: Path, refs: list[str], *, since: str | None = None) -> None:
+    """Write a git bundle of ``refs`` to ``dest``: all their history, or only what ``since`` lacks (the
+    receiving repository must then have ``since``)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    await run_git("bundle", "create", "--quiet", str(Path(dest).absolute()), *refs, cwd=repo)
+    exclude = [f"^{since}"] if since else []
+    # Uncompressed: the bundle is read once, on this machine, and zlib is most of the time for big changes.
+    await run_git("-c", "pack.compression=0", "bundle", "create", "--quiet", str(Path(dest).absolute()), *refs,
+                  *exclude, cwd=repo)
 
 
 async def fetch_bundle(repo: Path, bundle: Path, refspecs: list[str]) -> None:

@@ -423,7 +423,7 @@ class ContainerBackend:
         try:
             snapshot = await git.snapshot(workspace, snapshot_ref, "palot: migration snapshot (uncommitted work)")
             assert env.branch
-            await git.create_bundle(workspace, bundle, [f"refs/heads/{env.branch}", snapshot_ref])
+            await git.create_bundle(workspace, bundle, [f"refs/heads/{env.branch}", snapshot_ref], since=env.base_commit)
             head = await git.resolve_commit(workspace, "HEAD")
         finally:
             await asyncio.to_thread(self._own, workspace / ".git")
@@ -434,17 +434,25 @@ class ContainerBackend:
         git.trust(workspace)
         assert env.branch
         try:
-            await git.fetch_bundle(workspace, bundle, [f"+refs/heads/{env.branch}:refs/palot/import/head",
-                                                       f"+{snapshot_ref}:{snapshot_ref}"])
-            await git.run_git("checkout", "--quiet", "-B", env.branch, "refs/palot/import/head", cwd=workspace)
+            await git.fetch_bundle(workspace, bundle, [f"+{snapshot_ref}:{snapshot_ref}"])
+            # The snapshot's parent is the agent's branch head.
+            await git.run_git("checkout", "--quiet", "-B", env.branch, f"{snapshot_ref}^", cwd=workspace)
             await git.restore_snapshot(workspace, snapshot_ref)
-            await git.delete_ref(workspace, "refs/palot/import/head")
             await git.delete_ref(workspace, snapshot_ref)
         finally:
             await asyncio.to_thread(self._own, workspace)
 
     async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
-        return await self._exec(env, ["opencode", "export", session_id], "`opencode export`")
+        # Into a file in the host-mounted run directory, not a pipe: OpenCode 1.18 exits before a piped
+        # stdout drains (cut at 384 KiB).
+        name = f"export-{secrets.token_hex(4)}.json"
+        path = _run_dir(env.id) / name
+        try:
+            await self._exec(env, ["sh", "-c", 'umask 077 && opencode export "$1" > "$2"', "sh", session_id,
+                                   f"/run/palot/{name}"], "`opencode export`")
+            return path.read_bytes()
+        finally:
+            path.unlink(missing_ok=True)
 
     async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
         # Through the host-mounted run directory, never the workspace (it would show in the agent's diff).

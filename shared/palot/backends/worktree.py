@@ -135,15 +135,24 @@ class WorktreeBackend:
         directory = Path(env.directory)
         snapshot = await git.snapshot(directory, snapshot_ref, "palot: migration snapshot (uncommitted work)")
         assert env.branch
-        await git.create_bundle(directory, bundle, [f"refs/heads/{env.branch}", snapshot_ref])
+        await git.create_bundle(directory, bundle, [f"refs/heads/{env.branch}", snapshot_ref], since=env.base_commit)
         return await git.resolve_commit(directory, "HEAD"), snapshot
 
     async def import_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> None:
         project, directory = Path(env.data["project_path"]), Path(env.directory)
         assert env.branch
-        # Into the user's repository: the branch only ever fast-forwards (preflight checked it).
-        await git.fetch_bundle(project, bundle, [f"refs/heads/{env.branch}:refs/heads/{env.branch}",
-                                                 f"+{snapshot_ref}:{snapshot_ref}"])
+        await git.fetch_bundle(project, bundle, [f"+{snapshot_ref}:{snapshot_ref}"])
+        # The snapshot's parent is the agent's branch head. Into the user's repository the branch only ever
+        # fast-forwards (preflight checked it; update-ref re-checks the old value).
+        head = await git.resolve_commit(project, f"{snapshot_ref}^")
+        if await git.branch_exists(project, env.branch):
+            old = await git.resolve_commit(project, env.branch)
+            if not await git.is_ancestor(project, old, head):
+                raise BranchExists(f"branch '{env.branch}' in {project} moved on while the agent was moving",
+                                   "rename that branch, then move the agent again")
+            await git.run_git("update-ref", f"refs/heads/{env.branch}", head, old, cwd=project)
+        else:
+            await git.run_git("update-ref", f"refs/heads/{env.branch}", head, "0" * 40, cwd=project)
         await git.run_git("checkout", "--quiet", env.branch, cwd=directory)
         await git.restore_snapshot(directory, snapshot_ref)
         await git.delete_ref(project, snapshot_ref)
@@ -155,7 +164,11 @@ class WorktreeBackend:
 
     async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
         binary, cli_env = self._opencode_cli()
-        return await _run_opencode([str(binary), "export", session_id], Path(env.directory), cli_env)
+        # Into a file, not a pipe: OpenCode 1.18 exits before a piped stdout drains (cut at 384 KiB).
+        with tempfile.TemporaryFile() as out:
+            await _run_opencode([str(binary), "export", session_id], Path(env.directory), cli_env, stdout=out)
+            out.seek(0)
+            return out.read()
 
     async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
         binary, cli_env = self._opencode_cli()
@@ -200,9 +213,10 @@ async def _checked_out_branches(repo: Path) -> set[str]:
             if line.startswith("branch ")}
 
 
-async def _run_opencode(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120.0) -> bytes:
+async def _run_opencode(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120.0,
+                        stdout: Any = asyncio.subprocess.PIPE) -> bytes:
     proc = await asyncio.create_subprocess_exec(*args, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                                                stdout=stdout, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except asyncio.TimeoutError:
@@ -212,7 +226,7 @@ async def _run_opencode(args: list[str], cwd: Path, env: dict[str, str], timeout
         raise PalotError(f"`opencode {args[1]}` failed (exit {proc.returncode}): "
                          f"{err.decode(errors='replace').strip()[-600:]}",
                          "check that the session exists (`palot agents show`) and see the OpenCode log")
-    return out
+    return out or b""
 
 
 def _tree_size(root: Path) -> int:

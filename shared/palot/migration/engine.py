@@ -6,7 +6,11 @@ Every step is journaled in the store before and after it runs. ``resume``
 starts by switching the agent to the target in one transaction (the commit
 point). A crash before that point is rolled back on the next start (the
 target is discarded, the agent is where it was); a crash after it is
-finished (resume note, source clean-up). The source environment is only
+finished (resume note, source clean-up). The target's id is chosen and
+stored before the first step, so a rollback finds it however far it got;
+that lets provisioning and the conversation export start in the
+background right after the pause (their steps wait for them), which
+takes the container's start-up off the critical path. The source environment is only
 touched by ``cleanup``, after the commit, so nothing the agent wrote can be
 lost at any point.
 """
@@ -141,6 +145,7 @@ class MigrationEngine:
             try:
                 await run.forward(resume)
             except BaseException as e:
+                await run.stop_background()
                 if self.store.get_migration(mid).state == "running":
                     reason = str(e) or type(e).__name__
                     with contextlib.suppress(Exception):
@@ -268,6 +273,19 @@ class _Run:
         self.files_changed = 0
         self.export: bytes = b""
         self.target_env: EnvironmentRecord | None = None
+        # Started right after the pause, because they depend on nothing the code steps make: the target's
+        # provisioning (the slowest part: a container's OpenCode starting) and the conversation export.
+        self._provisioning: asyncio.Task[None] | None = None
+        self._exporting: asyncio.Task[bytes] | None = None
+
+    async def stop_background(self) -> None:
+        """Cancel and wait for background work, so a rollback never races a target still being made."""
+        for task in (self._provisioning, self._exporting):
+            if task is not None and not task.done():
+                task.cancel()
+            if task is not None:
+                with contextlib.suppress(BaseException):
+                    await task
 
     @property
     def mid(self) -> str:
@@ -315,8 +333,22 @@ class _Run:
         await self.finish(resume=resume)
 
     async def pause(self) -> None:
-        self.manifest.session.was_busy = await self.e.agents.pause_for_move(self.manifest.agent_id)
+        m = self.manifest
+        m.session.was_busy = await self.e.agents.pause_for_move(m.agent_id)
+        env, backend = self._source()
+        processes = await backend.processes(env)
+        m.environment.processes = [ProcessRecord(command=p.command, cwd=p.cwd, ports=list(p.ports))
+                                   for p in processes]
+        ports = sorted({port for p in processes for port in p.ports})
+        if ports and m.target.type == "container":
+            # Dev servers stay reachable: their ports are published from the new container (on loopback).
+            opts = m.target.options
+            if opts.get("network", "full") != "none" and "ports" not in opts:
+                opts["ports"] = ports
         self._save()
+        loop = asyncio.get_running_loop()
+        self._exporting = loop.create_task(backend.export_session(env, m.session.id))
+        self._provisioning = loop.create_task(self._provision())
 
     async def checkpoint(self) -> None:
         env, backend = self._source()
@@ -327,8 +359,8 @@ class _Run:
         self._save()
 
     async def export_state(self) -> None:
-        env, backend = self._source()
-        data = await backend.export_session(env, self.manifest.session.id)
+        assert self._exporting is not None
+        data = await self._exporting
         try:
             parsed = json.loads(data)
             messages = parsed["messages"]
@@ -342,18 +374,13 @@ class _Run:
         self.export = data
         self.manifest.session.message_count = len(messages)
         self.manifest.session.last_prompt = _last_user_text(messages)
-        processes = await backend.processes(env)
-        self.manifest.environment.processes = [ProcessRecord(command=p.command, cwd=p.cwd, ports=list(p.ports))
-                                               for p in processes]
-        ports = sorted({port for p in processes for port in p.ports})
-        if ports and self.manifest.target.type == "container":
-            # Dev servers stay reachable: their ports are published from the new container (on loopback).
-            opts = self.manifest.target.options
-            if opts.get("network", "full") != "none" and "ports" not in opts:
-                opts["ports"] = ports
         self._save()
 
     async def provision(self) -> None:
+        assert self._provisioning is not None
+        await self._provisioning
+
+    async def _provision(self) -> None:
         m = self.manifest
         backend = self.e.backends[m.target.type]
         spec = self.e._spec(self.project, m.git.branch, m.git.base_commit, m.target.environment_id,
@@ -368,7 +395,6 @@ class _Run:
         self.target_env = env
         m.target.directory = env.directory
         self.e.store.update_migration(self.mid, target_env_id=env.id)
-        self._save()
 
     async def import_code(self) -> None:
         env, backend = self._target()
