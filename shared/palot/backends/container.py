@@ -327,12 +327,6 @@ class ContainerBackend:
 
     # --- lifecycle ----------------------------------------------------------
 
-    async def _detach(self, env: EnvironmentRecord) -> None:
-        await self.hub.remove_source(env.id)
-        client = self._clients.pop(env.id, None)
-        if client is not None:
-            await client.aclose()
-
     async def publish_branch(self, env: EnvironmentRecord, message: str) -> None:
         workspace = self.host_path(env)
         if not workspace.is_dir():
@@ -357,12 +351,18 @@ class ContainerBackend:
             await git.delete_branch(Path(env.data["project_path"]), env.branch, force=True)
 
     async def _teardown(self, env: EnvironmentRecord) -> None:
-        await self._detach(env)
+        await self._remove(env.id)
+
+    async def _remove(self, env_id: str) -> None:
+        """Detach from the environment and remove its container, home volume and files; missing parts are fine."""
+        await self.hub.remove_source(env_id)
+        client = self._clients.pop(env_id, None)
+        if client is not None:
+            await client.aclose()
         with contextlib.suppress(PalotError):
-            client = await self._docker()
-            await asyncio.to_thread(self._remove_container, client, env.data["container"])
-        shutil.rmtree(self.paths.environments / env.id, ignore_errors=True)
-        shutil.rmtree(_run_dir(env.id), ignore_errors=True)
+            await asyncio.to_thread(self._remove_container, await self._docker(), f"palot-{env_id}")
+        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+        shutil.rmtree(_run_dir(env_id), ignore_errors=True)
 
     @staticmethod
     def _remove_container(client: Any, name: str) -> None:
@@ -378,8 +378,7 @@ class ContainerBackend:
         if env.state != "active":
             return "stopped"
         try:
-            client = await self._docker()
-            container = await asyncio.to_thread(client.containers.get, env.data["container"])
+            container = await self._container(env)
         except PalotError:
             return "engine unreachable"
         except Exception:
@@ -388,8 +387,7 @@ class ContainerBackend:
 
     async def resources(self, env: EnvironmentRecord) -> dict[str, Any] | None:
         try:
-            client = await self._docker()
-            container = await asyncio.to_thread(client.containers.get, env.data["container"])
+            container = await self._container(env)
             stats = await asyncio.to_thread(container.stats, stream=False)
         except Exception:
             return None
@@ -420,14 +418,11 @@ class ContainerBackend:
     async def export_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> tuple[str, str]:
         workspace = self.host_path(env)
         git.trust(workspace)
+        assert env.base_commit
         try:
-            snapshot = await git.snapshot(workspace, snapshot_ref, "palot: migration snapshot (uncommitted work)")
-            assert env.branch
-            await git.create_bundle(workspace, bundle, [f"refs/heads/{env.branch}", snapshot_ref], since=env.base_commit)
-            head = await git.resolve_commit(workspace, "HEAD")
+            return await git.bundle_work(workspace, bundle, snapshot_ref, env.base_commit)
         finally:
             await asyncio.to_thread(self._own, workspace / ".git")
-        return head, snapshot
 
     async def import_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> None:
         workspace = self.host_path(env)
@@ -487,20 +482,12 @@ class ContainerBackend:
         """Nothing to do: removing the container stops them."""
 
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
-        await self.hub.remove_source(env_id)
-        client = self._clients.pop(env_id, None)
-        if client is not None:
-            await client.aclose()
-        with contextlib.suppress(PalotError):
-            await asyncio.to_thread(self._remove_container, await self._docker(), f"palot-{env_id}")
-        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
-        shutil.rmtree(_run_dir(env_id), ignore_errors=True)
+        await self._remove(env_id)
 
     async def failure(self, env: EnvironmentRecord) -> str | None:
         """Why the environment failed the agent, if it did: the container died, or the OOM killer struck."""
         try:
-            client = await self._docker()
-            container = await asyncio.to_thread(client.containers.get, env.data["container"])
+            container = await self._container(env)
         except PalotError:
             return "the container engine is unreachable; start it again, then prompt the agent to continue"
         except Exception:
