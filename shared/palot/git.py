@@ -735,6 +735,23 @@ async def create_bundle(repo: Path, dest: Path, refs: list[str], *, since: str |
                   *exclude, cwd=repo)
 
 
+async def bundle_work(worktree: Path, bundle: Path, ref: str, base: str) -> tuple[str, str]:
+    """Snapshot all the work in ``worktree`` at ``ref`` and bundle it (only what ``base`` lacks).
+
+    Returns (branch head, snapshot commit). The snapshot's parent is the head, so the bundle's one ref
+    carries both the agent's commits and its uncommitted work.
+    """
+    commit = await snapshot(worktree, ref, "palot: migration snapshot (uncommitted work)")
+    await create_bundle(worktree, bundle, [ref], since=base)
+    return await resolve_commit(worktree, f"{commit}^"), commit
+
+
+async def changed_paths(repo: Path, base: str, commit: str) -> list[str]:
+    """The files that differ between two commits (renames count once, as in :func:`diff`), without a patch."""
+    res = await run_git("diff", *_DIFF_OPTIONS, "--name-status", "-z", base, commit, cwd=repo)
+    return [name for _, name, _ in _parse_name_status(res.stdout)]
+
+
 async def fetch_bundle(repo: Path, bundle: Path, refspecs: list[str]) -> None:
     """Fetch ``refspecs`` from a bundle file into ``repo`` (never forced: a diverged branch is an error)."""
     await run_git("fetch", "--quiet", "--no-tags", str(Path(bundle).absolute()), *refspecs, cwd=repo)

@@ -132,11 +132,8 @@ class WorktreeBackend:
                                    "switch that checkout to another branch, then move the agent again")
 
     async def export_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> tuple[str, str]:
-        directory = Path(env.directory)
-        snapshot = await git.snapshot(directory, snapshot_ref, "palot: migration snapshot (uncommitted work)")
-        assert env.branch
-        await git.create_bundle(directory, bundle, [f"refs/heads/{env.branch}", snapshot_ref], since=env.base_commit)
-        return await git.resolve_commit(directory, "HEAD"), snapshot
+        assert env.base_commit
+        return await git.bundle_work(Path(env.directory), bundle, snapshot_ref, env.base_commit)
 
     async def import_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> None:
         project, directory = Path(env.data["project_path"]), Path(env.directory)

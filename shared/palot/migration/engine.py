@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import git
 from ..backends import EnvironmentSpec, RuntimeBackend
-from ..backends.base import ProcessInfo
 from ..errors import InvalidInput, InvalidState, MigrationFailed, PalotError
 from ..install import Progress, quiet
 from ..paths import PalotPaths
@@ -337,8 +336,7 @@ class _Run:
         m.session.was_busy = await self.e.agents.pause_for_move(m.agent_id)
         env, backend = self._source()
         processes = await backend.processes(env)
-        m.environment.processes = [ProcessRecord(command=p.command, cwd=p.cwd, ports=list(p.ports))
-                                   for p in processes]
+        m.environment.processes = [ProcessRecord.of(p) for p in processes]
         ports = sorted({port for p in processes for port in p.ports})
         if ports and m.target.type == "container":
             # Dev servers stay reachable: their ports are published from the new container (on loopback).
@@ -399,8 +397,10 @@ class _Run:
     async def import_code(self) -> None:
         env, backend = self._target()
         await backend.import_code(env, self.dir / self.manifest.git.bundle, self.manifest.git.snapshot_ref)
-        tree = await git.diff(backend.host_path(env), self.manifest.git.base_commit)
-        self.files_changed = len(tree.files)
+        git_state = self.manifest.git
+        assert git_state.snapshot_commit
+        self.files_changed = len(await git.changed_paths(backend.host_path(env), git_state.base_commit,
+                                                         git_state.snapshot_commit))
 
     async def import_session(self) -> None:
         env, backend = self._target()
@@ -417,7 +417,7 @@ class _Run:
         if self.manifest.environment.setup_script:
             await backend.run_setup(env, self.manifest.environment.setup_script)
         for p in self.manifest.environment.processes:
-            await backend.start_process(env, ProcessInfo(command=p.command, cwd=p.cwd, ports=tuple(p.ports)))
+            await backend.start_process(env, p.info())
 
     # --- after the commit point -----------------------------------------------
 
@@ -453,7 +453,7 @@ class _Run:
     async def cleanup(self) -> None:
         m = self.manifest
         env, backend = self._source()
-        processes = [ProcessInfo(command=p.command, cwd=p.cwd, ports=tuple(p.ports)) for p in m.environment.processes]
+        processes = [p.info() for p in m.environment.processes]
         # Each part is idempotent and tolerant of what a crashed earlier run already removed.
         with contextlib.suppress(PalotError, OSError):
             await backend.stop_processes(env, processes)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..backends.base import ProcessInfo
+
 #: The steps of a move, in order. Every step is journaled before and after it runs.
 STEPS = ("pause", "checkpoint", "export", "provision", "import_code", "import_session", "setup", "resume",
          "cleanup")
@@ -48,6 +50,13 @@ class ProcessRecord(BaseModel):
     command: str
     cwd: str
     ports: list[int] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, process: ProcessInfo) -> ProcessRecord:
+        return cls(command=process.command, cwd=process.cwd, ports=list(process.ports))
+
+    def info(self) -> ProcessInfo:
+        return ProcessInfo(command=self.command, cwd=self.cwd, ports=tuple(self.ports))
 
 
 class EnvironmentState(BaseModel):
