@@ -103,12 +103,10 @@ def cmd_agents(args: argparse.Namespace) -> int:
             return {"agent": agent, "activity": await a.activity(agent.id)}
         if action == "spawn":
             progress = (lambda m: None) if args.json else (lambda m: err_console.print(f"[bright_black]{m}[/]"))
-            options = {k: v for k, v in (("memory", args.memory), ("cpus", args.cpus), ("pids", args.pids),
-                                         ("network", args.network), ("ports", args.port)) if v}
             agent = await a.spawn(args.project, args.prompt, title=args.title, model=args.model,
                                   base_branch=args.base_branch, branch=args.branch, setup_script=args.setup,
                                   permission_mode=args.permission, environment=args.env,
-                                  options=options or None, progress=progress)
+                                  options=_container_options(args), progress=progress)
             if args.wait:
                 agent = await a.wait(agent.id, timeout=args.timeout)
             return agent
@@ -137,9 +135,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
             return {"destroyed": args.agent}
         if action == "move":
             progress = (lambda m: None) if args.json else (lambda m: err_console.print(f"[bright_black]{m}[/]"))
-            options = {k: v for k, v in (("memory", args.memory), ("cpus", args.cpus), ("pids", args.pids),
-                                         ("network", args.network), ("ports", args.port)) if v}
-            return await a.move(args.agent, args.target, options=options or None, resume=args.resume,
+            return await a.move(args.agent, args.target, options=_container_options(args), resume=args.resume,
                                 progress=progress)
         if action == "moves":
             return palot.migrations.history(args.agent)
@@ -151,6 +147,21 @@ def cmd_agents(args: argparse.Namespace) -> int:
         return 0
     _print_result(action, result, args)
     return 0
+
+
+def _container_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The container options given on the command line (spawn, move), or None."""
+    options = {k: v for k, v in (("memory", args.memory), ("cpus", args.cpus), ("pids", args.pids),
+                                 ("network", args.network), ("ports", args.port)) if v}
+    return options or None
+
+
+def _add_container_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory", help="container memory limit, e.g. 2g")
+    parser.add_argument("--cpus", type=float, help="container CPU limit, e.g. 1.5")
+    parser.add_argument("--pids", type=int, help="container process limit")
+    parser.add_argument("--network", choices=["full", "none"], help="container network (default full)")
+    parser.add_argument("--port", type=int, action="append", help="container port to publish on 127.0.0.1 (repeat)")
 
 
 def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
@@ -271,11 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ask: edits and commands wait for your approval; auto: allow everything")
     sp.add_argument("--env", default="worktree", choices=["worktree", "container"],
                     help="where the agent runs (container: its own container from the agent image)")
-    sp.add_argument("--memory", help="container memory limit, e.g. 2g")
-    sp.add_argument("--cpus", type=float, help="container CPU limit, e.g. 1.5")
-    sp.add_argument("--pids", type=int, help="container process limit")
-    sp.add_argument("--network", choices=["full", "none"], help="container network (default full)")
-    sp.add_argument("--port", type=int, action="append", help="container port to publish on 127.0.0.1 (repeat)")
+    _add_container_options(sp)
     sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
     sp.add_argument("--timeout", type=float, default=600)
     for name, helptext in (("show", "one agent with its activity"), ("abort", "stop the current turn"),
@@ -308,11 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     mv = asub.add_parser("move", help="move the agent to another environment, with its code and conversation")
     mv.add_argument("agent")
     mv.add_argument("target", choices=["worktree", "container"], help="the new environment")
-    mv.add_argument("--memory", help="container memory limit, e.g. 2g")
-    mv.add_argument("--cpus", type=float, help="container CPU limit, e.g. 1.5")
-    mv.add_argument("--pids", type=int, help="container process limit")
-    mv.add_argument("--network", choices=["full", "none"], help="container network (default full)")
-    mv.add_argument("--port", type=int, action="append", help="container port to publish on 127.0.0.1 (repeat)")
+    _add_container_options(mv)
     mv.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                     help="send the agent a note to carry on (default: only if the move stopped a turn)")
     asub.add_parser("moves", help="the agent's moves between environments").add_argument("agent")
