@@ -14,14 +14,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import pytest_asyncio
+from conftest import running_palot
 
-from palot import PalotPaths
+from palot import Palot, PalotPaths
+from palot_jupyter import Dashboard
 from palot.servers import ServerManager, pid_alive, terminate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,3 +205,22 @@ def jupyterlab(root: Path, state: Path, env: dict[str, str]) -> Iterator[Jupyter
         for pid in kernels:
             if pid_alive(pid):
                 terminate(pid)
+
+
+# --- fixtures for the widget tests (each test module that imports them gets its own server) ---------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
+    async with running_palot(tmp_path_factory.mktemp("jupyter") / "palot-home", opencode_bin) as palot:
+        yield palot
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def dash(shared_palot: Palot) -> AsyncIterator[Dashboard]:
+    dashboard = Dashboard(shared_palot)
+    await dashboard.start()
+    try:
+        yield dashboard
+    finally:
+        await dashboard.aclose()

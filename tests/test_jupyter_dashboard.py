@@ -8,35 +8,21 @@ accumulate; each test looks at its own agents, in its own repositories).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from conftest import make_repo, running_palot
+from conftest import make_repo
 
 from palot import AgentStatus, Palot, PalotError, PalotPaths
+from jupyter_support import dash, shared_palot
 from palot_jupyter import Dashboard
 from palot_jupyter.format import LIVE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+__all__ = ["dash", "shared_palot"]  # fixtures, one server per module
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("jupyter") / "palot-home", opencode_bin) as palot:
-        yield palot
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def dash(shared_palot: Palot) -> AsyncIterator[Dashboard]:
-    dashboard = Dashboard(shared_palot)
-    await dashboard.start()
-    try:
-        yield dashboard
-    finally:
-        await dashboard.aclose()
 
 
 async def settled(dash: Dashboard, agent_id: str, *until: AgentStatus) -> None:

@@ -9,34 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from conftest import Engine, make_repo, running_palot
+from conftest import Engine, make_repo
 from traitlets import TraitError
 
-from palot import AgentStatus, Palot
+from palot import AgentStatus
+from jupyter_support import dash, shared_palot
 from palot_jupyter import Dashboard
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+__all__ = ["dash", "shared_palot"]  # fixtures, one server per module
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("jupyter-move") / "palot-home", opencode_bin) as palot:
-        yield palot
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def dash(shared_palot: Palot) -> AsyncIterator[Dashboard]:
-    dashboard = Dashboard(shared_palot)
-    await dashboard.start()
-    try:
-        yield dashboard
-    finally:
-        await dashboard.aclose()
 
 
 async def completed_agent(dash: Dashboard, repo: Path) -> str:
