@@ -44,7 +44,7 @@ async def capture(palot: Palot, agent_id: str) -> AgentState:
     rec = palot.store.get_agent(agent_id)
     env = palot.store.get_environment(rec.environment_id or "")
     assert env is not None
-    root = palot.backends[env.type].host_path(env)
+    root = await palot.backends[env.type].sync(env)  # the cloud tier's files come to this machine first
     messages = [(m.role, m.text) for m in await palot.agents.messages(agent_id)]
     return AgentState(files=tree(root), status=git_out(root, "status", "--porcelain", "--untracked-files=all"),
                       log=git_out(root, "log", "--format=%H %s", "HEAD"), messages=messages)

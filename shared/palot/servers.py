@@ -276,6 +276,22 @@ class ServerManager:
         return (require_opencode(self.paths, self.opencode_bin),
                 self._server_env(self.state.password, self.state.scripted_port))
 
+    def environment_env(self, scripted_port: int, script_path: str) -> dict[str, str]:
+        """Variables for an OpenCode server Palot runs in an environment (container or cloud) besides its
+        password: offline mode, Palot's OpenCode config, and the scripted model on the environment's own
+        loopback (``script_path`` is where its script is inside) when Palot rehearses with it."""
+        env = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
+        if self.isolated:
+            env.update(OFFLINE_ENV)
+        config = self.opencode_config(f"http://127.0.0.1:{scripted_port}/v1" if self.scripted else None)
+        if config:
+            env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
+        if self.scripted:
+            env["PALOT_SCRIPTED_PORT"] = str(scripted_port)
+            env["PALOT_SCRIPTED_SCRIPT"] = "demo" if self.scripted == "demo" else script_path
+            env["PYTHONPATH"] = "/opt/palot/src:/opt/palot/site"
+        return env
+
     def opencode_config(self, scripted_base_url: str | None) -> dict[str, Any]:
         """The OpenCode config Palot adds: the user's extra config, and the scripted provider when used."""
         config = dict(self.config)

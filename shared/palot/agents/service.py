@@ -765,7 +765,8 @@ class AgentService:
 
     async def _git_diff(self, env: EnvironmentRecord, *, path: str | None = None) -> git.Diff:
         assert env.base_commit
-        directory = self.backends[env.type].host_path(env)
+        backend = self.backends[env.type]
+        directory = await backend.sync(env) if env.state == "active" else backend.host_path(env)
         if env.state == "active" and directory.is_dir():
             return await git.diff(directory, env.base_commit, path=path)
         assert env.branch

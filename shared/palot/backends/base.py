@@ -58,6 +58,11 @@ class RuntimeBackend(Protocol):
         """Where the environment's files are on this machine (for git diff and apply)."""
         ...
 
+    async def sync(self, env: EnvironmentRecord) -> Path:
+        """Bring the environment's files up to date at :meth:`host_path` and return it (a no-op for tiers
+        whose files already are on this machine; the cloud tier fetches them)."""
+        ...
+
     async def resume(self, env: EnvironmentRecord) -> None:
         """Reconnect to an active environment after Palot restarts."""
         ...

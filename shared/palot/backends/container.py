@@ -36,7 +36,7 @@ from ..events import EventHub
 from ..images import AGENT_IMAGE, engine, require_image
 from ..opencode import EventStream, OpenCodeClient
 from ..paths import PalotPaths
-from ..servers import OFFLINE_ENV, ServerManager, free_port
+from ..servers import ServerManager, free_port
 from ..store import EnvironmentRecord
 from .base import EnvironmentSpec, ProcessInfo
 
@@ -185,18 +185,8 @@ class ContainerBackend:
             await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=workspace)
 
     def _opencode_env(self, password: str) -> dict[str, str]:
-        env = {"OPENCODE_SERVER_PASSWORD": password, "OPENCODE_DISABLE_AUTOUPDATE": "1"}
-        if self.server.isolated:
-            env.update(OFFLINE_ENV)
-        scripted_url = f"http://127.0.0.1:{SCRIPTED_PORT}/v1" if self.server.scripted else None
-        config = self.server.opencode_config(scripted_url)
-        if config:
-            env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
-        if self.server.scripted:
-            env["PALOT_SCRIPTED_PORT"] = str(SCRIPTED_PORT)
-            env["PALOT_SCRIPTED_SCRIPT"] = "demo" if self.server.scripted == "demo" else "/opt/palot/script.json"
-            env["PYTHONPATH"] = "/opt/palot/src:/opt/palot/site"
-        return env
+        return {"OPENCODE_SERVER_PASSWORD": password,
+                **self.server.environment_env(SCRIPTED_PORT, "/opt/palot/script.json")}
 
     def _volumes(self, workspace: Path, rundir: Path, home_volume: str) -> dict[str, dict[str, str]]:
         volumes = {
@@ -324,6 +314,9 @@ class ContainerBackend:
 
     def host_path(self, env: EnvironmentRecord) -> Path:
         return Path(env.data["workspace"])
+
+    async def sync(self, env: EnvironmentRecord) -> Path:
+        return self.host_path(env)  # the workspace is bind-mounted from this machine
 
     # --- lifecycle ----------------------------------------------------------
 

@@ -74,6 +74,9 @@ class WorktreeBackend:
     def host_path(self, env: EnvironmentRecord) -> Path:
         return Path(env.directory)
 
+    async def sync(self, env: EnvironmentRecord) -> Path:
+        return self.host_path(env)
+
     async def resume(self, env: EnvironmentRecord) -> None:
         """Nothing to do: the shared server's event stream already covers worktrees."""
 

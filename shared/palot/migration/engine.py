@@ -115,7 +115,7 @@ class MigrationEngine:
                                "archive the agent to keep its branch, then spawn a new one from it")
         project = self.store.get_project(rec.project_id)
         assert project is not None
-        head = await git.resolve_commit(source_backend.host_path(env), "HEAD")
+        head = await git.resolve_commit(await source_backend.sync(env), "HEAD")
         mid = "mig_" + secrets.token_hex(5)
         spec = self._spec(project, env.branch, env.base_commit, "env_" + secrets.token_hex(6), options)
         await target_backend.preflight(spec, head)

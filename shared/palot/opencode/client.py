@@ -24,7 +24,8 @@ DEFAULT_USERNAME = "opencode"
 
 
 class OpenCodeClient:
-    """Async client for one OpenCode server, with basic auth."""
+    """Async client for one OpenCode server, with basic auth (or ``auth``: a proxy's own, e.g. the cloud
+    Worker's bearer token, which then authenticates to the server itself)."""
 
     def __init__(
         self,
@@ -34,8 +35,10 @@ class OpenCodeClient:
         username: str = DEFAULT_USERNAME,
         timeout: float = 30.0,
         uds: str | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
-        auth = httpx.BasicAuth(username, password) if password else None
+        if auth is None and password:
+            auth = httpx.BasicAuth(username, password)
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.uds = uds  # a unix socket to connect through (an environment with no network)
