@@ -1,0 +1,264 @@
+// AgentContainer: one Palot environment = one Durable Object = one container.
+//
+// The object's own storage holds the environment's record: the OpenCode/daemon password (made
+// here, never logged, never returned), creation and start times, the running time accumulated
+// over past runs, and the extra environment variables given at creation. Requests reach the
+// container only through this object, so the password never leaves Cloudflare.
+
+import { Container } from "@cloudflare/containers";
+import type { StopParams } from "@cloudflare/containers";
+import { DAEMON_PORT, OPENCODE_PORT, TARGET_HEADER, settings } from "./config";
+import type { Env } from "./config";
+import { error } from "./http";
+
+const RECORD_KEY = "palot-env";
+
+interface EnvRecord {
+  id: string;
+  password: string;
+  created_at: number; // unix seconds
+  started_at: number | null; // unix seconds of the latest start
+  running_since: number | null; // unix milliseconds, null while stopped
+  running_seconds: number; // finished runs only
+  extra_env: Record<string, string>;
+}
+
+export interface EnvStatus {
+  id: string;
+  status: "running" | "stopped";
+  instance_type: string;
+  created_at: number;
+  started_at: number | null;
+  running_seconds: number;
+}
+
+export interface DestroyedEnv {
+  id: string;
+  status: "destroyed";
+  running_seconds: number;
+}
+
+/** 24 random bytes, base64url: the credential for OpenCode and the daemon inside the container. */
+function newPassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * How long a start may take until the port answers. @cloudflare/containers 0.3.7 gives 8 s to
+ * "get an instance" and recognises a not-yet-listening port by the message "the container is not
+ * listening", but workerd (1.20260426) says "Container is not listening to port N": so the 8 s
+ * budget silently includes OpenCode's own start (about 7 s, more on a cold image) and a slow start
+ * gets the container killed. One explicit budget for both phases avoids that.
+ */
+const START_BUDGET = { instanceGetTimeoutMS: 60_000, portReadyTimeoutMS: 60_000 };
+
+export class AgentContainer extends Container<Env> {
+  private record: EnvRecord | null = null;
+
+  constructor(ctx: DurableObjectState<{}>, env: Env) {
+    const s = settings(env);
+    super(ctx, env, { defaultPort: OPENCODE_PORT, sleepAfter: s.sleepAfter, enableInternet: s.enableInternet });
+    // Load the record before any request or alarm is delivered, so a container started by the
+    // library itself (a proxied request waking a sleeping environment) gets the right env vars.
+    ctx.blockConcurrencyWhile(async () => {
+      this.record = (await ctx.storage.get<EnvRecord>(RECORD_KEY)) ?? null;
+      this.applyEnvVars();
+    });
+  }
+
+  // --- RPC from the Worker -------------------------------------------------------------------
+
+  /** Create the environment and start its container; null when the id already exists. */
+  async envCreate(id: string, extraEnv: Record<string, string>): Promise<EnvStatus | null> {
+    if (this.record) return null;
+    this.record = {
+      id,
+      password: newPassword(),
+      created_at: Math.floor(Date.now() / 1000),
+      started_at: null,
+      running_since: null,
+      running_seconds: 0,
+      extra_env: extraEnv,
+    };
+    await this.save();
+    this.applyEnvVars();
+    await this.startAndWaitForPorts({ ports: OPENCODE_PORT, cancellationOptions: START_BUDGET });
+    return this.envStatus();
+  }
+
+  async envStatus(): Promise<EnvStatus | null> {
+    const r = this.record;
+    if (!r) return null;
+    const running = this.running();
+    if (!running && r.running_since !== null) await this.settle(); // exited, onStop not run yet
+    const current = r.running_since !== null ? (Date.now() - r.running_since) / 1000 : 0;
+    return {
+      id: r.id,
+      status: running ? "running" : "stopped",
+      instance_type: settings(this.env).instanceType,
+      created_at: r.created_at,
+      started_at: r.started_at,
+      running_seconds: Math.round((r.running_seconds + current) * 1000) / 1000,
+    };
+  }
+
+  /** Stop the container (SIGTERM, SIGKILL after 15 s). The record and password are kept. */
+  async envStop(): Promise<EnvStatus | null> {
+    if (!this.record) return null;
+    if (this.running()) {
+      await this.stop("SIGTERM");
+      if (!(await this.waitStopped(15_000))) {
+        await this.destroy();
+        await this.waitStopped(10_000);
+      }
+    }
+    await this.stop(); // not running any more: this runs the library's pending onStop
+    await this.settle();
+    return this.envStatus();
+  }
+
+  async envStart(): Promise<EnvStatus | null> {
+    if (!this.record) return null;
+    if (!this.running()) {
+      await this.settle();
+      await this.startAndWaitForPorts({ ports: OPENCODE_PORT, cancellationOptions: START_BUDGET });
+    }
+    return this.envStatus();
+  }
+
+  /** Kill the container and forget the environment: storage is wiped. null when unknown. */
+  async envDestroy(): Promise<DestroyedEnv | null> {
+    const r = this.record;
+    if (!r) return null;
+    if (this.running()) {
+      await this.destroy();
+      await this.waitStopped(15_000);
+    }
+    await this.settle();
+    const result: DestroyedEnv = { id: r.id, status: "destroyed", running_seconds: Math.round(r.running_seconds * 1000) / 1000 };
+    this.record = null;
+    this.envVars = {};
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    return result;
+  }
+
+  /**
+   * Drop this in-memory instance after envDestroy (called as a separate RPC, which fails by design):
+   * deleteAll also removed the library's schedule table, so a later environment with the same id
+   * must start from a fresh object.
+   */
+  async reset(): Promise<void> {
+    if (this.record === null) this.ctx.abort("environment destroyed");
+  }
+
+  // --- proxy ---------------------------------------------------------------------------------
+
+  /**
+   * A request proxied by the Worker: the Worker already checked the bearer token and rewrote the
+   * URL to the container's path; here the Authorization header becomes the environment's own
+   * basic-auth credential and the request goes to OpenCode (8080) or the daemon (8081).
+   * The library starts a stopped container first, and streams the response (SSE, WebSocket).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const r = this.record;
+    if (!r) return error(404, "no such environment", "create it with POST /envs, or list them with GET /envs");
+    const port = request.headers.get(TARGET_HEADER) === "daemon" ? DAEMON_PORT : OPENCODE_PORT;
+    if (!this.running() || (await this.getState()).status !== "healthy") {
+      try {
+        // A stopped or sleeping environment wakes up here (containerFetch would too, on a shorter budget).
+        await this.startAndWaitForPorts({ ports: port, cancellationOptions: { ...START_BUDGET, abort: request.signal } });
+      } catch (e) {
+        return error(
+          503,
+          `environment ${r.id} did not start: ${e instanceof Error ? e.message : String(e)}`,
+          `retry; if it persists, POST /envs/${r.id}/stop then /start, or check the image's entrypoint`,
+        );
+      }
+    }
+    const headers = new Headers(request.headers);
+    headers.delete(TARGET_HEADER);
+    headers.set("authorization", "Basic " + btoa("opencode:" + r.password));
+    const upstream = new Request(request.url, {
+      method: request.method,
+      headers,
+      body: request.body,
+      redirect: "manual",
+      signal: request.signal,
+    });
+    return this.containerFetch(upstream, port);
+  }
+
+  // --- lifecycle hooks -----------------------------------------------------------------------
+
+  override async onStart(): Promise<void> {
+    const r = this.record;
+    if (!r || r.running_since !== null) return;
+    r.running_since = Date.now();
+    r.started_at = Math.floor(r.running_since / 1000);
+    await this.save();
+  }
+
+  override async onStop(_: StopParams): Promise<void> {
+    await this.settle();
+  }
+
+  override onError(err: unknown): unknown {
+    // The library's default logs the whole error object; a message is enough and safer.
+    console.error(`palot: container error: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  }
+
+  override async alarm(alarmProps?: AlarmInvocationInfo): Promise<void> {
+    if (this.record === null) {
+      // An object touched for an unknown or destroyed id: leave nothing behind.
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      return;
+    }
+    await super.alarm(alarmProps);
+  }
+
+  // --- helpers -------------------------------------------------------------------------------
+
+  private running(): boolean {
+    return this.ctx.container?.running ?? false;
+  }
+
+  private applyEnvVars(): void {
+    const r = this.record;
+    this.envVars = r
+      ? {
+          ...r.extra_env,
+          OPENCODE_SERVER_PASSWORD: r.password,
+          PALOT_ENV_ID: r.id,
+          PALOT_DAEMON_PORT: String(DAEMON_PORT),
+        }
+      : {};
+  }
+
+  /** Add the current run (if any) to the accumulated running time. */
+  private async settle(): Promise<void> {
+    const r = this.record;
+    if (!r || r.running_since === null) return;
+    r.running_seconds += Math.max(0, Date.now() - r.running_since) / 1000;
+    r.running_since = null;
+    await this.save();
+  }
+
+  private async save(): Promise<void> {
+    if (this.record) await this.ctx.storage.put(RECORD_KEY, this.record);
+  }
+
+  private async waitStopped(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.running()) {
+      if (Date.now() > deadline) return false;
+      await sleep(100);
+    }
+    return true;
+  }
+}

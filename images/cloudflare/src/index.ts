@@ -1,0 +1,197 @@
+// Palot's cloud-tier Worker: environments (one container each) behind one bearer token.
+//
+//   GET    /health                       Worker settings
+//   GET    /envs                         {"envs": [status, ...]}
+//   POST   /envs                         {"id", "env"?} -> 201 status (409 if the id exists)
+//   GET    /envs/<id>                    status
+//   POST   /envs/<id>/stop | /start      status
+//   DELETE /envs/<id>                    {"id", "status": "destroyed", "running_seconds"}
+//   ANY    /envs/<id>/opencode/<rest>    proxied to OpenCode (container port 8080) as /<rest>
+//   ANY    /envs/<id>/daemon/<rest>      proxied to Palot's environment daemon (port 8081)
+//
+// Every request needs `Authorization: Bearer <PALOT_TOKEN>`; proxied requests reach the
+// container with that header replaced by the environment's own basic-auth credential.
+// Paths are routed as URL parsing leaves them: dot segments ("/envs/a/../b") are already resolved
+// (by workerd and by `new URL`) before any id is read, and an id is never percent-decoded.
+
+import { checkBearer } from "./auth";
+import { ConfigError, ENV_ID, ENV_NAME, RESERVED_ENV, TARGET_HEADER, settings } from "./config";
+import type { Env } from "./config";
+import { error, json } from "./http";
+import { registry } from "./registry";
+
+export { AgentContainer } from "./container";
+export { EnvRegistry } from "./registry";
+
+const MAX_CREATE_BODY = 64 * 1024;
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    try {
+      return await handle(request, env);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        return error(500, `the Worker is misconfigured: ${e.message}`, "fix [vars] in wrangler.toml and deploy again");
+      }
+      console.error(`palot: ${request.method} ${new URL(request.url).pathname} failed: ${e instanceof Error ? e.message : String(e)}`);
+      return error(500, `the Worker failed: ${e instanceof Error ? e.message : String(e)}`, "retry; if it persists, check `npx wrangler tail palot`");
+    }
+  },
+} satisfies ExportedHandler<Env>;
+
+async function handle(request: Request, env: Env): Promise<Response> {
+  const denied = await checkBearer(request, env.PALOT_TOKEN);
+  if (denied) return denied;
+  const cfg = settings(env);
+  const path = new URL(request.url).pathname;
+
+  if (path === "/health") {
+    if (request.method !== "GET") return methodNotAllowed("GET");
+    return json(200, {
+      ok: true,
+      worker: "palot",
+      version: 1,
+      instance_type: cfg.instanceType,
+      sleep_after: cfg.sleepAfter,
+      enable_internet: cfg.enableInternet,
+    });
+  }
+  if (path === "/envs") {
+    if (request.method === "GET") return listEnvs(env);
+    if (request.method === "POST") return createEnv(request, env);
+    return methodNotAllowed("GET, POST");
+  }
+  const match = /^\/envs\/([^/]*)(?:\/(.*))?$/.exec(path);
+  if (!match) return notFound(path);
+  const [, id, rest] = match;
+  if (!ENV_ID.test(id)) return badId(id);
+  const stub = env.AGENT.get(env.AGENT.idFromName(id));
+
+  if (rest === undefined) {
+    if (request.method === "GET") return found(id, await stub.envStatus());
+    if (request.method === "DELETE") {
+      const gone = await stub.envDestroy();
+      if (!gone) return unknownEnv(id);
+      await stub.reset().catch(() => undefined); // fails by design: the object resets itself
+      await registry(env).remove(id);
+      return json(200, gone);
+    }
+    return methodNotAllowed("GET, DELETE");
+  }
+  if (rest === "stop" || rest === "start") {
+    if (request.method !== "POST") return methodNotAllowed("POST");
+    return found(id, await (rest === "stop" ? stub.envStop() : stub.envStart()));
+  }
+  const proxied = /^(opencode|daemon)(\/.*)?$/.exec(rest);
+  if (!proxied) return notFound(path);
+  const [, target, upstreamPath] = proxied;
+  const headers = new Headers(request.headers);
+  headers.delete("authorization"); // the bearer token never reaches the container
+  headers.delete("cf-container-target-port");
+  headers.set(TARGET_HEADER, target);
+  // workerd asks the container for gzip when the client named no encoding; the reply is passed on
+  // as it is, so ask for what the client accepts: nothing named means identity.
+  if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
+  const forwarded = new Request(`http://container${upstreamPath ?? "/"}${new URL(request.url).search}`, {
+    method: request.method,
+    headers,
+    body: request.body,
+    redirect: "manual",
+    signal: request.signal,
+  });
+  return stub.fetch(forwarded); // streamed as it comes (SSE), WebSocket upgrades included
+}
+
+async function listEnvs(env: Env): Promise<Response> {
+  const index = registry(env);
+  const entries = await index.list();
+  const statuses = await Promise.all(
+    entries.map(async ({ id }) => {
+      const status = await env.AGENT.get(env.AGENT.idFromName(id)).envStatus();
+      if (!status) await index.remove(id); // the index outlived a half-finished delete
+      return status;
+    }),
+  );
+  const envs = statuses.filter((s) => s !== null).sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
+  return json(200, { envs });
+}
+
+async function createEnv(request: Request, env: Env): Promise<Response> {
+  const parsed = await parseCreate(request);
+  if (parsed instanceof Response) return parsed;
+  const { id, extraEnv } = parsed;
+  // Index first, so an environment can never exist unlisted; GET /envs drops index entries whose
+  // environment does not exist.
+  await registry(env).add(id, Math.floor(Date.now() / 1000));
+  const stub = env.AGENT.get(env.AGENT.idFromName(id));
+  let status;
+  try {
+    status = await stub.envCreate(id, extraEnv);
+  } catch (e) {
+    return error(
+      500,
+      `environment ${id} was created but its container did not start: ${e instanceof Error ? e.message : String(e)}`,
+      `retry with POST /envs/${id}/start, or remove it with DELETE /envs/${id}`,
+    );
+  }
+  if (!status) return error(409, `environment ${id} already exists`, "pick another id, or DELETE /envs/" + id + " first");
+  return json(201, status);
+}
+
+async function parseCreate(request: Request): Promise<{ id: string; extraEnv: Record<string, string> } | Response> {
+  const fix = 'send a JSON object like {"id": "my-env", "env": {"NAME": "value"}}';
+  const text = await request.text();
+  if (text.length > MAX_CREATE_BODY) return error(400, "the request body is too large", fix);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return error(400, "the request body is not valid JSON", fix);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return error(400, "the request body is not a JSON object", fix);
+  const { id, env: extra, ...others } = body as Record<string, unknown>;
+  const unknownKeys = Object.keys(others);
+  if (unknownKeys.length) return error(400, `unknown field(s): ${unknownKeys.join(", ")}`, fix);
+  if (typeof id !== "string") return error(400, 'the field "id" is missing or not a string', fix);
+  if (!ENV_ID.test(id)) return badId(id);
+  const extraEnv: Record<string, string> = {};
+  if (extra !== undefined) {
+    if (typeof extra !== "object" || extra === null || Array.isArray(extra)) return error(400, 'the field "env" is not a JSON object', fix);
+    for (const [name, value] of Object.entries(extra)) {
+      if (!ENV_NAME.test(name)) {
+        return error(400, `environment variable name ${JSON.stringify(name)} is not valid`, "use names like MY_VAR (letters, digits and _; not starting with a digit)");
+      }
+      if (RESERVED_ENV.includes(name)) {
+        return error(400, `environment variable ${name} is set by the Worker itself`, `remove ${name} from "env" (reserved: ${RESERVED_ENV.join(", ")})`);
+      }
+      if (typeof value !== "string") return error(400, `the value of ${name} is not a string`, "give every value as a JSON string");
+      extraEnv[name] = value;
+    }
+  }
+  return { id, extraEnv };
+}
+
+function found<T>(id: string, value: T | null): Response {
+  return value ? json(200, value) : unknownEnv(id);
+}
+
+function unknownEnv(id: string): Response {
+  return error(404, `no environment ${id}`, "create it with POST /envs, or list them with GET /envs");
+}
+
+function badId(id: string): Response {
+  return error(
+    400,
+    `${JSON.stringify(id.slice(0, 80))} is not a valid environment id`,
+    "use 1-63 characters: lower-case letters, digits, '-' and '_', starting with a letter or digit",
+  );
+}
+
+function notFound(path: string): Response {
+  return error(404, `no route ${path.slice(0, 200)}`, "see images/cloudflare/README.md for the API (GET /health, /envs, /envs/<id>, /envs/<id>/opencode/...)");
+}
+
+function methodNotAllowed(allow: string): Response {
+  return error(405, "method not allowed here", `use ${allow}`, { allow });
+}
+

@@ -1,0 +1,264 @@
+"""Palot's cloud-tier Worker (``images/cloudflare``) run locally under ``wrangler dev``.
+
+Tests and offline rehearsals need the real Worker and Container code without a Cloudflare
+account. ``wrangler dev`` runs both in workerd on this machine and starts each environment's
+container in the local Docker engine (``DOCKER_HOST``). Three things stand between that and a
+machine without buildx or Docker Hub, all handled here:
+
+- wrangler builds images with ``docker build --load --provenance=false`` (buildx only):
+  ``images/cloudflare/dev/docker`` (WRANGLER_DOCKER_BIN) drops those flags when buildx is missing;
+- workerd runs a networking sidecar image pulled from Docker Hub: Palot builds its own
+  (``images/cloudflare/dev/sidecar``, named by MINIFLARE_CONTAINER_EGRESS_IMAGE), and the wrapper
+  makes ``docker pull`` of an image already present a no-op. The sidecar does not filter egress,
+  so locally ``ENABLE_INTERNET=false`` is NOT enforced;
+- wrangler tries to reach Cloudflare (the ``Request.cf`` placeholder, update checks, metrics):
+  harmless warnings in the log when offline; metrics are switched off.
+
+workerd names containers ``workerd-<worker name>-AgentContainer-<object id>`` (plus ``-proxy`` for
+the sidecar), and the object id derives from the environment id alone. Each LocalWorker therefore
+runs under its own worker name, ``palot-<random>``, so several can share one engine, and ``stop()``
+removes exactly its own containers (wrangler removes the app containers on exit, not the sidecars).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from ..errors import PalotError
+from ..images import AGENT_IMAGE
+from ..install import Progress, quiet
+
+READY_TIMEOUT = 120.0
+
+
+def worker_dir() -> Path:
+    """``images/cloudflare`` of this source tree: the Worker, its wrangler.toml and package-lock.json."""
+    return Path(__file__).resolve().parents[3] / "images" / "cloudflare"
+
+
+def ensure_node_modules(progress: Progress = quiet) -> Path:
+    """Install the Worker's pinned npm packages (wrangler, @cloudflare/containers) when missing or stale."""
+    directory = worker_dir()
+    modules, lock = directory / "node_modules", directory / "package-lock.json"
+    marker = modules / ".package-lock.json"  # npm rewrites it on every install
+    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+        return modules
+    progress("installing the Worker's npm packages (npm ci)")
+    try:
+        out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=directory, capture_output=True,
+                             text=True, timeout=600)
+    except FileNotFoundError as e:
+        raise PalotError("npm is not installed, and the cloud Worker needs it (wrangler is an npm package)",
+                         "install Node.js 20 or newer with npm (`apt-get install nodejs npm`)") from e
+    if out.returncode != 0:
+        raise PalotError(f"`npm ci` failed in {directory}: {(out.stderr or out.stdout).strip()[-800:]}",
+                         "check that the npm registry is reachable (or npm's proxy settings), then try again")
+    return modules
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalWorker:
+    """The Worker under ``wrangler dev`` on 127.0.0.1, with containers in the local engine.
+
+    ``workdir`` receives everything generated: the wrangler config, ``.dev.vars`` (the token, mode
+    0600), the container's Dockerfile, wrangler's state (Durable Object storage) and
+    ``wrangler.log``. The token is never printed.
+    """
+
+    def __init__(self, *, token: str, image: str = AGENT_IMAGE, docker_host: str | None = None,
+                 port: int | None = None, sleep_after: str = "30m", workdir: Path) -> None:
+        self.token = token
+        self.image = image
+        self.docker_host = docker_host or os.environ.get("DOCKER_HOST")
+        self.port = port
+        self.sleep_after = sleep_after
+        self.workdir = Path(workdir)
+        self.log_path = self.workdir / "wrangler.log"
+        self.name = f"palot-{secrets.token_hex(3)}"  # the worker name: container names start with it
+        self.container_prefix = f"workerd-{self.name}-"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # --- public ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self.port is None or self._proc is None:
+            raise PalotError("the local Worker is not running", "call LocalWorker.start() first")
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, progress: Progress = quiet) -> None:
+        """Build what is missing, start ``wrangler dev``, and wait until the Worker answers /health."""
+        ensure_node_modules(progress)
+        self._docker("image", "inspect", self.image, error=(
+            f"the image {self.image} is not in the container engine",
+            "build it with `palot images build` (offline), or `docker build -t palot-agent images/agent`"))
+        sidecar = self._sidecar_image(progress)
+        config = self._write_config()
+        self.port = self.port or _free_port()
+        env = {
+            **os.environ,
+            "WRANGLER_DOCKER_BIN": str(worker_dir() / "dev" / "docker"),
+            "MINIFLARE_CONTAINER_EGRESS_IMAGE": sidecar,
+            "WRANGLER_SEND_METRICS": "false",
+            "CLOUDFLARE_CF_FETCH_ENABLED": "false",  # no Request.cf download: placeholder values
+            "WRANGLER_LOG_PATH": str(self.workdir / "wrangler-logs"),
+            "XDG_CONFIG_HOME": str(self.workdir / "config"),  # wrangler's own settings stay here
+            "NO_COLOR": "1",
+            "CI": "1",
+        }
+        if self.docker_host:
+            env["DOCKER_HOST"] = self.docker_host
+        progress(f"starting wrangler dev on 127.0.0.1:{self.port}")
+        log = open(self.log_path, "ab")
+        try:
+            self._proc = subprocess.Popen(
+                [str(worker_dir() / "node_modules" / ".bin" / "wrangler"), "dev", "-c", str(config),
+                 "--ip", "127.0.0.1", "--port", str(self.port), "--show-interactive-dev-session=false",
+                 "--log-level", "info"],
+                cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # one process group: wrangler, workerd and docker children
+            )
+        finally:
+            log.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop wrangler (its whole process group) and remove every container it created."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            self._signal_group(proc, signal.SIGTERM)  # wrangler removes its app containers on exit
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self._signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        if proc is not None:
+            self._signal_group(proc, signal.SIGKILL)  # workerd children that outlived wrangler
+        self._remove_containers()
+
+    def containers(self) -> list[str]:
+        """Names of the engine's containers made by this Worker (apps and their ``-proxy`` sidecars)."""
+        out = self._docker("ps", "-a", "--filter", f"name=^{self.container_prefix}", "--format", "{{.Names}}")
+        return [name for name in out.split() if name.startswith(self.container_prefix)]
+
+    def __enter__(self) -> LocalWorker:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _docker(self, *args: str, error: tuple[str, str] | None = None, timeout: float = 600) -> str:
+        env = {**os.environ, **({"DOCKER_HOST": self.docker_host} if self.docker_host else {})}
+        try:
+            out = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+        except FileNotFoundError as e:
+            raise PalotError("the docker CLI is not installed (wrangler drives containers through it)",
+                             "install it (`apt-get install docker.io`, or docker-ce-cli)") from e
+        if out.returncode != 0:
+            message, fix = error or (f"`docker {args[0]}` failed: {out.stderr.strip()[-600:]}",
+                                     "check that the container engine at DOCKER_HOST is running")
+            raise PalotError(message, fix)
+        return out.stdout
+
+    def _sidecar_image(self, progress: Progress) -> str:
+        """``palot-cf-sidecar:<digest>``, built FROM the agent image (it has python3) when missing."""
+        context = worker_dir() / "dev" / "sidecar"
+        base_id = self._docker("image", "inspect", "--format", "{{.Id}}", self.image).strip()
+        digest = hashlib.sha256(base_id.encode())
+        for name in ("Dockerfile", "sidecar.py"):
+            digest.update((context / name).read_bytes())
+        tag = f"palot-cf-sidecar:{digest.hexdigest()[:16]}"
+        try:
+            self._docker("image", "inspect", tag)
+        except PalotError:
+            progress(f"building {tag}")
+            self._docker("build", "-q", "-t", tag, "--build-arg", f"BASE={self.image}", str(context))
+        return tag
+
+    def _write_config(self) -> Path:
+        """A copy of wrangler.toml whose code is the real ``src/`` and whose image is ``self.image``."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        image_dir = self.workdir / "image"
+        image_dir.mkdir(exist_ok=True)
+        (image_dir / "Dockerfile").write_text(
+            f"FROM {self.image}\nENV PALOT_DAEMON_PORT=8081\nEXPOSE 8080 8081\n")
+        text = (worker_dir() / "wrangler.toml").read_text()
+        replacements = {
+            r'^main = ".*"$': f'main = "{worker_dir() / "src" / "index.ts"}"',
+            r'^image = ".*"$': f'image = "{image_dir / "Dockerfile"}"',
+            r'^SLEEP_AFTER = ".*"$': f'SLEEP_AFTER = "{self.sleep_after}"',
+            r'^name = ".*"$': f'name = "{self.name}"',
+        }
+        for pattern, line in replacements.items():
+            text, count = re.subn(pattern, line.replace("\\", "\\\\"), text, count=1, flags=re.MULTILINE)
+            if count != 1:
+                raise PalotError(f"{worker_dir() / 'wrangler.toml'} has no line matching {pattern}",
+                                 "restore images/cloudflare/wrangler.toml from git")
+        config = self.workdir / "wrangler.toml"
+        config.write_text(text)
+        dev_vars = self.workdir / ".dev.vars"
+        fd = os.open(dev_vars, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"PALOT_TOKEN={self.token}\n")
+        os.chmod(dev_vars, 0o600)
+        return config
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        headers = {"authorization": f"Bearer {self.token}"}
+        while True:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise PalotError(f"wrangler dev exited with {self._proc.returncode}:\n{self._log_tail()}",
+                                 f"see {self.log_path}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", headers=headers, timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise PalotError(f"the local Worker did not answer /health within {READY_TIMEOUT:.0f} s:\n"
+                                 f"{self._log_tail()}", f"see {self.log_path}")
+            time.sleep(0.5)
+
+    def _log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def _remove_containers(self) -> None:
+        names = self.containers()
+        if names:
+            self._docker("rm", "--force", "--volumes", *names)
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
