@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -227,6 +228,50 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cloud(args: argparse.Namespace) -> int:
+    from .cloud import config as cloud_config
+    from .cloud import manage
+    from .store import Store
+
+    paths = PalotPaths.default()
+    paths.ensure()
+    progress = (lambda m: None) if args.json else err_console.print
+    if args.action == "deploy":
+        from .cloud.deploy import deploy
+
+        cfg = deploy(paths, progress=progress)
+        result: Any = {"url": cfg.url, "deployed": True}
+    elif args.action == "connect":
+        token = args.token or os.environ.get("PALOT_CLOUD_TOKEN") or (sys.stdin.readline().strip()
+                                                                       if not sys.stdin.isatty() else "")
+        # Proven first (reachable, token accepted), saved after: a bad URL or token changes nothing.
+        result = asyncio.run(manage.status(cloud_config.CloudConfig(cloud_config.check_url(args.url), token),
+                                           Store(paths.store)))
+        cloud_config.save(paths, args.url, token)
+    elif args.action == "status":
+        result = asyncio.run(manage.status(cloud_config.load(paths), Store(paths.store)))
+    else:  # destroy-all
+        if not args.yes:
+            raise PalotError("destroy-all removes every cloud environment and the agents' unpublished work in them",
+                             "run `palot cloud destroy-all --yes` if that is what you want")
+        result = {"destroyed": asyncio.run(manage.destroy_all(cloud_config.load(paths), Store(paths.store)))}
+    if args.json:
+        _dump(result)
+    elif args.action in ("status", "connect"):
+        console.print(f"Worker {result['url']}: {result['worker'].get('instance_type')} instances, "
+                      f"sleep after {result['worker'].get('sleep_after')}")
+        for e in result["environments"]:
+            cost = e["cost_usd_estimate"]
+            console.print(f"  {e['id']} {e['status']} agent={e['agent_id'] or '-'} {e['instance_type']} "
+                          f"{e['running_seconds']:.0f} s" + (f" ≤ ${cost:.4f}" if cost is not None else ""))
+        console.print(f"estimated cost so far: ≤ ${result['total_cost_usd_estimate']:.4f}")
+    elif args.action == "deploy":
+        console.print(f"deployed: {result['url']} (token saved, encrypted)")
+    else:
+        console.print(f"destroyed {len(result['destroyed'])} cloud environment(s)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -280,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--setup", help="a bash script run in the new worktree first")
     sp.add_argument("--permission", default="default", choices=["default", "ask", "auto"],
                     help="ask: edits and commands wait for your approval; auto: allow everything")
-    sp.add_argument("--env", default="worktree", choices=["worktree", "container"],
-                    help="where the agent runs (container: its own container from the agent image)")
+    sp.add_argument("--env", default="worktree", choices=["worktree", "container", "cloud"],
+                    help="where the agent runs (container: its own container from the agent image; "
+                         "cloud: a Cloudflare Container behind Palot's Worker, see `palot cloud`)")
     _add_container_options(sp)
     sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
     sp.add_argument("--timeout", type=float, default=600)
@@ -314,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     asub.add_parser("env", help="the agent's environment: state, directory, resources").add_argument("agent")
     mv = asub.add_parser("move", help="move the agent to another environment, with its code and conversation")
     mv.add_argument("agent")
-    mv.add_argument("target", choices=["worktree", "container"], help="the new environment")
+    mv.add_argument("target", choices=["worktree", "container", "cloud"], help="the new environment")
     _add_container_options(mv)
     mv.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                     help="send the agent a note to carry on (default: only if the move stopped a turn)")
@@ -324,7 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--force", action="store_true", help="even if its changes were never applied or merged")
     ag.set_defaults(func=cmd_agents)
 
-    for sp_ in (d, u, dn, demo, im, *asub.choices.values()):
+    cl = sub.add_parser("cloud", help="the cloud tier: deploy Palot's Worker, connect to it, status and costs")
+    csub = cl.add_subparsers(dest="action", required=True)
+    csub.add_parser("deploy", help="deploy the Worker with your wrangler login and remember it")
+    cc = csub.add_parser("connect", help="use an already deployed Worker")
+    cc.add_argument("url", help="the Worker's https://… URL")
+    cc.add_argument("--token", help="its PALOT_TOKEN (default: $PALOT_CLOUD_TOKEN or one line on stdin)")
+    csub.add_parser("status", help="the Worker, its environments, their running time and estimated cost")
+    da = csub.add_parser("destroy-all", help="destroy every cloud environment (stops all cloud costs)")
+    da.add_argument("--yes", action="store_true", help="really do it")
+    cl.set_defaults(func=cmd_cloud)
+
+    for sp_ in (d, u, dn, demo, im, *asub.choices.values(), *csub.choices.values()):
         sp_.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

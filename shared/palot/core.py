@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .agents import AgentService
-from .backends import ContainerBackend, WorktreeBackend
+from .backends import CloudBackend, ContainerBackend, WorktreeBackend
 from .events import EventHub
 from .migration import MigrationEngine
 from .opencode import EventStream, OpenCodeClient
@@ -46,6 +46,7 @@ class Palot:
             "worktree": WorktreeBackend(self.paths.worktrees, self._client, self.server.cli,
                                         self.paths.home / "process-logs"),
             "container": ContainerBackend(self.paths, self.hub, self.server),
+            "cloud": CloudBackend(self.paths, self.hub, self.server),
         }
         self.agents = AgentService(self.store, self.hub, self.backends, self._client)  # type: ignore[arg-type]
         self.migrations = MigrationEngine(self.paths, self.store, self.agents, self.backends)  # type: ignore[arg-type]

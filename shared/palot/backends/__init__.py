@@ -1,7 +1,9 @@
-"""Runtime backends: where agents' environments live (worktree and container; cloud later)."""
+"""Runtime backends: where agents' environments live (worktree, container, cloud)."""
 
 from .base import EnvironmentSpec, RuntimeBackend
+from .cloud import CloudBackend
 from .container import ContainerBackend, ContainerOptions
 from .worktree import WorktreeBackend
 
-__all__ = ["ContainerBackend", "ContainerOptions", "EnvironmentSpec", "RuntimeBackend", "WorktreeBackend"]
+__all__ = ["CloudBackend", "ContainerBackend", "ContainerOptions", "EnvironmentSpec", "RuntimeBackend",
+           "WorktreeBackend"]

@@ -1,0 +1,351 @@
+"""The cloud tier: an agent in a Cloudflare Container, behind Palot's Worker (``images/cloudflare``).
+
+Palot never execs into a cloud container. The Worker provisions, reports and destroys environments and
+proxies ``/envs/<id>/opencode/…`` to the OpenCode server inside (the same typed client and event stream as
+every tier, authenticated with the Worker's bearer token) and ``/envs/<id>/daemon/…`` to ``palot-envd``'s
+daemon, which runs git, the setup script, ``opencode export``/``import`` and the process scan there and
+moves files (git bundles, session exports) in and out.
+
+The code arrives as a git bundle of the project up to the agent's base commit (or, in a move, of the
+agent's branch and a snapshot of its working tree). A local *mirror* clone under
+``$PALOT_HOME/environments/<id>/mirror`` is brought up to date from the environment (:meth:`sync`) before
+Palot diffs or applies, so diff and apply are plain local git, as on the other tiers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import git, procscan
+from ..cloud import config as cloud_config
+from ..cloud.costs import estimate_usd, usd_per_hour
+from ..cloud.worker import CloudEnvironmentGone, CloudUnreachable, WorkerClient
+from ..errors import InvalidInput, PalotError
+from ..events import EventHub
+from ..opencode import EventStream, OpenCodeClient
+from ..paths import PalotPaths
+from ..servers import ServerManager
+from ..store import EnvironmentRecord
+from .base import EnvironmentSpec, ProcessInfo
+
+WORKSPACE = "/workspace"
+TRANSFER = "/run/palot"  # files in flight; never the workspace (they would show in the agent's diff)
+SCRIPTED_PORT = 4097
+SCRIPT_PATH = "/opt/palot/script.json"  # where a rehearsal image carries the scripted model's script
+READY_TIMEOUT = 180.0
+
+# A commit whose parent is HEAD and whose tree is the working tree (uncommitted, untracked and deleted files
+# included), made with a throwaway index, bundled with what $3 lacks. Mirrors palot.git.bundle_work.
+_SNAPSHOT = r"""
+set -eu
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export GIT_INDEX_FILE="$tmp/index"
+git read-tree HEAD
+git -c core.looseCompression=1 add --all
+tree=$(git write-tree)
+unset GIT_INDEX_FILE
+head=$(git rev-parse HEAD)
+commit=$(echo 'palot: snapshot (uncommitted work)' | git -c user.name=Palot -c user.email=palot@localhost commit-tree "$tree" -p "$head" -F -)
+git update-ref "$1" "$commit"
+git -c pack.compression=0 bundle create --quiet "$2" "$1" "^$3"
+git update-ref -d "$1"
+echo "$head $commit"
+"""
+
+# Make the workspace the bundle's branch head ($2^) with the snapshot's files left uncommitted.
+_RESTORE = r"""
+set -eu
+git fetch --quiet --no-tags "$1" "+$2:$2"
+git checkout --quiet --force -B "$3" "$2^"
+git clean -fdq
+git read-tree -u --reset "$2"
+git reset --quiet
+git update-ref -d "$2"
+rm -f "$1"
+"""
+
+_CHECKPOINT = r"""
+set -eu
+git add --all
+if ! git diff --cached --quiet; then
+  git -c user.name=Palot -c user.email=palot@localhost commit --quiet --no-verify -F -
+fi
+"""
+
+
+class CloudBackend:
+    """Environments as Cloudflare Containers, reached through Palot's Worker."""
+
+    type = "cloud"
+
+    def __init__(self, paths: PalotPaths, hub: EventHub, server: ServerManager) -> None:
+        self.paths = paths
+        self.hub = hub
+        self.server = server
+        self._worker_client: WorkerClient | None = None
+        self._worker_key: tuple[str, str] | None = None
+        self._clients: dict[str, OpenCodeClient] = {}
+
+    # --- the Worker -------------------------------------------------------------
+
+    def worker(self) -> WorkerClient:
+        """The client of the configured Worker (``palot cloud connect``/``deploy``), re-made if that changed."""
+        config = cloud_config.load(self.paths)
+        if self._worker_client is None or self._worker_key != (config.url, config.token):
+            self._worker_client = WorkerClient(config)
+            self._worker_key = (config.url, config.token)
+            self._clients.clear()  # new token or URL: the old clients are stale (closed with the process)
+        return self._worker_client
+
+    async def _wait_ready(self, env_id: str, timeout: float = READY_TIMEOUT) -> None:
+        """Until the environment's daemon answers and its OpenCode server accepts connections."""
+        worker, deadline, last = self.worker(), time.monotonic() + timeout, "no answer yet"
+        while True:
+            try:
+                health = await worker.daemon_health(env_id)
+                if health.get("opencode"):
+                    return
+                last = "OpenCode is still starting"
+            except (CloudUnreachable, CloudEnvironmentGone):
+                raise
+            except PalotError as exc:  # 5xx while the container boots
+                last = exc.message
+            if time.monotonic() > deadline:
+                raise PalotError(f"cloud environment {env_id} did not become ready in {timeout:.0f} s ({last})",
+                                 "check the Worker's log (`wrangler tail`) and the container's instance type")
+            await asyncio.sleep(0.5)
+
+    # --- provisioning -------------------------------------------------------------
+
+    async def provision(self, spec: EnvironmentSpec) -> EnvironmentRecord:
+        if spec.options:
+            raise InvalidInput(f"cloud environments take no options ({', '.join(sorted(spec.options))})",
+                               "the instance type is the Worker's (wrangler.toml); drop the options")
+        worker = self.worker()
+        health = await worker.health()  # unreachable or a wrong token fail here, before anything is made
+        env_id = spec.env_id or "env_" + secrets.token_hex(6)
+        mirror = self.paths.environments / env_id / "mirror"
+        created = False
+        try:
+            await self._clone_mirror(spec, mirror)
+            with tempfile.TemporaryDirectory(prefix="palot-cloud-") as tmp:
+                bundle = Path(tmp) / "base.bundle"
+                await git.run_git("update-ref", "refs/palot/base", spec.base_commit, cwd=mirror)
+                await git.create_bundle(mirror, bundle, ["refs/palot/base"])
+                await git.delete_ref(mirror, "refs/palot/base")
+                await worker.create(env_id, self.server.environment_env(SCRIPTED_PORT, SCRIPT_PATH))
+                created = True
+                await self._wait_ready(env_id)
+                await worker.put_file(env_id, f"{TRANSFER}/base.bundle", bundle.read_bytes())
+            checkout = (["--detach", spec.base_commit] if spec.branch_from_bundle
+                        else ["-b", spec.branch, spec.base_commit])
+            await worker.run(env_id, ["sh", "-c", 'set -e; b="$1"; shift; git init --quiet; '
+                                      'git fetch --quiet --no-tags "$b" refs/palot/base:refs/palot/base; '
+                                      'git checkout --quiet "$@"; git update-ref -d refs/palot/base; rm -f "$b"',
+                                      "sh", f"{TRANSFER}/base.bundle", *checkout],
+                             "putting the project's code in place", cwd=WORKSPACE)
+            record = EnvironmentRecord(
+                id=env_id, type=self.type, directory=WORKSPACE, branch=spec.branch, base_commit=spec.base_commit,
+                server_url=worker.opencode_url(env_id), state="active", created_at=time.time(),
+                data={"project_path": str(spec.project_path), "mirror": str(mirror), "worker_url": worker.url,
+                      "instance_type": health.get("instance_type")},
+            )
+            if spec.setup_script:
+                await self.run_setup(record, spec.setup_script)
+        except BaseException:
+            if created:
+                with contextlib.suppress(Exception):
+                    await worker.destroy(env_id)
+            shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+            raise
+        self._attach(record)
+        return record
+
+    async def _clone_mirror(self, spec: EnvironmentSpec, mirror: Path) -> None:
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        await git.run_git("clone", "--quiet", "--no-checkout", str(spec.project_path), str(mirror), cwd=mirror.parent)
+        if spec.branch_from_bundle:
+            await git.run_git("checkout", "--quiet", "--detach", spec.base_commit, cwd=mirror)
+        else:
+            await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=mirror)
+
+    def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
+        client = self._clients.get(env.id)
+        if client is None:
+            worker = self.worker()
+            client = OpenCodeClient(worker.opencode_url(env.id), None, auth=worker.auth)
+            self._clients[env.id] = client
+        return client
+
+    def _attach(self, env: EnvironmentRecord) -> None:
+        client = self.client_for(env)
+        url, auth = client.base_url, client.auth
+        self.hub.add_source(env.id, lambda: EventStream(lambda: url, auth))
+
+    async def resume(self, env: EnvironmentRecord) -> None:
+        """Reconnect after Palot restarts (the environment kept running in the cloud)."""
+        try:
+            self._attach(env)
+        except PalotError:
+            pass  # not configured any more: status and failure say so when asked
+
+    def host_path(self, env: EnvironmentRecord) -> Path:
+        return Path(env.data["mirror"])
+
+    async def sync(self, env: EnvironmentRecord) -> Path:
+        """Bring the mirror to the environment's branch and working tree (one snapshot bundle)."""
+        mirror = self.host_path(env)
+        if env.state != "active" or not mirror.is_dir():
+            return mirror
+        ref = f"refs/palot/sync-{secrets.token_hex(4)}"
+        with tempfile.TemporaryDirectory(prefix="palot-cloud-") as tmp:
+            bundle = Path(tmp) / "sync.bundle"
+            await self._export(env, bundle, ref)
+            await _restore(mirror, bundle, ref, env.branch or "HEAD")
+        return mirror
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def publish_branch(self, env: EnvironmentRecord, message: str) -> None:
+        worker = self.worker()
+        await worker.run(env.id, ["sh", "-c", _CHECKPOINT], "committing the agent's work", cwd=WORKSPACE,
+                         stdin=message.strip() or "Palot checkpoint")
+        mirror = await self.sync(env)
+        assert env.branch
+        await git.run_git("fetch", "--quiet", str(mirror), f"{env.branch}:{env.branch}",
+                          cwd=Path(env.data["project_path"]))
+
+    async def archive(self, env: EnvironmentRecord) -> None:
+        await self.publish_branch(env, "palot: archive checkpoint (uncommitted agent work)")
+        await self._remove(env.id)
+
+    async def destroy(self, env: EnvironmentRecord) -> None:
+        await self._remove(env.id)
+        if env.branch:
+            await git.delete_branch(Path(env.data["project_path"]), env.branch, force=True)
+
+    async def _remove(self, env_id: str) -> None:
+        """Detach, destroy the cloud environment (already gone is fine) and drop the mirror."""
+        await self.hub.remove_source(env_id)
+        client = self._clients.pop(env_id, None)
+        if client is not None:
+            await client.aclose()
+        with contextlib.suppress(CloudEnvironmentGone):
+            await self.worker().destroy(env_id)
+        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+
+    async def status(self, env: EnvironmentRecord) -> str:
+        if env.state != "active":
+            return "stopped"
+        try:
+            return str((await self.worker().status(env.id))["status"])
+        except CloudEnvironmentGone:
+            return "missing"
+        except PalotError:
+            return "unreachable"
+
+    async def resources(self, env: EnvironmentRecord) -> dict[str, Any] | None:
+        try:
+            status = await self.worker().status(env.id)
+        except PalotError:
+            return None
+        kind = str(status.get("instance_type") or env.data.get("instance_type") or "")
+        seconds = float(status.get("running_seconds") or 0)
+        return {"instance_type": kind, "running_seconds": round(seconds, 1), "usd_per_hour": usd_per_hour(kind),
+                "cost_usd_estimate": estimate_usd(kind, seconds)}
+
+    async def failure(self, env: EnvironmentRecord) -> str | None:
+        try:
+            await self.worker().status(env.id)
+        except CloudEnvironmentGone:
+            return "the cloud environment is gone (destroyed outside Palot?); destroy the agent"
+        except PalotError as exc:
+            return f"{exc.message}; once the Worker is reachable again, prompt the agent to continue"
+        return None
+
+    # --- moving agents --------------------------------------------------------------
+
+    async def preflight(self, spec: EnvironmentSpec, head: str) -> None:
+        if spec.options:
+            raise InvalidInput(f"cloud environments take no options ({', '.join(sorted(spec.options))})",
+                               "drop them; the instance type is the Worker's (wrangler.toml)")
+        await self.worker().health()
+
+    async def _export(self, env: EnvironmentRecord, bundle: Path, ref: str) -> tuple[str, str]:
+        worker, remote = self.worker(), f"{TRANSFER}/export-{secrets.token_hex(4)}.bundle"
+        assert env.base_commit
+        try:
+            out = await worker.run(env.id, ["sh", "-c", _SNAPSHOT, "sh", ref, remote, env.base_commit],
+                                   "bundling the agent's work", cwd=WORKSPACE)
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            bundle.write_bytes(await worker.get_file(env.id, remote))
+        finally:
+            with contextlib.suppress(PalotError):
+                await worker.delete_file(env.id, remote)
+        head, commit = out.split()
+        return head, commit
+
+    async def export_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> tuple[str, str]:
+        return await self._export(env, bundle, snapshot_ref)
+
+    async def import_code(self, env: EnvironmentRecord, bundle: Path, snapshot_ref: str) -> None:
+        worker, remote = self.worker(), f"{TRANSFER}/import-{secrets.token_hex(4)}.bundle"
+        assert env.branch
+        await worker.put_file(env.id, remote, bundle.read_bytes())
+        await worker.run(env.id, ["sh", "-c", _RESTORE, "sh", remote, snapshot_ref, env.branch],
+                         "putting the agent's code in place", cwd=WORKSPACE)
+        await _restore(self.host_path(env), bundle, snapshot_ref, env.branch)
+
+    async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
+        # Into a file, not a pipe: OpenCode 1.18 exits before a piped stdout drains (cut at 384 KiB).
+        worker, remote = self.worker(), f"{TRANSFER}/export-{secrets.token_hex(4)}.json"
+        try:
+            await worker.run(env.id, ["sh", "-c", 'umask 077 && opencode export "$1" > "$2"', "sh", session_id,
+                                      remote], "`opencode export`", cwd=WORKSPACE)
+            return await worker.get_file(env.id, remote)
+        finally:
+            with contextlib.suppress(PalotError):
+                await worker.delete_file(env.id, remote)
+
+    async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
+        worker, remote = self.worker(), f"{TRANSFER}/import-{secrets.token_hex(4)}.json"
+        await worker.put_file(env.id, remote, data)
+        try:
+            await worker.run(env.id, ["opencode", "import", remote], "`opencode import`", cwd=WORKSPACE)
+        finally:
+            with contextlib.suppress(PalotError):
+                await worker.delete_file(env.id, remote)
+
+    async def run_setup(self, env: EnvironmentRecord, script: str) -> None:
+        await self.worker().run(env.id, ["bash", "-c", script], "the setup script", cwd=WORKSPACE)
+
+    async def processes(self, env: EnvironmentRecord) -> list[ProcessInfo]:
+        source = Path(procscan.__file__).read_text()
+        out = await self.worker().run(env.id, ["python3", "-c", source, WORKSPACE], "listing processes")
+        return [ProcessInfo(command=p["command"], cwd=p["cwd"], ports=tuple(p["ports"])) for p in json.loads(out or "[]")]
+
+    async def start_process(self, env: EnvironmentRecord, process: ProcessInfo) -> None:
+        await self.worker().spawn(env.id, ["bash", "-c", process.command], cwd=str(Path(WORKSPACE) / process.cwd))
+
+    async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
+        """Nothing to do: destroying the environment stops them."""
+
+    async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
+        await self._remove(env_id)
+
+
+async def _restore(mirror: Path, bundle: Path, ref: str, branch: str) -> None:
+    """The local half of :data:`_RESTORE`: the mirror gets the bundle's branch head and snapshot files."""
+    await git.fetch_bundle(mirror, bundle, [f"+{ref}:{ref}"])
+    await git.run_git("checkout", "--quiet", "--force", "-B", branch, f"{ref}^", cwd=mirror)
+    await git.run_git("clean", "-fdq", cwd=mirror)
+    await git.restore_snapshot(mirror, ref)
+    await git.delete_ref(mirror, ref)

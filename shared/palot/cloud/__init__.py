@@ -1,0 +1,8 @@
+"""Palot's cloud tier: Cloudflare Containers behind Palot's Worker (``images/cloudflare``).
+
+- :mod:`.config` — the Worker's URL and bearer token (the token encrypted at rest);
+- :mod:`.worker` — the Worker's provisioning API and the environment daemon behind its proxy;
+- :mod:`.costs` — instance types and what running them costs;
+- :mod:`.deploy` — ``palot cloud deploy`` with the user's own wrangler login;
+- :mod:`.localdev` — the Worker run locally by ``wrangler dev`` against a local Docker engine.
+"""
