@@ -1,0 +1,46 @@
+"""The cloud tier under test: Palot's Worker run by ``wrangler dev`` (workerd with its container support)
+against the private Docker engine, its containers started from a rehearsal image with the scripted model."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from conftest import CORE_SCRIPT, Engine, running_palot
+
+from palot import Palot
+from palot.cloud import config as cloud_config
+from palot.cloud.localdev import LocalWorker
+from palot.cloud.rehearsal import build_rehearsal_image
+
+
+@pytest.fixture(scope="module")
+def cloud_worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
+    import docker
+
+    image = build_rehearsal_image(docker.DockerClient(base_url=container_engine.host), CORE_SCRIPT)
+    worker = LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=container_engine.host,
+                         workdir=tmp_path_factory.mktemp("worker"))
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cloud_palot(cloud_worker: LocalWorker, tmp_path_factory: pytest.TempPathFactory,
+                      opencode_bin: Path) -> AsyncIterator[Palot]:
+    """A Palot connected (``palot cloud connect``'s way: token saved encrypted) to the local Worker."""
+    home = tmp_path_factory.mktemp("cloud") / "palot-home"
+    async with running_palot(home, opencode_bin) as palot:
+        cloud_config.save(palot.paths, cloud_worker.url, cloud_worker.token)
+        yield palot
+
+
+def worker_env(worker: LocalWorker) -> dict[str, str]:
+    return {**os.environ, "PALOT_CLOUD_URL": worker.url, "PALOT_CLOUD_TOKEN": worker.token}
