@@ -5,6 +5,7 @@ diff, apply, archive; moves worktree → cloud → worktree; and the errors a us
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,14 @@ async def test_cli_status_lists_environments_with_costs_and_connect_refuses_a_wr
                                     capture_output=True, text=True, timeout=60)
     assert deploy_offline.returncode == 2 and "--yes" in json.loads(deploy_offline.stdout)["error"]["fix"]
 
+
+
+async def test_deploy_without_a_wrangler_login_is_refused_and_saves_nothing(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "PALOT_CLOUD_"))}
+    env.update(PALOT_HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "xdg"))  # no wrangler login here
+    out = subprocess.run([sys.executable, "-m", "palot", "cloud", "deploy", "--json"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2, out.stdout + out.stderr
+    error = json.loads(out.stdout)["error"]
+    assert "not logged in" in error["message"] and "wrangler login" in error["fix"]
+    assert not (tmp_path / "home" / "cloud.json").exists()

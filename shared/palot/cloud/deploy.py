@@ -24,22 +24,26 @@ _URL = re.compile(r"https://[A-Za-z0-9.-]+\.workers\.dev\b")
 def _wrangler(args: list[str], *, stdin: str | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     from .localdev import worker_dir
 
-    env = {**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "1"}
-    return subprocess.run(["npx", "--no-install", "wrangler", *args], cwd=worker_dir(), env=env, input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "1", "NO_COLOR": "1"}
+    return subprocess.run([str(worker_dir() / "node_modules" / ".bin" / "wrangler"), *args], cwd=worker_dir(),
+                          env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def _last_line(out: subprocess.CompletedProcess[str]) -> str:
+    lines = [line.strip() for line in (out.stdout + "\n" + out.stderr).splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit {out.returncode}"
 
 
 def deploy(paths: PalotPaths, *, progress: Progress = quiet) -> cloud_config.CloudConfig:
     """Build the agent image, ``wrangler deploy`` the Worker and its container, set its token, save both."""
     from .localdev import ensure_node_modules
 
-    if shutil.which("npx") is None:
-        raise PalotError("npx (Node.js) is not installed", "install Node.js 20+ (apt-get install npm), then retry")
+    if shutil.which("npm") is None:
+        raise PalotError("npm (Node.js) is not installed", "install Node.js 20.3 or newer with npm, then retry")
     ensure_node_modules(progress)
     who = _wrangler(["whoami"], timeout=120)
     if who.returncode != 0 or "not authenticated" in who.stdout.lower():
-        raise PalotError("wrangler is not logged in to Cloudflare, or Cloudflare is unreachable: "
-                         + (who.stderr or who.stdout).strip()[-400:],
+        raise PalotError(f"wrangler is not logged in to Cloudflare, or Cloudflare is unreachable ({_last_line(who)})",
                          "run `npx wrangler login` in images/cloudflare (or set CLOUDFLARE_API_TOKEN), then retry")
     progress("building the agent image the Worker's container starts from")
     build_agent_image(paths, cache=cache_dir(), progress=progress)
