@@ -47,7 +47,7 @@ Run = Callable[["PalotLanguageServer", dict[str, Any], Report], Awaitable[Any]]
 PERMISSION_MODES = ("default", "ask", "auto")
 REPLIES = ("once", "always", "reject")
 DIFF_TARGETS = ("diff", "file")
-MOVE_TARGETS = ("worktree", "container")  # the environments an agent can move between (as `palot agents move`)
+MOVE_TARGETS = ("worktree", "container", "cloud")  # the environments an agent can move between (as `palot agents move`)
 
 
 class InvalidArguments(ValueError):

@@ -301,9 +301,10 @@ class Tools:
         self,
         ctx: Context,
         agent_id: AgentId,
-        target: Annotated[Literal["worktree", "container"], Field(
-            description="the new environment: worktree (a git worktree on this machine) or container (its own "
-                        "container from the agent image)")],
+        target: Annotated[EnvironmentType, Field(
+            description="the new environment: worktree (a git worktree on this machine), container (its own "
+                        "container from the agent image) or cloud (a Cloudflare Container behind Palot's Worker; "
+                        "`palot cloud deploy` first)")],
         memory: Annotated[str | None, Field(pattern=r"^[0-9]+[bkmgBKMG]?$",
                                             description="container memory limit, e.g. 2g")] = None,
         cpus: Annotated[float | None, Field(gt=0, le=256, description="container CPU limit, e.g. 1.5")] = None,

@@ -52,7 +52,7 @@ async def test_the_move_control_offers_only_the_other_environments_and_shows_the
     agent_id = await completed_agent(dash, repo)
     d = dash.detail
     assert "⌂ local" in d.environment_badge.value
-    assert d.move_target.options == (("Move to Local Container", "container"),)
+    assert d.move_target.options == (("Move to Local Container", "container"), ("Move to Cloud Environment", "cloud"))
     assert d.move_target.value == "container" and not d.move_button.disabled
     with pytest.raises(TraitError):  # the environment it is in cannot even be chosen
         d.move_target.value = "worktree"
@@ -132,7 +132,7 @@ async def test_a_worktree_agent_moves_to_a_container_from_the_detail_panel(
     agent = dash.agents[agent_id]
     assert agent.environment.type == "container" and agent.status == AgentStatus.COMPLETED
     assert "⬢ container" in d.environment_badge.value and "⬢ container" in d.header.value
-    assert d.move_target.options == (("Move to Local Worktree", "worktree"),)
+    assert d.move_target.options == (("Move to Local Worktree", "worktree"), ("Move to Cloud Environment", "cloud"))
     assert not d.move_button.disabled and not d.send_button.disabled
     row = dash.agent_list.rows[agent_id]
     assert "⬢ container" in row.values["environment"] and "palot-env-container" in row.box._dom_classes

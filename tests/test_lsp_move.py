@@ -69,8 +69,8 @@ async def test_moving_an_agent_to_the_environment_it_is_in_is_refused_and_change
     assert run[-1].message == "failed"
 
     # Arguments the command cannot use are InvalidParams, naming what is expected.
-    e = await error_of(lsp_client, "palot.move", {"agent": before["id"], "target": "cloud"})
-    assert e.code == -32602 and "'target' must be one of worktree, container, got 'cloud'" in e.message
+    e = await error_of(lsp_client, "palot.move", {"agent": before["id"], "target": "vm"})
+    assert e.code == -32602 and "'target' must be one of worktree, container, cloud, got 'vm'" in e.message
     e = await error_of(lsp_client, "palot.move", {"agent": before["id"], "target": "container", "options": "2g"})
     assert e.code == -32602 and "palot.move: 'options' must be a JSON object, got '2g'" in e.message
     e = await error_of(lsp_client, "palot.move", {"agent": before["id"]})
