@@ -62,7 +62,7 @@ async def test_moving_an_agent_to_the_environment_it_is_in_is_refused_and_change
     e = await error_of(lsp_client, "palot.move", before["id"], "worktree")  # positional arguments work too
     assert e.code == lsp.LSPErrorCodes.RequestFailed
     assert e.message == f"agent {before['id']} is already in a worktree — " \
-                        "move it to another kind of environment: container"
+                        "move it to another kind of environment: container, cloud"
     assert e.data["error"] == "invalid_input"
     [run] = progress_runs(lsp_client, MOVING)
     assert [type(r) for r in run] == [lsp.WorkDoneProgressBegin, lsp.WorkDoneProgressEnd]  # no step started
