@@ -38,7 +38,7 @@ def _reader(conn: http.client.HTTPConnection, headers: dict[str, str], arrivals:
     response = conn.getresponse()
     assert response.status == 200, response.status
     while not stop.is_set():
-        line = response.fp.readline()
+        line = response.readline()  # de-chunked
         if not line:
             return
         if not line.startswith(b"data:"):
@@ -74,12 +74,12 @@ def test_bench_event_latency_through_the_worker_proxy_vs_direct(container_engine
     worker.start()
     try:
         auth = {"Authorization": f"Bearer {worker.token}"}
-        http = httpx.Client(base_url=worker.url, headers=auth, timeout=120)
+        api = httpx.Client(base_url=worker.url, headers=auth, timeout=120)
         env_id = "bench"
-        assert http.post("/envs", json={"id": env_id, "env": {}}).status_code == 201
+        assert api.post("/envs", json={"id": env_id, "env": {}}).status_code == 201
         deadline = time.monotonic() + 180
         while True:
-            r = http.get(f"/envs/{env_id}/daemon/health")
+            r = api.get(f"/envs/{env_id}/daemon/health")
             if r.status_code == 200 and r.json().get("opencode"):
                 break
             assert time.monotonic() < deadline, r.text
@@ -137,6 +137,6 @@ def test_bench_event_latency_through_the_worker_proxy_vs_direct(container_engine
             met=None,
             events=len(keys),
         )
-        http.delete(f"/envs/{env_id}")
+        api.delete(f"/envs/{env_id}")
     finally:
         worker.stop()
