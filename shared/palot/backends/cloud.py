@@ -27,7 +27,7 @@ from typing import Any
 from .. import git, procscan
 from ..cloud import config as cloud_config
 from ..cloud.costs import estimate_usd, usd_per_hour
-from ..cloud.worker import CloudEnvironmentGone, CloudUnreachable, WorkerClient
+from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, WorkerClient
 from ..errors import InvalidInput, PalotError
 from ..events import EventHub
 from ..opencode import EventStream, OpenCodeClient
@@ -114,7 +114,7 @@ class CloudBackend:
                 if health.get("opencode"):
                     return
                 last = "OpenCode is still starting"
-            except (CloudUnreachable, CloudEnvironmentGone):
+            except (CloudUnreachable, CloudAuthFailed, CloudEnvironmentGone):
                 raise
             except PalotError as exc:  # 5xx while the container boots
                 last = exc.message
