@@ -65,3 +65,12 @@ def cache_dir() -> Path:
     """Palot's download/build cache (``$PALOT_CACHE`` or the platform cache dir), shared by every home."""
     env = os.environ.get("PALOT_CACHE")
     return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("palot", appauthor=False))
+
+
+def write_private(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` readable by this user only (0600, even if the file existed): secrets,
+    conversation exports, credentials."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(data.encode() if isinstance(data, str) else data)

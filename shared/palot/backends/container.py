@@ -35,7 +35,7 @@ from ..errors import InvalidInput, PalotError
 from ..events import EventHub
 from ..images import AGENT_IMAGE, engine, require_image
 from ..opencode import EventStream, OpenCodeClient
-from ..paths import PalotPaths
+from ..paths import PalotPaths, write_private
 from ..servers import ServerManager, free_port
 from ..store import EnvironmentRecord
 from .base import EnvironmentSpec, ProcessInfo
@@ -146,9 +146,7 @@ class ContainerBackend:
                 await asyncio.to_thread(_chown_tree, envdir, AGENT_UID)
                 os.chown(rundir, AGENT_UID, AGENT_UID)
             password = secrets.token_urlsafe(24)
-            fd = os.open(_secret_file(envdir), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"password": password}, fh)
+            write_private(_secret_file(envdir), json.dumps({"password": password}))
             port = free_port() if options.network == "full" else None
             published = {p: free_port() for p in options.ports}
             container = await asyncio.to_thread(
@@ -446,9 +444,7 @@ class ContainerBackend:
         # Through the host-mounted run directory, never the workspace (it would show in the agent's diff).
         name = f"import-{secrets.token_hex(4)}.json"
         path = _run_dir(env.id) / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        write_private(path, data)
         if os.getuid() == 0:
             os.chown(path, AGENT_UID, AGENT_UID)
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import InvalidInput, PalotError
-from ..paths import PalotPaths
+from ..paths import PalotPaths, write_private
 
 
 class CloudNotConfigured(PalotError):
@@ -40,9 +40,7 @@ def _key_file(paths: PalotPaths) -> Path:
 
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    write_private(path, data)
 
 
 def _fernet(paths: PalotPaths, *, create: bool):  # -> cryptography.fernet.Fernet

@@ -38,6 +38,7 @@ import httpx
 from ..errors import PalotError
 from ..images import AGENT_IMAGE
 from ..install import Progress, quiet
+from ..paths import write_private
 
 READY_TIMEOUT = 120.0
 
@@ -221,10 +222,7 @@ class LocalWorker:
         config = self.workdir / "wrangler.toml"
         config.write_text(text)
         dev_vars = self.workdir / ".dev.vars"
-        fd = os.open(dev_vars, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"PALOT_TOKEN={self.token}\n")
-        os.chmod(dev_vars, 0o600)
+        write_private(dev_vars, f"PALOT_TOKEN={self.token}\n")
         return config
 
     def _wait_ready(self) -> None:

@@ -35,7 +35,7 @@ from .. import git
 from ..backends import EnvironmentSpec, RuntimeBackend
 from ..errors import InvalidInput, InvalidState, MigrationFailed, PalotError
 from ..install import Progress, quiet
-from ..paths import PalotPaths
+from ..paths import PalotPaths, write_private
 from ..store import EnvironmentRecord, MigrationRecord, ProjectRecord, Store
 from .manifest import (
     STEPS,
@@ -366,9 +366,7 @@ class _Run:
             raise PalotError(f"`opencode export` printed something that is not a session: {data[:200]!r}",
                              "check the OpenCode version (`palot doctor`)") from e
         path = self.dir / self.manifest.session.export
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        write_private(path, data)
         self.export = data
         self.manifest.session.message_count = len(messages)
         self.manifest.session.last_prompt = _last_user_text(messages)
