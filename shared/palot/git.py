@@ -766,6 +766,16 @@ async def restore_snapshot(worktree: Path, commit: str) -> None:
     await run_git("reset", "--quiet", cwd=worktree)
 
 
+async def checkout_snapshot(repo: Path, bundle: Path, ref: str, branch: str) -> None:
+    """Put a :func:`bundle_work` bundle into ``repo``: ``branch`` at the snapshot's parent (the agent's head),
+    the snapshot's files exactly, left uncommitted; whatever ``repo`` had checked out before is replaced."""
+    await fetch_bundle(repo, bundle, [f"+{ref}:{ref}"])
+    await run_git("checkout", "--quiet", "--force", "-B", branch, f"{ref}^", cwd=repo)
+    await run_git("clean", "-fdq", cwd=repo)
+    await restore_snapshot(repo, ref)
+    await delete_ref(repo, ref)
+
+
 async def delete_ref(repo: Path, ref: str) -> None:
     """Delete ``ref`` if it exists."""
     await run_git("update-ref", "-d", ref, cwd=repo, check=False)

@@ -60,7 +60,8 @@ git update-ref -d "$1"
 echo "$head $commit"
 """
 
-# Make the workspace the bundle's branch head ($2^) with the snapshot's files left uncommitted.
+# The remote half of git.checkout_snapshot: the workspace gets the bundle's branch head ($2^) with the
+# snapshot's files left uncommitted.
 _RESTORE = r"""
 set -eu
 git fetch --quiet --no-tags "$1" "+$2:$2"
@@ -205,11 +206,12 @@ class CloudBackend:
         mirror = self.host_path(env)
         if env.state != "active" or not mirror.is_dir():
             return mirror
+        assert env.branch
         ref = f"refs/palot/sync-{secrets.token_hex(4)}"
         with tempfile.TemporaryDirectory(prefix="palot-cloud-") as tmp:
             bundle = Path(tmp) / "sync.bundle"
             await self._export(env, bundle, ref)
-            await _restore(mirror, bundle, ref, env.branch or "HEAD")
+            await git.checkout_snapshot(mirror, bundle, ref, env.branch)
         return mirror
 
     # --- lifecycle ----------------------------------------------------------------
@@ -302,7 +304,7 @@ class CloudBackend:
         await worker.put_file(env.id, remote, bundle.read_bytes())
         await worker.run(env.id, ["sh", "-c", _RESTORE, "sh", remote, snapshot_ref, env.branch],
                          "putting the agent's code in place", cwd=WORKSPACE)
-        await _restore(self.host_path(env), bundle, snapshot_ref, env.branch)
+        await git.checkout_snapshot(self.host_path(env), bundle, snapshot_ref, env.branch)
 
     async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
         # Into a file, not a pipe: OpenCode 1.18 exits before a piped stdout drains (cut at 384 KiB).
@@ -341,11 +343,3 @@ class CloudBackend:
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         await self._remove(env_id)
 
-
-async def _restore(mirror: Path, bundle: Path, ref: str, branch: str) -> None:
-    """The local half of :data:`_RESTORE`: the mirror gets the bundle's branch head and snapshot files."""
-    await git.fetch_bundle(mirror, bundle, [f"+{ref}:{ref}"])
-    await git.run_git("checkout", "--quiet", "--force", "-B", branch, f"{ref}^", cwd=mirror)
-    await git.run_git("clean", "-fdq", cwd=mirror)
-    await git.restore_snapshot(mirror, ref)
-    await git.delete_ref(mirror, ref)

@@ -420,11 +420,7 @@ class ContainerBackend:
         git.trust(workspace)
         assert env.branch
         try:
-            await git.fetch_bundle(workspace, bundle, [f"+{snapshot_ref}:{snapshot_ref}"])
-            # The snapshot's parent is the agent's branch head.
-            await git.run_git("checkout", "--quiet", "-B", env.branch, f"{snapshot_ref}^", cwd=workspace)
-            await git.restore_snapshot(workspace, snapshot_ref)
-            await git.delete_ref(workspace, snapshot_ref)
+            await git.checkout_snapshot(workspace, bundle, snapshot_ref, env.branch)
         finally:
             await asyncio.to_thread(self._own, workspace)
 
