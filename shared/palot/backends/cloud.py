@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import git, procscan
 from ..cloud import config as cloud_config
-from ..cloud.costs import estimate_usd, usd_per_hour
+from ..cloud.costs import usage
 from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, WorkerClient
 from ..errors import InvalidInput, PalotError
 from ..events import EventHub
@@ -259,10 +259,8 @@ class CloudBackend:
             status = await self.worker().status(env.id)
         except PalotError:
             return None
-        kind = str(status.get("instance_type") or env.data.get("instance_type") or "")
-        seconds = float(status.get("running_seconds") or 0)
-        return {"instance_type": kind, "running_seconds": round(seconds, 1), "usd_per_hour": usd_per_hour(kind),
-                "cost_usd_estimate": estimate_usd(kind, seconds)}
+        return usage(str(status.get("instance_type") or env.data.get("instance_type") or ""),
+                     float(status.get("running_seconds") or 0))
 
     async def failure(self, env: EnvironmentRecord) -> str | None:
         try:

@@ -8,6 +8,7 @@ disk for every second it ran, and ignores the included monthly allowance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,9 @@ def estimate_usd(instance_type: str, running_seconds: float) -> float | None:
     """Upper-bound cost of ``running_seconds`` on ``instance_type`` (None when the type is unknown)."""
     hourly = usd_per_hour(instance_type)
     return None if hourly is None else round(hourly * running_seconds / 3600, 6)
+
+
+def usage(instance_type: str, running_seconds: float) -> dict[str, Any]:
+    """An environment's cost figures as Palot shows them (``palot agents env``, ``palot cloud status``)."""
+    return {"instance_type": instance_type, "running_seconds": round(running_seconds, 1),
+            "usd_per_hour": usd_per_hour(instance_type), "cost_usd_estimate": estimate_usd(instance_type, running_seconds)}

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..store import Store
 from .config import CloudConfig
-from .costs import estimate_usd, usd_per_hour
+from .costs import usage
 from .worker import WorkerClient
 
 
@@ -21,10 +21,9 @@ async def status(config: CloudConfig, store: Store) -> dict[str, Any]:
     agents = {env.id: rec.id for rec, env, _ in store.list_agents_with_environments(include_archived=True)}
     rows = []
     for e in envs:
-        kind, seconds = str(e.get("instance_type") or health.get("instance_type") or ""), float(e.get("running_seconds") or 0)
-        rows.append({"id": e["id"], "status": e.get("status"), "agent_id": agents.get(e["id"]), "instance_type": kind,
-                     "running_seconds": round(seconds, 1), "usd_per_hour": usd_per_hour(kind),
-                     "cost_usd_estimate": estimate_usd(kind, seconds)})
+        rows.append({"id": e["id"], "status": e.get("status"), "agent_id": agents.get(e["id"]),
+                     **usage(str(e.get("instance_type") or health.get("instance_type") or ""),
+                             float(e.get("running_seconds") or 0))})
     total = sum(r["cost_usd_estimate"] or 0 for r in rows)
     return {"url": config.url, "worker": health, "environments": rows, "total_cost_usd_estimate": round(total, 6)}
 
