@@ -57,6 +57,13 @@ def _allowed(path: str) -> bool:
     return os.path.isabs(path) and any(real == root or real.startswith(root + "/") for root in FILE_ROOTS)
 
 
+def _argv(spec: dict) -> list:
+    argv = spec["argv"]
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise ValueError("argv must be a non-empty list of strings")
+    return argv
+
+
 class _Daemon(BaseHTTPRequestHandler):
     server_version = "palot-envd/1"
     expected = b""  # the Authorization header value that is let in (set by _serve_daemon)
@@ -125,9 +132,7 @@ class _Daemon(BaseHTTPRequestHandler):
     def _post_exec(self, query: dict[str, str]) -> None:
         """Run argv to completion: {"argv", "cwd"?, "env"?, "stdin"?, "timeout"?} → {"code", "stdout", "stderr"}."""
         spec = json.loads(self._body())
-        argv = spec["argv"]
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise ValueError("argv must be a non-empty list of strings")
+        argv = _argv(spec)
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
         try:
@@ -146,9 +151,7 @@ class _Daemon(BaseHTTPRequestHandler):
     def _post_spawn(self, query: dict[str, str]) -> None:
         """Start argv in the background, in its own session, output to /tmp: {"argv", "cwd"?} → {"pid"}."""
         spec = json.loads(self._body())
-        argv = spec["argv"]
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise ValueError("argv must be a non-empty list of strings")
+        argv = _argv(spec)
         log = open(f"/tmp/palot-process-{os.getpid()}-{threading.get_ident()}.log", "ab")
         proc = subprocess.Popen(argv, cwd=spec.get("cwd") or "/workspace", stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

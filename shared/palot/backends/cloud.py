@@ -127,9 +127,7 @@ class CloudBackend:
     # --- provisioning -------------------------------------------------------------
 
     async def provision(self, spec: EnvironmentSpec) -> EnvironmentRecord:
-        if spec.options:
-            raise InvalidInput(f"cloud environments take no options ({', '.join(sorted(spec.options))})",
-                               "the instance type is the Worker's (wrangler.toml); drop the options")
+        _refuse_options(spec)
         worker = self.worker()
         health = await worker.health()  # unreachable or a wrong token fail here, before anything is made
         env_id = spec.env_id or "env_" + secrets.token_hex(6)
@@ -274,9 +272,7 @@ class CloudBackend:
     # --- moving agents --------------------------------------------------------------
 
     async def preflight(self, spec: EnvironmentSpec, head: str) -> None:
-        if spec.options:
-            raise InvalidInput(f"cloud environments take no options ({', '.join(sorted(spec.options))})",
-                               "drop them; the instance type is the Worker's (wrangler.toml)")
+        _refuse_options(spec)
         await self.worker().health()
 
     async def _export(self, env: EnvironmentRecord, bundle: Path, ref: str) -> tuple[str, str]:
@@ -341,3 +337,8 @@ class CloudBackend:
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         await self._remove(env_id)
 
+
+def _refuse_options(spec: EnvironmentSpec) -> None:
+    if spec.options:
+        raise InvalidInput(f"cloud environments take no options ({', '.join(sorted(spec.options))})",
+                           "the instance type is the Worker's (wrangler.toml); drop the options")
