@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import git
 from ..opencode import OpenCodeClient
 from ..store import EnvironmentRecord
 
@@ -39,6 +40,19 @@ class ProcessInfo:
     command: str
     cwd: str  # relative to the environment's working directory
     ports: tuple[int, ...] = ()
+
+
+async def clone_project(spec: EnvironmentSpec, dest: Path) -> None:
+    """A clone of the project at ``dest`` on the agent's new branch from its base commit (a container's
+    workspace, a cloud environment's local mirror); detached at the base commit for a move, whose branch
+    arrives with the agent's code."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    await git.run_git("clone", "--quiet", "--no-checkout", str(spec.project_path), str(dest), cwd=dest.parent)
+    git.trust(dest)
+    if spec.branch_from_bundle:
+        await git.run_git("checkout", "--quiet", "--detach", spec.base_commit, cwd=dest)
+    else:
+        await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=dest)
 
 
 class RuntimeBackend(Protocol):

@@ -34,7 +34,7 @@ from ..opencode import EventStream, OpenCodeClient
 from ..paths import PalotPaths
 from ..servers import ServerManager
 from ..store import EnvironmentRecord
-from .base import EnvironmentSpec, ProcessInfo
+from .base import EnvironmentSpec, ProcessInfo, clone_project
 
 WORKSPACE = "/workspace"
 TRANSFER = "/run/palot"  # files in flight; never the workspace (they would show in the agent's diff)
@@ -134,7 +134,7 @@ class CloudBackend:
         mirror = self.paths.environments / env_id / "mirror"
         created = False
         try:
-            await self._clone_mirror(spec, mirror)
+            await clone_project(spec, mirror)
             with tempfile.TemporaryDirectory(prefix="palot-cloud-") as tmp:
                 bundle = Path(tmp) / "base.bundle"
                 await git.run_git("update-ref", "refs/palot/base", spec.base_commit, cwd=mirror)
@@ -167,14 +167,6 @@ class CloudBackend:
             raise
         self._attach(record)
         return record
-
-    async def _clone_mirror(self, spec: EnvironmentSpec, mirror: Path) -> None:
-        mirror.parent.mkdir(parents=True, exist_ok=True)
-        await git.run_git("clone", "--quiet", "--no-checkout", str(spec.project_path), str(mirror), cwd=mirror.parent)
-        if spec.branch_from_bundle:
-            await git.run_git("checkout", "--quiet", "--detach", spec.base_commit, cwd=mirror)
-        else:
-            await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=mirror)
 
     def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
         client = self._clients.get(env.id)

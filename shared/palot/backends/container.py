@@ -38,7 +38,7 @@ from ..opencode import EventStream, OpenCodeClient
 from ..paths import PalotPaths, write_private
 from ..servers import ServerManager, free_port
 from ..store import EnvironmentRecord
-from .base import EnvironmentSpec, ProcessInfo
+from .base import EnvironmentSpec, ProcessInfo, clone_project
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ContainerBackend:
         envdir = self.paths.environments / env_id
         workspace, rundir = envdir / "workspace", _run_dir(env_id)
         try:
-            await self._clone(spec, workspace)
+            await clone_project(spec, workspace)
             rundir.mkdir(parents=True)
             if os.getuid() == 0:
                 await asyncio.to_thread(_chown_tree, envdir, AGENT_UID)
@@ -171,16 +171,6 @@ class ContainerBackend:
             raise
         self._attach(record)
         return record
-
-    async def _clone(self, spec: EnvironmentSpec, workspace: Path) -> None:
-        workspace.parent.mkdir(parents=True, exist_ok=True)
-        await git.run_git("clone", "--quiet", "--no-checkout", str(spec.project_path), str(workspace),
-                          cwd=workspace.parent)
-        git.trust(workspace)
-        if spec.branch_from_bundle:  # a move: the branch arrives with the agent's code (import_code)
-            await git.run_git("checkout", "--quiet", "--detach", spec.base_commit, cwd=workspace)
-        else:
-            await git.run_git("checkout", "--quiet", "-b", spec.branch, spec.base_commit, cwd=workspace)
 
     def _opencode_env(self, password: str) -> dict[str, str]:
         return {"OPENCODE_SERVER_PASSWORD": password,
