@@ -23,13 +23,9 @@ def cloud_worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFact
     import docker
 
     image = build_rehearsal_image(docker.DockerClient(base_url=container_engine.host), CORE_SCRIPT)
-    worker = LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=container_engine.host,
-                         workdir=tmp_path_factory.mktemp("worker"))
-    worker.start()
-    try:
+    with LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=container_engine.host,
+                     workdir=tmp_path_factory.mktemp("worker")) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -41,14 +41,10 @@ PASSWORDS: dict[str, str] = {}  # env id -> its OpenCode/daemon password, read f
 
 @pytest.fixture(scope="module")
 def worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
-    w = LocalWorker(token=secrets.token_urlsafe(32), docker_host=container_engine.host,
-                    workdir=tmp_path_factory.mktemp("cf-worker"))
-    w.start()
-    try:
+    with LocalWorker(token=secrets.token_urlsafe(32), docker_host=container_engine.host,
+                     workdir=tmp_path_factory.mktemp("cf-worker")) as w:
         yield w
-    finally:
-        w.stop()
-        assert w.containers() == [], "the local Worker left containers behind"
+    assert w.containers() == [], "the local Worker left containers behind"
 
 
 def _record(response: httpx.Response) -> None:

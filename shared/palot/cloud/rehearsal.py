@@ -50,8 +50,8 @@ def _context(script: Path | None) -> bytes:
         if script is not None:
             tar.add(script, "script.json")
             copy_script = "COPY script.json /opt/palot/script.json\n"
-        dockerfile = (f"FROM {AGENT_IMAGE}\nCOPY src /opt/palot/src\nCOPY site /opt/palot/site\n{copy_script}"
-                      "ENV PALOT_DAEMON_PORT=8081\nEXPOSE 8080 8081\n").encode()
+        # The daemon's port is set where every Worker image gets it (LocalWorker's Dockerfile, images/cloudflare).
+        dockerfile = f"FROM {AGENT_IMAGE}\nCOPY src /opt/palot/src\nCOPY site /opt/palot/site\n{copy_script}".encode()
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(dockerfile)
         tar.addfile(info, io.BytesIO(dockerfile))
