@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from palot import Palot, PalotPaths
-from palot.install import find_opencode, install_opencode, install_ripgrep
+from palot.install import ensure_opencode, install_ripgrep
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CORE_SCRIPT = SCRIPTS / "core.json"
@@ -23,11 +23,10 @@ CORE_SCRIPT = SCRIPTS / "core.json"
 
 @pytest.fixture(scope="session")
 def opencode_bin() -> Path:
-    """The pinned OpenCode; installed if missing (a test never skips for lack of it)."""
-    paths = PalotPaths.default()
-    binary = find_opencode(paths) or install_opencode(paths)
+    """The pinned OpenCode where `make setup` put it, shared by every Palot home (installed if missing, so a test
+    never skips for lack of it). Nothing is exported: subprocesses find it the way a user's would."""
+    binary = ensure_opencode()
     install_ripgrep()
-    os.environ["PALOT_OPENCODE_BIN"] = str(binary)
     return binary
 
 

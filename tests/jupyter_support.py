@@ -31,7 +31,7 @@ from palot.servers import ServerManager, pid_alive, terminate
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_NOTEBOOK = ROOT / "jupyter_ext" / "examples" / "dashboard.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
-KERNEL_NAME = "python3"
+KERNEL_NAME = "python3"  # this venv's own (ipykernel installs it), as a user gets it
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -39,17 +39,18 @@ CHROMIUM_ARGS = [
 ]
 
 
-def write_kernelspec(data_dir: Path) -> Path:
-    """A ``python3`` kernelspec that runs this interpreter (the venv's), wherever the clone is."""
-    spec = data_dir / "kernels" / KERNEL_NAME
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (Palot tests)", "language": "python",
-    }))
-    return data_dir / "kernels"
+def new_user_env(user_home: Path) -> dict[str, str]:
+    """The environment of a person who has just run ``make setup`` and has nothing else: this machine's
+    environment with ``user_home`` as HOME and none of Palot's, Jupyter's or the XDG variables (their defaults
+    then live under that HOME), so nothing a test harness sets reaches the notebook."""
+    user_home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PALOT_", "XDG_", "JUPYTER", "DOCKER_"))}
+    return {**env, "HOME": str(user_home)}
 
 
+def notebook_home(user_home: Path) -> Path:
+    """Where the example notebook keeps its Palot home for a user without ``$PALOT_HOME``."""
+    return user_home / ".local" / "share" / "palot" / "notebook"
 
 
 def stop_palot_server(home: Path) -> None:
@@ -136,43 +137,31 @@ class JupyterLab:
         return f"{self.url}/lab/tree/{path}?token={self.token}"
 
 
-def _user_settings(settings: Path) -> None:
-    """Start the notebook's kernel without asking, and never fetch news (offline, no dialogs)."""
-    for plugin, values in {
-        "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    }.items():
-        path = settings / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
+#: Start the notebook's kernel without asking, and never fetch news (offline, no dialogs).
+_LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 
 
 @contextlib.contextmanager
-def jupyterlab(root: Path, state: Path, env: dict[str, str]) -> Iterator[JupyterLab]:
-    """JupyterLab serving ``root`` as root, with isolated config, data, settings and workspaces.
+def jupyterlab(root: Path, user_home: Path) -> Iterator[JupyterLab]:
+    """JupyterLab serving ``root``, run as a new user whose home is ``user_home`` (see :func:`new_user_env`).
 
     Stopped by PID at the end, with every kernel it started.
     """
     token = secrets.token_hex(16)
     port = free_port()
-    data = state / "data"
-    write_kernelspec(data)
-    _user_settings(state / "lab-settings")
+    env = new_user_env(user_home)
+    # What a user sets in the settings editor, and the same as overrides (read before the first page loads).
+    for plugin, values in _LAB_SETTINGS.items():
+        path = user_home / ".jupyter" / "lab" / "user-settings" / f"{plugin.replace(':', '/')}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    state = user_home / "lab-test"
     app_settings = state / "app-settings"
     app_settings.mkdir(parents=True, exist_ok=True)
-    (app_settings / "overrides.json").write_text(json.dumps({
-        "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
-        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
-    }))
-    env = {
-        **env,
-        "JUPYTER_PATH": str(data),  # searched first: our python3 kernelspec wins over any other
-        "JUPYTER_CONFIG_DIR": str(state / "config"),
-        "JUPYTER_DATA_DIR": str(data),
-        "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(state / "lab-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(state / "lab-workspaces"),
-    }
+    (app_settings / "overrides.json").write_text(json.dumps(_LAB_SETTINGS))
     log = state / "jupyterlab.log"
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--port-retries=0",

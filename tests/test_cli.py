@@ -37,7 +37,7 @@ class Cli:
 
     def __init__(self, home: Path, opencode_bin: Path) -> None:
         self.home = home
-        self.env = {**os.environ, "PALOT_HOME": str(home), "PALOT_OPENCODE_BIN": str(opencode_bin)}
+        self.env = {**os.environ, "PALOT_HOME": str(home)}
 
     def run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(PALOT), *args], env=self.env, capture_output=True, text=True, timeout=timeout)

@@ -8,12 +8,19 @@ without it this test fails (``make test-deps`` installs it).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
-from jupyter_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, EXAMPLE_NOTEBOOK, jupyterlab, stop_palot_server
+from jupyter_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EXAMPLE_NOTEBOOK,
+    jupyterlab,
+    notebook_home,
+    stop_palot_server,
+)
 from playwright.sync_api import Page, expect, sync_playwright
 
 FORM_PROMPT = "Write down the release checklist for version 1.0"
@@ -31,21 +38,21 @@ def test_run_all_then_spawn_from_the_form_shows_the_agent_completed_with_its_dif
     root = tmp_path / "notebooks"
     root.mkdir()
     shutil.copy(EXAMPLE_NOTEBOOK, root / "dashboard.ipynb")
-    home = tmp_path / "palot-home"
-    env = {**os.environ, "PALOT_HOME": str(home)}
+    user_home = tmp_path / "user"  # a newcomer right after `make setup`: no PALOT_HOME, nothing set by hand
+    home = notebook_home(user_home)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "jupyter-dashboard.png"
     shot.unlink(missing_ok=True)
 
     try:
-        with jupyterlab(root, tmp_path / "jupyter", env) as lab, sync_playwright() as pw:
+        with jupyterlab(root, user_home) as lab, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1680, "height": 1050})
                 page.goto(lab.lab_url("dashboard.ipynb"))
                 expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
                 # The kernel starts by itself (no dialog), then Run All.
-                expect(page.get_by_text("Python 3 (Palot tests) | Idle")).to_be_visible(timeout=60_000)
+                expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)
                 _run_all(page)
 
                 dashboard = page.locator(".palot-dashboard")

@@ -2,8 +2,8 @@
 
 nbclient executes ``jupyter_ext/examples/dashboard.ipynb`` in a kernel of this
 venv with ``store_widget_state=True``: what a notebook viewer would render.
-The notebook starts its own OpenCode server (scripted model) under a
-temporary ``PALOT_HOME``; the test stops it by PID.
+The notebook starts its own OpenCode server (scripted model) in the notebook
+area of a brand-new user's Palot data dir; the test stops it by PID.
 """
 
 from __future__ import annotations
@@ -13,21 +13,25 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_support import EXAMPLE_NOTEBOOK, KERNEL_NAME, WidgetState, stop_palot_server, write_kernelspec
+from jupyter_support import EXAMPLE_NOTEBOOK, KERNEL_NAME, WidgetState, new_user_env, notebook_home, stop_palot_server
 from nbclient import NotebookClient
 
 
 def test_example_notebook_runs_offline_and_stores_a_live_dashboard(
     tmp_path: Path, opencode_bin: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Run as a newcomer right after `make setup`: a new HOME, no PALOT_HOME, no PALOT_OPENCODE_BIN."""
     nb = nbformat.read(EXAMPLE_NOTEBOOK, as_version=4)
-    home = tmp_path / "palot-home"
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))  # searched first: this venv's kernel
-    write_kernelspec(tmp_path / "jupyter")
+    user_home = tmp_path / "user"
+    env = new_user_env(user_home)
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", env["HOME"])  # the kernel is found and started as that user
+    home = notebook_home(user_home)
     client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=180, store_widget_state=True,
                             resources={"metadata": {"path": str(tmp_path)}})
     try:
-        client.execute(env={**os.environ, "PALOT_HOME": str(home)})  # the kernel is shut down when it returns
+        client.execute(env=env)  # the kernel is shut down when it returns
     finally:
         stop_palot_server(home)
 
@@ -35,7 +39,7 @@ def test_example_notebook_runs_offline_and_stores_a_live_dashboard(
     assert not [o for o in outputs if o.output_type == "error"]
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "Greeting CLI → completed on branch palot/greeting-cli" in printed
-    assert str(home) in printed  # the notebook used the PALOT_HOME it was given
+    assert f"Palot home:     {home}" in printed  # its own area of the user's Palot data dir
 
     state = WidgetState.of(nb)
     # The agent list: one row, completed, in a local worktree, with its usage.

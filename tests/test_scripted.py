@@ -31,7 +31,6 @@ from palot.scripted import (
 from pydantic import ValidationError
 
 SHARED = Path(__file__).resolve().parents[1] / "shared"
-OPENCODE_BIN = os.environ.get("PALOT_OPENCODE_BIN", "/tmp/octest/node_modules/.bin/opencode")
 TOOLS = [
     {"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
     for n in ("bash", "edit", "read", "write")
@@ -586,9 +585,7 @@ def test_cli_bad_script_exits_2(tmp_path: Path) -> None:
 class OpenCode:
     """A real ``opencode serve`` process wired to a scripted model server."""
 
-    def __init__(self, root: Path, scripted: ScriptedModelServer) -> None:
-        if not (os.path.isfile(OPENCODE_BIN) and os.access(OPENCODE_BIN, os.X_OK)):
-            pytest.fail(f"OpenCode binary not found at {OPENCODE_BIN} (set PALOT_OPENCODE_BIN)")
+    def __init__(self, root: Path, scripted: ScriptedModelServer, binary: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE_", "XDG_"))}
         for name in ("home", "data", "config", "state", "cache"):
             (root / name).mkdir(parents=True, exist_ok=True)
@@ -611,7 +608,7 @@ class OpenCode:
             PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
         )
         self.proc = subprocess.Popen(
-            [OPENCODE_BIN, "serve", "--hostname", "127.0.0.1", "--port", str(free_port())],
+            [str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(free_port())],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -671,7 +668,7 @@ class OpenCode:
 
 
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OpenCode, ScriptedModelServer]]:
+def e2e(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> Iterator[tuple[OpenCode, ScriptedModelServer]]:
     combined = Script.model_validate(
         {
             "scenarios": TEST_SCRIPT["scenarios"] + [s.model_dump(exclude_none=True) for s in DEMO_SCRIPT.scenarios],
@@ -679,7 +676,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OpenCode, Sc
         }
     )
     with ScriptedModelServer(combined) as scripted:
-        oc = OpenCode(tmp_path_factory.mktemp("opencode"), scripted)
+        oc = OpenCode(tmp_path_factory.mktemp("opencode"), scripted, opencode_bin)
         try:
             yield oc, scripted
         finally:

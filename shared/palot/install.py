@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OpenCodeNotInstalled, OpenCodeVersionMismatch, PalotError
-from .paths import PalotPaths
+from .paths import PalotPaths, tools_dirs
 
 OPENCODE_VERSION = "1.18.33"
 OPENCODE_PACKAGE = "opencode-ai"
@@ -31,37 +31,44 @@ def quiet(_: str) -> None:
     """A ``Progress`` that says nothing."""
 
 
-def opencode_bin_in(paths: PalotPaths) -> Path:
-    """Where ``palot doctor --fix`` installs the pinned OpenCode."""
-    return paths.opencode_prefix / "node_modules" / ".bin" / "opencode"
+def opencode_prefixes(paths: PalotPaths | None = None) -> list[Path]:
+    """The npm prefixes the pinned OpenCode may be installed in, in the order they are looked at; the first is
+    where it is installed (shared by every Palot home; ``paths`` adds an older install in that home)."""
+    prefixes = [d / f"opencode-{OPENCODE_VERSION}" for d in tools_dirs()]
+    return prefixes + ([paths.legacy_opencode_prefix] if paths is not None else [])
 
 
-def find_opencode(paths: PalotPaths) -> Path | None:
-    """``$PALOT_OPENCODE_BIN`` if set, else the copy in Palot's data dir, if present."""
+def _bin_in(prefix: Path) -> Path:
+    return prefix / "node_modules" / ".bin" / "opencode"
+
+
+def find_opencode(paths: PalotPaths | None = None) -> Path | None:
+    """``$PALOT_OPENCODE_BIN`` if set, else the first installed copy of :func:`opencode_prefixes`."""
     env = os.environ.get("PALOT_OPENCODE_BIN")
     if env:
         return Path(env)
-    candidate = opencode_bin_in(paths)
-    return candidate if candidate.exists() else None
+    return next((b for b in map(_bin_in, opencode_prefixes(paths)) if b.exists()), None)
 
 
 def opencode_version(binary: Path) -> str | None:
     """The version a binary reports, or None if it does not run."""
     try:
         out = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=30, env=_no_update_env()
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30, env=_no_update_env(),
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def require_opencode(paths: PalotPaths, binary: Path | None = None) -> Path:
+def require_opencode(paths: PalotPaths | None = None, binary: Path | None = None) -> Path:
     """The pinned OpenCode binary, or a clear error saying how to get it."""
     binary = binary or find_opencode(paths)
     if binary is None or not binary.exists():
         raise OpenCodeNotInstalled(
-            f"OpenCode {OPENCODE_VERSION} is not installed (looked in {opencode_bin_in(paths)})",
+            f"OpenCode {OPENCODE_VERSION} is not installed (looked in "
+            f"{', '.join(str(p) for p in opencode_prefixes(paths))})",
             "run `palot doctor --fix` to install it",
         )
     version = opencode_version(binary)
@@ -73,9 +80,18 @@ def require_opencode(paths: PalotPaths, binary: Path | None = None) -> Path:
     return binary
 
 
-def install_opencode(paths: PalotPaths, progress: Progress = quiet) -> Path:
-    """Install the pinned OpenCode into Palot's data dir with npm (idempotent)."""
-    target = opencode_bin_in(paths)
+def ensure_opencode(paths: PalotPaths | None = None, binary: Path | None = None,
+                    progress: Progress = quiet) -> Path:
+    """The pinned OpenCode, installed first (with ``progress``) when no home on this machine has it yet."""
+    if binary is None and find_opencode(paths) is None:
+        return install_opencode(progress)
+    return require_opencode(paths, binary)
+
+
+def install_opencode(progress: Progress = quiet) -> Path:
+    """Install the pinned OpenCode into the shared tools dir with npm (idempotent)."""
+    prefix = opencode_prefixes()[0]
+    target = _bin_in(prefix)
     if target.exists() and opencode_version(target) == OPENCODE_VERSION:
         return target
     npm = shutil.which("npm")
@@ -84,17 +100,23 @@ def install_opencode(paths: PalotPaths, progress: Progress = quiet) -> Path:
             "npm is not on PATH, so OpenCode cannot be installed",
             "install Node.js and npm (e.g. `apt-get install nodejs npm`), then run `palot doctor --fix`",
         )
-    paths.opencode_prefix.mkdir(parents=True, exist_ok=True)
-    progress(f"installing {OPENCODE_PACKAGE}@{OPENCODE_VERSION} into {paths.opencode_prefix} …")
-    cmd = [npm, "install", "--prefix", str(paths.opencode_prefix), "--no-audit", "--no-fund",
+    prefix.mkdir(parents=True, exist_ok=True)
+    progress(f"installing {OPENCODE_PACKAGE}@{OPENCODE_VERSION} into {prefix} (about a minute) …")
+    cmd = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
            "--loglevel=error", f"{OPENCODE_PACKAGE}@{OPENCODE_VERSION}"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900)
+    except subprocess.TimeoutExpired:
+        raise OpenCodeNotInstalled(
+            "npm did not finish installing OpenCode within 15 minutes",
+            "check that the npm registry is reachable, then run `palot doctor --fix` again",
+        ) from None
     if out.returncode != 0:
         raise OpenCodeNotInstalled(
             f"npm could not install OpenCode: {out.stderr.strip()[-800:]}",
             "check that the npm registry is reachable, then run `palot doctor --fix` again",
         )
-    return require_opencode(paths, target)
+    return require_opencode(None, target)
 
 
 def find_ripgrep() -> Path | None:
@@ -112,14 +134,18 @@ def install_ripgrep(progress: Progress = quiet) -> Path:
     if found:
         return found
     progress(f"installing {RIPGREP_PYPI} …")
-    out = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary", "ripgrep", RIPGREP_PYPI],
-        capture_output=True, text=True,
-    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary", "ripgrep", RIPGREP_PYPI],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+        )
+        detail = out.stderr.strip()[-500:] if out.returncode != 0 else ""
+    except subprocess.TimeoutExpired:
+        detail = "pip did not finish within 10 minutes"
     found = find_ripgrep()
-    if out.returncode != 0 or found is None:
+    if detail or found is None:
         raise PalotError(
-            f"could not install ripgrep: {out.stderr.strip()[-500:]}",
+            f"could not install ripgrep: {detail}",
             "install it with your package manager (e.g. `apt-get install ripgrep`)",
         )
     return found
@@ -149,7 +175,7 @@ def doctor(paths: PalotPaths, *, fix: bool = False, progress: Progress = quiet) 
     """Check (and with ``fix`` install) what Palot needs; never raises for a failed check."""
     checks: list[Check] = []
     if fix:
-        for installer in (lambda: install_opencode(paths, progress), lambda: install_ripgrep(progress)):
+        for installer in (lambda: install_opencode(progress), lambda: install_ripgrep(progress)):
             try:
                 installer()
             except PalotError as e:

@@ -7,6 +7,7 @@ otherwise the platform's user data dir (``~/.local/share/palot`` on Linux).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,8 @@ class PalotPaths:
         return self.home / "palot.db"
 
     @property
-    def opencode_prefix(self) -> Path:
-        """npm prefix the pinned OpenCode is installed into."""
+    def legacy_opencode_prefix(self) -> Path:
+        """Where Palot before 0.2 installed OpenCode, once per home (still looked at, never installed into)."""
         return self.home / "opencode"
 
     @property
@@ -59,6 +60,22 @@ class PalotPaths:
         for d in (self.home, self.server_dir, self.worktrees):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
+
+
+def tools_dirs() -> list[Path]:
+    """Where the tools Palot runs (the pinned OpenCode) are installed once for every Palot home, whatever
+    ``$PALOT_HOME`` says; the first is where ``palot doctor --fix`` installs.
+
+    ``$PALOT_TOOLS`` when set; else beside this Palot's Python when it runs in a virtualenv (like ripgrep,
+    so ``make setup`` serves every home, user and notebook kernel of the checkout), then the user data dir.
+    """
+    env = os.environ.get("PALOT_TOOLS")
+    if env:
+        return [Path(env).expanduser()]
+    user = Path(platformdirs.user_data_dir("palot", appauthor=False)) / "tools"
+    if sys.prefix != sys.base_prefix:
+        return [Path(sys.prefix) / "share" / "palot", user]
+    return [user]
 
 
 def cache_dir() -> Path:
