@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidState, OpenCodeVersionMismatch, PalotError, ServerUnavailable
-from .install import OPENCODE_VERSION, require_opencode, tool_path_dirs
+from .install import OPENCODE_VERSION, Progress, ensure_opencode, require_opencode, tool_path_dirs
 from .opencode import OpenCodeClient
 from .paths import PalotPaths
 
@@ -110,6 +110,8 @@ class ServerManager:
         supervise: bool = True,
         health_interval: float = 1.0,
         attach_any: bool = False,
+        busy_timeout: float = 180.0,
+        progress: Progress | None = None,
     ) -> None:
         self.paths = paths
         self.opencode_bin = opencode_bin
@@ -120,6 +122,9 @@ class ServerManager:
         self.supervise = supervise
         self.health_interval = health_interval
         self.attach_any = attach_any
+        self.busy_timeout = busy_timeout
+        # Progress goes to stderr by default: stdout may be a protocol stream (MCP, LSP over stdio).
+        self.progress: Progress = progress or _to_stderr
         self.state: ServerState | None = None
         self.client: OpenCodeClient | None = None
         self.restarts = 0
@@ -142,31 +147,65 @@ class ServerManager:
         return {"isolated": self.isolated, "scripted": self.scripted, "config": self.config}
 
     async def start(self) -> ServerState:
-        """Attach to the running Palot server or start one; then supervise it."""
+        """Attach to the running Palot server or start one; then supervise it.
+
+        A server whose process is alive is never replaced, however slowly it answers (a busy server misses
+        health checks): Palot waits for it, saying so through ``progress``.
+        """
         self.paths.ensure()
-        with self._lock():
-            state = self._read_state()
-            if state is not None and await self._healthy(state):
-                if self.attach_any:
-                    # Adopt the running server's settings, so a restart keeps them.
-                    self.isolated = bool(state.profile.get("isolated"))
-                    self.scripted = state.profile.get("scripted")
-                    self.config = state.profile.get("config") or {}
-                elif state.profile != self.profile:
-                    raise InvalidState(
-                        f"a Palot server is already running (pid {state.pid}) with other settings "
-                        f"({state.profile}) than asked ({self.profile})",
-                        "run `palot down` to stop it first, or start with the same options",
-                    )
-                self.attached = True
-            else:
-                if state is not None:
-                    self._kill_stale(state)
-                state = await self._spawn(port=self.port or free_port(), password=secrets.token_urlsafe(24))
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            with self._lock():
+                state = self._read_state()
+                if state is not None and await self._healthy(state):
+                    self._attach(state)
+                    break
+                if state is None or not self._owns_live_process(state):
+                    if state is not None:
+                        self._kill_stale(state)  # only the scripted model can be left of a dead server
+                    state = await self._spawn(port=self.port or free_port(), password=secrets.token_urlsafe(24))
+                    break
+            # Alive but silent: wait outside the lock, so the server's other clients are not held up.
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(
+                    f"the shared OpenCode server (pid {state.pid}) is running but has not answered for "
+                    f"{self.busy_timeout:.0f} s",
+                    "wait for its agents to finish and try again, or run `palot down` to stop it",
+                )
+            self.progress(f"the shared OpenCode server (pid {state.pid}) is busy; waiting for it to answer …")
+            await self._wait_healthy(state, min(10.0, max(0.1, deadline - time.monotonic())))
         self._adopt(state)
         if self.supervise:
             self._supervisor = asyncio.create_task(self._supervise(), name="palot-server-supervisor")
         return state
+
+    def _attach(self, state: ServerState) -> None:
+        if self.attach_any:
+            # Adopt the running server's settings, so a restart keeps them.
+            self.isolated = bool(state.profile.get("isolated"))
+            self.scripted = state.profile.get("scripted")
+            self.config = state.profile.get("config") or {}
+        elif state.profile != self.profile:
+            raise InvalidState(
+                f"a Palot server is already running (pid {state.pid}) with other settings "
+                f"({state.profile}) than asked ({self.profile})",
+                "run `palot down` to stop it first, or start with the same options",
+            )
+        self.attached = True
+
+    @staticmethod
+    def _owns_live_process(state: ServerState) -> bool:
+        return pid_alive(state.pid, must_contain="serve")
+
+    async def _wait_healthy(self, state: ServerState, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self._healthy(state):
+                return True
+            if not self._owns_live_process(state):
+                return False
+            await asyncio.sleep(0.2)
+        return False
 
     async def close(self) -> None:
         """Stop supervising and close the client; the server keeps running for other processes."""
@@ -314,7 +353,7 @@ class ServerManager:
         self, *, port: int, password: str, reuse_scripted: tuple[int, int] | None = None
     ) -> ServerState:
         """Start the server (and the scripted model, unless a live one is reused as (pid, port))."""
-        binary = await asyncio.to_thread(require_opencode, self.paths, self.opencode_bin)
+        binary = await asyncio.to_thread(ensure_opencode, self.paths, self.opencode_bin, self.progress)
         scripted_pid = scripted_port = None
         if self.scripted and reuse_scripted:
             scripted_pid, scripted_port = reuse_scripted
@@ -396,22 +435,28 @@ class ServerManager:
         return pid_alive(state.pid, must_contain="serve")
 
     async def _supervise(self) -> None:
-        failures = 0
+        silent_since: float | None = None
+        warned = False
         while True:
             await asyncio.sleep(self.health_interval)
             assert self.state is not None
-            alive = self._server_alive()
-            if alive and await self._client_healthy():
-                failures = 0
+            if not self._server_alive():
+                silent_since, warned = None, False
+                try:
+                    await self.restart()
+                except PalotError as e:
+                    log.error("could not restart the OpenCode server: %s", e)
                 continue
-            failures += 1
-            # A dead process is restarted at once; a live but silent one gets a few chances.
-            if alive and failures < 5:
+            # A live server is never restarted: a busy one misses health checks, and killing it would end
+            # every agent's turn on it. Say so once if it stays silent.
+            if await self._client_healthy():
+                silent_since, warned = None, False
                 continue
-            try:
-                await self.restart()
-            except PalotError as e:
-                log.error("could not restart the OpenCode server: %s", e)
+            silent_since = silent_since or time.monotonic()
+            if not warned and time.monotonic() - silent_since > 30:
+                log.warning("the OpenCode server (pid %s) has not answered for 30 s; it is left running",
+                            self.state.pid)
+                warned = True
 
     async def restart(self) -> ServerState:
         """Restart the dead server on the same port and password (or adopt another process's restart)."""
@@ -419,14 +464,14 @@ class ServerManager:
         assert old is not None
         with self._lock():
             current = self._read_state()
-            if current is not None and current.pid != old.pid and await self._healthy(current):
-                self._adopt(current)  # another Palot process got there first
+            if current is not None and current.pid != old.pid and self._owns_live_process(current):
+                self._adopt(current)  # another Palot process got there first (busy or not, it is the server)
                 return current
             reuse = None
             if old.scripted_pid and old.scripted_port and pid_alive(old.scripted_pid, must_contain="palot.scripted"):
                 reuse = (old.scripted_pid, old.scripted_port)  # the model survived: only the server restarts
-            if pid_alive(old.pid, must_contain="serve"):
-                self._kill_stale(ServerState(**{**asdict(old), "scripted_pid": None}))
+            if self._owns_live_process(old):
+                return old  # never replace a live server
             try:
                 state = await self._spawn(port=old.port, password=old.password, reuse_scripted=reuse)
             except ServerUnavailable:
@@ -435,6 +480,10 @@ class ServerManager:
         log.warning("OpenCode server restarted on %s (restart %d)", state.url, self.restarts)
         self._adopt(state)
         return state
+
+
+def _to_stderr(message: str) -> None:
+    print(f"palot: {message}", file=sys.stderr, flush=True)
 
 
 def terminate(pid: int, timeout: float = 5.0) -> None:
