@@ -15,6 +15,7 @@ from lsprotocol import types as lsp
 
 from palot.hunks import Hunk
 
+from . import markdown as md
 from .changes import AgentChange, Overlap, PendingPermission, agent_label, lines_label
 
 SOURCE = "palot"
@@ -95,22 +96,25 @@ def hunk_text(hunk: Hunk) -> str:
 def hover_markdown(
     changes: Sequence[AgentChange], permissions: Sequence[PendingPermission], line: int
 ) -> tuple[str, tuple[int, int]] | None:
-    """Markdown about what agents did at 1-based ``line`` (agent, status, the hunk), and the lines it covers."""
+    """Markdown about what agents did at 1-based ``line`` (agent, status, the hunk), and the lines it covers.
+
+    What agents and users wrote (title, branch, project, the hunk, a permission's summary) shows as written.
+    """
     parts: list[str] = []
     span: tuple[int, int] | None = None
     for change in changes:
         for start, end, hunk in change.ranges():
             if start <= line <= end:
                 agent = change.agent
-                where = " · ".join(x for x in (f"branch `{agent.branch}`" if agent.branch else "",
-                                               f"project `{agent.project_name}`") if x)
-                parts.append(f"**Palot agent** `{agent.id}` “{agent.title}” — **{agent.status.value}**  \n{where}\n\n"
-                             f"```diff\n{hunk_text(hunk)}\n```")
+                where = " · ".join(x for x in (f"branch {md.code(agent.branch)}" if agent.branch else "",
+                                               f"project {md.code(agent.project_name)}") if x)
+                parts.append(f"**Palot agent** {md.code(agent.id)} “{md.text(agent.title)}” — "
+                             f"**{agent.status.value}**  \n{where}\n\n{md.code_block(hunk_text(hunk), 'diff')}")
                 span = (start, end) if span is None else (min(span[0], start), max(span[1], end))
     for pending in permissions:
         if pending.start <= line <= pending.end:
-            parts.append(f"**Palot agent** `{pending.agent.id}` “{pending.agent.title}” is waiting for permission: "
-                         f"{pending.permission.summary}")
+            parts.append(f"**Palot agent** {md.code(pending.agent.id)} “{md.text(pending.agent.title)}” is waiting "
+                         f"for permission: {md.text(pending.permission.summary)}")
             span = (pending.start, pending.end) if span is None else (min(span[0], pending.start),
                                                                       max(span[1], pending.end))
     if not parts or span is None:

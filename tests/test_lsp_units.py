@@ -168,6 +168,21 @@ def test_hover_names_the_agent_its_status_and_shows_the_hunk():
     assert hover_markdown([ONE_CHANGE], [], 10) is None
 
 
+def test_hover_shows_titles_branches_summaries_and_hunks_as_written_not_as_markdown():
+    tricky = agent("ag_md", "Fix *all* <b>x</b> & [a](b) `c`", AgentStatus.WAITING)
+    tricky = tricky.model_copy(update={"environment": tricky.environment.model_copy(update={"branch": "palot/`odd`"})})
+    fenced = change(tricky, "@@ -2,3 +2,3 @@\n ```\n-line 3\n+line ````three\n line 4\n")
+    perm = PermissionView(id="per_1", permission="edit", patterns=["notes.md"], summary="edit: *notes*.md")
+    pending = permission_for_file(tricky, perm, "notes.md", None)
+    assert pending is not None
+    asking, _ = hover_markdown([fenced], [pending], 1)  # type: ignore[misc]
+    assert r"waiting for permission: edit: \*notes\*.md" in asking
+    markdown, _ = hover_markdown([fenced], [pending], 3)  # type: ignore[misc]
+    assert r"“Fix \*all\* \<b\>x\</b\> \& \[a\](b) \`c\`”" in markdown
+    assert "branch `` palot/`odd` ``" in markdown
+    assert "`````diff\n@@ -2,3 +2,3 @@\n ```\n-line 3\n+line ````three\n line 4\n`````" in markdown
+
+
 def test_a_file_is_the_same_relative_path_in_the_checkout_and_in_a_worktree():
     roots = ("/wt/ag_one", "/src/app")
     assert relative_path("/src/app/docs/a.md", roots) == "docs/a.md"

@@ -10,17 +10,19 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rich.console import Console
+from rich.text import Text
 
 from . import render
+from .agents import Agent, AgentStatus
 from .core import Palot
 from .errors import PalotError
 from .install import doctor
 from .paths import PalotPaths
 from .servers import ServerManager
 
-console = Console()
-err_console = Console(stderr=True)
+# Strings print as written (agent titles, paths and errors may contain "[/x]"); style goes in ``Text``.
+console = render.console()
+err_console = render.console(stderr=True)
 
 
 def _dump(value: Any) -> None:
@@ -54,8 +56,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                "server": {"url": running.url, "pid": running.pid} if running else None})
     elif not args.quiet or not all(c.ok for c in checks):
         for c in checks:
-            mark = "[green]✓[/]" if c.ok else "[red]✕[/]"
-            console.print(f"{mark} {c.name:9} {c.detail}" + (f"\n  [yellow]fix:[/] {c.fix}" if c.fix else ""))
+            line = Text.assemble(("✓", "green") if c.ok else ("✕", "red"), f" {c.name:9} {c.detail}")
+            if c.fix:
+                line.append_text(Text.assemble("\n  ", ("fix:", "yellow"), f" {c.fix}"))
+            console.print(line)
         console.print(f"  server    {running.url + f' (pid {running.pid})' if running else 'not running'}")
     return 0 if all(c.ok for c in checks) else 1
 
@@ -103,7 +107,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
             agent = await a.get(args.agent)
             return {"agent": agent, "activity": await a.activity(agent.id)}
         if action == "spawn":
-            progress = (lambda m: None) if args.json else (lambda m: err_console.print(f"[bright_black]{m}[/]"))
+            progress = (lambda m: None) if args.json else (lambda m: err_console.print(Text(m, "bright_black")))
             agent = await a.spawn(args.project, args.prompt, title=args.title, model=args.model,
                                   base_branch=args.base_branch, branch=args.branch, setup_script=args.setup,
                                   permission_mode=args.permission, environment=args.env,
@@ -135,7 +139,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
             await a.destroy(args.agent, force=args.force)
             return {"destroyed": args.agent}
         if action == "move":
-            progress = (lambda m: None) if args.json else (lambda m: err_console.print(f"[bright_black]{m}[/]"))
+            progress = (lambda m: None) if args.json else (lambda m: err_console.print(Text(m, "bright_black")))
             return await a.move(args.agent, args.target, options=_container_options(args), resume=args.resume,
                                 progress=progress)
         if action == "moves":
@@ -145,9 +149,23 @@ def cmd_agents(args: argparse.Namespace) -> int:
     result = asyncio.run(_with_palot(run))
     if args.json:
         _dump(result)
-        return 0
-    _print_result(action, result, args)
-    return 0
+    else:
+        _print_result(action, result, args)
+    return _outcome_code(args, result)
+
+
+#: Exit codes (README: "Exit codes"). 2 is any error Palot refused or could not carry out (see ``main``).
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_STILL_RUNNING = 0, 1, 2, 3
+
+
+def _outcome_code(args: argparse.Namespace, result: Any) -> int:
+    """Non-zero when what a command waited for did not go well: the agent failed, or is still running."""
+    waited = args.action == "wait" or (args.action == "spawn" and args.wait)
+    if not waited or not isinstance(result, Agent):
+        return EXIT_OK
+    if result.status == AgentStatus.FAILED:
+        return EXIT_FAILED
+    return EXIT_STILL_RUNNING if result.status.active else EXIT_OK
 
 
 def _container_options(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -172,11 +190,13 @@ def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
         agent = result["agent"]
         console.print(render.agents_table([agent]))
         console.print(f"directory: {agent.environment.directory}")
+        if agent.environment.branch:
+            console.print(f"branch: {agent.environment.branch}")
         if agent.error:
-            console.print(f"[red]error:[/] {agent.error}")
+            console.print(Text.assemble(("error:", "red"), f" {agent.error}"))
         for p in agent.permissions:
-            console.print(f"[yellow]waiting for permission[/] {p.id}: {p.summary} — "
-                          f"`palot agents reply {agent.id} once|always|reject`")
+            console.print(Text.assemble(("waiting for permission", "yellow"), f" {p.id}: {p.summary} — "
+                                        f"`palot agents reply {agent.id} once|always|reject`"))
         for item in result["activity"]:
             console.print(render.activity_line(item))
     elif action == "activity":
@@ -209,6 +229,18 @@ def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
                       + (f" — {result.resources}" if result.resources else ""))
     else:
         console.print(render.agents_table([result]))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    models = asyncio.run(_with_palot(lambda palot: palot.agents.models(args.project)))
+    if args.json:
+        _dump({"models": models})
+    else:
+        for name in models:
+            console.print(name)
+        if not models:
+            console.print("no models: add a provider to your OpenCode config (`opencode auth login`)")
+    return 0
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -304,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="leave the demo's server running at the end")
     demo.set_defaults(func=cmd_demo)
 
+    mo = sub.add_parser("models", help="the provider/model names agents can use (for --model)")
+    mo.add_argument("project", nargs="?", help="a project's path (its opencode.json may add models; default: here)")
+    mo.set_defaults(func=cmd_models)
+
     im = sub.add_parser("images", help="the container agent image: status, or build it (offline too)")
     im.add_argument("action", choices=["status", "build"])
     im.set_defaults(func=cmd_images)
@@ -381,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--yes", action="store_true", help="really do it")
     cl.set_defaults(func=cmd_cloud)
 
-    for sp_ in (d, u, dn, demo, im, *asub.choices.values(), *csub.choices.values()):
+    for sp_ in (d, u, dn, demo, mo, im, *asub.choices.values(), *csub.choices.values()):
         sp_.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -394,8 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(json.dumps({"error": {"code": e.code, "message": e.message, "fix": e.fix}}))
         else:
-            err_console.print(f"[red]error:[/] {e.message}" + (f"\n[yellow]fix:[/] {e.fix}" if e.fix else ""))
-        return 2
+            err_console.print(Text.assemble(("error:", "red"), f" {e.message}",
+                                            *(("\n", ("fix:", "yellow"), f" {e.fix}") if e.fix else ())))
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 

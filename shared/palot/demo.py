@@ -16,12 +16,13 @@ from pathlib import Path
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
+from rich.text import Text
 
 from . import render
 from .agents import AGENT_UPDATED, ActivityItem, Agent, AgentStatus
 from .agents.activity import part_activity
 from .core import Palot
-from .install import find_opencode, install_opencode, install_ripgrep
+from .install import ensure_opencode, install_ripgrep
 from .opencode import Part
 from .paths import PalotPaths
 from .servers import ServerManager
@@ -44,7 +45,8 @@ SETTLED = {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.PAUSED, AgentS
 
 
 def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60).stdout
 
 
 def make_sample_project(path: Path) -> Path:
@@ -62,26 +64,30 @@ def make_sample_project(path: Path) -> Path:
 
 async def run_demo(*, keep: bool = False, console: Console | None = None, timeout: float = 90.0) -> int:
     """Run the demo end to end; returns a process exit code."""
-    console = console or Console()
+    console = console or render.console()
     started = time.monotonic()
     default = PalotPaths.default()
     paths = PalotPaths(default.home / "demo")
 
-    console.rule("[bold]Palot demo[/] — two agents, one shared OpenCode server, offline")
-    binary = find_opencode(default) or install_opencode(default, console.print)
-    install_ripgrep(console.print)
+    console.rule(Text.assemble(("Palot demo", "bold"), " — two agents, one shared OpenCode server, offline"))
+
+    def say(message: str) -> None:  # progress lines (paths, URLs) are text, never markup
+        console.print(Text(message))
+
+    binary = ensure_opencode(default, progress=say)
+    install_ripgrep(say)
     # The demo area is Palot's own: reset it so every run starts the same way.
     await ServerManager(paths, supervise=False).stop()
     shutil.rmtree(paths.home, ignore_errors=True)
     sample = make_sample_project(paths.home / "sample-project")
-    console.print(f"sample project: [bold]{sample}[/]")
+    console.print(Text.assemble("sample project: ", (str(sample), "bold")))
 
     palot = Palot(paths, isolated=True, scripted="demo", opencode_bin=binary)
     await palot.start()
     state = palot.server.state
     assert state is not None
-    console.print(f"shared OpenCode server: {state.url} (pid {state.pid}, password-protected, "
-                  f"scripted model) — ready in {time.monotonic() - started:.1f}s")
+    console.print(Text(f"shared OpenCode server: {state.url} (pid {state.pid}, password-protected, "
+                       f"scripted model) — ready in {time.monotonic() - started:.1f}s"))
     try:
         agents = [await palot.agents.spawn(sample, prompt, title=title) for title, prompt in TASKS]
         agents = await _watch(palot, agents, console, timeout)
@@ -123,7 +129,7 @@ async def _watch(palot: Palot, agents: list[Agent], console: Console, timeout: f
                 t, kind, verb, target, summary, st = line
                 item = ActivityItem(index=0, id=part.id, time=t or time.time(), kind=kind, verb=verb,
                                     target=target, summary=summary, state=st)
-                live.console.print(f"[bold cyan]{owner.title:>13}[/] ", render.activity_line(item))
+                live.console.print(Text(f"{owner.title:>13} ", "bold cyan"), render.activity_line(item))
     console.print()
     return mine
 
@@ -134,11 +140,11 @@ async def _review(palot: Palot, agents: list[Agent], sample: Path, console: Cons
     for agent in agents:
         diff = await palot.agents.diff(agent.id)
         console.print(Panel(Group(render.diff_summary(diff), render.patch_text(diff.patch)),
-                            title=f"{agent.title} — {agent.environment.branch}", expand=False))
+                            title=Text(f"{agent.title} — {agent.environment.branch}"), expand=False))
     first = agents[0]
     applied = await palot.agents.apply(first.id)
-    console.print(f"applied [bold]{first.title}[/] to your checkout: {', '.join(applied)}")
-    console.print(_git(sample, "status", "--short").rstrip())
+    console.print(Text.assemble("applied ", (first.title, "bold"), f" to your checkout: {', '.join(applied)}"))
+    console.print(Text(_git(sample, "status", "--short").rstrip()))
     for agent in agents:
         await palot.agents.archive(agent.id)
     console.print("archived both agents: worktrees removed, branches kept")
@@ -153,13 +159,14 @@ async def _review(palot: Palot, agents: list[Agent], sample: Path, console: Cons
         ("look again", f"PALOT_HOME={palot.paths.home} palot agents list --all"),
         ("server", "still running (--keep): stop it with the same PALOT_HOME and `palot down`" if keep else "stopped"),
     ):
-        console.print(f"[bold]{what}[/]: {where}", soft_wrap=True)
+        console.print(Text.assemble((what, "bold"), f": {where}"), soft_wrap=True)
     for agent in agents:
         usage = await palot.agents.get(agent.id)
-        console.print(f"{agent.title}: {render.status_text(agent.status)}  {usage.tokens:,} tokens  ${usage.cost:.4f}")
+        console.print(Text.assemble(f"{agent.title}: ", render.status_text(agent.status),
+                                    f"  {usage.tokens:,} tokens  ${usage.cost:.4f}"))
     console.print(f"demo finished in {time.monotonic() - started:.1f}s")
     if failed:
-        console.print(f"[red]{len(failed)} agent(s) did not complete: "
-                      + "; ".join(f"{a.title}: {a.status.value} {a.error or ''}" for a in failed))
+        console.print(Text(f"{len(failed)} agent(s) did not complete: "
+                           + "; ".join(f"{a.title}: {a.status.value} {a.error or ''}" for a in failed), "red"))
         return 1
     return 0

@@ -1,9 +1,16 @@
-"""Terminal rendering of agents, activity and diffs (used by the CLI and the demo)."""
+"""Terminal rendering of agents, activity and diffs (used by the CLI and the demo).
+
+Everything here builds ``Text`` from what users and agents wrote (titles, prompts,
+paths, branches, errors, model output), never markup strings: a title such as
+``fix [/write]`` is shown as written instead of breaking the listing.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -39,21 +46,70 @@ def elapsed(since: float, now: float | None = None) -> str:
     return f"{secs // 3600}h{(secs % 3600) // 60:02d}m"
 
 
-def agents_table(agents: list[Agent], title: str | None = None, *, compact: bool = False) -> Table:
-    """Agents as a table; ``compact`` leaves out id, environment and project (one project, narrow terminals)."""
-    table = Table(title=title, expand=False, show_lines=False)
-    columns = ("status", "title", "branch", "age", "tokens", "cost") if compact else (
-        "id", "status", "env", "project", "title", "branch", "age", "tokens", "cost")
-    for col in columns:
-        table.add_column(col, no_wrap=col != "title", justify="right" if col in ("tokens", "cost") else "left")
-    for a in agents:
-        cells = {
-            "id": a.id, "status": status_text(a.status), "env": a.environment.type, "project": a.project_name,
-            "title": a.title, "branch": a.environment.branch or "", "age": elapsed(a.created_at),
-            "tokens": f"{a.tokens:,}", "cost": f"${a.cost:.4f}",
+def console(**kwargs: Any) -> Console:
+    """A Console that prints strings as they are: no markup, no ``:emoji:`` codes (style with ``Text``)."""
+    return Console(markup=False, emoji=False, **kwargs)
+
+
+#: Columns in display order; ``compact`` leaves out id, environment and project (one project).
+COLUMNS = ("id", "status", "env", "project", "title", "branch", "age", "tokens", "cost")
+COMPACT_COLUMNS = ("status", "title", "branch", "age", "tokens", "cost")
+#: What gives way when the terminal is narrow, first to last; status and title always stay.
+DROP_ORDER = ("project", "branch", "tokens", "cost", "age", "env", "id")
+#: The title column never gets narrower than this (or than its longest title, if shorter).
+TITLE_MIN_WIDTH = 24
+
+
+class AgentsTable:
+    """Agents as a table that fits the width it is given: less important columns give way first."""
+
+    def __init__(self, agents: list[Agent], title: str | None = None, *, compact: bool = False) -> None:
+        self.title = title
+        self.columns = COMPACT_COLUMNS if compact else COLUMNS
+        self.rows = [self._cells(a) for a in agents]
+        #: Each column's width with nothing cut: its widest cell or its header.
+        self.natural = {c: max([len(c), *(row[c].cell_len for row in self.rows)]) for c in self.columns}
+        self.title_min = min(self.natural["title"], TITLE_MIN_WIDTH)
+
+    @staticmethod
+    def _cells(a: Agent) -> dict[str, Text]:
+        return {
+            "id": Text(a.id), "status": status_text(a.status), "env": Text(a.environment.type),
+            "project": Text(a.project_name), "title": Text(a.title), "branch": Text(a.environment.branch or ""),
+            "age": Text(elapsed(a.created_at)), "tokens": Text(f"{a.tokens:,}"), "cost": Text(f"${a.cost:.4f}"),
         }
-        table.add_row(*(cells[c] for c in columns))
-    return table
+
+    def fitting_columns(self, width: int) -> tuple[str, ...]:
+        """The columns shown in ``width`` cells: all that fit next to a readable title and status."""
+        shown = list(self.columns)
+        for col in DROP_ORDER:
+            # Each column takes its text plus one cell of padding either side and one border cell.
+            need = sum(self.natural[c] for c in shown if c != "title") + self.title_min + 3 * len(shown) + 1
+            if need <= width:
+                break
+            if col in shown:
+                shown.remove(col)
+        return tuple(shown)
+
+    def table(self, width: int) -> Table:
+        columns = self.fitting_columns(width)
+        table = Table(title=Text(self.title) if self.title else None, expand=False, show_lines=False)
+        for col in columns:
+            if col == "title":
+                table.add_column(col, min_width=self.title_min, overflow="fold")  # long words fold, never cut
+            else:
+                table.add_column(col, no_wrap=True, justify="right" if col in ("tokens", "cost") else "left")
+        for row in self.rows:
+            table.add_row(*(row[c] for c in columns))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
+
+
+def agents_table(agents: list[Agent], title: str | None = None, *, compact: bool = False) -> AgentsTable:
+    """Agents as a table (see :class:`AgentsTable`); ``compact`` for one project (no id, environment, project)."""
+    return AgentsTable(agents, title, compact=compact)
 
 
 def activity_line(item: ActivityItem) -> Text:
@@ -73,7 +129,7 @@ def diff_summary(diff: AgentDiff) -> Table:
     table.add_column("-", style="red", justify="right")
     marks = {"added": "+", "deleted": "-", "renamed": "→", "modified": "~"}
     for f in diff.files:
-        table.add_row(marks.get(f.status, "~"), f.path, "bin" if f.binary else f"+{f.additions}",
+        table.add_row(marks.get(f.status, "~"), Text(f.path), "bin" if f.binary else f"+{f.additions}",
                       "" if f.binary else f"-{f.deletions}")
     return table
 
