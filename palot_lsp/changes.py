@@ -26,8 +26,10 @@ def agent_label(agent: Agent) -> str:
 
 
 def agent_roots(agent: Agent) -> tuple[str, str]:
-    """The agent's worktree and project directories, symlinks resolved."""
-    return os.path.realpath(agent.environment.directory), os.path.realpath(agent.project_path)
+    """Where the agent's files are on this machine (its worktree, container workspace or cloud mirror) and
+    its project directory, symlinks resolved."""
+    return os.path.realpath(agent.environment.host_path or agent.environment.directory), \
+        os.path.realpath(agent.project_path)
 
 
 def relative_path(path: str, roots: tuple[str, ...]) -> str | None:

@@ -7,7 +7,7 @@ says what is expected instead of a decoding failure.
 
 | command | arguments | does |
 |---|---|---|
-| ``palot.spawn`` | prompt, uri?, range?, title?, permissionMode?, model?, project? | spawn an agent; with ``uri`` and ``range`` the prompt carries those lines |
+| ``palot.spawn`` | prompt, uri?, range?, title?, permissionMode?, model?, project?, baseBranch?, setupScript? | spawn an agent; with ``uri`` and ``range`` the prompt carries those lines |
 | ``palot.list`` | project?, status?, includeArchived? | the workspace's agents |
 | ``palot.prompt`` | agent, text | send an agent another prompt |
 | ``palot.abort`` | agent | stop the agent's current turn |
@@ -147,7 +147,9 @@ async def spawn(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> d
         project = project or file_project
     project = project or ls.default_project()
     agent = await palot.agents.spawn(project, prompt, title=a.get("title"), model=a.get("model"),
-                                     permission_mode=a.get("permissionMode", "default"), progress=report)
+                                     permission_mode=a.get("permissionMode", "default"),
+                                     base_branch=a.get("baseBranch"), setup_script=a.get("setupScript"),
+                                     progress=report)
     ls.live.track(agent)
     ls.show(f"Agent {agent_label(agent)} is working on branch {agent.branch}.")
     return dump(agent)
@@ -193,7 +195,13 @@ async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
         what = f"{path}" if path else "any file"
         raise InvalidState(f"agent {agent.id} has not changed {what} yet", "wait for it to edit, or prompt it")
     if a.get("target") == "file":
-        worktree_file = Path(agent.environment.directory) / (path or "")
+        # The file where the agent's files are on this machine (a container's /workspace means nothing here).
+        host = agent.environment.host_path
+        if host is None:
+            raise InvalidState(f"agent {agent.id}'s files are no longer on this machine "
+                               f"({agent.environment.unavailable or 'its environment is gone'})",
+                               "show its diff instead (target \"diff\")")
+        worktree_file = Path(host) / (path or "")
         if path is None or not worktree_file.is_file():
             raise InvalidInput(f"{path or 'no path given'}: no such file in agent {agent.id}'s worktree",
                                "pass the 'path' of a file the agent changed, or show its diff (target \"diff\")")
@@ -263,6 +271,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command(names.SPAWN, "Spawn an agent", (
         Arg("prompt", "string", required=True), Arg("uri", "string"), Arg("range", "range"), Arg("title", "string"),
         Arg("permissionMode", "string", choices=PERMISSION_MODES), Arg("model", "string"), Arg("project", "string"),
+        Arg("baseBranch", "string"), Arg("setupScript", "string"),
     ), spawn, progress="Spawning a Palot agent"),
     Command(names.LIST, "List agents", (
         Arg("project", "string"), Arg("status", "string", choices=tuple(s.value for s in AgentStatus)),

@@ -2,10 +2,10 @@
 
 ``LiveChanges`` knows the workspace's agents (from ``palot.agents.list`` and
 ``palot.agent.updated`` events) and, for every open file, each agent's hunks
-in it (from ``palot.agents.diff(agent, path=...)``). OpenCode's ``file.edited``
-event says which agent (by worktree) edited which file; only that agent's
-diff of that file is re-read, after a short debounce that folds bursts of
-edits into one ``git diff``. Whenever what a file shows may have changed,
+in it (from ``palot.agents.diff(agent, path=...)``). The core's
+``palot.agent.file`` event says which agent edited which file; only that
+agent's diff of that file is re-read, after a short debounce that folds bursts
+of edits into one ``git diff``. Whenever what a file shows may have changed,
 ``on_file_changed(uri)`` is called; whenever an agent's status changes,
 ``on_status(agent, before)``.
 """
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from palot import Agent, Palot, PalotError
 from palot.agents import AGENT_REMOVED, AGENT_UPDATED
+from palot.agents.service import AGENT_FILE
 from palot.events import Subscription
 from palot.hunks import Hunk, parse_hunks
 from palot.opencode import STREAM_CONNECTED, GlobalEvent
@@ -38,8 +39,7 @@ from .changes import (
 
 log = logging.getLogger(__name__)
 
-FILE_EDITED = "file.edited"
-_EVENTS = (FILE_EDITED, AGENT_UPDATED, AGENT_REMOVED, STREAM_CONNECTED)
+_EVENTS = (AGENT_FILE, AGENT_UPDATED, AGENT_REMOVED, STREAM_CONNECTED)
 
 
 @dataclass
@@ -64,11 +64,11 @@ class LiveChanges:
         self.on_status = on_status
         self.debounce = debounce
         self.agents: dict[str, Agent] = {}
-        self._roots: dict[str, tuple[str, str]] = {}  # agent id → its worktree and project, resolved
+        self._roots: dict[str, tuple[str, str]] = {}  # agent id → its files on this machine and project, resolved
         self._files: dict[str, OpenFile] = {}
         self._hunks: dict[tuple[str, str], tuple[Hunk, ...]] = {}  # (agent id, relative path) → hunks
         self._pending: set[tuple[str, str]] = set()
-        self._strangers: set[str] = set()  # directories edited by no agent we know
+        self._strangers: set[str] = set()  # agents that edited files but are not shown (e.g. archived meanwhile)
         self._flusher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(concurrency)
@@ -210,35 +210,24 @@ class LiveChanges:
         elif event.type == AGENT_REMOVED and isinstance(props.get("agentID"), str):
             if props["agentID"] in self.agents:
                 self._forget(props["agentID"])
-        elif event.type == FILE_EDITED and isinstance(props.get("file"), str) and event.directory:
-            self._on_file_edited(event.directory, props["file"])
+        elif event.type == AGENT_FILE and isinstance(props.get("agentID"), str) and isinstance(props.get("path"), str):
+            self._on_file_edited(props["agentID"], props["path"])
         elif event.type == STREAM_CONNECTED and props.get("reconnects"):
             self._load_agents()
             for uri in self._files:
                 self._refresh_file(uri)
 
-    def _on_file_edited(self, directory: str, file: str) -> None:
-        directory = os.path.realpath(directory)
-        agent = self._agent_in(directory)
-        if agent is None and directory not in self._strangers:
-            # An agent another Palot process spawned since we listed: the store knows it.
-            self._load_agents()
-            agent = self._agent_in(directory)
-            if agent is None:
-                self._strangers.add(directory)  # not an agent's worktree (e.g. a session Palot did not start)
-        if agent is None:
+    def _on_file_edited(self, agent_id: str, rel: str) -> None:
+        """Agent ``agent_id`` edited ``rel`` (relative to its root): re-read its diff there if the file is open."""
+        if agent_id not in self.agents and agent_id not in self._strangers:
+            self._load_agents()  # an agent another Palot process spawned since we listed: the store knows it
+            if agent_id not in self.agents:
+                self._strangers.add(agent_id)
+        if agent_id not in self.agents:
             return
-        edited = os.path.realpath(file if os.path.isabs(file) else os.path.join(directory, file))
-        roots = self._roots[agent.id]
-        rel = relative_path(edited, roots)
-        if rel is not None and any(relative_path(f.path, roots) == rel for f in self._files.values()):
-            self._schedule(agent.id, rel)
-
-    def _agent_in(self, directory: str) -> Agent | None:
-        for agent_id, (worktree, _) in self._roots.items():
-            if worktree == directory:
-                return self.agents[agent_id]
-        return None
+        roots = self._roots[agent_id]
+        if any(relative_path(f.path, roots) == rel for f in self._files.values()):
+            self._schedule(agent_id, rel)
 
     # --- refreshing ---------------------------------------------------------
 

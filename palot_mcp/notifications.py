@@ -3,7 +3,8 @@
 One source, two ways out:
 
 * ``ChangeFeed`` reads the core's event hub (``palot.agent.updated`` /
-  ``palot.agent.removed``, and the OpenCode events of each agent's session)
+  ``palot.agent.removed`` / ``palot.agent.file``, and the OpenCode events of
+  each agent's session)
   and publishes, debounced, which resources changed on the server's
   ``SubscriptionBus``. Clients on the 2026-07-28 protocol receive them on a
   ``subscriptions/listen`` stream.
@@ -29,6 +30,7 @@ from mcp_types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestPar
 
 from palot import Palot
 from palot.agents import AGENT_REMOVED, AGENT_UPDATED
+from palot.agents.service import AGENT_FILE
 from palot.opencode import GlobalEvent
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,10 @@ def activity_uri(agent_id: str) -> str:
     return f"{AGENTS_URI}/{agent_id}/activity"
 
 
-# OpenCode events that change what an agent's activity shows, and what its diff shows.
+# OpenCode events that change what an agent's activity shows, and what its diff shows (file edits come
+# as the core's AGENT_FILE, which names the agent: directories do not, every container's is /workspace).
 _ACTIVITY_EVENTS = frozenset({"message.updated", "message.part.updated", "message.part.removed", "todo.updated"})
-_DIFF_EVENTS = frozenset({"file.edited", "session.diff"})
+_DIFF_EVENTS = frozenset({"session.diff"})
 _SESSION_LIST_EVENTS = frozenset({"session.created", "session.deleted"})
 
 
@@ -63,7 +66,6 @@ class ChangeFeed:
         self._debounce = debounce
         self._visible: set[str] = set()  # agents listed by palot://agents (not archived)
         self._by_session: dict[str, str] = {}
-        self._by_directory: dict[str, str] = {}
         self._dirty: dict[str, None] = {}  # ordered set of URIs to announce
         self._list_changed = False
         self._flush: asyncio.Task[None] | None = None
@@ -74,7 +76,7 @@ class ChangeFeed:
             try:
                 # Seeded after subscribing, so no change falls between the two.
                 for agent in self._palot.agents.list(include_archived=True):
-                    self._track(agent.id, agent.session_id, agent.environment.directory)
+                    self._track(agent.id, agent.session_id)
                     if agent.status.value != "archived":
                         self._visible.add(agent.id)
                 async for event in sub:
@@ -88,18 +90,16 @@ class ChangeFeed:
                 if self._flush is not None:
                     self._flush.cancel()
 
-    def _track(self, agent_id: str, session_id: str | None, directory: str | None) -> None:
+    def _track(self, agent_id: str, session_id: str | None) -> None:
         if session_id:
             self._by_session[session_id] = agent_id
-        if directory:
-            self._by_directory[directory] = agent_id
 
     def _on_event(self, event: GlobalEvent) -> None:
         kind = event.type
         props = event.payload.properties
         if kind == AGENT_UPDATED:
             agent_id = str(props.get("agentID"))
-            self._track(agent_id, props.get("sessionID"), event.directory)
+            self._track(agent_id, props.get("sessionID"))
             visible = (props.get("agent") or {}).get("status") != "archived"
             if visible != (agent_id in self._visible):
                 (self._visible.add if visible else self._visible.discard)(agent_id)
@@ -108,15 +108,15 @@ class ChangeFeed:
         elif kind == AGENT_REMOVED:
             agent_id = str(props.get("agentID"))
             self._by_session.pop(str(props.get("sessionID")), None)
-            if event.directory:
-                self._by_directory.pop(event.directory, None)
             if agent_id in self._visible:
                 self._visible.discard(agent_id)
                 self._list_changed = True
             self._mark(AGENTS_URI, agent_uri(agent_id), activity_uri(agent_id), diff_uri(agent_id))
+        elif kind == AGENT_FILE:
+            self._mark(diff_uri(str(props.get("agentID"))))
         else:
             sid = event.session_id
-            owner = self._by_session.get(sid) if sid else self._by_directory.get(event.directory or "")
+            owner = self._by_session.get(sid) if sid else None
             if owner is None:
                 if kind in _SESSION_LIST_EVENTS and sid:
                     # An OpenCode session Palot did not start appears in (or leaves) the agent list.

@@ -161,3 +161,16 @@ async def test_external_sessions_are_listed_read_only(palot: Palot, tmp_path: Pa
             await action(session.id)
     with pytest.raises(ReadOnlyAgent):
         await palot.agents.prompt(session.id, "hi")
+
+
+async def test_an_unknown_model_is_refused_with_the_models_there_are_and_nothing_is_created(palot: Palot, repo: Path):
+    before = _snapshot(palot, repo)
+    with pytest.raises(InvalidInput) as e:
+        await palot.agents.spawn(repo, "write hello", model="nosuch/model")
+    assert "nosuch/model" in e.value.message and "palot-scripted/scripted" in (e.value.fix or "")
+    assert _snapshot(palot, repo) == before
+    agent = await palot.agents.spawn(repo, "write hello", model="palot-scripted/scripted")  # a known one works
+    assert (await palot.agents.wait(agent.id, timeout=60)).status.value == "completed"
+    with pytest.raises(InvalidInput, match="nosuch/model"):
+        await palot.agents.prompt(agent.id, "write notes", model="nosuch/model")
+    assert (await palot.agents.get(agent.id)).status.value == "completed"

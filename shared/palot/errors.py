@@ -103,16 +103,16 @@ class OpenCodeHTTPError(OpenCodeError):
 
     code = "opencode_http_error"
 
-    def __init__(self, status: int, method: str, path: str, body: str) -> None:
+    def __init__(self, status: int, method: str, path: str, body: str, detail: str | None = None) -> None:
         self.status = status
         self.method = method
         self.path = path
-        self.body = body
+        self.body = body  # the whole answer, for the log; ``detail`` is its one line for people
         hint = {
             401: "Palot's password for this server is wrong; run `palot down` then `palot up`",
             404: "the session or request no longer exists on the server",
         }.get(status)
-        super().__init__(f"OpenCode answered {status} to {method} {path}: {body[:300]}", hint)
+        super().__init__(f"OpenCode answered {status} to {method} {path}: {detail or body[:300]}", hint)
 
 
 class StoreError(PalotError):

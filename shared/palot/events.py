@@ -31,6 +31,14 @@ def make_event(type: str, directory: str | None = None, **properties: object) ->
     return GlobalEvent(directory=directory, payload=EventPayload(type=type, properties=dict(properties)))
 
 
+def event_source(event: GlobalEvent) -> str | None:
+    """The extra source an event came from (the id of the environment whose own server sent it), or None
+    for the shared server's events. Directories do not tell environments apart: every container and
+    cloud environment is ``/workspace``."""
+    source = (event.model_extra or {}).get("palot_source")
+    return source if isinstance(source, str) else None
+
+
 @dataclass
 class HubState:
     """What the hub knows now, from the events it has seen."""
@@ -39,6 +47,7 @@ class HubState:
     statuses: dict[str, SessionStatus] = field(default_factory=dict)
     permissions: dict[str, PermissionRequest] = field(default_factory=dict)
     directories: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # session → the extra source its events come from
     events_seen: int = 0
 
 
@@ -73,9 +82,12 @@ class Subscription:
             sid = event.session_id
             if sid is not None:
                 return sid == self.session_id
-            # Events without a session (file.edited …) belong to the session's directory;
-            # stream events (no session, no directory) reach everyone.
-            return event.directory is None or event.directory == self._hub.state.directories.get(self.session_id)
+            # Events without a session (file.edited …) belong to the session's directory on the session's
+            # server (every container's directory is /workspace); stream events (no session, no directory)
+            # reach everyone.
+            state = self._hub.state
+            return event.directory is None or (event.directory == state.directories.get(self.session_id)
+                                               and event_source(event) == state.sources.get(self.session_id))
         return True
 
     def _offer(self, event: GlobalEvent) -> None:
@@ -152,7 +164,8 @@ class EventHub:
     def add_source(self, name: str, source: Callable[[], AsyncIterable[GlobalEvent]]) -> None:
         """Also read another upstream (e.g. the OpenCode server inside a container environment).
 
-        Its stream events carry ``source`` so they do not change the primary connection state.
+        Its events carry ``name`` (see :func:`event_source`); its stream events also carry it as the
+        ``source`` property, so they do not change the primary connection state.
         """
         if name not in self._extra:
             self._extra[name] = asyncio.create_task(self._pump(source, name), name=f"palot-event-source-{name}")
@@ -229,6 +242,8 @@ class EventHub:
         sid = event.session_id
         if sid and event.directory:
             st.directories[sid] = event.directory
+        if sid and event_source(event):
+            st.sources[sid] = event_source(event)  # type: ignore[assignment]
         kind = event.type
         if kind in (STREAM_CONNECTED, STREAM_DISCONNECTED) and props.get("source"):
             return  # an extra source's connection, not the shared server's
@@ -262,6 +277,8 @@ class EventHub:
     async def _pump(self, source: Callable[[], AsyncIterable[GlobalEvent]] | None = None,
                     name: str | None = None) -> None:
         async for event in (source or self._source)():
-            if name is not None and event.type in (STREAM_CONNECTED, STREAM_DISCONNECTED):
-                event.payload.properties["source"] = name
+            if name is not None:
+                event.palot_source = name  # type: ignore[attr-defined]  # kept as a model extra
+                if event.type in (STREAM_CONNECTED, STREAM_DISCONNECTED):
+                    event.payload.properties["source"] = name
             self.publish(event)

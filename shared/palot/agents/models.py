@@ -32,9 +32,14 @@ ENVIRONMENT_TYPES = ("worktree", "container", "cloud", "external")
 class EnvironmentView(BaseModel):
     id: str | None
     type: str
-    directory: str
+    directory: str  # as the agent's OpenCode server sees it (a container's is always /workspace)
     branch: str | None = None
     base_commit: str | None = None
+    # Where the agent's files are on this machine (a worktree, a container's workspace clone, a cloud
+    # agent's mirror); None once the environment is gone. Unique per agent, unlike ``directory``.
+    host_path: str | None = None
+    # What can no longer be read about the agent, and why (e.g. the conversation of an archived container).
+    unavailable: str | None = None
 
 
 class PermissionView(BaseModel):
@@ -115,6 +120,9 @@ class AgentDiff(BaseModel):
     additions: int
     deletions: int
     patch: str
+    # Set when this is not the environment's live state: e.g. an archived agent's branch as kept in the
+    # user's repository, or a cloud mirror as last synced.
+    unavailable: str | None = None
 
 
 class PullRequest(BaseModel):
@@ -134,8 +142,10 @@ class EnvironmentStatus(BaseModel):
 
     agent_id: str
     type: str
-    state: str  # running, stopped, missing
+    state: str  # running, stopped, missing, archived, engine unreachable …
     directory: str
+    host_path: str | None = None
+    unavailable: str | None = None  # what cannot be read about the environment now, and why
     branch: str | None
     base_commit: str | None
     resources: dict[str, Any] | None = None

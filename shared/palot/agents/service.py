@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -33,9 +34,10 @@ from ..errors import (
     ReadOnlyAgent,
     UnmergedWork,
 )
-from ..events import EventHub, make_event
+from ..events import EventHub, event_source, make_event
 from ..install import Progress, quiet
 from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, Message, OpenCodeClient, PermissionRule, Session
+from ..opencode.failures import error_sentence
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import build_activity, last_outcome, simplify_messages
 from .models import (
@@ -59,6 +61,10 @@ log = logging.getLogger(__name__)
 AGENT_UPDATED = "palot.agent.updated"
 #: Event Palot publishes when an agent is removed (destroyed).
 AGENT_REMOVED = "palot.agent.removed"
+#: Event Palot publishes when an agent edited a file: ``agentID``, ``path`` (relative to its environment's
+#: root) and ``hostPath`` (the file on this machine). OpenCode's ``file.edited`` names only a path inside
+#: the environment, and every container and cloud environment is ``/workspace``: front ends route by this.
+AGENT_FILE = "palot.agent.file"
 
 
 _PERMISSION_RULES: dict[str, list[PermissionRule]] = {
@@ -71,6 +77,7 @@ _PERMISSION_RULES: dict[str, list[PermissionRule]] = {
     "auto": [PermissionRule(permission="*", pattern="*", action="allow")],
 }
 _REPLIES = ("once", "always", "reject")
+GH_TIMEOUT = 120.0
 _SETTLED = {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.PAUSED, AgentStatus.WAITING,
             AgentStatus.ARCHIVED}
 
@@ -100,6 +107,29 @@ def _agent_event(agent: Agent) -> GlobalEvent:
                       agent=agent.model_dump(mode="json"))
 
 
+_WHERE = {"worktree": "worktree", "container": "container", "cloud": "cloud environment"}
+
+
+def _unavailable(env: EnvironmentRecord | None) -> str | None:
+    """What can no longer be read about an agent whose environment is not active, and where its work is."""
+    if env is None:
+        return "the agent has no environment any more: its conversation and files are no longer available"
+    if env.state == "active":
+        return None
+    kept = f"; its work is on branch {env.branch}" if env.branch else ""
+    where = _WHERE.get(env.type, f"{env.type} environment")
+    done = "archived" if env.state == "archived" else f"removed ({env.state})"
+    if env.type == "worktree":  # the conversation stays on the shared OpenCode server
+        return f"the agent's files are no longer on disk: its worktree was {done}{kept}"
+    return f"the conversation is no longer available: the agent's {where} was {done}{kept}"
+
+
+def _notice(text: str) -> ActivityItem:
+    """The one activity line of an agent whose conversation cannot be read."""
+    head, _, rest = text.partition(": ")
+    return ActivityItem(index=0, id="palot-unavailable", time=time.time(), kind="notice", verb=head, summary=rest)
+
+
 class AgentService:
     """Every agent action, for every front end."""
 
@@ -122,6 +152,10 @@ class AgentService:
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._unknown_sessions: dict[str, float] = {}
         self._views: dict[str, tuple[tuple[Any, ...], Agent]] = {}
+        # Where file events come from → (agent id, environment id): an environment id (container and cloud
+        # servers are event sources of their own) or a worktree's directory (the shared server's events).
+        self._file_owners: dict[str, tuple[str, str]] = {}
+        self._file_owners_read = 0.0
         self.mover: Any = None  # the migration engine, set by Palot
         for rec in store.list_agents():
             if rec.session_id:
@@ -201,6 +235,9 @@ class AgentService:
             elif kind == STREAM_DISCONNECTED and source:
                 self._environment_lost(str(source))
             return
+        if kind == "file.edited":
+            self._file_edited(event)
+            return
         props = event.payload.properties
         sid = event.session_id
         agent_id = self._agent_for_session(sid) if sid else None
@@ -222,8 +259,7 @@ class AgentService:
             if name == "MessageAbortedError":
                 live.aborted = True
             else:
-                msg = (err.get("data") or {}).get("message")
-                live.error = f"{name}: {msg}" if msg else name
+                live.error = error_sentence(name, err.get("data"))
         elif kind == "permission.asked":
             live.permissions[str(props.get("id"))] = dict(props)
         elif kind == "permission.replied":
@@ -257,6 +293,61 @@ class AgentService:
         self._by_session[session_id] = rec.id
         self._external.pop(session_id, None)
         return rec.id
+
+    def _file_edited(self, event: GlobalEvent) -> None:
+        """Say which agent edited which file (``palot.agent.file``), from the environment the event came from."""
+        file = event.payload.properties.get("file")
+        found = self._file_owner(event)
+        if not isinstance(file, str) or found is None:
+            return
+        rec, env = found
+        root = os.path.normpath(env.directory)
+        path = os.path.normpath(os.path.join(root, file))
+        if not path.startswith(root + os.sep):
+            return  # outside the agent's working directory
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        try:
+            host = self.backends[env.type].host_path(env) / rel
+        except (KeyError, PalotError):
+            return
+        # Deferred, like agent updates, so subscribers see OpenCode's event before Palot's reading of it.
+        self._defer(make_event(AGENT_FILE, env.directory, agentID=rec.id, sessionID=rec.session_id, path=rel,
+                               hostPath=str(host)))
+
+    def _file_owner(self, event: GlobalEvent) -> tuple[AgentRecord, EnvironmentRecord] | None:
+        # The shared server may name a worktree by its resolved path (symlinks in the data dir's path).
+        key = event_source(event) or (os.path.realpath(event.directory) if event.directory else None)
+        if not key:
+            return None
+        for attempt in range(2):
+            owner = self._file_owners.get(key)
+            if owner is not None:
+                agent_id, env_id = owner
+                try:
+                    rec = self.store.get_agent(agent_id)
+                except AgentNotFound:
+                    rec = None
+                env = self.store.get_environment(env_id) if rec is not None and rec.environment_id == env_id else None
+                if rec is not None and env is not None and env.state == "active":
+                    return rec, env
+            # Re-read who owns what (a new or moved agent), at most every 2 s.
+            now = time.monotonic()
+            if attempt or now - self._file_owners_read < 2.0:
+                return None
+            self._file_owners_read = now
+            self._file_owners = {}
+            for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
+                if env is not None and env.state == "active":
+                    self._file_owners[env.id] = (rec.id, env.id)
+                    if env.type == "worktree":
+                        self._file_owners[os.path.realpath(env.directory)] = (rec.id, env.id)
+        return None
+
+    def _defer(self, event: GlobalEvent) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(self.hub.publish, event)
+        except RuntimeError:
+            pass
 
     def _track_external(self, event: GlobalEvent) -> None:
         if event.type not in ("session.created", "session.updated", "session.deleted"):
@@ -405,6 +496,7 @@ class AgentService:
             id=env.id if env else None, type=env.type if env else "none",
             directory=env.directory if env else project.path,
             branch=env.branch if env else None, base_commit=env.base_commit if env else None,
+            host_path=self._host_path(env), unavailable=_unavailable(env),
         )
         return Agent(
             id=rec.id, title=rec.title, status=status, project_id=project.id, project_path=project.path,
@@ -417,10 +509,21 @@ class AgentService:
         return Agent(
             id=session.id, title=session.title or session.id, status=AgentStatus.COMPLETED,
             project_id=project.id, project_path=project.path, project_name=project.name,
-            environment=EnvironmentView(id=None, type="external", directory=session.directory),
+            environment=EnvironmentView(id=None, type="external", directory=session.directory,
+                                        host_path=session.directory),
             session_id=session.id, tokens=session.tokens.total, cost=session.cost,
             created_at=session.time.created / 1000, updated_at=session.time.updated / 1000, read_only=True,
         )
+
+    def _host_path(self, env: EnvironmentRecord | None) -> str | None:
+        """Where the environment's files are on this machine, while it has them."""
+        backend = self.backends.get(env.type) if env is not None else None
+        if env is None or backend is None or env.state != "active":
+            return None
+        try:
+            return str(backend.host_path(env))
+        except (KeyError, PalotError):  # a record without its tier's data (made by an older Palot)
+            return None
 
     def _view_by_id(self, agent_id: str) -> Agent:
         rec = self.store.get_agent(agent_id)
@@ -496,7 +599,7 @@ class AgentService:
             session, project = self._external[agent_id]
             return self._external_view(session, project)
         agent = self._view_by_id(agent_id)
-        if agent.session_id and agent.status != AgentStatus.ARCHIVED:
+        if agent.session_id and agent.status != AgentStatus.ARCHIVED and agent.environment.unavailable is None:
             try:
                 _, env = self._managed(agent_id, "read")
                 session = await self.backends[env.type].client_for(env).get_session(agent.session_id, env.directory)
@@ -546,6 +649,8 @@ class AgentService:
                                "e.g. anthropic/claude-sonnet-4-5, as in your OpenCode config")
         root = await git.repo_root(project)
         base_commit = await git.resolve_commit(root, base_branch or "HEAD")
+        if model is not None:  # the shared server has the user's providers, as every environment does
+            await self.check_model(model, self._client(), root)
         title = (title or "").strip() or _title_from(prompt)
         if branch:
             git.validate_branch_name(branch)
@@ -595,6 +700,24 @@ class AgentService:
         self._settle(agent_id)
         return self._view_by_id(agent_id)
 
+    async def models(self, project: str | Path | None = None) -> list[str]:
+        """The ``provider/model`` names agents can use in ``project`` (your OpenCode config and the project's)."""
+        directory = Path(project).expanduser().resolve() if project else Path.cwd()
+        if not directory.is_dir():
+            raise InvalidInput(f"{directory} is not a directory", "pass a project's path")
+        return await self._client().models(str(directory))
+
+    @staticmethod
+    async def check_model(model: str, client: OpenCodeClient, directory: Path | str) -> None:
+        """Refuse a model the server does not know for ``directory``, naming the ones it does."""
+        known = await client.models(str(directory))
+        if model not in known:
+            shown = ", ".join(known[:20]) + (f" (and {len(known) - 20} more)" if len(known) > 20 else "")
+            raise InvalidInput(
+                f"model '{model}' is not configured in OpenCode for {directory}",
+                f"use one of: {shown}" if known else "add a provider to your OpenCode config (`opencode auth login`)",
+            )
+
     async def _free_branch(self, root: Path, slug: str) -> str:
         for n in range(1, 1000):
             candidate = f"palot/{slug}" if n == 1 else f"palot/{slug}-{n}"
@@ -640,12 +763,14 @@ class AgentService:
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("the prompt is empty", "say what the agent should do next")
         rec, env = self._active(agent_ref, "prompt")
+        client = self.backends[env.type].client_for(env)
+        if model is not None:
+            await self.check_model(model, client, env.directory)
         live = self._live.setdefault(rec.id, LiveState())
         live.aborted, live.error, live.env_error, live.prompt_pending = False, None, None, True
         assert rec.session_id
         try:
-            await self.backends[env.type].client_for(env).prompt_async(
-                rec.session_id, env.directory, text, model=model or rec.model)
+            await client.prompt_async(rec.session_id, env.directory, text, model=model or rec.model)
         except PalotError:
             live.prompt_pending = False
             raise
@@ -724,52 +849,102 @@ class AgentService:
 
     # --- reading ------------------------------------------------------------
 
-    async def _session_messages(self, agent_id: str) -> tuple[list[Message], str | None]:
+    async def _session_messages(self, agent_id: str) -> tuple[list[Message], str | None, str | None]:
+        """The agent's messages, the directory its tool paths are relative to, and why the conversation
+        cannot be read when it cannot (then there are no messages)."""
         if agent_id in self._external:
             session, _ = self._external[agent_id]
-            return await self._client().messages(session.id, session.directory), session.directory
-        rec, env = self._managed(agent_id, "read")
-        if not rec.session_id:
-            return [], env.directory
+            return await self._client().messages(session.id, session.directory), session.directory, None
+        rec = self.store.get_agent(agent_id)
+        env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
+        if env is None or not rec.session_id:
+            return [], env.directory if env else None, _unavailable(env)
+        gone = _unavailable(env) if env.type != "worktree" else None
+        if gone:
+            return [], env.directory, gone
         try:
-            return await self.backends[env.type].client_for(env).messages(rec.session_id, env.directory), env.directory
+            client = self.backends[env.type].client_for(env)
+            return await client.messages(rec.session_id, env.directory), env.directory, None
         except OpenCodeHTTPError as e:
             if e.status == 404:
-                return [], env.directory
+                return [], env.directory, None
             raise
+        except (OSError, KeyError) as e:  # the environment's files (credentials) are gone
+            raise InvalidState(f"the conversation of agent {rec.id} cannot be read: its environment is incomplete "
+                               f"({type(e).__name__}: {e})",
+                               f"archive the agent to keep its work on branch {env.branch}") from e
+
+    async def _readable_messages(self, agent_id: str, first_look: bool) -> tuple[list[Message], str | None, str | None]:
+        """As :meth:`_session_messages`; on a first look an unreachable server is a reason, not an error."""
+        try:
+            return await self._session_messages(agent_id)
+        except PalotError as e:
+            if not first_look or isinstance(e, InvalidInput):
+                raise
+            return [], None, f"the conversation cannot be read now: {e.message}" + (f" ({e.fix})" if e.fix else "")
 
     async def activity(self, agent_ref: str, *, since: int = 0) -> list[ActivityItem]:
-        """Structured activity, oldest first; ``since`` skips items already seen (a cursor)."""
+        """Structured activity, oldest first; ``since`` skips items already seen (a cursor).
+
+        When the conversation cannot be read (its environment was archived, or its server is unreachable),
+        the activity is one ``notice`` line saying so.
+        """
         agent_id = self.resolve(agent_ref)
-        messages, root = await self._session_messages(agent_id)
+        messages, root, unavailable = await self._readable_messages(agent_id, since <= 0)
+        if unavailable:
+            return [_notice(unavailable)] if since <= 0 else []
         return [item for item in build_activity(messages, root) if item.index >= since]
 
     async def messages(self, agent_ref: str) -> list[AgentMessage]:
+        """The agent's conversation, simplified; empty when it is no longer available (see the agent's view)."""
         agent_id = self.resolve(agent_ref)
-        messages, _ = await self._session_messages(agent_id)
+        messages, _, _ = await self._session_messages(agent_id)
         return simplify_messages(messages)
 
     async def diff(self, agent_ref: str, *, path: str | None = None) -> AgentDiff:
-        """The agent's changes against its base commit, untracked files included."""
+        """The agent's changes against its base commit, untracked files included.
+
+        Once its environment is gone, the diff of its branch as kept in the user's repository (``unavailable``
+        says so); when a cloud environment cannot be reached, its mirror as last brought up to date.
+        """
         agent_id = self.resolve(agent_ref)
+        unavailable = None
         if agent_id in self._external:
             session, project = self._external[agent_id]
             d = await git.diff(Path(session.directory), "HEAD", path=path)
         else:
-            rec, env = self._managed(agent_id, "diff")
-            d = await self._git_diff(env, path=path)
+            rec = self.store.get_agent(agent_id)
+            env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
+            if env is None or not env.base_commit:
+                return AgentDiff(agent_id=agent_id, base_commit=None, files=[], additions=0, deletions=0, patch="",
+                                 unavailable=_unavailable(None))
+            if env.state != "active":
+                unavailable = f"{_unavailable(env)}; this is that branch as kept in your repository"
+            try:
+                d = await self._git_diff(env, path=path)
+            except PalotError as e:
+                host = Path(self._host_path(env) or "")
+                if env.state != "active" or not (host / ".git").exists():
+                    raise
+                d = await git.diff(host, env.base_commit, path=path)
+                unavailable = f"the environment cannot be reached now ({e.message}); this is its last synced state"
         files = [FileChange(path=f.path, status=f.status, additions=f.additions, deletions=f.deletions,
                             binary=f.binary, old_path=f.old_path) for f in d.files]
         return AgentDiff(agent_id=agent_id, base_commit=d.base_commit, files=files,
-                         additions=d.additions, deletions=d.deletions, patch=d.patch)
+                         additions=d.additions, deletions=d.deletions, patch=d.patch, unavailable=unavailable)
 
     async def _git_diff(self, env: EnvironmentRecord, *, path: str | None = None) -> git.Diff:
         assert env.base_commit
         backend = self.backends[env.type]
-        directory = await backend.sync(env) if env.state == "active" else backend.host_path(env)
-        if env.state == "active" and directory.is_dir():
+        try:
+            directory = await backend.sync(env) if env.state == "active" else backend.host_path(env)
+        except KeyError:  # a record without its workspace: read the branch
+            directory = None
+        if env.state == "active" and directory is not None and directory.is_dir():
             return await git.diff(directory, env.base_commit, path=path)
-        assert env.branch
+        if not env.branch or "project_path" not in env.data:
+            raise InvalidState(f"the files of environment {env.id} are gone and it has no branch to read",
+                               "nothing is left to show; destroy the agent")
         return await git.diff_refs(Path(env.data["project_path"]), env.base_commit, env.branch, path=path)
 
     # --- completing ---------------------------------------------------------
@@ -889,9 +1064,15 @@ class AgentService:
                 "--body", body or f"Opened by Palot for agent {rec.id}.\n\nPrompt:\n\n{rec.prompt}"]
         if base:
             args += ["--base", base]
-        proc = await asyncio.create_subprocess_exec(*args, cwd=repo, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
+        proc = await asyncio.create_subprocess_exec(*args, cwd=repo, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), GH_TIMEOUT)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise PalotError(f"pushed {env.branch}, but `gh pr create` did not finish within {GH_TIMEOUT:.0f} s",
+                             "run `gh auth status` to check your login and network, then try again") from None
         if proc.returncode != 0:
             raise PalotError(f"pushed {env.branch}, but `gh pr create` failed: {err.decode(errors='replace')[-500:]}",
                              "run `gh auth status` to check your login, then try again")
@@ -901,12 +1082,37 @@ class AgentService:
                            url=pr_url, message=f"opened {pr_url}")
 
     async def environment(self, agent_ref: str) -> EnvironmentStatus:
-        """The agent's environment: type, state, directory, branch, and resource use where measurable."""
-        rec, env = self._managed(agent_ref, "inspect the environment of")
+        """The agent's environment: type, state, directory, branch, and resource use where measurable.
+
+        Works in every state; ``unavailable`` says what cannot be read (environment gone, engine unreachable).
+        """
+        agent_id = self.resolve(agent_ref)
+        if agent_id in self._external:
+            self._managed(agent_id, "inspect the environment of")  # read-only agents have no environment
+        rec = self.store.get_agent(agent_id)
+        env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
+        if env is None:
+            project = self.store.get_project(rec.project_id)
+            return EnvironmentStatus(agent_id=rec.id, type="none", state="missing",
+                                     directory=project.path if project else "", branch=None, base_commit=None,
+                                     unavailable=_unavailable(None))
         backend = self.backends[env.type]
+        unavailable = _unavailable(env)
+        try:
+            state = await backend.status(env)
+            resources = await backend.resources(env) if env.state == "active" else None
+        except PalotError as e:
+            state, resources = "unreachable", None
+            unavailable = f"the environment cannot be inspected now: {e.message}" + (f" ({e.fix})" if e.fix else "")
+        if unavailable is None and state != "running":
+            try:
+                reason = await backend.failure(env)
+            except PalotError as e:
+                reason = e.message
+            unavailable = reason or f"resource use cannot be measured: the environment's state is '{state}'"
         return EnvironmentStatus(
-            agent_id=rec.id, type=env.type, state=await backend.status(env), directory=env.directory,
-            branch=env.branch, base_commit=env.base_commit, resources=await backend.resources(env),
+            agent_id=rec.id, type=env.type, state=state, directory=env.directory, host_path=self._host_path(env),
+            branch=env.branch, base_commit=env.base_commit, resources=resources, unavailable=unavailable,
         )
 
     # --- moving (the migration engine drives these) -------------------------

@@ -189,7 +189,7 @@ class CloudBackend:
             pass  # not configured any more: status and failure say so when asked
 
     def host_path(self, env: EnvironmentRecord) -> Path:
-        return Path(env.data["mirror"])
+        return Path(env.data.get("mirror") or self.paths.environments / env.id / "mirror")
 
     async def sync(self, env: EnvironmentRecord) -> Path:
         """Bring the mirror to the environment's branch and working tree (one snapshot bundle)."""

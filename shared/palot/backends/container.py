@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import git, procscan
-from ..errors import InvalidInput, PalotError
+from ..errors import InvalidInput, InvalidState, PalotError
 from ..events import EventHub
 from ..images import AGENT_IMAGE, engine, require_image
 from ..opencode import EventStream, OpenCodeClient
@@ -250,7 +250,7 @@ class ContainerBackend:
 
     async def _container(self, env: EnvironmentRecord) -> Any:
         client = await self._docker()
-        return await asyncio.to_thread(client.containers.get, env.data["container"])
+        return await asyncio.to_thread(client.containers.get, env.data.get("container") or f"palot-{env.id}")
 
     async def _exec(self, env: EnvironmentRecord, cmd: list[str], what: str) -> bytes:
         container = await self._container(env)
@@ -273,8 +273,17 @@ class ContainerBackend:
     # --- reaching the server inside -----------------------------------------
 
     def _password(self, env: EnvironmentRecord) -> str:
-        data = json.loads(_secret_file(self.paths.environments / env.id).read_text())
-        return str(data["password"])
+        try:
+            data = json.loads(_secret_file(self.paths.environments / env.id).read_text())
+            return str(data["password"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            # Archiving or destroying removes the credentials with the container: there is no server to reach.
+            state = "was archived" if env.state == "archived" else "is gone" if env.state != "active" else \
+                "has lost its credentials"
+            raise InvalidState(
+                f"the container of environment {env.id} {state}, so its OpenCode server cannot be reached",
+                f"the agent's work is on branch {env.branch}; spawn a new agent with --base-branch {env.branch}",
+            ) from e
 
     def _socket(self, env: EnvironmentRecord) -> str | None:
         if env.data.get("network") == "none":
@@ -301,7 +310,7 @@ class ContainerBackend:
         self._attach(env)
 
     def host_path(self, env: EnvironmentRecord) -> Path:
-        return Path(env.data["workspace"])
+        return Path(env.data.get("workspace") or self.paths.environments / env.id / "workspace")
 
     async def sync(self, env: EnvironmentRecord) -> Path:
         return self.host_path(env)  # the workspace is bind-mounted from this machine
@@ -473,9 +482,12 @@ class ContainerBackend:
             return f"the environment ran out of memory (limit {limit}); spawn with a larger memory limit"
         if container.status != "running":
             return f"the environment's container stopped ({container.status}, exit {state.get('ExitCode')})"
-        result = await asyncio.to_thread(
-            container.exec_run, ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control"
-                                 " 2>/dev/null"])
+        try:
+            result = await asyncio.to_thread(
+                container.exec_run, ["sh", "-c", "cat /sys/fs/cgroup/memory.events"
+                                     " /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"])
+        except Exception:  # it stopped meanwhile, or the engine went away: the next check says which
+            return None
         for line in (result.output or b"").decode(errors="replace").splitlines():
             name, _, value = line.partition(" ")
             if name == "oom_kill" and value.strip().isdigit():

@@ -7,20 +7,24 @@ shared server serves every local project).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
-from ..errors import OpenCodeHTTPError, ServerUnavailable
+from ..errors import OpenCodeError, OpenCodeHTTPError, ServerUnavailable
+from .failures import http_error_detail
 from .models import Health, Message, PermissionRequest, PermissionRule, Session, SessionStatus
 
 _sessions = TypeAdapter(list[Session])
 _messages = TypeAdapter(list[Message])
 _permissions = TypeAdapter(list[PermissionRequest])
 _statuses = TypeAdapter(dict[str, SessionStatus])
+_session = TypeAdapter(Session)
+_health = TypeAdapter(Health)
 
 DEFAULT_USERNAME = "opencode"
+_T = TypeVar("_T")
 
 
 class OpenCodeClient:
@@ -92,18 +96,23 @@ class OpenCodeClient:
                 "check `palot doctor`; the server may be overloaded",
             ) from e
         if resp.status_code >= 400:
-            raise OpenCodeHTTPError(resp.status_code, method, path, resp.text)
+            raise OpenCodeHTTPError(resp.status_code, method, path, resp.text, http_error_detail(resp.text))
         return resp
 
     # --- server -------------------------------------------------------------
 
     async def health(self, timeout: float | None = None) -> Health:
         resp = await self._request("GET", "/global/health", timeout=timeout)
-        return Health.model_validate(resp.json())
+        return _parse(_health, resp)
 
     async def openapi(self) -> dict[str, Any]:
         """The server's own OpenAPI document."""
         return (await self._request("GET", "/doc")).json()
+
+    async def models(self, directory: str) -> list[str]:
+        """The ``provider/model`` names the server can use for ``directory`` (its config and the project's)."""
+        data = (await self._request("GET", "/config/providers", directory=directory)).json()
+        return sorted(f"{p.get('id')}/{m}" for p in data.get("providers") or [] for m in (p.get("models") or {}))
 
     async def dispose_instance(self, directory: str) -> None:
         """Release the server's state for one directory (e.g. before removing a worktree)."""
@@ -116,7 +125,7 @@ class OpenCodeClient:
         if roots:
             params["roots"] = "true"
         resp = await self._request("GET", "/session", directory=directory, params=params)
-        return _sessions.validate_python(resp.json())
+        return _parse(_sessions, resp)
 
     async def create_session(
         self,
@@ -131,11 +140,11 @@ class OpenCodeClient:
         if permission:
             body["permission"] = [r.model_dump(exclude_none=True) for r in permission]
         resp = await self._request("POST", "/session", directory=directory, json=body)
-        return Session.model_validate(resp.json())
+        return _parse(_session, resp)
 
     async def get_session(self, session_id: str, directory: str) -> Session:
         resp = await self._request("GET", f"/session/{session_id}", directory=directory)
-        return Session.model_validate(resp.json())
+        return _parse(_session, resp)
 
     async def delete_session(self, session_id: str, directory: str) -> None:
         await self._request("DELETE", f"/session/{session_id}", directory=directory)
@@ -143,12 +152,12 @@ class OpenCodeClient:
     async def session_statuses(self, directory: str) -> dict[str, SessionStatus]:
         """Status of every non-idle session in ``directory`` (idle ones are omitted)."""
         resp = await self._request("GET", "/session/status", directory=directory)
-        return _statuses.validate_python(resp.json())
+        return _parse(_statuses, resp)
 
     async def messages(self, session_id: str, directory: str, *, limit: int | None = None) -> list[Message]:
         params = {"limit": limit} if limit else None
         resp = await self._request("GET", f"/session/{session_id}/message", directory=directory, params=params)
-        return _messages.validate_python(resp.json())
+        return _parse(_messages, resp)
 
     async def prompt_async(
         self,
@@ -176,7 +185,7 @@ class OpenCodeClient:
 
     async def permissions(self, directory: str) -> list[PermissionRequest]:
         resp = await self._request("GET", "/permission", directory=directory)
-        return _permissions.validate_python(resp.json())
+        return _parse(_permissions, resp)
 
     async def reply_permission(
         self, request_id: str, directory: str, reply: str, *, message: str | None = None
@@ -186,3 +195,17 @@ class OpenCodeClient:
             body["message"] = message
         resp = await self._request("POST", f"/permission/{request_id}/reply", directory=directory, json=body)
         return bool(resp.json())
+
+
+def _parse(adapter: TypeAdapter[_T], resp: httpx.Response) -> _T:
+    """The response as Palot's model, or a clear error when the server answered something else."""
+    try:
+        return adapter.validate_json(resp.content)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        where = ".".join(str(x) for x in first["loc"]) or "the body"
+        raise OpenCodeError(
+            f"OpenCode answered {resp.request.method} {resp.request.url.path} with an unexpected shape "
+            f"({where}: {first['msg']})",
+            "check that the server is the OpenCode version Palot pins (`palot doctor`)",
+        ) from e

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .failures import error_sentence
+
 
 class _Loose(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -99,8 +101,8 @@ class MessageError(_Loose):
 
     @property
     def text(self) -> str:
-        msg = self.data.get("message")
-        return f"{self.name}: {msg}" if msg else self.name
+        """One sentence for people (no stack trace)."""
+        return error_sentence(self.name, self.data)
 
 
 class MessageInfo(_Loose):
