@@ -236,3 +236,21 @@ async def test_the_server_also_listens_on_tcp(palot_home: PalotPaths, workspace:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+async def test_a_setup_script_that_reads_stdin_gets_nothing_and_leaves_the_protocol_alone(
+    lsp_client: LanguageClient, workspace: Path
+):
+    """Over stdio, palot-lsp's stdin is the editor's JSON-RPC stream: a setup script that keeps reading stdin
+    while the editor sends requests must get none of their bytes, and every request is answered."""
+    script = "for i in $(seq 30); do cat >> stdin-seen.txt 2>/dev/null; sleep 0.1; done; echo read >> stdin-seen.txt"
+    spawning = asyncio.create_task(execute(lsp_client, "palot.spawn", {
+        "prompt": "write hello", "project": str(workspace), "setupScript": script}))
+    answered = 0
+    while not spawning.done():  # requests arriving while the script reads
+        await asyncio.wait_for(execute(lsp_client, "palot.list", {}), 30)
+        answered += 1
+        await asyncio.sleep(0.1)
+    agent = await asyncio.wait_for(spawning, 30)
+    assert answered >= 5
+    assert (Path(agent["environment"]["directory"]) / "stdin-seen.txt").read_text() == "read\n"

@@ -64,3 +64,21 @@ async def test_a_server_that_cannot_reach_opencode_says_why_and_how_to_fix_it(tm
     assert process.returncode == 1
     assert b"is not installed" in stderr and b"palot doctor --fix" in stderr
     assert b"Traceback" not in stderr and stdout == b""
+
+
+async def test_a_setup_script_that_reads_stdin_gets_nothing_and_leaves_the_protocol_alone(palot: Palot, repo: Path):
+    """Subprocesses never inherit palot-mcp's stdin, which is the client's JSON-RPC stream: a setup script that
+    keeps reading stdin while the client sends requests must get none of their bytes."""
+    script = "for i in $(seq 30); do cat >> stdin-seen.txt 2>/dev/null; sleep 0.1; done; echo read >> stdin-seen.txt"
+    async with Client(stdio_server(palot)) as client:
+        spawning = asyncio.create_task(client.call_tool("spawn_agent", {
+            "project": str(repo), "prompt": "write hello", "setup_script": script}))
+        answered = 0
+        while not spawning.done():  # requests arriving while the script reads
+            await asyncio.wait_for(client.call_tool("list_agents", {}), 30)
+            answered += 1
+            await asyncio.sleep(0.1)
+        agent = data(await spawning)
+    worktree = Path(agent["environment"]["directory"])
+    assert answered >= 5
+    assert (worktree / "stdin-seen.txt").read_text() == "read\n"  # nothing of the protocol

@@ -154,6 +154,9 @@ def _command_text(args: tuple[str, ...] | list[str]) -> str:
 
 # --- running git -----------------------------------------------------------
 
+#: No git command Palot runs should take longer (a push to a slow remote is the longest).
+GIT_TIMEOUT = 600.0
+
 
 @dataclass(frozen=True)
 class GitResult:
@@ -170,8 +173,9 @@ async def run_git(
     env: dict[str, str] | None = None,
     input: bytes | None = None,
     check: bool = True,
+    timeout: float = GIT_TIMEOUT,
 ) -> GitResult:
-    """Run ``git <args>`` in ``cwd`` and return its output.
+    """Run ``git <args>`` in ``cwd`` and return its output (stopped after ``timeout`` seconds).
 
     ``env`` adds to (and overrides) the sanitised environment.  With
     ``check`` a non-zero exit raises :class:`GitError` naming the command
@@ -203,7 +207,12 @@ async def run_git(
             "install git (2.30 or newer) and make sure it is on PATH",
         ) from exc
     try:
-        out, err = await proc.communicate(input)
+        out, err = await asyncio.wait_for(proc.communicate(input), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise GitError(f"`{_command_text(args)}` did not finish within {timeout:.0f} s and was stopped",
+                       "check that the repository and its remote are reachable, then try again") from None
     except BaseException:
         # Cancelled or interrupted: don't leave an orphaned git behind.
         if proc.returncode is None:

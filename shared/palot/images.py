@@ -110,7 +110,7 @@ def _base_tarball(cache: Path, progress: Progress) -> Path:
     partial = tarball.with_suffix(".partial")
     out = subprocess.run([mmdebstrap, "--variant=minbase", "--format=tar", f"--include={BASE_PACKAGES}", "bookworm",
                           str(partial)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800)
     if out.returncode != 0:
         partial.unlink(missing_ok=True)
         raise PalotError(f"mmdebstrap failed: {out.stderr.strip()[-600:]}",

@@ -250,7 +250,7 @@ async def run_setup(script: str, cwd: Path, project_path: Path) -> str:
     bash = shutil.which("bash") or "/bin/sh"
     env = {**os.environ, "PALOT_PROJECT": str(project_path), "PALOT_WORKTREE": str(cwd)}
     proc = await asyncio.create_subprocess_exec(
-        bash, "-c", script, cwd=cwd, env=env,
+        bash, "-c", script, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,  # never the protocol's stdin
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
     )
     try:

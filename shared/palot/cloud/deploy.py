@@ -26,7 +26,7 @@ def _wrangler(args: list[str], *, stdin: str | None = None, timeout: float = 900
 
     env = {**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "1", "NO_COLOR": "1"}
     return subprocess.run([str(worker_dir() / "node_modules" / ".bin" / "wrangler"), *args], cwd=worker_dir(),
-                          env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+                          env=env, input=stdin or "", capture_output=True, text=True, timeout=timeout)
 
 
 def _last_line(out: subprocess.CompletedProcess[str]) -> str:

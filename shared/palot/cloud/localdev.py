@@ -58,7 +58,7 @@ def ensure_node_modules(progress: Progress = quiet) -> Path:
     progress("installing the Worker's npm packages (npm ci)")
     try:
         out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=directory, capture_output=True,
-                             text=True, timeout=600)
+                             text=True, timeout=600, stdin=subprocess.DEVNULL)
     except FileNotFoundError as e:
         raise PalotError("npm is not installed, and the cloud Worker needs it (wrangler is an npm package)",
                          "install Node.js 20 or newer with npm (`apt-get install nodejs npm`)") from e
@@ -175,7 +175,8 @@ class LocalWorker:
     def _docker(self, *args: str, error: tuple[str, str] | None = None, timeout: float = 600) -> str:
         env = {**os.environ, **({"DOCKER_HOST": self.docker_host} if self.docker_host else {})}
         try:
-            out = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+            out = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout,
+                                 stdin=subprocess.DEVNULL)
         except FileNotFoundError as e:
             raise PalotError("the docker CLI is not installed (wrangler drives containers through it)",
                              "install it (`apt-get install docker.io`, or docker-ce-cli)") from e
