@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,29 @@ async def test_a_move_that_fails_midway_is_rolled_back_and_the_agent_carries_on(
     assert "migration_rolled_back" in events
     await palot.agents.prompt(agent.id, "write notes")
     assert (await palot.agents.wait(agent.id, timeout=90)).status == AgentStatus.COMPLETED
+
+
+async def test_a_rollback_that_fails_is_reported_as_it_is_and_finished_on_the_next_start(
+    palot: Palot, repo: Path, container_engine: Engine
+):
+    # The setup script passes in the container (no $PALOT_PROJECT there). In the new worktree it fails, after
+    # making a file even root cannot delete, so removing that worktree (the undo) fails too.
+    stuck = "if [ -n \"$PALOT_PROJECT\" ]; then touch stuck && chattr +i stuck; exit 1; fi"
+    agent = await palot.agents.spawn(repo, "write hello", environment="container", setup_script=stuck)
+    await palot.agents.wait(agent.id, timeout=90)
+    env_id = palot.store.get_agent(agent.id).environment_id
+    try:
+        with pytest.raises(MigrationFailed) as e:
+            await palot.agents.move(agent.id, "worktree")
+        assert "undoing it also failed" in e.value.message and "as it was" not in str(e.value)
+        assert "palot agents moves" in (e.value.fix or "")
+        [move] = palot.migrations.history(agent.id)
+        assert move.state == "running" and "rollback failed" in (move.error or "")
+        assert (await palot.agents.get(agent.id)).status == AgentStatus.MIGRATING
+    finally:
+        for path in palot.paths.worktrees.rglob("stuck"):
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    [undone] = await palot.migrations.recover()  # what the next `palot` command does
+    assert undone.state == "rolled_back"
+    assert palot.store.get_agent(agent.id).environment_id == env_id
+    assert (await palot.agents.get(agent.id)).status == AgentStatus.COMPLETED

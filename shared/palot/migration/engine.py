@@ -147,13 +147,27 @@ class MigrationEngine:
                 await run.stop_background()
                 if self.store.get_migration(mid).state == "running":
                     reason = str(e) or type(e).__name__
-                    with contextlib.suppress(Exception):
+                    try:
                         await asyncio.shield(self._rollback(run.manifest, project, reason))
+                        rollback_error = None
+                    except Exception as rb:  # noqa: BLE001 - reported to the user below, as it is
+                        rollback_error = str(rb) or type(rb).__name__
+                        log.warning("rolling back move %s failed: %s", mid, rollback_error, exc_info=True)
+                        self.store.update_migration(mid, error=f"{reason[:500]}; rollback failed: "
+                                                               f"{rollback_error[:400]}")
                     if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
                         raise
+                    failed = f"moving agent {rec.id} to a {target} failed at step '{run.step}': {reason}"
+                    if rollback_error is not None:
+                        # The source was never changed before the commit point; what is left over is the target.
+                        raise MigrationFailed(
+                            f"{failed}; undoing it also failed ({rollback_error}), so the half-made {target} "
+                            f"may still exist and the agent shows as migrating",
+                            f"its work is safe in its {env.type}; run any `palot` command to finish the undo "
+                            f"(`palot agents moves {rec.id}` shows how it went), then move it again",
+                        ) from e
                     raise MigrationFailed(
-                        f"moving agent {rec.id} to a {target} failed at step '{run.step}': {reason}",
-                        f"the agent is back in its {env.type}, as it was; fix the cause and move it again",
+                        failed, f"the agent is back in its {env.type}, as it was; fix the cause and move it again",
                     ) from e
                 # After the commit point the agent already lives in the target; what is left (the source's
                 # clean-up) is finished by the next start.
