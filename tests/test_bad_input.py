@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from conftest import git, make_repo
 from palot import Palot
+from palot.opencode import PermissionRule
 from palot.errors import (
     AgentNotFound,
     ApplyConflict,
@@ -161,6 +163,31 @@ async def test_external_sessions_are_listed_read_only(palot: Palot, tmp_path: Pa
             await action(session.id)
     with pytest.raises(ReadOnlyAgent):
         await palot.agents.prompt(session.id, "hi")
+
+
+async def test_an_external_session_shows_its_real_status_in_this_process_and_a_new_one(palot: Palot, tmp_path: Path):
+    project = make_repo(tmp_path / "ext")
+    agent = await palot.agents.spawn(project, "write hello")  # makes the project known
+    await palot.agents.wait(agent.id, timeout=60)
+    client = palot.agents._client()  # the OpenCode TUI, as far as Palot can tell
+    session = await client.create_session(str(project), title="asking in the TUI",
+                                          permission=[PermissionRule(permission="edit", pattern="*", action="ask")])
+    await client.prompt_async(session.id, str(project), "write hello")
+
+    async def status_becomes(value: str) -> str | None:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            now = next((a.status.value for a in palot.agents.list() if a.id == session.id), None)
+            if now == value or asyncio.get_running_loop().time() > deadline:
+                return now
+            await asyncio.sleep(0.1)
+
+    assert await status_becomes("waiting") == "waiting"  # for its permission, followed live
+    async with Palot(palot.paths, attach_any=True, supervise=False) as other:  # started while it waits
+        [seen] = [a for a in other.agents.list() if a.id == session.id]
+        assert (seen.status.value, [p.permission for p in seen.permissions]) == ("waiting", ["edit"])
+    await client.abort(session.id, str(project))
+    assert await status_becomes("paused") == "paused"
 
 
 async def test_an_unknown_model_is_refused_with_the_models_there_are_and_nothing_is_created(palot: Palot, repo: Path):

@@ -268,6 +268,9 @@ API_ERROR = {"name": "APIError", "data": {
     "message": "scripted failure for the test", "statusCode": 400, "isRetryable": False,
     "responseBody": '{"error": {"message": "scripted failure for the test"}}'}}
 ABORTED = {"name": "MessageAbortedError", "data": {"message": "Aborted"}}
+#: How Palot says that failure: one line with the fix.
+FAILED_TEXT = ("the model provider answered 400: scripted failure for the test — check the provider's status and "
+               "your quota, then prompt the agent again")
 
 
 def test_a_failed_turn_ends_with_an_error_line_but_an_aborted_one_does_not():
@@ -275,7 +278,7 @@ def test_a_failed_turn_ends_with_an_error_line_but_an_aborted_one_does_not():
               assistant("msg_f", [], created=T0 + 400, completed=T0 + 1600, error=API_ERROR, finish=None)]
     [item] = build_activity(failed)
     assert (item.index, item.id, item.kind, item.verb, item.summary, item.state) == (
-        0, "msg_f-error", "error", "Failed", "APIError: scripted failure for the test", "error")
+        0, "msg_f-error", "error", "Failed", FAILED_TEXT, "error")
     assert item.time == (T0 + 400) / 1000
 
     aborted = [user("msg_u", "slow task"),
@@ -308,7 +311,7 @@ def test_simplified_messages_keep_role_time_text_tools_and_error():
         ("msg_user", "user", "write hello please", [], None),
         ("msg_a1", "assistant", "", ["write"], None),
         ("msg_a2", "assistant", "Created hello.txt.", [], None),
-        ("msg_f", "assistant", "", [], "APIError: scripted failure for the test"),
+        ("msg_f", "assistant", "", [], FAILED_TEXT),
     ]
     assert simple[0].time == T0 / 1000
 
@@ -326,7 +329,7 @@ def test_several_text_parts_are_joined_line_by_line():
                  (True, None, False), id="aborted"),
     pytest.param([user("msg_u", "provoke an error"),
                   assistant("msg_f", [], created=T0 + 1, completed=T0 + 2, error=API_ERROR, finish=None)],
-                 (False, "APIError: scripted failure for the test", False), id="failed"),
+                 (False, FAILED_TEXT, False), id="failed"),
     pytest.param([user("msg_u", "write hello"), assistant("msg_a", [step_start(1)], created=T0 + 1)],
                  (False, None, True), id="answer-still-streaming"),
     pytest.param([*hello_transcript(), user("msg_u2", "and now notes")], (False, None, True),

@@ -130,6 +130,51 @@ def _notice(text: str) -> ActivityItem:
     return ActivityItem(index=0, id="palot-unavailable", time=time.time(), kind="notice", verb=head, summary=rest)
 
 
+def _permission_views(live: LiveState) -> list[PermissionView]:
+    return [
+        PermissionView(id=pid, permission=str(p.get("permission", "")), patterns=list(p.get("patterns") or []),
+                       summary=f"{p.get('permission', 'permission')}: {', '.join(p.get('patterns') or [])}")
+        for pid, p in live.permissions.items()
+    ]
+
+
+def _follow(live: LiveState, event: GlobalEvent) -> bool:
+    """Update a session's live state from one OpenCode event; False if the event says nothing about it."""
+    kind, props = event.type, event.payload.properties
+    if kind == "session.status":
+        st = (props.get("status") or {}).get("type")
+        live.busy = st in ("busy", "retry")
+        if live.busy:  # a turn runs: whatever ended the last one (an abort, an error) is over
+            live.prompt_pending = live.aborted = False
+            live.error = None
+        else:
+            live.permissions.clear()  # an idle session asks nothing (an abort answers no request)
+    elif kind == "session.idle":
+        live.busy = live.prompt_pending = False
+        live.permissions.clear()
+    elif kind == "session.error":
+        err = props.get("error") or {}
+        name = err.get("name", "Error")
+        if name == "MessageAbortedError":
+            live.aborted = True
+        else:
+            live.error = error_sentence(name, err.get("data"))
+    elif kind == "permission.asked":
+        live.permissions[str(props.get("id"))] = dict(props)
+    elif kind == "permission.replied":
+        live.permissions.pop(str(props.get("requestID")), None)
+    elif kind == "session.updated":
+        info = props.get("info") or {}
+        tokens = info.get("tokens") or {}
+        cache = tokens.get("cache") or {}
+        live.tokens = int(sum(tokens.get(k, 0) or 0 for k in ("input", "output", "reasoning"))
+                          + (cache.get("read", 0) or 0) + (cache.get("write", 0) or 0))
+        live.cost = float(info.get("cost") or 0)
+    else:
+        return False
+    return True
+
+
 class AgentService:
     """Every agent action, for every front end."""
 
@@ -147,6 +192,7 @@ class AgentService:
         self._live: dict[str, LiveState] = {}
         self._by_session: dict[str, str] = {}
         self._external: dict[str, tuple[Session, ProjectRecord]] = {}
+        self._external_live: dict[str, LiveState] = {}  # by session id, derived like an agent's
         self._project_paths: dict[str, ProjectRecord] = {}
         self._resync_task: asyncio.Task[None] | None = None
         self._watchers: dict[str, asyncio.Task[None]] = {}
@@ -155,7 +201,7 @@ class AgentService:
         # Where file events come from → (agent id, environment id): an environment id (container and cloud
         # servers are event sources of their own) or a worktree's directory (the shared server's events).
         self._file_owners: dict[str, tuple[str, str]] = {}
-        self._file_owners_read = 0.0
+        self._file_owner_misses: dict[str, float] = {}  # places that belonged to no agent, when last looked
         self.mover: Any = None  # the migration engine, set by Palot
         for rec in store.list_agents():
             if rec.session_id:
@@ -219,10 +265,22 @@ class AgentService:
             except PalotError as e:
                 log.warning("could not list sessions of %s: %s", project.path, e)
                 continue
-            for s in sessions:
-                if s.id not in self._by_session:
-                    found[s.id] = (s, project)
+            unmanaged = [s for s in sessions if s.id not in self._by_session]
+            for s in unmanaged:
+                found[s.id] = (s, project)
+            if unmanaged:  # busy or waiting right now: the events that said so came before this process
+                try:
+                    busy = await client.session_statuses(project.path)
+                    asking = await client.permissions(project.path)
+                except PalotError as e:
+                    log.info("could not read the status of %s's sessions: %s", project.path, e)
+                    continue
+                for s in unmanaged:
+                    live = self._external_live.setdefault(s.id, LiveState())
+                    live.busy = s.id in busy
+                    live.permissions = {p.id: p.model_dump() for p in asking if p.sessionID == s.id}
         self._external = found
+        self._external_live = {sid: live for sid, live in self._external_live.items() if sid in found}
 
     # --- events -------------------------------------------------------------
 
@@ -238,41 +296,17 @@ class AgentService:
         if kind == "file.edited":
             self._file_edited(event)
             return
-        props = event.payload.properties
         sid = event.session_id
         agent_id = self._agent_for_session(sid) if sid else None
         if agent_id is None:
             self._track_external(event)
+            if sid in self._external:  # a session started elsewhere (the OpenCode TUI): its status, too
+                _follow(self._external_live.setdefault(sid, LiveState()), event)
             return
-        live = self._live.setdefault(agent_id, LiveState())
-        if kind == "session.status":
-            st = (props.get("status") or {}).get("type")
-            live.busy = st in ("busy", "retry")
-            if live.busy:
-                live.prompt_pending = False
-        elif kind == "session.idle":
-            live.busy = live.prompt_pending = False
+        if not _follow(self._live.setdefault(agent_id, LiveState()), event):
+            return
+        if kind == "session.idle":
             self._check_environment(agent_id)
-        elif kind == "session.error":
-            err = props.get("error") or {}
-            name = err.get("name", "Error")
-            if name == "MessageAbortedError":
-                live.aborted = True
-            else:
-                live.error = error_sentence(name, err.get("data"))
-        elif kind == "permission.asked":
-            live.permissions[str(props.get("id"))] = dict(props)
-        elif kind == "permission.replied":
-            live.permissions.pop(str(props.get("requestID")), None)
-        elif kind == "session.updated":
-            info = props.get("info") or {}
-            tokens = info.get("tokens") or {}
-            cache = tokens.get("cache") or {}
-            live.tokens = int(sum(tokens.get(k, 0) or 0 for k in ("input", "output", "reasoning"))
-                              + (cache.get("read", 0) or 0) + (cache.get("write", 0) or 0))
-            live.cost = float(info.get("cost") or 0)
-        else:
-            return
         self._settle(agent_id)
 
     def _agent_for_session(self, session_id: str) -> str | None:
@@ -319,29 +353,37 @@ class AgentService:
         key = event_source(event) or (os.path.realpath(event.directory) if event.directory else None)
         if not key:
             return None
-        for attempt in range(2):
-            owner = self._file_owners.get(key)
-            if owner is not None:
-                agent_id, env_id = owner
-                try:
-                    rec = self.store.get_agent(agent_id)
-                except AgentNotFound:
-                    rec = None
-                env = self.store.get_environment(env_id) if rec is not None and rec.environment_id == env_id else None
-                if rec is not None and env is not None and env.state == "active":
-                    return rec, env
-            # Re-read who owns what (a new or moved agent), at most every 2 s.
+        found = self._active_owner(key)
+        if found is None:
+            # A new or moved agent (perhaps spawned by another Palot process): read who owns what again, but
+            # at most every 2 s for a place that belongs to no agent (a session Palot did not start).
             now = time.monotonic()
-            if attempt or now - self._file_owners_read < 2.0:
+            if now - self._file_owner_misses.get(key, 0.0) < 2.0:
                 return None
-            self._file_owners_read = now
             self._file_owners = {}
             for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
                 if env is not None and env.state == "active":
                     self._file_owners[env.id] = (rec.id, env.id)
                     if env.type == "worktree":
                         self._file_owners[os.path.realpath(env.directory)] = (rec.id, env.id)
-        return None
+            found = self._active_owner(key)
+            if found is None:
+                self._file_owner_misses[key] = now
+                return None
+        self._file_owner_misses.pop(key, None)
+        return found
+
+    def _active_owner(self, key: str) -> tuple[AgentRecord, EnvironmentRecord] | None:
+        owner = self._file_owners.get(key)
+        if owner is None:
+            return None
+        agent_id, env_id = owner
+        try:
+            rec = self.store.get_agent(agent_id)
+        except AgentNotFound:
+            return None
+        env = self.store.get_environment(env_id) if rec.environment_id == env_id else None
+        return (rec, env) if env is not None and env.state == "active" else None
 
     def _defer(self, event: GlobalEvent) -> None:
         try:
@@ -482,12 +524,7 @@ class AgentService:
     ) -> Agent:
         if live is not None:
             status = derive_status(live, archived=rec.archived_at is not None)
-            permissions = [
-                PermissionView(id=pid, permission=str(p.get("permission", "")),
-                               patterns=list(p.get("patterns") or []),
-                               summary=f"{p.get('permission', 'permission')}: {', '.join(p.get('patterns') or [])}")
-                for pid, p in live.permissions.items()
-            ]
+            permissions = _permission_views(live)
             error = (live.env_error or live.error) if status == AgentStatus.FAILED else None
             tokens, cost = max(live.tokens, rec.tokens), max(live.cost, rec.cost)
         else:
@@ -506,8 +543,11 @@ class AgentService:
         )
 
     def _external_view(self, session: Session, project: ProjectRecord) -> Agent:
+        live = self._external_live.get(session.id) or LiveState()
+        status = derive_status(live, archived=False)
         return Agent(
-            id=session.id, title=session.title or session.id, status=AgentStatus.COMPLETED,
+            id=session.id, title=session.title or session.id, status=status,
+            error=live.error if status == AgentStatus.FAILED else None, permissions=_permission_views(live),
             project_id=project.id, project_path=project.path, project_name=project.name,
             environment=EnvironmentView(id=None, type="external", directory=session.directory,
                                         host_path=session.directory),
