@@ -58,6 +58,12 @@ class InvalidState(PalotError):
     code = "invalid_state"
 
 
+class EnvironmentGone(InvalidState):
+    """The agent's environment (a container, a cloud environment) was removed outside Palot."""
+
+    code = "environment_gone"
+
+
 # --- git -------------------------------------------------------------------
 
 

@@ -15,6 +15,9 @@ from .. import git
 from ..opencode import OpenCodeClient
 from ..store import EnvironmentRecord
 
+#: Seconds a setup script may run, in any tier, before it is stopped.
+SETUP_TIMEOUT = 600.0
+
 
 @dataclass(frozen=True)
 class EnvironmentSpec:

@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import git, procscan
-from ..errors import InvalidInput, InvalidState, PalotError
+from ..errors import EnvironmentGone, InvalidInput, InvalidState, PalotError
 from ..events import EventHub
-from ..images import AGENT_IMAGE, engine, require_image
+from ..images import AGENT_IMAGE, EngineUnavailable, engine, require_image
 from ..opencode import EventStream, OpenCodeClient
 from ..paths import PalotPaths, write_private
 from ..servers import ServerManager, free_port
 from ..store import EnvironmentRecord
-from .base import EnvironmentSpec, ProcessInfo, clone_project
+from .base import SETUP_TIMEOUT, EnvironmentSpec, ProcessInfo, clone_project
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class ContainerBackend:
             )
             await self._wait_ready(record, container)
             if spec.setup_script:
-                await self._setup(container, spec.setup_script)
+                await self._setup(record, spec.setup_script)
         except BaseException:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._remove_container, client, f"palot-{env_id}")
@@ -249,12 +249,37 @@ class ContainerBackend:
             await asyncio.sleep(0.2)
 
     async def _container(self, env: EnvironmentRecord) -> Any:
+        """The environment's container; :class:`EnvironmentGone` if it was removed, :class:`EngineUnavailable`
+        if the engine cannot be asked (the SDK's own exceptions never reach a user)."""
+        import docker.errors
+
         client = await self._docker()
-        return await asyncio.to_thread(client.containers.get, env.data.get("container") or f"palot-{env.id}")
+        name = env.data.get("container") or f"palot-{env.id}"
+        try:
+            return await asyncio.to_thread(client.containers.get, name)
+        except docker.errors.NotFound as e:
+            raise EnvironmentGone(
+                f"the container {name} of environment {env.id} no longer exists (it was removed outside Palot)",
+                f"archive the agent to keep its branch {env.branch}, or destroy it with --force",
+            ) from e
+        except docker.errors.DockerException as e:
+            raise EngineUnavailable(f"the container engine did not answer about {name}: {str(e)[:300]}",
+                                    "check that Docker is running (`docker info`), then try again") from e
+
+    async def _exec_run(self, env: EnvironmentRecord, cmd: list[str], **kwargs: Any) -> Any:
+        """``exec_run`` in the environment's container, with the engine's errors said plainly."""
+        import docker.errors
+
+        container = await self._container(env)
+        try:
+            return await asyncio.to_thread(container.exec_run, cmd, workdir=kwargs.pop("workdir", "/workspace"),
+                                           user="agent", **kwargs)
+        except docker.errors.DockerException as e:
+            raise PalotError(f"the container of environment {env.id} could not run a command: {str(e)[:300]}",
+                             "check the environment with `palot agents env`; if it stopped, archive the agent") from e
 
     async def _exec(self, env: EnvironmentRecord, cmd: list[str], what: str) -> bytes:
-        container = await self._container(env)
-        result = await asyncio.to_thread(container.exec_run, cmd, workdir="/workspace", user="agent", demux=True)
+        result = await self._exec_run(env, cmd, demux=True)
         out, err = result.output or (None, None)
         if result.exit_code != 0:
             text = (err or out or b"").decode(errors="replace").strip()[-600:]
@@ -262,9 +287,12 @@ class ContainerBackend:
                              "check the environment with `palot agents env`, and the container's log")
         return out or b""
 
-    async def _setup(self, container: Any, script: str) -> None:
-        result = await asyncio.to_thread(container.exec_run, ["bash", "-c", script], workdir="/workspace",
-                                         user="agent", demux=False)
+    async def _setup(self, env: EnvironmentRecord, script: str) -> None:
+        # coreutils' timeout inside: a hung script must not hold the spawn (or a move) forever.
+        result = await self._exec_run(env, ["timeout", f"{SETUP_TIMEOUT:.0f}", "bash", "-c", script], demux=False)
+        if result.exit_code == 124:
+            raise PalotError(f"the setup script ran longer than {SETUP_TIMEOUT:.0f} s and was stopped",
+                             "make it faster, or run the slow part from the agent's prompt")
         if result.exit_code != 0:
             output = (result.output or b"").decode(errors="replace").strip()[-800:]
             raise PalotError(f"the setup script failed with exit code {result.exit_code}: {output}",
@@ -369,10 +397,10 @@ class ContainerBackend:
             return "stopped"
         try:
             container = await self._container(env)
+        except EnvironmentGone:
+            return "missing"
         except PalotError:
             return "engine unreachable"
-        except Exception:
-            return "missing"
         return "running" if container.status == "running" else str(container.status)
 
     async def resources(self, env: EnvironmentRecord) -> dict[str, Any] | None:
@@ -448,7 +476,7 @@ class ContainerBackend:
             path.unlink(missing_ok=True)
 
     async def run_setup(self, env: EnvironmentRecord, script: str) -> None:
-        await self._setup(await self._container(env), script)
+        await self._setup(env, script)
 
     async def processes(self, env: EnvironmentRecord) -> list[ProcessInfo]:
         source = Path(procscan.__file__).read_text()
@@ -457,10 +485,8 @@ class ContainerBackend:
                 for p in json.loads(out or b"[]")]
 
     async def start_process(self, env: EnvironmentRecord, process: ProcessInfo) -> None:
-        container = await self._container(env)
-        workdir = str(Path("/workspace") / process.cwd)
-        await asyncio.to_thread(container.exec_run, ["bash", "-c", process.command], workdir=workdir,
-                                user="agent", detach=True)
+        await self._exec_run(env, ["bash", "-c", process.command], workdir=str(Path("/workspace") / process.cwd),
+                             detach=True)
 
     async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
         """Nothing to do: removing the container stops them."""
@@ -472,10 +498,10 @@ class ContainerBackend:
         """Why the environment failed the agent, if it did: the container died, or the OOM killer struck."""
         try:
             container = await self._container(env)
+        except EnvironmentGone:
+            return "the environment's container is gone; destroy the agent or archive it to keep its branch"
         except PalotError:
             return "the container engine is unreachable; start it again, then prompt the agent to continue"
-        except Exception:
-            return "the environment's container is gone; destroy the agent or archive it to keep its branch"
         limit = env.data.get("memory")
         state = container.attrs.get("State", {})
         if state.get("OOMKilled"):

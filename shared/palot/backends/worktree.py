@@ -19,10 +19,7 @@ from .. import git, procscan
 from ..errors import BranchExists, InvalidInput, PalotError
 from ..opencode import OpenCodeClient
 from ..store import EnvironmentRecord
-from .base import EnvironmentSpec, ProcessInfo
-
-#: Seconds a setup script may run before it is stopped.
-SETUP_TIMEOUT = 600.0
+from .base import SETUP_TIMEOUT, EnvironmentSpec, ProcessInfo
 
 
 def _slug(text: str) -> str:
