@@ -88,11 +88,7 @@ class PalotLanguageServer(LanguageServer):
         self.log(f"Palot attached to {palot.server.url} ({len(self.live.agents)} agents)")
 
     def _fail(self, error: Exception) -> None:
-        if isinstance(error, OSError):
-            home = os.environ.get("PALOT_HOME") or "the default data dir"
-            error = PalotError(f"{type(error).__name__}: {error}",
-                               f"check that Palot's data dir ({home}) is a writable directory")
-        elif not isinstance(error, PalotError):
+        if not isinstance(error, PalotError):  # an unusable data dir is a PalotError of the core's
             log.exception("Palot could not start")
             error = PalotError(f"{type(error).__name__}: {error}", "see the language server's log (--log-file)")
         self._start_error = error

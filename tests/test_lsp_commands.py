@@ -190,10 +190,11 @@ async def test_an_unusable_palot_home_is_reported_and_every_command_says_so(tmp_
     client = await start_lsp(PalotPaths(not_a_dir), workspace)
     try:
         await eventually(lambda: [m for m in client.messages if m.type == lsp.MessageType.Error and
-                                  m.message.startswith("Palot could not start: FileExistsError")], 20, "the error")
+                                  m.message.startswith(f"Palot could not start: Palot cannot use {not_a_dir} as "
+                                                       "its data directory (it is a file)")], 20, "the error")
         e = await error_of(client, "palot.list")
         assert e.code == lsp.LSPErrorCodes.RequestFailed
-        assert e.message.endswith(f"check that Palot's data dir ({not_a_dir}) is a writable directory")
+        assert e.message.endswith("set PALOT_HOME to a folder you can write to, or unset it")
         # The editor keeps working: code actions still answer.
         actions = await code_actions(client, (workspace / "README.md").as_uri(), whole_file(3))
         assert [a.title for a in actions] == ["Ask an agent about this", "Fix with an agent"]

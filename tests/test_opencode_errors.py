@@ -88,3 +88,16 @@ def test_cli_exit_codes_say_how_the_agent_ended(home: dict[str, str], tmp_path: 
     assert _palot(home, "agents", "wait", agent["id"]).returncode == 1
     slow = _palot(home, "agents", "spawn", str(repo), "slow task", "--wait", "--timeout", "1", "--json")
     assert (slow.returncode, json.loads(slow.stdout)["status"]) == (3, "running"), slow.stderr
+
+
+def test_a_palot_home_that_is_a_file_is_a_clear_error_not_a_traceback(tmp_path: Path):
+    not_a_folder = tmp_path / "palot-home"
+    not_a_folder.write_text("oops")
+    out = _palot({**os.environ, "PALOT_HOME": str(not_a_folder)}, "agents", "list")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"cannot use {not_a_folder} as its data directory" in out.stderr and "PALOT_HOME" in out.stderr
+    cloud = tmp_path / "home2"
+    cloud.mkdir()
+    (cloud / "cloud.json").write_text("{not json")
+    out = _palot({**os.environ, "PALOT_HOME": str(cloud)}, "cloud", "status", "--json")
+    assert out.returncode == 2 and json.loads(out.stdout)["error"]["code"] == "cloud_not_configured"

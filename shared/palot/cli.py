@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -155,7 +156,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 #: Exit codes (README: "Exit codes"). 2 is any error Palot refused or could not carry out (see ``main``).
-EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_STILL_RUNNING = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_STILL_RUNNING, EXIT_BUG = 0, 1, 2, 3, 70
 
 
 def _outcome_code(args: argparse.Namespace, result: Any) -> int:
@@ -189,7 +190,12 @@ def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
     elif action == "show":
         agent = result["agent"]
         console.print(render.agents_table([agent]))
-        console.print(f"directory: {agent.environment.directory}")
+        env = agent.environment
+        console.print(f"directory: {env.directory}"
+                      + (f" (on this machine: {env.host_path})" if env.host_path and env.host_path != env.directory
+                         else ""))
+        if env.unavailable:
+            console.print(Text(env.unavailable, "yellow"))
         if agent.environment.branch:
             console.print(f"branch: {agent.environment.branch}")
         if agent.error:
@@ -427,14 +433,41 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except PalotError as e:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": {"code": e.code, "message": e.message, "fix": e.fix}}))
-        else:
-            err_console.print(Text.assemble(("error:", "red"), f" {e.message}",
-                                            *(("\n", ("fix:", "yellow"), f" {e.fix}") if e.fix else ())))
+        _print_error(args, e)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug: one line for the person, the traceback in a file
+        log_file = _log_traceback(e)
+        _print_error(args, PalotError(f"palot failed unexpectedly ({type(e).__name__}: {str(e)[:300]})",
+                                      f"this is a bug in Palot; the details are in {log_file}"), code="bug")
+        return EXIT_BUG
+
+
+def _print_error(args: argparse.Namespace, e: PalotError, code: str | None = None) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps({"error": {"code": code or e.code, "message": e.message, "fix": e.fix}}))
+    else:
+        # Not wrapped: paths and commands in errors are copied from the terminal.
+        err_console.print(Text.assemble(("error:", "red"), f" {e.message}",
+                                        *(("\n", ("fix:", "yellow"), f" {e.fix}") if e.fix else ())), soft_wrap=True)
+
+
+def _log_traceback(e: BaseException) -> str:
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(e))
+    for folder in (PalotPaths.default().home / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "palot-cli-error.log"
+            with open(path, "a") as fh:
+                fh.write(f"--- {' '.join(sys.argv)}\n{text}\n")
+            return str(path)
+        except OSError:
+            continue
+    return "no file (no folder was writable)"
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class PalotPaths:
@@ -57,9 +59,14 @@ class PalotPaths:
 
     def ensure(self) -> None:
         """Create the data directory, private to the user."""
-        for d in (self.home, self.server_dir, self.worktrees):
-            d.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.home, 0o700)
+        try:
+            for d in (self.home, self.server_dir, self.worktrees):
+                d.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.home, 0o700)
+        except OSError as e:
+            why = "it is a file" if self.home.is_file() else (e.strerror or str(e)).lower()
+            raise InvalidInput(f"Palot cannot use {self.home} as its data directory ({why})",
+                               "set PALOT_HOME to a folder you can write to, or unset it") from e
 
 
 def tools_dirs() -> list[Path]:

@@ -81,15 +81,18 @@ def load(paths: PalotPaths) -> CloudConfig:
     if not path.exists():
         raise CloudNotConfigured("the cloud tier is not set up",
                                  "run `palot cloud deploy` (your wrangler login) or `palot cloud connect URL`")
-    data = json.loads(path.read_text())
     from cryptography.fernet import InvalidToken
 
     try:
+        data = json.loads(path.read_text())
         token = _fernet(paths, create=False).decrypt(data["token_encrypted"].encode()).decode()
+        return CloudConfig(str(data["url"]), token)
     except InvalidToken:
         raise CloudNotConfigured("the saved cloud token cannot be decrypted (its key changed)",
                                  "run `palot cloud connect URL` again with the Worker's token") from None
-    return CloudConfig(data["url"], token)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CloudNotConfigured(f"the saved cloud settings in {path} cannot be read ({type(e).__name__})",
+                                 "run `palot cloud connect URL` again with the Worker's token") from None
 
 
 def forget(paths: PalotPaths) -> None:
