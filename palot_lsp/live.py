@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from palot import Agent, Palot, PalotError
-from palot.agents import AGENT_REMOVED, AGENT_UPDATED
-from palot.agents.service import AGENT_FILE
+from palot.agents import AGENT_FILE, AGENT_REMOVED, AGENT_UPDATED
 from palot.events import Subscription
 from palot.hunks import Hunk, parse_hunks
 from palot.opencode import STREAM_CONNECTED, GlobalEvent

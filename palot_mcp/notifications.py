@@ -29,8 +29,7 @@ from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, Serv
 from mcp_types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
 from palot import Palot
-from palot.agents import AGENT_REMOVED, AGENT_UPDATED
-from palot.agents.service import AGENT_FILE
+from palot.agents import AGENT_FILE, AGENT_REMOVED, AGENT_UPDATED
 from palot.opencode import GlobalEvent
 
 log = logging.getLogger(__name__)

@@ -59,9 +59,9 @@ def paths(tmp_path: Path) -> PalotPaths:
 
 
 @contextlib.asynccontextmanager
-async def running_palot(home: Path, opencode_bin: Path) -> AsyncIterator[Palot]:
+async def running_palot(home: Path, opencode_bin: Path, script: Path = CORE_SCRIPT) -> AsyncIterator[Palot]:
     """A started Palot on its own shared server with the scripted model; closed and stopped after."""
-    p = Palot(PalotPaths(home), isolated=True, scripted=str(CORE_SCRIPT), opencode_bin=opencode_bin)
+    p = Palot(PalotPaths(home), isolated=True, scripted=str(script), opencode_bin=opencode_bin)
     await p.start()
     try:
         yield p

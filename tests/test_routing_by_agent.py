@@ -12,16 +12,15 @@ last when the writer's edit arrives.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS, Engine, make_repo
+from conftest import SCRIPTS, Engine, make_repo, running_palot
 from lsp_support import diagnostics, eventually, execute, open_file, start_lsp
 from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
-from palot import Agent, AgentStatus, Palot, PalotPaths
+from palot import Agent, AgentStatus, Palot
 from palot.events import EventHub, event_source, make_event
 from palot.opencode import GlobalEvent
 
@@ -33,15 +32,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is remo
 ROUTING_SCRIPT = SCRIPTS / "routing.json"
 
 
-@contextlib.asynccontextmanager
-async def routing_palot(home: Path, opencode_bin: Path) -> AsyncIterator[Palot]:
-    p = Palot(PalotPaths(home), isolated=True, scripted=str(ROUTING_SCRIPT), opencode_bin=opencode_bin)
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.close()
-        await p.stop_server()
+def routing_palot(home: Path, opencode_bin: Path):
+    return running_palot(home, opencode_bin, ROUTING_SCRIPT)
 
 
 async def two_container_agents(palot: Palot, repo: Path) -> tuple[Agent, Agent]:

@@ -11,9 +11,10 @@ from .models import (
     FileChange,
     PullRequest,
 )
-from .service import AGENT_REMOVED, AGENT_UPDATED, AgentService
+from .service import AGENT_FILE, AGENT_REMOVED, AGENT_UPDATED, AgentService
 
 __all__ = [
+    "AGENT_FILE",
     "AGENT_REMOVED",
     "AGENT_UPDATED",
     "ActivityItem",
