@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import CORE_SCRIPT, git, make_repo
@@ -101,3 +102,16 @@ def test_a_palot_home_that_is_a_file_is_a_clear_error_not_a_traceback(tmp_path: 
     (cloud / "cloud.json").write_text("{not json")
     out = _palot({**os.environ, "PALOT_HOME": str(cloud)}, "cloud", "status", "--json")
     assert out.returncode == 2 and json.loads(out.stdout)["error"]["code"] == "cloud_not_configured"
+
+
+def test_an_answer_of_an_unexpected_shape_is_a_clear_error_not_a_validation_traceback():
+    from palot.errors import OpenCodeError
+    from palot.opencode.client import _health, _parse, _sessions
+
+    request = httpx.Request("GET", "http://127.0.0.1:4096/global/health")
+    with pytest.raises(OpenCodeError) as e:
+        _parse(_health, httpx.Response(200, content=b'{"healthy": "perhaps"}', request=request))
+    assert str(e.value).startswith("OpenCode answered GET /global/health with an unexpected shape (healthy: ")
+    assert "palot doctor" in (e.value.fix or "")
+    with pytest.raises(OpenCodeError, match="unexpected shape"):
+        _parse(_sessions, httpx.Response(200, content=b"<html>proxy error</html>", request=request))
