@@ -135,13 +135,15 @@ async def test_an_environment_destroyed_behind_palots_back_is_reported_as_gone(c
     agent = await palot.agents.spawn(repo, "write hello", environment="cloud")
     assert (await palot.agents.wait(agent.id, timeout=120)).status == AgentStatus.COMPLETED
     env_id = palot.store.get_agent(agent.id).environment_id
+    assert [f.path for f in (await palot.agents.diff(agent.id)).files] == ["hello.txt"]  # synced to the mirror
     await palot.backends["cloud"].worker().destroy(env_id)
 
     env = await palot.agents.environment(agent.id)
     assert env.state == "missing"
-    with pytest.raises(CloudEnvironmentGone) as gone:
-        await palot.agents.diff(agent.id)
-    assert env_id in gone.value.message and "destroy the agent" in (gone.value.fix or "")
+    # The diff still shows the last synced state, and says what happened and what to do.
+    diff = await palot.agents.diff(agent.id)
+    assert [f.path for f in diff.files] == ["hello.txt"]
+    assert diff.unavailable and env_id in diff.unavailable and "destroy the agent" in diff.unavailable
     reason = await palot.backends["cloud"].failure(palot.store.get_environment(env_id))
     assert reason and "gone" in reason
     await palot.agents.destroy(agent.id, force=True)  # still possible, and complete

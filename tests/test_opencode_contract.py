@@ -63,9 +63,15 @@ async def test_a_wrong_opencode_version_is_a_clear_error(tmp_path: Path):
     assert ServerManager.read_running(manager.paths) is None
 
 
-async def test_a_missing_opencode_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+async def test_a_missing_opencode_that_cannot_be_installed_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """No copy anywhere, and no npm to install one on demand: a clear error, and nothing started."""
     monkeypatch.delenv("PALOT_OPENCODE_BIN", raising=False)
-    manager = ServerManager(PalotPaths(tmp_path / "home"), supervise=False)
+    monkeypatch.setenv("PALOT_TOOLS", str(tmp_path / "no-tools"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    manager = ServerManager(PalotPaths(tmp_path / "home"), supervise=False, progress=lambda _: None)
     with pytest.raises(OpenCodeNotInstalled) as e:
         await manager.start()
-    assert "palot doctor --fix" in str(e.value)
+    assert "npm is not on PATH" in str(e.value) and "palot doctor --fix" in str(e.value)
+    assert ServerManager.read_running(manager.paths) is None

@@ -967,7 +967,8 @@ class AgentService:
                 if env.state != "active" or not (host / ".git").exists():
                     raise
                 d = await git.diff(host, env.base_commit, path=path)
-                unavailable = f"the environment cannot be reached now ({e.message}); this is its last synced state"
+                unavailable = (f"the environment cannot be reached now ({e.message}"
+                               + (f"; {e.fix}" if e.fix else "") + "); this is its last synced state")
         files = [FileChange(path=f.path, status=f.status, additions=f.additions, deletions=f.deletions,
                             binary=f.binary, old_path=f.old_path) for f in d.files]
         return AgentDiff(agent_id=agent_id, base_commit=d.base_commit, files=files,
