@@ -142,3 +142,12 @@ def container_engine(opencode_bin: Path):
         yield engine
     finally:
         engine.stop()
+
+
+@pytest.fixture
+async def service(paths: PalotPaths, opencode_bin: Path):
+    """A real ``palot serve`` process for a fresh Palot home, with the scripted model; yields a connected client."""
+    from service_support import running_service
+
+    async with running_service(paths.home) as client:
+        yield client

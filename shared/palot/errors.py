@@ -132,3 +132,38 @@ class MigrationFailed(PalotError):
     """A move between environments failed and was rolled back: the agent is where it was."""
 
     code = "migration_failed"
+
+
+# --- the Palot service -------------------------------------------------------
+
+
+class ServiceUnavailable(PalotError):
+    """The Palot service could not be reached or started."""
+
+    code = "service_unavailable"
+
+
+class ServiceVersionMismatch(PalotError):
+    """The running service is another Palot version than this client, and it is busy."""
+
+    code = "service_version_mismatch"
+
+
+class InternalError(PalotError):
+    """The service failed on a request (a bug): the trace is in its log."""
+
+    code = "internal"
+
+
+def error_for(code: str | None, message: str, fix: str | None) -> PalotError:
+    """The error a service answer names by ``code``, rebuilt on the client side."""
+    def walk(cls: type[PalotError]) -> list[type[PalotError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in walk(sub))]
+
+    for cls in walk(PalotError):
+        if cls.code == code:
+            try:
+                return cls(message, fix)
+            except TypeError:
+                break
+    return PalotError(message, fix)

@@ -14,36 +14,12 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from .agents import ActivityItem, Agent, AgentDiff, AgentStatus
-
-STATUS_STYLE = {
-    AgentStatus.PROVISIONING: ("◌", "cyan"),
-    AgentStatus.RUNNING: ("●", "green"),
-    AgentStatus.WAITING: ("⏳", "yellow"),
-    AgentStatus.PAUSED: ("⏸", "bright_black"),
-    AgentStatus.COMPLETED: ("✓", "blue"),
-    AgentStatus.FAILED: ("✕", "red"),
-    AgentStatus.MIGRATING: ("↗", "magenta"),
-    AgentStatus.ARCHIVED: ("▣", "bright_black"),
-}
-KIND_ICON = {
-    "read": "📖", "write": "📝", "edit": "✏️ ", "bash": "▶", "grep": "🔍", "glob": "🔍", "todo": "☑",
-    "task": "⇢", "web": "🌐", "message": "💬", "thinking": "…", "error": "✕", "tool": "•",
-}
+from .api import KIND_ICON, STATUS_STYLE, ActivityItem, Agent, AgentDiff, AgentStatus, elapsed
 
 
 def status_text(status: AgentStatus) -> Text:
     icon, style = STATUS_STYLE[status]
     return Text(f"{icon} {status.value}", style=style)
-
-
-def elapsed(since: float, now: float | None = None) -> str:
-    secs = int((now or time.time()) - since)
-    if secs < 60:
-        return f"{secs}s"
-    if secs < 3600:
-        return f"{secs // 60}m{secs % 60:02d}s"
-    return f"{secs // 3600}h{(secs % 3600) // 60:02d}m"
 
 
 def console(**kwargs: Any) -> Console:

@@ -297,7 +297,7 @@ class AgentService:
             self._file_edited(event)
             return
         sid = event.session_id
-        agent_id = self._agent_for_session(sid) if sid else None
+        agent_id = self.agent_for_session(sid) if sid else None
         if agent_id is None:
             self._track_external(event)
             if sid in self._external:  # a session started elsewhere (the OpenCode TUI): its status, too
@@ -309,7 +309,7 @@ class AgentService:
             self._check_environment(agent_id)
         self._settle(agent_id)
 
-    def _agent_for_session(self, session_id: str) -> str | None:
+    def agent_for_session(self, session_id: str) -> str | None:
         """The agent of a session, including agents another Palot process (CLI, MCP, editor) spawned."""
         agent_id = self._by_session.get(session_id)
         if agent_id is not None:

@@ -12,12 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..api import STEPS, MigrationResult  # noqa: F401 - defined once in the API
 from ..backends.base import ProcessInfo
-
-#: The steps of a move, in order. Every step is journaled before and after it runs.
-STEPS = ("pause", "checkpoint", "export", "provision", "import_code", "import_session", "setup", "resume",
-         "cleanup")
-
 
 class EnvironmentRef(BaseModel):
     type: str
@@ -80,20 +76,3 @@ class MigrationManifest(BaseModel):
     resume_note: str | None = None
 
 
-class MigrationResult(BaseModel):
-    """What a finished move reports."""
-
-    migration_id: str
-    agent_id: str
-    source: str  # environment type
-    target: str
-    state: str  # "completed"
-    environment_id: str
-    directory: str
-    branch: str
-    messages: int
-    files_changed: int
-    processes_restarted: list[str]
-    resumed: bool
-    resume_note: str | None
-    seconds: float

@@ -1,0 +1,500 @@
+"""``palot.api``: Palot's one vocabulary — every view, option, request, response and event, defined once.
+
+The service (``palot serve``) answers these requests; ``palot.client`` sends them; every front end (CLI,
+MCP, LSP, notebook) builds its commands, tools and forms from :data:`ACTIONS`, so none can lack an option
+another has. This module imports nothing of the core (only pydantic and Palot's error types), so a front
+end that imports it stays thin.
+
+Versioned: :data:`API_VERSION` changes whenever a request, response or event changes incompatibly.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import PalotError  # noqa: F401 - re-exported: clients raise these with message + fix
+from .hunks import Hunk, parse_hunks  # noqa: F401 - re-exported: a diff's hunks, for editors
+
+API_VERSION = 1
+
+# --- the words -------------------------------------------------------------------------------
+
+ENVIRONMENT_TYPES = ("worktree", "container", "cloud", "external")
+#: Where a new agent (or a move) can go; ``external`` sessions are only discovered, never created.
+TARGET_TYPES = ("worktree", "container", "cloud")
+PERMISSION_MODES = ("default", "ask", "auto")
+REPLIES = ("once", "always", "reject")
+#: The steps of a move, in order. Every step is journaled before and after it runs.
+STEPS = ("pause", "checkpoint", "export", "provision", "import_code", "import_session", "setup", "resume",
+         "cleanup")
+
+EnvironmentType = Literal["worktree", "container", "cloud"]
+PermissionMode = Literal["default", "ask", "auto"]
+Reply = Literal["once", "always", "reject"]
+
+
+class AgentStatus(str, Enum):
+    """An agent's state, derived from its session, permissions and errors."""
+
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    WAITING = "waiting"  # a permission request needs a person
+    PAUSED = "paused"  # aborted; prompt it again to resume
+    COMPLETED = "completed"
+    FAILED = "failed"
+    MIGRATING = "migrating"
+    ARCHIVED = "archived"
+
+    @property
+    def active(self) -> bool:
+        return self in (AgentStatus.PROVISIONING, AgentStatus.RUNNING, AgentStatus.MIGRATING)
+
+
+SETTLED = frozenset({AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.PAUSED, AgentStatus.WAITING,
+                     AgentStatus.ARCHIVED})
+
+#: How every front end shows a status: icon and colour (a rich/CSS colour name).
+STATUS_STYLE = {
+    AgentStatus.PROVISIONING: ("◌", "cyan"),
+    AgentStatus.RUNNING: ("●", "green"),
+    AgentStatus.WAITING: ("⏳", "yellow"),
+    AgentStatus.PAUSED: ("⏸", "bright_black"),
+    AgentStatus.COMPLETED: ("✓", "blue"),
+    AgentStatus.FAILED: ("✕", "red"),
+    AgentStatus.MIGRATING: ("↗", "magenta"),
+    AgentStatus.ARCHIVED: ("▣", "bright_black"),
+}
+#: The icon of each kind of activity item.
+KIND_ICON = {
+    "read": "📖", "write": "📝", "edit": "✏️ ", "bash": "▶", "grep": "🔍", "glob": "🔍", "todo": "☑",
+    "task": "⇢", "web": "🌐", "message": "💬", "thinking": "…", "error": "✕", "tool": "•",
+}
+
+
+def elapsed(since: float, now: float | None = None) -> str:
+    """``42s``, ``3m05s``, ``2h10m``: how long ago ``since`` was."""
+    secs = int((now or time.time()) - since)
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60:02d}s"
+    return f"{secs // 3600}h{(secs % 3600) // 60:02d}m"
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+class EnvironmentView(BaseModel):
+    id: str | None
+    type: str
+    directory: str  # as the agent's OpenCode server sees it (a container's is always /workspace)
+    branch: str | None = None
+    base_commit: str | None = None
+    # Where the agent's files are on this machine (a worktree, a container's workspace clone, a cloud
+    # agent's mirror); None once the environment is gone. Unique per agent, unlike ``directory``.
+    host_path: str | None = None
+    # What can no longer be read about the agent, and why (e.g. the conversation of an archived container).
+    unavailable: str | None = None
+
+
+class PermissionView(BaseModel):
+    """A pending permission request of an agent."""
+
+    id: str
+    permission: str  # e.g. "edit", "bash"
+    patterns: list[str] = Field(default_factory=list)
+    summary: str
+
+
+class Agent(BaseModel):
+    """One agent: one OpenCode session in one environment (a snapshot; frozen because views are shared)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    status: AgentStatus
+    project_id: str | None
+    project_path: str
+    project_name: str
+    environment: EnvironmentView
+    session_id: str | None
+    prompt: str = ""
+    model: str | None = None
+    permission_mode: str = "default"
+    error: str | None = None
+    permissions: list[PermissionView] = Field(default_factory=list)
+    tokens: int = 0
+    cost: float = 0.0
+    created_at: float
+    updated_at: float
+    read_only: bool = False  # an OpenCode session Palot discovered but does not manage
+
+    @property
+    def branch(self) -> str | None:
+        return self.environment.branch
+
+
+class ActivityItem(BaseModel):
+    """One structured line of an agent's activity (icon + verb + target + summary)."""
+
+    index: int  # position in the agent's activity, a cursor for "what is new"
+    id: str
+    time: float
+    kind: str  # read, edit, write, bash, grep, glob, todo, task, web, message, thinking, error, tool
+    verb: str
+    target: str = ""
+    summary: str = ""
+    state: str = "completed"  # pending, running, completed, error
+
+
+class AgentMessage(BaseModel):
+    id: str
+    role: str
+    time: float
+    text: str
+    error: str | None = None
+    tools: list[str] = Field(default_factory=list)
+
+
+class FileChange(BaseModel):
+    path: str
+    status: str
+    additions: int
+    deletions: int
+    binary: bool = False
+    old_path: str | None = None
+
+
+class AgentDiff(BaseModel):
+    """The agent's changes against its base commit, untracked files included."""
+
+    agent_id: str
+    base_commit: str | None
+    files: list[FileChange]
+    additions: int
+    deletions: int
+    patch: str
+    # Set when this is not the environment's live state: e.g. an archived agent's branch as kept in the
+    # user's repository, or a cloud mirror as last synced.
+    unavailable: str | None = None
+
+
+class PullRequest(BaseModel):
+    """The outcome of "Create PR": the branch is pushed; ``url`` is set when a PR was opened."""
+
+    agent_id: str
+    branch: str
+    remote: str
+    remote_url: str
+    pushed: bool
+    url: str | None = None
+    message: str
+
+
+class EnvironmentStatus(BaseModel):
+    """Where an agent runs and how that environment is doing."""
+
+    agent_id: str
+    type: str
+    state: str  # running, stopped, missing, archived, engine unreachable …
+    directory: str
+    host_path: str | None = None
+    unavailable: str | None = None  # what cannot be read about the environment now, and why
+    branch: str | None
+    base_commit: str | None
+    resources: dict[str, Any] | None = None
+
+
+class MigrationResult(BaseModel):
+    """What a finished move reports."""
+
+    migration_id: str
+    agent_id: str
+    source: str  # environment type
+    target: str
+    state: str  # "completed"
+    environment_id: str
+    directory: str
+    branch: str
+    messages: int
+    files_changed: int
+    processes_restarted: list[str]
+    resumed: bool
+    resume_note: str | None
+    seconds: float
+
+
+class MoveRecord(BaseModel):
+    """One move of an agent, as the history shows it."""
+
+    id: str
+    agent_id: str
+    target_type: str
+    state: str  # running, committed, completed, rolled_back, failed
+    step: str | None = None
+    error: str | None = None
+    created_at: float
+    updated_at: float
+
+
+class Project(BaseModel):
+    id: str
+    name: str
+    path: str
+
+
+class AuditEntry(BaseModel):
+    id: int
+    ts: float
+    agent_id: str | None = None
+    project_id: str | None = None
+    event: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServiceStatus(BaseModel):
+    """How the Palot service is doing (``palot service status``, ``palot doctor``)."""
+
+    palot_version: str
+    api_version: int
+    pid: int
+    home: str
+    started_at: float
+    opencode_url: str | None
+    opencode_pid: int | None
+    opencode_connected: bool
+    opencode_restarts: int
+    agents: int
+    clients: int  # event-stream clients attached now
+    upstream_subscriptions: int  # event streams the service holds open to OpenCode servers
+    tcp: str | None = None  # the optional loopback listener, when on
+
+
+class Done(BaseModel):
+    """The answer of an action that returns nothing but its success."""
+
+    ok: bool = True
+    message: str = ""
+
+
+# --- options and requests --------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContainerOptions(_Request):
+    """Limits and network of a container environment (spawn or move to ``container``)."""
+
+    memory: str | None = Field(None, description="memory limit, e.g. 2g")
+    cpus: float | None = Field(None, gt=0, description="CPU limit, e.g. 1.5")
+    pids: int | None = Field(None, gt=0, description="process limit")
+    network: Literal["full", "none"] | None = Field(None, description="network access (default full)")
+    ports: list[int] | None = Field(None, description="container ports to publish on 127.0.0.1")
+
+    def as_dict(self) -> dict[str, Any] | None:
+        values = self.model_dump(exclude_none=True)
+        return values or None
+
+
+class AgentRef(_Request):
+    agent: str = Field(description="an agent id, a unique prefix of one, or its branch")
+
+
+class ListRequest(_Request):
+    project: str | None = Field(None, description="a project's path, name or id")
+    status: list[str] | None = Field(None, description="only agents in these statuses")
+    environment: str | None = Field(None, description="only agents in this environment type")
+    include_archived: bool = Field(False, description="include archived agents")
+    include_external: bool = Field(True, description="include OpenCode sessions Palot did not start")
+
+
+class SpawnRequest(_Request):
+    project: str = Field(description="the project's path (a git repository)")
+    prompt: str = Field(description="what the agent should work on")
+    environment: EnvironmentType = Field("worktree", description="where the agent runs")
+    title: str | None = Field(None, description="a short title (default: from the prompt)")
+    model: str | None = Field(None, description="provider/model (default: OpenCode's)")
+    base_branch: str | None = Field(None, description="branch or commit to start from (default: HEAD)")
+    branch: str | None = Field(None, description="the agent's branch (default: palot/<slug>)")
+    setup_script: str | None = Field(None, description="shell command run in the new environment first")
+    permission_mode: PermissionMode = Field("default", description="default, ask (every edit/bash) or auto")
+    options: ContainerOptions | None = Field(None, description="container limits (environment container)")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the prompt is empty: say what the agent should work on")
+        return v
+
+
+class PromptRequest(AgentRef):
+    text: str = Field(description="the follow-up message")
+    model: str | None = Field(None, description="provider/model for this turn")
+
+
+class ReplyRequest(AgentRef):
+    reply: Reply = Field(description="once, always or reject")
+    permission_id: str | None = Field(None, description="which request (needed when several are pending)")
+    message: str | None = Field(None, description="a note to the agent with a rejection")
+
+
+class WaitRequest(AgentRef):
+    timeout: float = Field(300.0, ge=0, le=3600, description="seconds to wait at most")
+    until: list[AgentStatus] | None = Field(None, description="statuses to wait for (default: any settled one)")
+
+
+class ActivityRequest(AgentRef):
+    since: int = Field(0, ge=0, description="only items from this index on")
+
+
+class DiffRequest(AgentRef):
+    path: str | None = Field(None, description="only this file (relative to the project)")
+
+
+class DestroyRequest(AgentRef):
+    force: bool = Field(False, description="also when the agent has unmerged work")
+
+
+class PullRequestRequest(AgentRef):
+    title: str | None = None
+    body: str | None = None
+    remote: str = "origin"
+    base: str | None = None
+
+
+class MoveRequest(AgentRef):
+    target: EnvironmentType = Field(description="worktree, container or cloud")
+    options: ContainerOptions | None = Field(None, description="container limits (target container)")
+    resume: bool | None = Field(None, description="resume the agent's turn after the move (default: if it was running)")
+
+
+class AuditRequest(_Request):
+    agent: str | None = Field(None, description="only this agent's events")
+    limit: int = Field(200, ge=0, le=10000)
+
+
+class ModelsRequest(_Request):
+    project: str | None = Field(None, description="the project whose OpenCode config counts")
+
+
+class Empty(_Request):
+    pass
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+class Action(BaseModel):
+    """One thing a client can ask the service: ``POST /v1/<name>`` with ``request``, answered with ``response``."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    name: str
+    request: type[BaseModel]
+    response: Any  # a model, or list[model]
+    summary: str
+    changes: bool = False  # changes something (front ends confirm these where that is their way)
+    long: bool = False  # may take minutes; the service streams progress
+
+
+def _a(name: str, request: type[BaseModel], response: Any, summary: str, *, changes: bool = False,
+       long: bool = False) -> tuple[str, Action]:
+    return name, Action(name=name, request=request, response=response, summary=summary, changes=changes,
+                        long=long)
+
+
+#: Every action of the API. Front ends offer each one, with each of its request's fields.
+ACTIONS: dict[str, Action] = dict([
+    _a("status", Empty, ServiceStatus, "how the Palot service and its OpenCode server are doing"),
+    _a("projects", Empty, list[Project], "the projects Palot knows"),
+    _a("models", ModelsRequest, list[str], "the provider/model names agents can use"),
+    _a("list", ListRequest, list[Agent], "every agent, newest first, filtered"),
+    _a("get", AgentRef, Agent, "one agent, with fresh tokens and cost"),
+    _a("spawn", SpawnRequest, Agent, "start an agent on a new branch in a new environment", changes=True, long=True),
+    _a("prompt", PromptRequest, Agent, "send an agent a follow-up message", changes=True),
+    _a("abort", AgentRef, Agent, "stop the agent's current turn (it is paused)", changes=True),
+    _a("reply", ReplyRequest, Agent, "answer a pending permission request", changes=True),
+    _a("wait", WaitRequest, Agent, "wait until the agent settles", long=True),
+    _a("activity", ActivityRequest, list[ActivityItem], "the agent's structured activity"),
+    _a("messages", AgentRef, list[AgentMessage], "the agent's conversation"),
+    _a("diff", DiffRequest, AgentDiff, "the agent's changes against its base commit"),
+    _a("apply", AgentRef, list[str], "apply the agent's changes to your working tree", changes=True),
+    _a("create_pr", PullRequestRequest, PullRequest, "push the agent's branch and open a PR", changes=True,
+       long=True),
+    _a("archive", AgentRef, Agent, "keep the branch, remove the environment", changes=True, long=True),
+    _a("destroy", DestroyRequest, Done, "remove the agent, its environment and its branch", changes=True),
+    _a("environment", AgentRef, EnvironmentStatus, "where the agent runs and how that is doing"),
+    _a("move", MoveRequest, MigrationResult, "move the agent to another environment, code and conversation",
+       changes=True, long=True),
+    _a("moves", AgentRef, list[MoveRecord], "the agent's moves"),
+    _a("audit", AuditRequest, list[AuditEntry], "the audit log, oldest first"),
+])
+
+# --- events ----------------------------------------------------------------------------------
+
+AGENT_CREATED = "agent.created"
+AGENT_UPDATED = "agent.updated"
+AGENT_REMOVED = "agent.removed"
+ACTIVITY = "agent.activity"
+FILE_CHANGED = "agent.file"
+PERMISSION_ASKED = "permission.asked"
+PERMISSION_ANSWERED = "permission.answered"
+MOVE_PROGRESS = "move.progress"
+NOTIFICATION = "notification"
+#: The service's connection to OpenCode came back: views may have missed changes, re-read them.
+RESYNC = "resync"
+EVENT_TYPES = (AGENT_CREATED, AGENT_UPDATED, AGENT_REMOVED, ACTIVITY, FILE_CHANGED, PERMISSION_ASKED,
+               PERMISSION_ANSWERED, MOVE_PROGRESS, NOTIFICATION, RESYNC)
+
+
+class Notification(BaseModel):
+    kind: Literal["needs_you", "done", "info"]
+    title: str
+    body: str = ""
+    action: str | None = None  # the next thing to do, e.g. a command
+
+
+class Event(BaseModel):
+    """One Palot-level event on the service's stream. Which fields are set depends on ``type``."""
+
+    type: str
+    time: float = Field(default_factory=time.time)
+    agent_id: str | None = None
+    agent: Agent | None = None  # agent.created / agent.updated: the full view
+    item: ActivityItem | None = None  # agent.activity: the item, when it could be read from the event
+    path: str | None = None  # agent.file: relative to the agent's environment
+    host_path: str | None = None  # agent.file: the file on this machine
+    ranges: list[tuple[int, int]] | None = None  # agent.file: changed lines (1-based, inclusive) of the new file
+    permission: PermissionView | None = None  # permission.asked
+    permission_id: str | None = None  # permission.answered
+    reply: str | None = None
+    step: str | None = None  # move.progress
+    message: str | None = None  # move.progress, resync
+    notification: Notification | None = None
+
+
+def request_for(action: str, arguments: dict[str, Any]) -> BaseModel:
+    """Validate ``arguments`` for ``action``; a clear :class:`InvalidInput` names the field and the fix."""
+    from pydantic import ValidationError
+
+    from .errors import InvalidInput
+
+    spec = ACTIONS.get(action)
+    if spec is None:
+        raise InvalidInput(f"unknown action '{action}'", f"use one of: {', '.join(ACTIONS)}")
+    try:
+        return spec.request.model_validate(arguments)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        raise InvalidInput(f"{action}: {where}: {msg}",
+                           f"fix the '{where}' argument ({len(e.errors())} problem(s) in all)") from None

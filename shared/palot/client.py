@@ -1,0 +1,362 @@
+"""``palot.client``: the typed client every front end uses to talk to the Palot service.
+
+>>> async with PalotClient() as palot:                       # doctest: +SKIP
+...     agent = await palot.spawn("~/src/app", "add a greeting module")
+...     agent = await palot.wait(agent.id)
+
+The client finds the service of ``PALOT_HOME`` on its unix socket and starts it in the background when it
+is not running (waiting until it is ready, with progress). A service of another Palot version is restarted
+when it is idle; otherwise the client says what to do. Errors are the service's own
+:class:`~palot.errors.PalotError` subclasses, with their message and fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from . import __version__, api
+from .endpoint import Endpoint
+from .errors import PalotError, ServiceUnavailable, ServiceVersionMismatch, error_for
+from .paths import PalotPaths
+
+Progress = Callable[[str], None]
+T = TypeVar("T")
+
+START_TIMEOUT = 180.0  # the first start may install OpenCode
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+class PalotClient:
+    """A connection to the Palot service of one ``PALOT_HOME`` (``home``, or ``$PALOT_HOME``, or the default)."""
+
+    def __init__(self, home: str | Path | None = None, *, autostart: bool = True, progress: Progress | None = None,
+                 url: str | None = None, token: str | None = None) -> None:
+        self.paths = PalotPaths(Path(home).expanduser().resolve()) if home else PalotPaths.default()
+        self.endpoint = Endpoint(self.paths)
+        self.autostart = autostart and url is None
+        self.progress = progress or _quiet
+        headers = {"User-Agent": f"palot-client/{__version__}"}
+        if url is not None:  # a remote editor over the optional loopback TCP listener
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers,
+                                           timeout=httpx.Timeout(None, connect=5.0))
+        else:
+            self._http = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.endpoint.socket)),
+                                           base_url="http://palot", headers=headers,
+                                           timeout=httpx.Timeout(None, connect=5.0))
+        self._ready = False
+        self._start_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> "PalotClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    async def connect(self) -> api.ServiceStatus:
+        """Reach the service (starting it when needed) and check it speaks this client's version."""
+        status = await self._reach()
+        if status.palot_version != __version__ or status.api_version != api.API_VERSION:
+            status = await self._replace_other_version(status)
+        self._ready = True
+        return status
+
+    async def _status(self) -> api.ServiceStatus:
+        response = await self._http.post("/v1/status", json={})
+        return api.ServiceStatus.model_validate(self._answer(response))
+
+    async def _reach(self) -> api.ServiceStatus:
+        try:
+            return await self._status()
+        except (httpx.ConnectError, httpx.RemoteProtocolError, FileNotFoundError):
+            if not self.autostart:
+                raise ServiceUnavailable(
+                    f"the Palot service of {self.paths.home} is not running",
+                    "start it with `palot serve` (or let any palot command start it)") from None
+        return await self._start()
+
+    async def _start(self) -> api.ServiceStatus:
+        async with self._start_lock:
+            with contextlib.suppress(httpx.ConnectError, httpx.RemoteProtocolError, FileNotFoundError):
+                return await self._status()
+            log_file = self.endpoint.log_file
+            seen = log_file.stat().st_size if log_file.exists() else 0
+            env = {**os.environ, "PALOT_HOME": str(self.paths.home)}
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "palot.service", "--same-as-before", "--background"], env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            started = time.monotonic()
+            told = False
+            while True:
+                with contextlib.suppress(httpx.ConnectError, httpx.RemoteProtocolError, FileNotFoundError):
+                    return await self._status()
+                waited = time.monotonic() - started
+                if not told and waited > 1.0:
+                    self.progress(f"starting the Palot service for {self.paths.home} …")
+                    told = True
+                seen = self._relay_log(seen) if told else seen
+                code = proc.poll()
+                if code not in (None, 0):  # 0: another client's start won the race; wait for that one
+                    err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()
+                    raise ServiceUnavailable(f"the Palot service did not start: {self._last_error(err)}",
+                                             f"see {log_file}, or run `palot serve` to watch it start")
+                if waited > START_TIMEOUT:
+                    raise ServiceUnavailable(f"the Palot service did not answer within {START_TIMEOUT:.0f} s",
+                                             f"see {log_file}")
+                await asyncio.sleep(0.05 if waited < 2 else 0.25)
+
+    def _relay_log(self, seen: int) -> int:
+        """Show the service's start-up lines (e.g. OpenCode being installed) as progress."""
+        try:
+            with open(self.endpoint.log_file, "rb") as fh:
+                fh.seek(seen)
+                chunk = fh.read()
+        except OSError:
+            return seen
+        for line in chunk.decode(errors="replace").splitlines():
+            text = line.split(": ", 1)[-1].strip()
+            if text and " INFO " in line:
+                self.progress(text)
+        return seen + len(chunk)
+
+    def _last_error(self, stderr: str) -> str:
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
+        if not lines:
+            with contextlib.suppress(OSError):
+                lines = [ln for ln in self.endpoint.log_file.read_text().splitlines() if " ERROR " in ln]
+        return lines[-1].split(": ", 1)[-1] if lines else "no reason was logged"
+
+    async def _replace_other_version(self, status: api.ServiceStatus) -> api.ServiceStatus:
+        busy = [a for a in await self.list(include_external=False) if a.status.active] if status.api_version == api.API_VERSION else []
+        if busy or not self.autostart:
+            raise ServiceVersionMismatch(
+                f"the Palot service (pid {status.pid}) runs Palot {status.palot_version}, this is {__version__}"
+                + (f", and {len(busy)} agent(s) are working" if busy else ""),
+                "run `palot service restart` once they are done (agents keep their work across the restart)")
+        self.progress(f"restarting the Palot service ({status.palot_version} → {__version__}) …")
+        await self.stop_service()
+        return await self._start()
+
+    async def stop_service(self, *, stop_opencode: bool = False, timeout: float = 30.0) -> bool:
+        """Ask the service to stop; True once its socket is gone. ``stop_opencode`` also stops OpenCode."""
+        try:
+            await self._http.post("/v1/admin/shutdown", json={"stop_opencode": stop_opencode})
+        except (httpx.ConnectError, httpx.RemoteProtocolError, FileNotFoundError):
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                await self._http.post("/v1/status", json={})
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    # --- calling ------------------------------------------------------------------------------
+
+    def _answer(self, response: httpx.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            raise ServiceUnavailable(f"the Palot service answered {response.status_code} without JSON",
+                                     f"see {self.endpoint.log_file}") from None
+        if response.status_code >= 400 or (isinstance(body, dict) and "error" in body and len(body) == 1):
+            raise self._error(body)
+        return body
+
+    @staticmethod
+    def _error(body: Any) -> PalotError:
+        err = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(err, dict):
+            return PalotError(f"the Palot service answered with an error: {str(body)[:200]}")
+        return error_for(err.get("code"), str(err.get("message", "failed")), err.get("fix"))
+
+    async def call(self, action: str, arguments: dict[str, Any] | BaseModel | None = None, *,
+                   progress: Progress | None = None) -> Any:
+        """Run ``action`` of :data:`palot.api.ACTIONS` with ``arguments``; the typed response."""
+        spec = api.ACTIONS.get(action)
+        if spec is None:
+            raise PalotError(f"unknown action '{action}'", f"use one of: {', '.join(api.ACTIONS)}")
+        if isinstance(arguments, BaseModel):
+            payload = arguments.model_dump(mode="json", exclude_none=True)
+        else:
+            payload = api.request_for(action, {k: v for k, v in (arguments or {}).items() if v is not None}
+                                      ).model_dump(mode="json", exclude_none=True)
+        if not self._ready:
+            await self.connect()
+        for attempt in (1, 2):
+            try:
+                body = await (self._streamed(action, payload, progress) if progress is not None
+                              else self._plain(action, payload))
+                return TypeAdapter(spec.response).validate_python(body)
+            except (httpx.ConnectError, FileNotFoundError):
+                # Nothing was sent: the service is gone (crashed, killed). Start it again, then retry.
+                if attempt == 2 or not self.autostart:
+                    raise ServiceUnavailable(f"the Palot service of {self.paths.home} is not running",
+                                             "start it with `palot serve`") from None
+                await self._start()
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                if spec.changes or attempt == 2:
+                    raise ServiceUnavailable(
+                        f"the Palot service stopped while doing '{action}'",
+                        "see the outcome with `palot agents list`; the service restarts on the next command") from None
+                await self._start()
+        raise AssertionError("unreachable")
+
+    async def _plain(self, action: str, payload: dict[str, Any]) -> Any:
+        return self._answer(await self._http.post(f"/v1/{action}", json=payload))
+
+    async def _streamed(self, action: str, payload: dict[str, Any], progress: Progress) -> Any:
+        async with self._http.stream("POST", f"/v1/{action}", json=payload,
+                                     headers={"Accept": "application/x-ndjson"}) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._error(response.json())
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                if "progress" in item:
+                    progress(str(item["progress"]))
+                elif "result" in item:
+                    return item["result"]
+                else:
+                    raise self._error(item)
+        raise ServiceUnavailable(f"the Palot service ended '{action}' without an answer",
+                                 "see the outcome with `palot agents list`")
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def events(self, *, replay: bool = False) -> AsyncIterator[api.Event]:
+        """Palot-level events as they happen, forever; after the service restarts, a ``resync`` event (views
+        may have missed changes: re-read them) and the stream goes on."""
+        first = True
+        while True:
+            try:
+                if not self._ready:
+                    await self.connect()
+                async with self._http.stream("GET", "/v1/events", params={"replay": "1" if replay else "0"},
+                                             timeout=httpx.Timeout(None, connect=5.0)) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise self._error(response.json())
+                    if not first:
+                        yield api.Event(type=api.RESYNC, message="the Palot service restarted")
+                    first = False
+                    async for line in response.aiter_lines():
+                        if line.startswith("data: "):
+                            yield api.Event.model_validate_json(line[6:])
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError):
+                self._ready = False
+                await asyncio.sleep(0.5)
+                if not self.autostart:
+                    await asyncio.sleep(2.0)
+
+    # --- the API, typed -----------------------------------------------------------------------
+
+    async def status(self) -> api.ServiceStatus:
+        return await self.call("status")
+
+    async def projects(self) -> list[api.Project]:
+        return await self.call("projects")
+
+    async def models(self, project: str | Path | None = None) -> list[str]:
+        return await self.call("models", {"project": str(project) if project else None})
+
+    async def list(self, *, project: str | None = None, status: str | list[str] | None = None,
+                   environment: str | None = None, include_archived: bool = False,
+                   include_external: bool = True) -> list[api.Agent]:
+        statuses = [status] if isinstance(status, str) else status
+        return await self.call("list", {"project": project, "status": statuses, "environment": environment,
+                                        "include_archived": include_archived, "include_external": include_external})
+
+    async def get(self, agent: str) -> api.Agent:
+        return await self.call("get", {"agent": agent})
+
+    async def spawn(self, project: str | Path, prompt: str, *, environment: str = "worktree",
+                    title: str | None = None, model: str | None = None, base_branch: str | None = None,
+                    branch: str | None = None, setup_script: str | None = None, permission_mode: str = "default",
+                    options: dict[str, Any] | api.ContainerOptions | None = None,
+                    progress: Progress | None = None) -> api.Agent:
+        opts = options.model_dump(exclude_none=True) if isinstance(options, api.ContainerOptions) else options
+        return await self.call("spawn", {
+            "project": str(Path(project).expanduser()), "prompt": prompt, "environment": environment, "title": title,
+            "model": model, "base_branch": base_branch, "branch": branch, "setup_script": setup_script,
+            "permission_mode": permission_mode, "options": opts or None}, progress=progress)
+
+    async def prompt(self, agent: str, text: str, *, model: str | None = None) -> api.Agent:
+        return await self.call("prompt", {"agent": agent, "text": text, "model": model})
+
+    async def abort(self, agent: str) -> api.Agent:
+        return await self.call("abort", {"agent": agent})
+
+    async def reply(self, agent: str, reply: str, *, permission_id: str | None = None,
+                    message: str | None = None) -> api.Agent:
+        return await self.call("reply", {"agent": agent, "reply": reply, "permission_id": permission_id,
+                                         "message": message})
+
+    async def wait(self, agent: str, *, timeout: float = 300.0,
+                   until: list[api.AgentStatus] | list[str] | None = None) -> api.Agent:
+        return await self.call("wait", {"agent": agent, "timeout": timeout,
+                                        "until": [api.AgentStatus(u) for u in until] if until else None})
+
+    async def activity(self, agent: str, *, since: int = 0) -> list[api.ActivityItem]:
+        return await self.call("activity", {"agent": agent, "since": since})
+
+    async def messages(self, agent: str) -> list[api.AgentMessage]:
+        return await self.call("messages", {"agent": agent})
+
+    async def diff(self, agent: str, *, path: str | None = None) -> api.AgentDiff:
+        return await self.call("diff", {"agent": agent, "path": path})
+
+    async def apply(self, agent: str) -> list[str]:
+        return await self.call("apply", {"agent": agent})
+
+    async def create_pr(self, agent: str, *, title: str | None = None, body: str | None = None,
+                        remote: str = "origin", base: str | None = None,
+                        progress: Progress | None = None) -> api.PullRequest:
+        return await self.call("create_pr", {"agent": agent, "title": title, "body": body, "remote": remote,
+                                             "base": base}, progress=progress)
+
+    async def archive(self, agent: str, *, progress: Progress | None = None) -> api.Agent:
+        return await self.call("archive", {"agent": agent}, progress=progress)
+
+    async def destroy(self, agent: str, *, force: bool = False) -> api.Done:
+        return await self.call("destroy", {"agent": agent, "force": force})
+
+    async def environment(self, agent: str) -> api.EnvironmentStatus:
+        return await self.call("environment", {"agent": agent})
+
+    async def move(self, agent: str, target: str, *, options: dict[str, Any] | api.ContainerOptions | None = None,
+                   resume: bool | None = None, progress: Progress | None = None) -> api.MigrationResult:
+        opts = options.model_dump(exclude_none=True) if isinstance(options, api.ContainerOptions) else options
+        return await self.call("move", {"agent": agent, "target": target, "options": opts or None,
+                                        "resume": resume}, progress=progress)
+
+    async def moves(self, agent: str) -> list[api.MoveRecord]:
+        return await self.call("moves", {"agent": agent})
+
+    async def audit(self, agent: str | None = None, *, limit: int = 200) -> list[api.AuditEntry]:
+        return await self.call("audit", {"agent": agent, "limit": limit})

@@ -1,0 +1,162 @@
+"""What the service does for each action of :data:`palot.api.ACTIONS`: one call into the core each.
+
+The table :data:`HANDLERS` has exactly the API's actions (a test checks it). Actions that change an agent
+hold that agent's lock for their whole run, so two clients racing on one agent (a move and a prompt) get
+one outcome and one clear error, never a half-done mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import api
+from ..errors import InvalidState
+from ..install import Progress
+
+if TYPE_CHECKING:
+    from ..core import Palot
+    from .run import Service
+
+Handler = Callable[["Service", Any, Progress], Awaitable[Any]]
+
+
+def _opts(options: api.ContainerOptions | None) -> dict[str, Any] | None:
+    return options.as_dict() if options is not None else None
+
+
+async def _status(svc: "Service", req: api.Empty, progress: Progress) -> api.ServiceStatus:
+    return svc.status()
+
+
+async def _projects(svc: "Service", req: api.Empty, progress: Progress) -> list[api.Project]:
+    return [api.Project(id=p.id, name=p.name, path=p.path) for p in svc.palot.store.list_projects()]
+
+
+async def _models(svc: "Service", req: api.ModelsRequest, progress: Progress) -> list[str]:
+    return await svc.palot.agents.models(req.project)
+
+
+async def _list(svc: "Service", req: api.ListRequest, progress: Progress) -> list[api.Agent]:
+    return svc.palot.agents.list(project=req.project, status=req.status, environment=req.environment,
+                                 include_archived=req.include_archived, include_external=req.include_external)
+
+
+async def _get(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
+    return await svc.palot.agents.get(req.agent)
+
+
+async def _spawn(svc: "Service", req: api.SpawnRequest, progress: Progress) -> api.Agent:
+    return await svc.palot.agents.spawn(
+        req.project, req.prompt, title=req.title, model=req.model, base_branch=req.base_branch, branch=req.branch,
+        setup_script=req.setup_script, permission_mode=req.permission_mode, environment=req.environment,
+        options=_opts(req.options), progress=progress)
+
+
+async def _prompt(svc: "Service", req: api.PromptRequest, progress: Progress) -> api.Agent:
+    async with svc.agent_lock(req.agent, "prompt") as agent_id:
+        return await svc.palot.agents.prompt(agent_id, req.text, model=req.model)
+
+
+async def _abort(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
+    # Not locked: stopping a turn must work whatever else is going on.
+    return await svc.palot.agents.abort(req.agent)
+
+
+async def _reply(svc: "Service", req: api.ReplyRequest, progress: Progress) -> api.Agent:
+    async with svc.agent_lock(req.agent, "reply") as agent_id:
+        return await svc.palot.agents.reply_permission(agent_id, req.reply, permission_id=req.permission_id,
+                                                       message=req.message)
+
+
+async def _wait(svc: "Service", req: api.WaitRequest, progress: Progress) -> api.Agent:
+    return await svc.palot.agents.wait(req.agent, timeout=req.timeout, until=req.until)
+
+
+async def _activity(svc: "Service", req: api.ActivityRequest, progress: Progress) -> list[api.ActivityItem]:
+    return await svc.palot.agents.activity(req.agent, since=req.since)
+
+
+async def _messages(svc: "Service", req: api.AgentRef, progress: Progress) -> list[api.AgentMessage]:
+    return await svc.palot.agents.messages(req.agent)
+
+
+async def _diff(svc: "Service", req: api.DiffRequest, progress: Progress) -> api.AgentDiff:
+    return await svc.palot.agents.diff(req.agent, path=req.path)
+
+
+async def _apply(svc: "Service", req: api.AgentRef, progress: Progress) -> list[str]:
+    async with svc.agent_lock(req.agent, "apply") as agent_id:
+        return await svc.palot.agents.apply(agent_id)
+
+
+async def _create_pr(svc: "Service", req: api.PullRequestRequest, progress: Progress) -> api.PullRequest:
+    async with svc.agent_lock(req.agent, "create a PR") as agent_id:
+        return await svc.palot.agents.create_pr(agent_id, title=req.title, body=req.body, remote=req.remote,
+                                                base=req.base)
+
+
+async def _archive(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
+    async with svc.agent_lock(req.agent, "archive") as agent_id:
+        return await svc.palot.agents.archive(agent_id)
+
+
+async def _destroy(svc: "Service", req: api.DestroyRequest, progress: Progress) -> api.Done:
+    async with svc.agent_lock(req.agent, "destroy") as agent_id:
+        await svc.palot.agents.destroy(agent_id, force=req.force)
+    return api.Done(message=f"destroyed {agent_id}")
+
+
+async def _environment(svc: "Service", req: api.AgentRef, progress: Progress) -> api.EnvironmentStatus:
+    return await svc.palot.agents.environment(req.agent)
+
+
+async def _move(svc: "Service", req: api.MoveRequest, progress: Progress) -> api.MigrationResult:
+    async with svc.agent_lock(req.agent, "move") as agent_id:
+        def step(line: str) -> None:
+            progress(line)
+            svc.bridge.publish(api.Event(type=api.MOVE_PROGRESS, agent_id=agent_id, message=line))
+
+        result = await svc.palot.agents.move(agent_id, req.target, options=_opts(req.options), resume=req.resume,
+                                             progress=step)
+        return api.MigrationResult.model_validate(result.model_dump())
+
+
+async def _moves(svc: "Service", req: api.AgentRef, progress: Progress) -> list[api.MoveRecord]:
+    return [api.MoveRecord.model_validate(m.model_dump()) for m in svc.palot.migrations.history(req.agent)]
+
+
+async def _audit(svc: "Service", req: api.AuditRequest, progress: Progress) -> list[api.AuditEntry]:
+    return [api.AuditEntry.model_validate(e) for e in svc.palot.agents.audit_log(req.agent, limit=req.limit)]
+
+
+HANDLERS: dict[str, Handler] = {
+    "status": _status, "projects": _projects, "models": _models, "list": _list, "get": _get, "spawn": _spawn,
+    "prompt": _prompt, "abort": _abort, "reply": _reply, "wait": _wait, "activity": _activity,
+    "messages": _messages, "diff": _diff, "apply": _apply, "create_pr": _create_pr, "archive": _archive,
+    "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
+}
+
+
+class AgentLocks:
+    """One lock per agent for actions that change it; a second changing action is refused, not queued."""
+
+    def __init__(self, palot: "Palot") -> None:
+        self._palot = palot
+        self._held: dict[str, str] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, agent_ref: str, action: str) -> AsyncIterator[str]:
+        agent_id = self._palot.agents.resolve(agent_ref)
+        busy = self._held.get(agent_id)
+        if busy is not None:
+            raise InvalidState(f"agent {agent_id} is busy: {busy} is in progress",
+                               f"try again when it is done (`palot agents show {agent_id}`)")
+        self._held[agent_id] = action
+        try:
+            yield agent_id
+        finally:
+            self._held.pop(agent_id, None)
+            await asyncio.sleep(0)

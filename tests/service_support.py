@@ -1,0 +1,94 @@
+"""Helpers of the tests that drive the real Palot service: a ``palot serve`` process per test or module.
+
+Not a test module; tests import it by name (pytest puts ``tests/`` on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from conftest import CORE_SCRIPT
+
+from palot.client import PalotClient
+from palot.endpoint import Endpoint
+from palot.errors import ServiceUnavailable
+from palot.paths import PalotPaths
+
+
+def service_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a process using the Palot home ``home`` (its service, its OpenCode server)."""
+    return {**os.environ, "PALOT_HOME": str(home), **extra}
+
+
+def start_service(home: Path, script: Path | str | None = CORE_SCRIPT, *, tcp: str | None = None,
+                  extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """``palot serve`` for ``home`` with the scripted model (isolated, offline), as a separate process."""
+    args = [sys.executable, "-m", "palot.service"]
+    if script is not None:
+        args += ["--scripted", str(script), "--isolated"]
+    if tcp:
+        args += ["--tcp", tcp]
+    PalotPaths(home).ensure()
+    log = open(Path(home) / "serve.out", "ab")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen([*args, *(extra or [])], env=service_env(home), stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def wait_ready(home: Path, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120) -> PalotClient:
+    """A connected client of ``home``'s service once it answers (never starting one itself)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = PalotClient(home, autostart=False)
+        try:
+            await client.connect()
+            return client
+        except ServiceUnavailable:
+            await client.close()
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"palot serve exited {proc.returncode}: {_tail(home)}") from None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"palot serve did not answer in {timeout} s: {_tail(home)}") from None
+            await asyncio.sleep(0.1)
+
+
+def _tail(home: Path) -> str:
+    text = ""
+    for f in (Path(home) / "serve.out", Endpoint(PalotPaths(home)).log_file):
+        with contextlib.suppress(OSError):
+            text += f.read_text()[-3000:]
+    return text
+
+
+async def stop_service(home: Path, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Stop the service and its OpenCode server (and the scripted model)."""
+    client = PalotClient(home, autostart=False)
+    try:
+        await client.stop_service(stop_opencode=True)
+    finally:
+        await client.close()
+    if proc is not None:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def running_service(home: Path, script: Path | str | None = CORE_SCRIPT, **kwargs: object
+                          ) -> AsyncIterator[PalotClient]:
+    """A started service for ``home`` and a client of it; both stopped after."""
+    proc = start_service(home, script, **kwargs)  # type: ignore[arg-type]
+    client = await wait_ready(home, proc)
+    try:
+        yield client
+    finally:
+        await client.close()
+        await stop_service(home, proc)
