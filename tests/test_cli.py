@@ -1,12 +1,13 @@
 """The `palot` command line, run as a user runs it: the installed console script in a subprocess.
 
-One shared server for the module (``palot up`` with the scripted model, in a
-private ``PALOT_HOME``), one agent spawned through the CLI, then every command
-on it in the order a person would use them; ``palot down`` always runs at the end.
+One Palot service for the module (``palot serve`` with the scripted model, in a private ``PALOT_HOME``),
+which every command reaches as a client; one agent spawned through the CLI, then every command on it in
+the order a person would use them; ``palot down`` always runs at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import CORE_SCRIPT, git, make_repo
+from service_support import start_service, stop_service, wait_ready
 
 PALOT = Path(sys.executable).parent / "palot"
 UP = ["up", "--scripted", str(CORE_SCRIPT), "--isolated", "--json"]
@@ -35,7 +37,7 @@ def process_running(pid: int) -> bool:
 class Cli:
     """Runs ``palot`` with its own PALOT_HOME and the pinned OpenCode."""
 
-    def __init__(self, home: Path, opencode_bin: Path) -> None:
+    def __init__(self, home: Path) -> None:
         self.home = home
         self.env = {**os.environ, "PALOT_HOME": str(home)}
 
@@ -51,16 +53,34 @@ class Cli:
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> Iterator[Cli]:
-    cli = Cli(tmp_path_factory.mktemp("cli") / "palot-home", opencode_bin)
+    cli = Cli(tmp_path_factory.mktemp("cli") / "palot-home")
     try:
         yield cli
     finally:
-        cli.run("down", timeout=60)  # never leave a server behind, whatever failed
+        cli.run("down", timeout=60)  # never leave a service or server behind, whatever failed
 
 
 @pytest.fixture(scope="module")
-def server(cli: Cli) -> dict[str, Any]:
-    """What the first `palot up` printed."""
+def service(cli: Cli) -> Iterator[dict[str, Any]]:
+    """The module's Palot service (scripted, isolated): its status as the service reports it."""
+    proc = start_service(cli.home)
+
+    async def ready() -> dict[str, Any]:
+        client = await wait_ready(cli.home, proc)
+        try:
+            return (await client.status()).model_dump(mode="json")
+        finally:
+            await client.close()
+
+    try:
+        yield asyncio.run(ready())
+    finally:
+        asyncio.run(stop_service(cli.home, proc))
+
+
+@pytest.fixture(scope="module")
+def server(cli: Cli, service: dict[str, Any]) -> dict[str, Any]:
+    """What `palot up` printed (with the running service's settings)."""
     return cli.json(*UP)
 
 
@@ -75,28 +95,45 @@ def spawned(cli: Cli, server: dict[str, Any], repo_dir: Path) -> dict[str, Any]:
     return cli.json("agents", "spawn", str(repo_dir), "write hello please", "--wait", "--timeout", "60", "--json")
 
 
-# --- the server ---------------------------------------------------------------------------------
+# --- the service and its server -----------------------------------------------------------------
 
 
-def test_up_starts_a_shared_server_and_prints_where(server: dict[str, Any]):
-    assert server["url"].startswith("http://127.0.0.1:")
-    assert process_running(server["pid"])
-    assert (server["attached"], server["scripted"], server["isolated"]) == (False, True, True)
+def test_up_reports_the_running_service_and_its_server(server: dict[str, Any], service: dict[str, Any]):
+    assert server["url"].startswith("http://127.0.0.1:") and server["url"] == service["opencode_url"]
+    assert server["pid"] == service["opencode_pid"] and process_running(server["pid"])
+    assert (server["attached"], server["scripted"], server["isolated"]) == (True, True, True)
+    assert server["service"]["pid"] == service["pid"] and server["service"]["version"] == service["palot_version"]
 
 
-def test_up_again_attaches_to_the_running_server(cli: Cli, server: dict[str, Any]):
-    again = cli.json(*UP)
-    assert again["attached"] is True
-    assert (again["url"], again["pid"]) == (server["url"], server["pid"])
-
-
-def test_up_with_other_settings_refuses_and_says_how_to_fix_it(cli: Cli, server: dict[str, Any]):
+def test_up_with_other_settings_refuses_and_says_how_to_fix_it(cli: Cli, server: dict[str, Any],
+                                                               service: dict[str, Any]):
     out = cli.run("up", "--json")
     assert out.returncode == 2
     error = json.loads(out.stdout)["error"]
     assert error["code"] == "invalid_state"
     assert "palot down" in error["fix"]
-    assert process_running(server["pid"])  # the running server is left alone
+    assert process_running(server["pid"]) and process_running(service["pid"])  # left alone
+
+
+def test_service_status_prints_the_service_and_its_opencode_server(cli: Cli, service: dict[str, Any]):
+    status = cli.json("service", "status", "--json")
+    assert status["running"] is True
+    assert (status["pid"], status["palot_version"], status["opencode_pid"], status["opencode_url"]) == (
+        service["pid"], service["palot_version"], service["opencode_pid"], service["opencode_url"])
+    assert status["opencode_connected"] is True and status["opencode_restarts"] == 0
+    assert status["socket"] == str(cli.home / "service" / "palot.sock")
+    text = cli.run("service", "status")
+    assert text.returncode == 0, text.stderr
+    for shown in (f"pid {service['pid']}", status["socket"], service["opencode_url"], "connected", "agents",
+                  "clients"):
+        assert shown in text.stdout
+
+
+def test_service_logs_prints_the_end_of_the_service_log(cli: Cli, service: dict[str, Any]):
+    out = cli.run("service", "logs", "-n", "1000")
+    assert out.returncode == 0, out.stderr
+    assert f"ready on {cli.home / 'service' / 'palot.sock'} (pid {service['pid']})" in out.stdout
+    assert len(cli.run("service", "logs", "-n", "1").stdout.splitlines()) == 1
 
 
 # --- one agent, start to finish -------------------------------------------------------------------
@@ -124,6 +161,23 @@ def test_show_prints_the_agent_with_its_activity(cli: Cli, spawned: dict[str, An
         ("write", "hello.txt", "1 lines"), ("message", "", "Created hello.txt.")]
 
 
+def test_messages_and_audit_show_the_conversation_and_what_happened(cli: Cli, spawned: dict[str, Any]):
+    messages = cli.json("agents", "messages", spawned["id"], "--json")
+    assert (messages[0]["role"], messages[0]["text"]) == ("user", "write hello please")
+    assert messages[-1]["text"] == "Created hello.txt."
+    text = cli.run("agents", "messages", spawned["id"]).stdout
+    assert "write hello please" in text and "Created hello.txt." in text
+    audit = cli.json("agents", "audit", spawned["id"], "--json")
+    assert audit and {e["agent_id"] for e in audit} == {spawned["id"]}
+    assert ("running", "completed") in [(e["detail"].get("from"), e["detail"].get("to")) for e in audit]
+
+
+def test_projects_and_models_come_from_the_service(cli: Cli, spawned: dict[str, Any], repo_dir: Path):
+    assert [p["path"] for p in cli.json("projects", "--json")] == [str(repo_dir)]
+    models = cli.json("models", str(repo_dir), "--json")["models"]
+    assert any(m.startswith("palot-scripted/") for m in models), models
+
+
 def test_diff_shows_the_new_file(cli: Cli, spawned: dict[str, Any]):
     diff = cli.json("agents", "diff", spawned["id"], "--json")
     assert [(f["path"], f["status"], f["additions"], f["deletions"]) for f in diff["files"]] == [
@@ -148,10 +202,35 @@ def test_archive_hides_the_agent_unless_all_are_listed(cli: Cli, spawned: dict[s
         (spawned["id"], "archived")]
 
 
+def test_spawn_shows_progress_and_watch_follows_the_agent_until_it_settles(cli: Cli, spawned: dict[str, Any],
+                                                                          repo_dir: Path):
+    out = cli.run("agents", "spawn", str(repo_dir), "write notes please")
+    assert out.returncode == 0, out.stderr
+    assert "creating worktree on branch palot/write-notes-please" in out.stderr  # progress, on stderr
+    assert "write notes please" in out.stdout
+    watched = cli.run("agents", "watch", "palot/write-notes-please", "--json")
+    assert watched.returncode == 0, watched.stderr
+    events = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert events[-1]["type"] == "agent.updated" and events[-1]["agent"]["status"] == "completed"
+    agent_id = events[-1]["agent_id"]
+    assert {e["agent_id"] for e in events} == {agent_id}  # only the watched agent's events
+    text = cli.run("agents", "watch", agent_id)  # settled: prints its status and returns at once
+    assert text.returncode == 0 and "completed" in text.stdout
+    archived = cli.run("agents", "watch", spawned["id"], timeout=30)  # archived agents are not replayed
+    assert archived.returncode == 0 and "archived" in archived.stdout
+
+
+def test_wait_exits_0_for_a_completed_agent(cli: Cli, spawned: dict[str, Any]):
+    out = cli.run("agents", "wait", "palot/write-notes-please", "--timeout", "30", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "completed"
+
+
 # --- doctor and errors ----------------------------------------------------------------------------
 
 
-def test_doctor_reports_every_check_ok_and_the_running_server(cli: Cli, server: dict[str, Any], opencode_bin: Path):
+def test_doctor_reports_every_check_ok_the_running_server_and_service(cli: Cli, server: dict[str, Any],
+                                                                      service: dict[str, Any], opencode_bin: Path):
     report = cli.json("doctor", "--json")
     checks = {c["name"]: c for c in report["checks"]}
     assert {"opencode", "ripgrep", "git", "data dir"} <= set(checks)
@@ -159,6 +238,9 @@ def test_doctor_reports_every_check_ok_and_the_running_server(cli: Cli, server: 
     assert str(opencode_bin) in checks["opencode"]["detail"]
     assert checks["data dir"]["detail"] == str(cli.home.resolve())
     assert report["server"] == {"url": server["url"], "pid": server["pid"]}
+    assert (report["service"]["running"], report["service"]["pid"], report["service"]["version"]) == (
+        True, service["pid"], service["palot_version"])
+    assert f"pid {service['pid']}" in cli.run("doctor").stdout
 
 
 def test_an_unknown_agent_exits_2_with_the_error_and_its_fix(cli: Cli, server: dict[str, Any]):
@@ -177,12 +259,23 @@ def test_spawning_in_a_missing_path_prints_a_json_error(cli: Cli, server: dict[s
     assert "/nonexistent" in error["message"] and error["fix"]
 
 
+def test_a_bad_option_is_refused_with_the_field_and_its_fix(cli: Cli, spawned: dict[str, Any], repo_dir: Path):
+    out = cli.run("agents", "spawn", str(repo_dir), "x", "--env", "container", "--cpus", "-1", "--json")
+    assert out.returncode == 2
+    error = json.loads(out.stdout)["error"]
+    assert error["code"] == "invalid_input" and "options.cpus" in error["message"] and error["fix"]
+
+
 # --- last: stopping -------------------------------------------------------------------------------
 
 
-def test_down_stops_the_server(cli: Cli, server: dict[str, Any]):
+def test_down_stops_the_service_and_the_server(cli: Cli, server: dict[str, Any], service: dict[str, Any]):
     out = cli.run("down")
     assert out.returncode == 0, out.stderr
-    assert not process_running(server["pid"])
-    assert cli.json("doctor", "--json")["server"] is None
+    assert f"stopped the Palot service (pid {service['pid']})" in out.stdout
+    assert not process_running(service["pid"]) and not process_running(server["pid"])
+    report = cli.json("doctor", "--json")
+    assert report["server"] is None and report["service"]["running"] is False  # doctor starts nothing
     assert "no Palot server was running" in cli.run("down").stdout
+    status = cli.run("service", "status")
+    assert status.returncode == 1 and "not running" in status.stdout

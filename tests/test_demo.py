@@ -28,3 +28,7 @@ async def test_demo_runs_two_agents_applies_one_and_archives_both(
     assert set(git(sample, "branch", "--list", "palot/*").split()) == {"palot/greeting-cli", "palot/unit-tests"}
     assert "test_greet.py" in git(sample, "show", "--stat", "palot/unit-tests")
     assert ServerManager.read_running(PalotPaths(demo)) is None
+    # It ran through its own Palot service (scripted, isolated), stopped at the end.
+    assert "Palot service: pid" in out
+    assert '"scripted": "demo"' in (demo / "service" / "service.json").read_text()
+    assert not (demo / "service" / "palot.sock").exists()

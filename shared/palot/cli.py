@@ -1,4 +1,10 @@
-"""``palot``: the command line, thin over the core. Every command takes ``--json``."""
+"""``palot``: the command line, a thin client of the Palot service. Every command takes ``--json``.
+
+Each agent command sends one :data:`palot.api.ACTIONS` request through :class:`palot.client.PalotClient`
+(which starts the service when none runs); :data:`ACTION_COMMANDS` says which command runs which action,
+and each request field is an argument of the same name. Machine administration (doctor, up/down, images,
+cloud, demo, serve) is in :mod:`palot.admin`, the ``palot`` entry point, which adds those commands here.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,52 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
-from . import render
-from .agents import Agent, AgentStatus
-from .core import Palot
-from .errors import PalotError
-from .install import doctor
-from .paths import PalotPaths
-from .servers import ServerManager
+from . import api, render
+from .client import PalotClient
+from .errors import PalotError, ServiceUnavailable
 
 # Strings print as written (agent titles, paths and errors may contain "[/x]"); style goes in ``Text``.
 console = render.console()
 err_console = render.console(stderr=True)
+
+#: Exit codes (README: "Exit codes"). 2 is any error Palot refused or could not carry out (see ``main``).
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_STILL_RUNNING, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 70, 130
+
+#: The command (argv prefix) that runs each action of :data:`palot.api.ACTIONS`; its arguments carry the
+#: request's field names (a container option such as ``memory`` stands for ``options.memory``).
+ACTION_COMMANDS: dict[str, list[str]] = {
+    "status": ["service", "status"],
+    "projects": ["projects"],
+    "models": ["models"],
+    "list": ["agents", "list"],
+    "get": ["agents", "show"],
+    "spawn": ["agents", "spawn"],
+    "prompt": ["agents", "prompt"],
+    "abort": ["agents", "abort"],
+    "reply": ["agents", "reply"],
+    "wait": ["agents", "wait"],
+    "activity": ["agents", "activity"],
+    "messages": ["agents", "messages"],
+    "diff": ["agents", "diff"],
+    "apply": ["agents", "apply"],
+    "create_pr": ["agents", "pr"],
+    "archive": ["agents", "archive"],
+    "destroy": ["agents", "destroy"],
+    "environment": ["agents", "env"],
+    "move": ["agents", "move"],
+    "moves": ["agents", "moves"],
+    "audit": ["agents", "audit"],
+}
+#: The nested request field whose own fields are separate arguments.
+NESTED = {"options": api.ContainerOptions}
 
 
 def _dump(value: Any) -> None:
@@ -35,169 +70,95 @@ def _dump(value: Any) -> None:
     print(json.dumps(value, default=default, indent=2))
 
 
-async def _with_palot(fn: Callable[[Palot], Awaitable[Any]]) -> Any:
-    # Supervision is the long-lived processes' job (`palot up`, front ends); one-shot commands just attach.
-    palot = Palot(attach_any=True, supervise=False)
-    await palot.start()
-    try:
-        return await fn(palot)
-    finally:
-        await palot.close()
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
+    """Progress lines go to stderr (stdout stays the answer); none with --json."""
+    if getattr(args, "json", False):
+        return lambda _m: None
+    return lambda m: err_console.print(Text(m, "bright_black"), soft_wrap=True)
 
 
-# --- commands ------------------------------------------------------------------
+def request_args(action: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The request of ``action`` from the parsed command line: each field from the argument of its name."""
+    values: dict[str, Any] = {}
+    for name in api.ACTIONS[action].request.model_fields:
+        if name in NESTED:
+            nested = {f: getattr(args, f, None) for f in NESTED[name].model_fields}
+            values[name] = {k: v for k, v in nested.items() if v not in (None, [])} or None
+        else:
+            values[name] = getattr(args, name, None)
+    # The service runs elsewhere (its own working directory): paths are sent absolute.
+    if action in ("spawn", "models"):
+        values["project"] = os.path.abspath(os.path.expanduser(values.get("project") or "."))
+    elif action == "list" and values.get("project") and os.path.exists(os.path.expanduser(values["project"])):
+        values["project"] = os.path.abspath(os.path.expanduser(values["project"]))
+    return values
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    paths = PalotPaths.default()
-    checks = doctor(paths, fix=args.fix, progress=(lambda m: None) if args.quiet else err_console.print)
-    running = ServerManager.read_running(paths)
-    if args.json:
-        _dump({"checks": [c.__dict__ for c in checks],
-               "server": {"url": running.url, "pid": running.pid} if running else None})
-    elif not args.quiet or not all(c.ok for c in checks):
-        for c in checks:
-            line = Text.assemble(("✓", "green") if c.ok else ("✕", "red"), f" {c.name:9} {c.detail}")
-            if c.fix:
-                line.append_text(Text.assemble("\n  ", ("fix:", "yellow"), f" {c.fix}"))
-            console.print(line)
-        console.print(f"  server    {running.url + f' (pid {running.pid})' if running else 'not running'}")
-    return 0 if all(c.ok for c in checks) else 1
+async def _with_client(args: argparse.Namespace, fn: Callable[[PalotClient], Awaitable[Any]], *,
+                       autostart: bool = True) -> Any:
+    async with PalotClient(autostart=autostart, progress=_progress(args)) as client:
+        return await fn(client)
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    async def run() -> Any:
-        manager = ServerManager(PalotPaths.default(), isolated=args.isolated, scripted=args.scripted,
-                                port=args.port, supervise=False)
-        state = await manager.start()
-        await manager.close()
-        return manager, state
-
-    manager, state = asyncio.run(run())
-    info = {"url": state.url, "pid": state.pid, "attached": manager.attached, "version": state.version,
-            "scripted": bool(manager.scripted), "isolated": manager.isolated}
-    if args.json:
-        _dump(info)
-    else:
-        verb = "already running" if manager.attached else "started"
-        console.print(f"OpenCode {state.version} {verb} at {state.url} (pid {state.pid})"
-                      + (" with the scripted model" if manager.scripted else ""))
-    return 0
+# --- agents --------------------------------------------------------------------------------
 
 
-def cmd_down(args: argparse.Namespace) -> int:
-    paths = PalotPaths.default()
-    running = ServerManager.read_running(paths)
-    asyncio.run(ServerManager(paths, supervise=False).stop())
-    if args.json:
-        _dump({"stopped": bool(running)})
-    else:
-        console.print("stopped the shared OpenCode server" if running else "no Palot server was running")
-    return 0
+#: The actions of ``palot agents <command>``, by command.
+AGENT_ACTIONS = {cmd[1]: action for action, cmd in ACTION_COMMANDS.items() if cmd[0] == "agents"}
+LONG_ACTIONS = {name for name, spec in api.ACTIONS.items() if spec.long}
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
-    action = args.action
+    command = args.action
+    if command == "watch":
+        return cmd_watch(args)
+    action = AGENT_ACTIONS[command]
 
-    async def run(palot: Palot) -> Any:
-        a = palot.agents
-        if action == "list":
-            return a.list(project=args.project, status=args.status, environment=args.env,
-                          include_archived=args.all)
-        if action == "show":
-            agent = await a.get(args.agent)
-            return {"agent": agent, "activity": await a.activity(agent.id)}
-        if action == "spawn":
-            progress = (lambda m: None) if args.json else (lambda m: err_console.print(Text(m, "bright_black")))
-            agent = await a.spawn(args.project, args.prompt, title=args.title, model=args.model,
-                                  base_branch=args.base_branch, branch=args.branch, setup_script=args.setup,
-                                  permission_mode=args.permission, environment=args.env,
-                                  options=_container_options(args), progress=progress)
-            if args.wait:
-                agent = await a.wait(agent.id, timeout=args.timeout)
-            return agent
-        if action == "prompt":
-            return await a.prompt(args.agent, args.text)
-        if action == "abort":
-            return await a.abort(args.agent)
-        if action == "reply":
-            return await a.reply_permission(args.agent, args.reply, permission_id=args.permission_id)
-        if action == "wait":
-            return await a.wait(args.agent, timeout=args.timeout)
-        if action == "activity":
-            return await a.activity(args.agent, since=args.since)
-        if action == "diff":
-            return await a.diff(args.agent, path=args.path)
+    async def run(client: PalotClient) -> Any:
+        progress = _progress(args) if action in LONG_ACTIONS and action != "wait" else None
+        result = await client.call(action, request_args(action, args), progress=progress)
+        if action == "get":
+            return {"agent": result, "activity": await client.activity(result.id)}
+        if action == "spawn" and args.wait:
+            return await client.wait(result.id, timeout=args.timeout)
         if action == "apply":
-            return {"applied": await a.apply(args.agent)}
-        if action == "archive":
-            return await a.archive(args.agent)
-        if action == "pr":
-            return await a.create_pr(args.agent, title=args.title, remote=args.remote, base=args.base)
-        if action == "env":
-            return await a.environment(args.agent)
+            return {"applied": result}
         if action == "destroy":
-            await a.destroy(args.agent, force=args.force)
             return {"destroyed": args.agent}
-        if action == "move":
-            progress = (lambda m: None) if args.json else (lambda m: err_console.print(Text(m, "bright_black")))
-            return await a.move(args.agent, args.target, options=_container_options(args), resume=args.resume,
-                                progress=progress)
-        if action == "moves":
-            return palot.migrations.history(args.agent)
-        raise AssertionError(action)
+        return result
 
-    result = asyncio.run(_with_palot(run))
+    result = asyncio.run(_with_client(args, run))
     if args.json:
         _dump(result)
     else:
-        _print_result(action, result, args)
+        _print_result(command, result, args)
     return _outcome_code(args, result)
-
-
-#: Exit codes (README: "Exit codes"). 2 is any error Palot refused or could not carry out (see ``main``).
-EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_STILL_RUNNING, EXIT_BUG = 0, 1, 2, 3, 70
 
 
 def _outcome_code(args: argparse.Namespace, result: Any) -> int:
     """Non-zero when what a command waited for did not go well: the agent failed, or is still running."""
-    waited = args.action == "wait" or (args.action == "spawn" and args.wait)
-    if not waited or not isinstance(result, Agent):
+    waited = args.action in ("wait", "watch") or (args.action == "spawn" and args.wait)
+    if not waited or not isinstance(result, api.Agent):
         return EXIT_OK
-    if result.status == AgentStatus.FAILED:
+    if result.status == api.AgentStatus.FAILED:
         return EXIT_FAILED
     return EXIT_STILL_RUNNING if result.status.active else EXIT_OK
 
 
-def _container_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The container options given on the command line (spawn, move), or None."""
-    options = {k: v for k, v in (("memory", args.memory), ("cpus", args.cpus), ("pids", args.pids),
-                                 ("network", args.network), ("ports", args.port)) if v}
-    return options or None
-
-
-def _add_container_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--memory", help="container memory limit, e.g. 2g")
-    parser.add_argument("--cpus", type=float, help="container CPU limit, e.g. 1.5")
-    parser.add_argument("--pids", type=int, help="container process limit")
-    parser.add_argument("--network", choices=["full", "none"], help="container network (default full)")
-    parser.add_argument("--port", type=int, action="append", help="container port to publish on 127.0.0.1 (repeat)")
-
-
-def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
-    if action == "list":
+def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
+    if command == "list":
         console.print(render.agents_table(result) if result else "no agents yet — `palot agents spawn PATH PROMPT`")
-    elif action == "show":
+    elif command == "show":
         agent = result["agent"]
         console.print(render.agents_table([agent]))
         env = agent.environment
-        console.print(f"directory: {env.directory}"
-                      + (f" (on this machine: {env.host_path})" if env.host_path and env.host_path != env.directory
-                         else ""))
+        console.print(Text(f"directory: {env.directory}"
+                           + (f" (on this machine: {env.host_path})" if env.host_path and env.host_path != env.directory
+                              else "")))
         if env.unavailable:
             console.print(Text(env.unavailable, "yellow"))
-        if agent.environment.branch:
-            console.print(f"branch: {agent.environment.branch}")
+        if env.branch:
+            console.print(Text(f"branch: {env.branch}"))
         if agent.error:
             console.print(Text.assemble(("error:", "red"), f" {agent.error}"))
         for p in agent.permissions:
@@ -205,188 +166,280 @@ def _print_result(action: str, result: Any, args: argparse.Namespace) -> None:
                                         f"`palot agents reply {agent.id} once|always|reject`"))
         for item in result["activity"]:
             console.print(render.activity_line(item))
-    elif action == "activity":
+    elif command == "activity":
         for item in result:
             console.print(render.activity_line(item))
-    elif action == "diff":
+    elif command == "messages":
+        for message in result:
+            console.print(render.message_text(message))
+        if not result:
+            console.print("no messages yet")
+    elif command == "diff":
         console.print(render.diff_summary(result))
+        if result.unavailable:
+            console.print(Text(result.unavailable, "yellow"))
         if not args.stat:
             console.print(render.patch_text(result.patch))
-    elif action == "apply":
-        console.print(f"applied {len(result['applied'])} files to your checkout: {', '.join(result['applied'])}")
-    elif action == "destroy":
-        console.print(f"destroyed {result['destroyed']}")
-    elif action == "pr":
-        console.print(result.message)
-    elif action == "move":
-        console.print(f"moved {result.agent_id} from its {result.source} to a {result.target} in {result.seconds:.1f} s: "
-                      f"{result.directory} on {result.branch}, {result.messages} messages, "
-                      f"{result.files_changed} changed files"
-                      + (f", restarted: {'; '.join(result.processes_restarted)}" if result.processes_restarted else "")
-                      + (" — resumed with a note" if result.resumed else ""))
-    elif action == "moves":
+    elif command == "apply":
+        console.print(Text(f"applied {len(result['applied'])} files to your checkout: {', '.join(result['applied'])}"))
+    elif command == "destroy":
+        console.print(Text(f"destroyed {result['destroyed']}"))
+    elif command == "pr":
+        console.print(Text(result.message))
+    elif command == "move":
+        console.print(Text(
+            f"moved {result.agent_id} from its {result.source} to a {result.target} in {result.seconds:.1f} s: "
+            f"{result.directory} on {result.branch}, {result.messages} messages, {result.files_changed} changed files"
+            + (f", restarted: {'; '.join(result.processes_restarted)}" if result.processes_restarted else "")
+            + (" — resumed with a note" if result.resumed else "")))
+    elif command == "moves":
         for m in result:
-            console.print(f"{m.id} {m.manifest['source']['type']} → {m.target_type}: {m.state}"
-                          + (f" ({m.error})" if m.error else ""))
+            console.print(Text(f"{m.id} → {m.target_type}: {m.state}" + (f" at {m.step}" if m.step else "")
+                               + (f" ({m.error})" if m.error else "")))
         if not result:
             console.print("this agent has never moved")
-    elif action == "env":
-        console.print(f"{result.type} {result.state} at {result.directory} on {result.branch}"
-                      + (f" — {result.resources}" if result.resources else ""))
+    elif command == "audit":
+        for entry in result:
+            console.print(render.audit_line(entry))
+        if not result:
+            console.print("the audit log is empty")
+    elif command == "env":
+        console.print(Text(f"{result.type} {result.state} at {result.directory} on {result.branch}"
+                           + (f" — {result.resources}" if result.resources else "")))
+        if result.unavailable:
+            console.print(Text(result.unavailable, "yellow"))
     else:
         console.print(render.agents_table([result]))
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Live events; with an agent, its events until it settles (exit code as ``palot agents wait``)."""
+
+    async def run(client: PalotClient) -> api.Agent | None:
+        watcher = render.EventPrinter(console)
+
+        def show(event: api.Event) -> None:
+            if args.json:
+                print(event.model_dump_json(exclude_none=True), flush=True)
+            else:
+                watcher.show(event)
+
+        agent = await client.get(args.agent) if args.agent else None
+        agent_id = agent.id if agent else None
+        if agent is not None and agent.status == api.AgentStatus.ARCHIVED:  # not in the replay; never changes
+            show(api.Event(type=api.AGENT_UPDATED, agent_id=agent.id, agent=agent))
+            return agent
+        # replay: the state of every agent first, so a settled agent is known at once (no race with the stream)
+        async for event in client.events(replay=True):
+            if agent_id and event.agent_id != agent_id and event.type != api.RESYNC:
+                continue
+            show(event)
+            if agent_id and event.type == api.AGENT_REMOVED:
+                return None
+            if agent_id and event.type == api.RESYNC:
+                event = api.Event(type=api.AGENT_UPDATED, agent_id=agent_id, agent=await client.get(agent_id))
+            if agent_id and event.agent is not None and event.agent.status in api.SETTLED:
+                return event.agent
+        return None
+
+    result = asyncio.run(_with_client(args, run))
+    return _outcome_code(args, result)
+
+
+# --- the other API actions -----------------------------------------------------------------
+
+
 def cmd_models(args: argparse.Namespace) -> int:
-    models = asyncio.run(_with_palot(lambda palot: palot.agents.models(args.project)))
+    models = asyncio.run(_with_client(args, lambda c: c.call("models", request_args("models", args))))
     if args.json:
         _dump({"models": models})
     else:
         for name in models:
-            console.print(name)
+            console.print(Text(name))
         if not models:
             console.print("no models: add a provider to your OpenCode config (`opencode auth login`)")
-    return 0
+    return EXIT_OK
 
 
-def cmd_images(args: argparse.Namespace) -> int:
-    from .images import build_agent_image, image_status
-    from .paths import cache_dir
-
-    if args.action == "build":
-        progress = (lambda m: None) if args.json else err_console.print
-        build_agent_image(PalotPaths.default(), cache=cache_dir(), progress=progress)
-    status = image_status()
+def cmd_projects(args: argparse.Namespace) -> int:
+    projects = asyncio.run(_with_client(args, lambda c: c.projects()))
     if args.json:
-        _dump(status.__dict__)
+        _dump(projects)
     else:
-        state = "current" if status.current else "outdated (run `palot images build`)" if status.present else \
-            "missing (run `palot images build`)"
-        console.print(f"{status.image}: {state}; offline base image {'present' if status.base_present else 'absent'}")
-    return 0
+        for p in projects:
+            console.print(Text.assemble((p.name, "bold"), f"  {p.path}  ({p.id})"))
+        if not projects:
+            console.print("no projects yet — `palot agents spawn PATH PROMPT` adds one")
+    return EXIT_OK
 
 
-def cmd_cloud(args: argparse.Namespace) -> int:
-    from .cloud import config as cloud_config
-    from .cloud import manage
-    from .store import Store
+# --- the service ---------------------------------------------------------------------------
 
-    paths = PalotPaths.default()
-    paths.ensure()
-    progress = (lambda m: None) if args.json else err_console.print
-    if args.action == "deploy":
-        from .cloud.deploy import deploy
 
-        cfg = deploy(paths, progress=progress)
-        result: Any = {"url": cfg.url, "deployed": True}
-    elif args.action == "connect":
-        token = args.token or os.environ.get("PALOT_CLOUD_TOKEN") or (sys.stdin.readline().strip()
-                                                                       if not sys.stdin.isatty() else "")
-        # Proven first (reachable, token accepted), saved after: a bad URL or token changes nothing.
-        result = asyncio.run(manage.status(cloud_config.CloudConfig(cloud_config.check_url(args.url), token),
-                                           Store(paths.store)))
-        cloud_config.save(paths, args.url, token)
-    elif args.action == "status":
-        result = asyncio.run(manage.status(cloud_config.load(paths), Store(paths.store)))
-    else:  # destroy-all
-        if not args.yes:
-            raise PalotError("destroy-all removes every cloud environment and the agents' unpublished work in them",
-                             "run `palot cloud destroy-all --yes` if that is what you want")
-        result = {"destroyed": asyncio.run(manage.destroy_all(cloud_config.load(paths), Store(paths.store)))}
+async def service_status(client: PalotClient) -> api.ServiceStatus | None:
+    """The service's status, or None when it is not running (never starting it)."""
+    try:
+        return await client.connect()
+    except ServiceUnavailable:
+        return None
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    if args.action == "logs":
+        return _service_logs(args)
+
+    async def run(client: PalotClient) -> Any:
+        status = await service_status(client)
+        if args.action == "status":
+            return status
+        if args.action in ("stop", "restart") and status is not None:
+            await client.stop_service(stop_opencode=getattr(args, "opencode", False))
+            await wait_gone(status.pid)  # it holds the home's lock until it exits
+        if args.action == "stop":
+            return status
+        async with PalotClient(progress=_progress(args)) as fresh:  # restart: starts it with its options
+            return await fresh.status()
+
+    client = PalotClient(autostart=False, progress=_progress(args))
+    socket = str(client.endpoint.socket)
+    status = asyncio.run(_closing(client, run))
     if args.json:
-        _dump(result)
-    elif args.action in ("status", "connect"):
-        console.print(f"Worker {result['url']}: {result['worker'].get('instance_type')} instances, "
-                      f"sleep after {result['worker'].get('sleep_after')}")
-        for e in result["environments"]:
-            cost = e["cost_usd_estimate"]
-            console.print(f"  {e['id']} {e['status']} agent={e['agent_id'] or '-'} {e['instance_type']} "
-                          f"{e['running_seconds']:.0f} s" + (f" ≤ ${cost:.4f}" if cost is not None else ""))
-        console.print(f"estimated cost so far: ≤ ${result['total_cost_usd_estimate']:.4f}")
-    elif args.action == "deploy":
-        console.print(f"deployed: {result['url']} (token saved, encrypted)")
+        body: dict[str, Any] = {"running": status is not None and args.action != "stop", "socket": socket}
+        if status is not None:
+            body.update(status.model_dump(mode="json"))
+        _dump(body)
+    elif args.action == "stop":
+        console.print(Text(f"stopped the Palot service (pid {status.pid})" if status
+                           else "the Palot service was not running"))
+    elif status is None:
+        console.print(Text(f"the Palot service is not running (socket {socket}); any palot command starts it"),
+                      soft_wrap=True)
     else:
-        console.print(f"destroyed {len(result['destroyed'])} cloud environment(s)")
-    return 0
+        console.print(render.service_status(status, socket))
+    return EXIT_FAILED if args.action == "status" and status is None else EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
-    return asyncio.run(run_demo(keep=args.keep, console=console))
+
+async def wait_gone(pid: int, timeout: float = 30.0) -> bool:
+    """Wait until ``pid`` has exited: the service answers no more before it has stopped its core."""
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
 
 
-# --- parser --------------------------------------------------------------------
+async def _closing(client: PalotClient, fn: Callable[[PalotClient], Awaitable[Any]]) -> Any:
+    try:
+        return await fn(client)
+    finally:
+        await client.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="palot", description="A control plane for OpenCode coding agents.")
-    sub = p.add_subparsers(dest="command", required=True)
+def _service_logs(args: argparse.Namespace) -> int:
+    log_file = PalotClient(autostart=False).endpoint.log_file
+    try:
+        fh = open(log_file, "rb")  # noqa: SIM115 - followed below
+    except FileNotFoundError:
+        raise PalotError(f"the Palot service has no log yet ({log_file})",
+                         "start it with `palot up` (or any palot command)") from None
+    with fh:
+        lines = fh.read().decode(errors="replace").splitlines()
+        for line in lines[-args.lines:] if args.lines > 0 else []:
+            print(line)
+        sys.stdout.flush()
+        while args.follow:
+            chunk = fh.read()
+            if chunk:
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+                continue
+            try:  # rotated (the log is a RotatingFileHandler): follow the new file
+                if log_file.stat().st_ino != os.fstat(fh.fileno()).st_ino:
+                    fh.close()
+                    fh = open(log_file, "rb")  # noqa: SIM115
+                    continue
+            except FileNotFoundError:
+                pass
+            time.sleep(0.3)
+    return EXIT_OK
 
-    d = sub.add_parser("doctor", help="check (and with --fix install) OpenCode, ripgrep and git")
-    d.add_argument("--fix", action="store_true", help="install what is missing")
-    d.add_argument("--quiet", action="store_true", help="print only problems")
-    d.set_defaults(func=cmd_doctor)
 
-    u = sub.add_parser("up", help="start the shared OpenCode server (or report the running one)")
-    u.add_argument("--scripted", nargs="?", const="demo", metavar="SCRIPT",
-                   help="use Palot's scripted model (default script: demo) instead of your providers")
-    u.add_argument("--isolated", action="store_true", help="give OpenCode its own config and data under Palot's dir")
-    u.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
-    u.set_defaults(func=cmd_up)
+# --- parser --------------------------------------------------------------------------------
 
-    dn = sub.add_parser("down", help="stop the shared OpenCode server")
-    dn.set_defaults(func=cmd_down)
 
-    demo = sub.add_parser("demo", help="run two agents on a sample project offline, with the scripted model")
-    demo.add_argument("--keep", action="store_true", help="leave the demo's server running at the end")
-    demo.set_defaults(func=cmd_demo)
+def _add_container_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory", help="container memory limit, e.g. 2g")
+    parser.add_argument("--cpus", type=float, help="container CPU limit, e.g. 1.5")
+    parser.add_argument("--pids", type=int, help="container process limit")
+    parser.add_argument("--network", choices=["full", "none"], help="container network (default full)")
+    parser.add_argument("--port", "--ports", dest="ports", type=int, action="append",
+                        help="container port to publish on 127.0.0.1 (repeat)")
 
-    mo = sub.add_parser("models", help="the provider/model names agents can use (for --model)")
-    mo.add_argument("project", nargs="?", help="a project's path (its opencode.json may add models; default: here)")
-    mo.set_defaults(func=cmd_models)
 
-    im = sub.add_parser("images", help="the container agent image: status, or build it (offline too)")
-    im.add_argument("action", choices=["status", "build"])
-    im.set_defaults(func=cmd_images)
-
-    ag = sub.add_parser("agents", help="list, spawn, steer and review agents")
-    asub = ag.add_subparsers(dest="action", required=True)
+def _add_agent_commands(asub: Any) -> None:
     ls = asub.add_parser("list", help="agents across all projects")
     ls.add_argument("--project", help="a project's path, name or id")
     ls.add_argument("--status", action="append", help="running, waiting, paused, completed, failed, archived …")
-    ls.add_argument("--env", help="worktree, container, cloud or external")
-    ls.add_argument("--all", action="store_true", help="include archived agents")
+    ls.add_argument("--env", "--environment", dest="environment", help="worktree, container, cloud or external")
+    ls.add_argument("--all", "--include-archived", dest="include_archived", action="store_true",
+                    help="include archived agents")
+    ls.add_argument("--include-external", action=argparse.BooleanOptionalAction, default=True,
+                    help="include OpenCode sessions Palot did not start (default: yes)")
+
     sp = asub.add_parser("spawn", help="start an agent in a new worktree, container or cloud environment")
     sp.add_argument("project", help="path of a git repository")
     sp.add_argument("prompt", help="what the agent should work on")
     sp.add_argument("--title")
-    sp.add_argument("--model", help="provider/model from your OpenCode config")
+    sp.add_argument("--model", help="provider/model from your OpenCode config (see `palot models`)")
     sp.add_argument("--base-branch", help="branch or commit to start from (default: HEAD)")
     sp.add_argument("--branch", help="branch to create (default: palot/<slug of the title>)")
-    sp.add_argument("--setup", help="a bash script run in the new worktree first")
-    sp.add_argument("--permission", default="default", choices=["default", "ask", "auto"],
+    sp.add_argument("--setup-script", "--setup", dest="setup_script", help="a bash script run in the new environment first")
+    sp.add_argument("--permission-mode", "--permission", dest="permission_mode", default="default",
+                    choices=api.PERMISSION_MODES,
                     help="ask: edits and commands wait for your approval; auto: allow everything")
-    sp.add_argument("--env", default="worktree", choices=["worktree", "container", "cloud"],
+    sp.add_argument("--env", "--environment", dest="environment", default="worktree", choices=api.TARGET_TYPES,
                     help="where the agent runs (container: its own container from the agent image; "
                          "cloud: a Cloudflare Container behind Palot's Worker, see `palot cloud`)")
     _add_container_options(sp)
     sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
-    sp.add_argument("--timeout", type=float, default=600)
+    sp.add_argument("--timeout", type=float, default=600, help="with --wait: seconds at most (default 600)")
+
     for name, helptext in (("show", "one agent with its activity"), ("abort", "stop the current turn"),
                            ("apply", "apply the agent's changes to your checkout"),
-                           ("archive", "stop the agent, remove its worktree, keep its branch")):
+                           ("archive", "stop the agent, remove its environment, keep its branch"),
+                           ("messages", "the agent's conversation"),
+                           ("env", "the agent's environment: state, directory, resources"),
+                           ("moves", "the agent's moves between environments")):
         asub.add_parser(name, help=helptext).add_argument("agent")
     pr = asub.add_parser("prompt", help="send the agent another prompt")
     pr.add_argument("agent")
     pr.add_argument("text")
+    pr.add_argument("--model", help="provider/model for this turn")
     rp = asub.add_parser("reply", help="answer a pending permission request")
     rp.add_argument("agent")
-    rp.add_argument("reply", choices=["once", "always", "reject"])
-    rp.add_argument("--permission-id")
+    rp.add_argument("reply", choices=api.REPLIES)
+    rp.add_argument("--permission-id", help="which request (needed when several are pending)")
+    rp.add_argument("--message", help="a note to the agent with a rejection")
     wt = asub.add_parser("wait", help="wait until the agent settles")
     wt.add_argument("agent")
-    wt.add_argument("--timeout", type=float, default=600)
+    wt.add_argument("--timeout", type=float, default=600, help="seconds at most (default 600)")
+    wt.add_argument("--until", action="append", choices=[s.value for s in api.AgentStatus],
+                    help="a status to wait for (repeat; default: any settled one)")
     act = asub.add_parser("activity", help="the agent's structured activity")
     act.add_argument("agent")
     act.add_argument("--since", type=int, default=0, help="skip the first N items (a cursor)")
@@ -397,46 +450,71 @@ def build_parser() -> argparse.ArgumentParser:
     prp = asub.add_parser("pr", help="push the agent's branch and open a PR (with gh when installed)")
     prp.add_argument("agent")
     prp.add_argument("--title")
+    prp.add_argument("--body", help="the PR's description")
     prp.add_argument("--remote", default="origin")
     prp.add_argument("--base", help="branch the PR targets (default: the repository's default)")
-    asub.add_parser("env", help="the agent's environment: state, directory, resources").add_argument("agent")
     mv = asub.add_parser("move", help="move the agent to another environment, with its code and conversation")
     mv.add_argument("agent")
-    mv.add_argument("target", choices=["worktree", "container", "cloud"], help="the new environment")
+    mv.add_argument("target", choices=api.TARGET_TYPES, help="the new environment")
     _add_container_options(mv)
     mv.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                     help="send the agent a note to carry on (default: only if the move stopped a turn)")
-    asub.add_parser("moves", help="the agent's moves between environments").add_argument("agent")
     ds = asub.add_parser("destroy", help="remove the agent, its worktree and branch")
     ds.add_argument("agent")
     ds.add_argument("--force", action="store_true", help="even if its changes were never applied or merged")
+    au = asub.add_parser("audit", help="the audit log, oldest first")
+    au.add_argument("agent", nargs="?", help="only this agent's events")
+    au.add_argument("--limit", type=int, default=200, help="at most this many entries (default 200)")
+
+
+Extend = Callable[[Any], list[argparse.ArgumentParser]]
+
+
+def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
+    """The command line; ``extend(subparsers)`` adds more commands (``palot.admin``'s) and returns those that
+    take ``--json``."""
+    p = argparse.ArgumentParser(prog="palot", description="A control plane for OpenCode coding agents.")
+    sub = p.add_subparsers(dest="command", required=True)
+    json_parsers = list(extend(sub)) if extend else []
+
+    mo = sub.add_parser("models", help="the provider/model names agents can use (for --model)")
+    mo.add_argument("project", nargs="?", help="a project's path (its opencode.json may add models; default: here)")
+    mo.set_defaults(func=cmd_models)
+    pj = sub.add_parser("projects", help="the projects Palot knows")
+    pj.set_defaults(func=cmd_projects)
+
+    ag = sub.add_parser("agents", help="list, spawn, steer and review agents")
+    asub = ag.add_subparsers(dest="action", required=True)
+    _add_agent_commands(asub)
     ag.set_defaults(func=cmd_agents)
+    wa = asub.add_parser("watch", help="live events (with an agent: its events until it settles)")
+    wa.add_argument("agent", nargs="?", help="only this agent, until it settles")
 
-    cl = sub.add_parser("cloud", help="the cloud tier: deploy Palot's Worker, connect to it, status and costs")
-    csub = cl.add_subparsers(dest="action", required=True)
-    csub.add_parser("deploy", help="deploy the Worker with your wrangler login and remember it")
-    cc = csub.add_parser("connect", help="use an already deployed Worker")
-    cc.add_argument("url", help="the Worker's https://… URL")
-    cc.add_argument("--token", help="its PALOT_TOKEN (default: $PALOT_CLOUD_TOKEN or one line on stdin)")
-    csub.add_parser("status", help="the Worker, its environments, their running time and estimated cost")
-    da = csub.add_parser("destroy-all", help="destroy every cloud environment (stops all cloud costs)")
-    da.add_argument("--yes", action="store_true", help="really do it")
-    cl.set_defaults(func=cmd_cloud)
+    sv = sub.add_parser("service", help="the Palot service of this PALOT_HOME: status, stop, restart, logs")
+    ssub = sv.add_subparsers(dest="action", required=True)
+    ssub.add_parser("status", help="version, pid, socket, OpenCode, agents and clients")
+    st = ssub.add_parser("stop", help="stop the service (OpenCode keeps running; `palot down` stops both)")
+    st.add_argument("--opencode", action="store_true", help="stop the shared OpenCode server too")
+    ssub.add_parser("restart", help="stop the service and start it again with the same options")
+    lg = ssub.add_parser("logs", help="the end of the service's log")
+    lg.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    sv.set_defaults(func=cmd_service)
 
-    for sp_ in (d, u, dn, demo, mo, im, *asub.choices.values(), *csub.choices.values()):
+    for sp_ in (*json_parsers, mo, pj, *asub.choices.values(), *ssub.choices.values()):
         sp_.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    args = (parser or build_parser()).parse_args(argv)
     try:
         return args.func(args)
     except PalotError as e:
         _print_error(args, e)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - a bug: one line for the person, the traceback in a file
         log_file = _log_traceback(e)
         _print_error(args, PalotError(f"palot failed unexpectedly ({type(e).__name__}: {str(e)[:300]})",
@@ -454,11 +532,10 @@ def _print_error(args: argparse.Namespace, e: PalotError, code: str | None = Non
 
 
 def _log_traceback(e: BaseException) -> str:
-    import tempfile
     import traceback
 
     text = "".join(traceback.format_exception(e))
-    for folder in (PalotPaths.default().home / "logs", Path(tempfile.gettempdir())):
+    for folder in (PalotClient(autostart=False).paths.home / "logs", Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "palot-cli-error.log"

@@ -1,13 +1,15 @@
 """``palot demo``: two agents on a sample project, offline, with the scripted model.
 
-Everything happens under ``<data dir>/demo`` (its own store, worktrees and an
-isolated OpenCode server), so the demo never touches the user's real agents
-or OpenCode config.
+Everything happens under ``<data dir>/demo``, its own ``PALOT_HOME``: the demo starts a Palot service
+there (``palot serve --scripted demo --isolated``: its own store, worktrees and isolated OpenCode server),
+drives it with :class:`palot.client.PalotClient` like any front end, and stops it at the end. It never
+touches the user's real agents, service or OpenCode config.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import time
@@ -18,12 +20,12 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from . import render
-from .agents import AGENT_UPDATED, ActivityItem, Agent, AgentStatus
-from .agents.activity import part_activity
-from .core import Palot
+from . import api, render
+from .admin import start_service_process, wait_for_service
+from .api import Agent, AgentStatus
+from .client import PalotClient
+from .endpoint import Endpoint
 from .install import ensure_opencode, install_ripgrep
-from .opencode import Part
 from .paths import PalotPaths
 from .servers import ServerManager
 
@@ -69,7 +71,7 @@ async def run_demo(*, keep: bool = False, console: Console | None = None, timeou
     default = PalotPaths.default()
     paths = PalotPaths(default.home / "demo")
 
-    console.rule(Text.assemble(("Palot demo", "bold"), " — two agents, one shared OpenCode server, offline"))
+    console.rule(Text.assemble(("Palot demo", "bold"), " — two agents, one Palot service, one OpenCode server, offline"))
 
     def say(message: str) -> None:  # progress lines (paths, URLs) are text, never markup
         console.print(Text(message))
@@ -77,91 +79,120 @@ async def run_demo(*, keep: bool = False, console: Console | None = None, timeou
     binary = ensure_opencode(default, progress=say)
     install_ripgrep(say)
     # The demo area is Palot's own: reset it so every run starts the same way.
-    await ServerManager(paths, supervise=False).stop()
+    await _stop(paths)
     shutil.rmtree(paths.home, ignore_errors=True)
     sample = make_sample_project(paths.home / "sample-project")
     console.print(Text.assemble("sample project: ", (str(sample), "bold")))
 
-    palot = Palot(paths, isolated=True, scripted="demo", opencode_bin=binary)
-    await palot.start()
-    state = palot.server.state
-    assert state is not None
-    console.print(Text(f"shared OpenCode server: {state.url} (pid {state.pid}, password-protected, "
-                       f"scripted model) — ready in {time.monotonic() - started:.1f}s"))
+    proc = start_service_process(paths, scripted="demo", isolated=True, opencode_bin=binary)
+    client = await wait_for_service(paths, proc, say)
     try:
-        agents = [await palot.agents.spawn(sample, prompt, title=title) for title, prompt in TASKS]
-        agents = await _watch(palot, agents, console, timeout)
-        return await _review(palot, agents, sample, console, keep, started)
+        status = await client.status()
+        console.print(Text(f"Palot service: pid {status.pid} on {Endpoint(paths).socket}; shared OpenCode server: "
+                           f"{status.opencode_url} (pid {status.opencode_pid}, password-protected, scripted model) "
+                           f"— ready in {time.monotonic() - started:.1f}s"))
+        events: asyncio.Queue[api.Event] = asyncio.Queue()
+        listener = asyncio.create_task(_listen(client, events))
+        try:
+            await _attached(client)
+            agents = [await client.spawn(sample, prompt, title=title) for title, prompt in TASKS]
+            agents = await _watch(client, agents, events, console, timeout)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        return await _review(client, paths, agents, sample, console, keep, started)
     finally:
-        await palot.close()
         if not keep:
-            await palot.stop_server()
+            await client.stop_service(stop_opencode=True)
+        await client.close()
+        if not keep:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
 
 
-async def _watch(palot: Palot, agents: list[Agent], console: Console, timeout: float) -> list[Agent]:
-    """Stream activity lines and a live status table until both agents settle."""
-    ids = {a.session_id: a for a in agents}
+async def _stop(paths: PalotPaths) -> None:
+    """Stop a previous demo's service and OpenCode server (e.g. left by ``--keep``)."""
+    client = PalotClient(paths.home, autostart=False)
+    try:
+        await client.stop_service(stop_opencode=True)
+    finally:
+        await client.close()
+    await ServerManager(paths, supervise=False).stop()
+
+
+async def _listen(client: PalotClient, events: asyncio.Queue[api.Event]) -> None:
+    async for event in client.events():
+        events.put_nowait(event)
+
+
+async def _attached(client: PalotClient, timeout: float = 10.0) -> None:
+    """Wait until the event stream is attached, so the agents' first steps are shown too."""
+    deadline = time.monotonic() + timeout
+    while (await client.status()).clients < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def _watch(client: PalotClient, agents: list[Agent], events: asyncio.Queue[api.Event], console: Console,
+                 timeout: float) -> list[Agent]:
+    """Stream the agents' finished steps and a live status table until both settle."""
+    titles = {a.id: a.title for a in agents}
     shown: set[str] = set()
     deadline = time.monotonic() + timeout
-    with palot.hub.subscribe(types=["message.part.updated", AGENT_UPDATED]) as sub, \
-            Live(render.agents_table(agents, compact=True), console=console, refresh_per_second=8) as live:
-        wanted = {a.id for a in agents}
+    mine = agents
+    with Live(render.agents_table(agents, compact=True), console=console, refresh_per_second=8) as live:
         while True:
-            mine = sorted((a for a in palot.agents.list(include_external=False) if a.id in wanted),
-                          key=lambda a: a.created_at)
+            listed = {a.id: a for a in await client.list(include_external=False)}
+            mine = [listed.get(a.id, a) for a in agents]
             live.update(render.agents_table(mine, compact=True))
             if all(a.status in SETTLED for a in mine) or time.monotonic() > deadline:
                 break
             try:
-                event = await sub.get(timeout=0.5)
-            except asyncio.TimeoutError:
+                event = await asyncio.wait_for(events.get(), 0.5)
+            except TimeoutError:
                 continue
-            if event.type != "message.part.updated":
+            item = event.item
+            if event.type != api.ACTIVITY or item is None or event.agent_id not in titles:
                 continue
-            part = Part.model_validate(event.payload.properties.get("part", {}))
-            owner = ids.get(part.sessionID)
-            done = part.type == "tool" and (part.state or {}).get("status") in ("completed", "error")
-            if owner is None or not done or part.id in shown:
+            # A step shows once it is done; text and reasoning are in the diffs and the conversation.
+            if item.state not in ("completed", "error") or item.kind in ("message", "thinking") or item.id in shown:
                 continue
-            shown.add(part.id)
-            line = part_activity(part, owner.environment.directory)
-            if line:
-                t, kind, verb, target, summary, st = line
-                item = ActivityItem(index=0, id=part.id, time=t or time.time(), kind=kind, verb=verb,
-                                    target=target, summary=summary, state=st)
-                live.console.print(Text(f"{owner.title:>13} ", "bold cyan"), render.activity_line(item))
+            shown.add(item.id)
+            live.console.print(Text(f"{titles[event.agent_id]:>13} ", "bold cyan"), render.activity_line(item))
     console.print()
     return mine
 
 
-async def _review(palot: Palot, agents: list[Agent], sample: Path, console: Console, keep: bool,
-                  started: float) -> int:
+async def _review(client: PalotClient, paths: PalotPaths, agents: list[Agent], sample: Path, console: Console,
+                  keep: bool, started: float) -> int:
     failed = [a for a in agents if a.status != AgentStatus.COMPLETED]
     for agent in agents:
-        diff = await palot.agents.diff(agent.id)
+        diff = await client.diff(agent.id)
         console.print(Panel(Group(render.diff_summary(diff), render.patch_text(diff.patch)),
                             title=Text(f"{agent.title} — {agent.environment.branch}"), expand=False))
     first = agents[0]
-    applied = await palot.agents.apply(first.id)
+    applied = await client.apply(first.id)
     console.print(Text.assemble("applied ", (first.title, "bold"), f" to your checkout: {', '.join(applied)}"))
     console.print(Text(_git(sample, "status", "--short").rstrip()))
     for agent in agents:
-        await palot.agents.archive(agent.id)
+        await client.archive(agent.id)
     console.print("archived both agents: worktrees removed, branches kept")
 
     console.rule("where everything is")
     for what, where in (
         ("sample project (agent 1 applied)", str(sample)),
         ("agent branches", ", ".join(a.environment.branch or "" for a in agents)),
-        ("Palot store (SQLite)", str(palot.paths.store)),
-        ("server log", str(palot.paths.server_dir / "opencode.log")),
-        ("isolated OpenCode data", str(palot.paths.isolated_opencode_home)),
-        ("look again", f"PALOT_HOME={palot.paths.home} palot agents list --all"),
-        ("server", "still running (--keep): stop it with the same PALOT_HOME and `palot down`" if keep else "stopped"),
+        ("Palot store (SQLite)", str(paths.store)),
+        ("service log", str(Endpoint(paths).log_file)),
+        ("server log", str(paths.server_dir / "opencode.log")),
+        ("isolated OpenCode data", str(paths.isolated_opencode_home)),
+        ("look again", f"PALOT_HOME={paths.home} palot agents list --all"),
+        ("service", "still running (--keep): stop it with the same PALOT_HOME and `palot down`" if keep
+         else "stopped, with its OpenCode server"),
     ):
         console.print(Text.assemble((what, "bold"), f": {where}"), soft_wrap=True)
     for agent in agents:
-        usage = await palot.agents.get(agent.id)
+        usage = await client.get(agent.id)
         console.print(Text.assemble(f"{agent.title}: ", render.status_text(agent.status),
                                     f"  {usage.tokens:,} tokens  ${usage.cost:.4f}"))
     console.print(f"demo finished in {time.monotonic() - started:.1f}s")

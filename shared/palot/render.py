@@ -1,4 +1,4 @@
-"""Terminal rendering of agents, activity and diffs (used by the CLI and the demo).
+"""Terminal rendering of agents, activity, diffs, events and the service (used by the CLI and the demo).
 
 Everything here builds ``Text`` from what users and agents wrote (titles, prompts,
 paths, branches, errors, model output), never markup strings: a title such as
@@ -14,6 +14,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from . import api
 from .api import KIND_ICON, STATUS_STYLE, ActivityItem, Agent, AgentDiff, AgentStatus, elapsed
 
 
@@ -124,3 +125,107 @@ def patch_text(patch: str) -> Text:
             style = "cyan"
         text.append(line + "\n", style=style)
     return text
+
+
+def message_text(message: api.AgentMessage) -> Text:
+    """One message of a conversation: who, when, what (and the tools it used)."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(message.time))
+    text = Text(f"{stamp}  ")
+    text.append(message.role, style="bold cyan" if message.role == "user" else "bold")
+    if message.tools:
+        text.append(f"  [{', '.join(message.tools)}]", style="bright_black")
+    text.append("\n" + message.text if message.text else "")
+    if message.error:
+        text.append(f"\n{message.error}", style="red")
+    return text
+
+
+def audit_line(entry: api.AuditEntry) -> Text:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.ts))
+    line = Text(f"{stamp}  ")
+    line.append(entry.event, style="bold")
+    if entry.agent_id:
+        line.append(f"  {entry.agent_id}")
+    detail = {k: v for k, v in entry.detail.items() if v not in (None, "")}
+    if detail:
+        line.append("  " + " ".join(f"{k}={v}" for k, v in detail.items()), style="bright_black")
+    return line
+
+
+def service_status(status: api.ServiceStatus, socket: str) -> Table:
+    """``palot service status``: the service, its OpenCode server and who uses it."""
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column()
+    opencode = (f"{status.opencode_url} (pid {status.opencode_pid}), "
+                f"{'connected' if status.opencode_connected else 'not connected'}, "
+                f"{status.opencode_restarts} restart(s)" if status.opencode_url else "not started")
+    service = (f"running, Palot {status.palot_version} (API {status.api_version}), pid {status.pid}, "
+               f"up {elapsed(status.started_at)}")
+    for name, value in (
+        ("service", service),
+        ("home", status.home), ("socket", socket), ("tcp", status.tcp or "off"), ("opencode", opencode),
+        ("agents", str(status.agents)), ("clients", f"{status.clients} watching events"),
+    ):
+        table.add_row(name, Text(value))
+    return table
+
+
+class EventPrinter:
+    """Palot events as lines for ``palot agents watch``: status changes, finished steps, permissions, moves."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.titles: dict[str, str] = {}
+        self.statuses: dict[str, AgentStatus] = {}
+        self.shown: set[str] = set()
+
+    def _who(self, agent_id: str | None) -> Text:
+        name = self.titles.get(agent_id or "", agent_id or "palot")
+        return Text(f"{name[:24]:>24} ", "bold cyan")
+
+    def line(self, event: api.Event) -> Text | None:
+        """The line of ``event``, or None when it adds nothing (a repeated status, an unfinished step)."""
+        if event.agent is not None:
+            self.titles[event.agent.id] = event.agent.title
+        kind = event.type
+        if kind in (api.AGENT_CREATED, api.AGENT_UPDATED) and event.agent is not None:
+            agent = event.agent
+            if self.statuses.get(agent.id) == agent.status:
+                return None
+            self.statuses[agent.id] = agent.status
+            line = Text.assemble(self._who(agent.id), status_text(agent.status))
+            if agent.error and agent.status == AgentStatus.FAILED:
+                line.append(f"  {agent.error}", style="red")
+            return line
+        if kind == api.AGENT_REMOVED:
+            return Text.assemble(self._who(event.agent_id), ("removed", "bright_black"))
+        if kind == api.ACTIVITY and event.item is not None:
+            item = event.item
+            if item.state not in ("completed", "error") or item.kind == "thinking" or item.id in self.shown:
+                return None
+            self.shown.add(item.id)
+            return Text.assemble(self._who(event.agent_id), activity_line(item))
+        if kind == api.FILE_CHANGED and event.path:
+            return Text.assemble(self._who(event.agent_id), ("changed ", "bright_black"), event.path)
+        if kind == api.PERMISSION_ASKED and event.permission is not None:
+            p = event.permission
+            return Text.assemble(self._who(event.agent_id), ("waiting for permission", "yellow"),
+                                 f" {p.id}: {p.summary} — `palot agents reply {event.agent_id} once|always|reject`")
+        if kind == api.PERMISSION_ANSWERED:
+            return Text.assemble(self._who(event.agent_id), f"permission {event.permission_id}: {event.reply}")
+        if kind == api.MOVE_PROGRESS:
+            return Text.assemble(self._who(event.agent_id), (f"move {event.step or ''}: ", "magenta"),
+                                 event.message or "")
+        if kind == api.NOTIFICATION and event.notification is not None:
+            n = event.notification
+            return Text.assemble(self._who(event.agent_id), (n.title, "bold"), f"  {n.body}" if n.body else "",
+                                 f"  → {n.action}" if n.action else "")
+        if kind == api.RESYNC:
+            return Text(event.message or "the Palot service restarted", "yellow")
+        return None
+
+    def show(self, event: api.Event) -> None:
+        line = self.line(event)
+        if line is not None:
+            self.console.print(line, soft_wrap=True)
