@@ -1,6 +1,6 @@
-"""Helpers for the Jupyter tests: a kernel of this venv, stored widget state, a JupyterLab server.
+"""Helpers for the Jupyter tests: a Palot service per module (or notebook), stored widget state, JupyterLab.
 
-Not a test module. Everything it starts is stopped by PID.
+Not a test module. Everything it starts is stopped: services through their API, the rest by PID.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import running_palot
-
-from palot import Palot, PalotPaths
+from palot.client import PalotClient
+from palot.servers import pid_alive, terminate
 from palot_jupyter import Dashboard
-from palot.servers import ServerManager, pid_alive, terminate
+from service_support import running_service, start_service, stop_service, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_NOTEBOOK = ROOT / "jupyter_ext" / "examples" / "dashboard.ipynb"
@@ -53,12 +52,22 @@ def notebook_home(user_home: Path) -> Path:
     return user_home / ".local" / "share" / "palot" / "notebook"
 
 
-def stop_palot_server(home: Path) -> None:
-    """Stop the shared OpenCode server (and scripted model) a notebook started under ``home``, by PID.
+@contextlib.contextmanager
+def notebook_service(user_home: Path) -> Iterator[Path]:
+    """A Palot service on the demo's scripted model for the example notebook's home of a new user (what
+    ``palot serve --scripted demo --isolated`` would run), started before the kernel and stopped after it;
+    yields that home. The kernel's ``Dashboard()`` finds it there."""
+    home = notebook_home(user_home)
+    proc = start_service(home, "demo")
 
-    Stop the kernel first: its Palot supervises the server and would start it again.
-    """
-    asyncio.run(ServerManager(PalotPaths(home), supervise=False).stop())
+    async def ready() -> None:
+        await (await wait_ready(home, proc)).close()
+
+    try:
+        asyncio.run(ready())
+        yield home
+    finally:
+        asyncio.run(stop_service(home, proc))
 
 
 # --- stored widget state -----------------------------------------------------------
@@ -200,16 +209,30 @@ def jupyterlab(root: Path, user_home: Path) -> Iterator[JupyterLab]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("jupyter") / "palot-home", opencode_bin) as palot:
-        yield palot
+async def shared_service(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path
+                         ) -> AsyncIterator[PalotClient]:
+    """A real ``palot serve`` (scripted model) shared by the module's tests; a client of it."""
+    async with running_service(tmp_path_factory.mktemp("jupyter") / "palot-home") as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def dash(shared_palot: Palot) -> AsyncIterator[Dashboard]:
-    dashboard = Dashboard(shared_palot)
+async def dash(shared_service: PalotClient) -> AsyncIterator[Dashboard]:
+    dashboard = Dashboard(shared_service)
     await dashboard.start()
     try:
         yield dashboard
     finally:
         await dashboard.aclose()
+
+
+@contextlib.asynccontextmanager
+async def dashboard_of_new_service(home: Path) -> AsyncIterator[Dashboard]:
+    """A started dashboard on a service of its own for ``home`` (started with this process's environment)."""
+    async with running_service(home) as client:
+        dashboard = Dashboard(client)
+        await dashboard.start()
+        try:
+            yield dashboard
+        finally:
+            await dashboard.aclose()

@@ -19,7 +19,7 @@ from jupyter_support import (
     EXAMPLE_NOTEBOOK,
     jupyterlab,
     notebook_home,
-    stop_palot_server,
+    notebook_service,
 )
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -44,53 +44,51 @@ def test_run_all_then_spawn_from_the_form_shows_the_agent_completed_with_its_dif
     shot = ARTIFACTS / "jupyter-dashboard.png"
     shot.unlink(missing_ok=True)
 
-    try:
-        with jupyterlab(root, user_home) as lab, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1680, "height": 1050})
-                page.goto(lab.lab_url("dashboard.ipynb"))
-                expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
-                # The kernel starts by itself (no dialog), then Run All.
-                expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)
-                _run_all(page)
+    # The service runs before the kernel starts and stops after it.
+    with notebook_service(user_home), jupyterlab(root, user_home) as lab, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1680, "height": 1050})
+            page.goto(lab.lab_url("dashboard.ipynb"))
+            expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
+            # The kernel starts by itself (no dialog), then Run All.
+            expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)
+            _run_all(page)
 
-                dashboard = page.locator(".palot-dashboard")
-                expect(dashboard).to_be_visible(timeout=90_000)
-                # The notebook's own agent goes live and completes while its cell waits.
-                notebook_row = dashboard.locator(".palot-row", has_text="Greeting CLI")
-                expect(notebook_row).to_have_class(re.compile("palot-st-completed"), timeout=120_000)
-                expect(page.locator(".jp-InputPrompt", has_text="*")).to_have_count(0, timeout=60_000)
+            dashboard = page.locator(".palot-dashboard")
+            expect(dashboard).to_be_visible(timeout=90_000)
+            # The notebook's own agent goes live and completes while its cell waits.
+            notebook_row = dashboard.locator(".palot-row", has_text="Greeting CLI")
+            expect(notebook_row).to_have_class(re.compile("palot-st-completed"), timeout=120_000)
+            expect(page.locator(".jp-InputPrompt", has_text="*")).to_have_count(0, timeout=60_000)
 
-                # Spawn from the form.
-                dashboard.get_by_role("button", name="+ Agent").click()
-                form = dashboard.locator(".palot-form")
-                expect(form.locator("input").first).to_have_value(str(home / "sample-project"))
-                form.get_by_placeholder("What should this agent work on?").fill(FORM_PROMPT)
-                form.get_by_role("button", name="Launch").click()
+            # Spawn from the form.
+            dashboard.get_by_role("button", name="+ Agent").click()
+            form = dashboard.locator(".palot-form")
+            expect(form.locator("input").first).to_have_value(str(home / "sample-project"))
+            form.get_by_placeholder("What should this agent work on?").fill(FORM_PROMPT)
+            form.get_by_role("button", name="Launch").click()
 
-                row = dashboard.locator(".palot-row", has_text="Write down the release checklist")
-                expect(row).to_be_visible(timeout=30_000)
-                expect(row).to_have_class(re.compile("palot-selected"))
-                expect(row).to_have_class(re.compile("palot-st-completed"), timeout=120_000)
-                expect(row.locator(".palot-c-status")).to_contain_text("completed")
+            row = dashboard.locator(".palot-row", has_text="Write down the release checklist")
+            expect(row).to_be_visible(timeout=30_000)
+            expect(row).to_have_class(re.compile("palot-selected"))
+            expect(row).to_have_class(re.compile("palot-st-completed"), timeout=120_000)
+            expect(row.locator(".palot-c-status")).to_contain_text("completed")
 
-                detail = dashboard.locator(".palot-detail")
-                expect(detail.locator(".palot-detail-title")).to_have_text(FORM_PROMPT)
-                expect(detail.locator(".palot-act", has_text="NOTES.md").first).to_be_visible(timeout=30_000)
-                detail.get_by_role("tab", name="Diff").click()
-                diff = detail.locator(".palot-diff")
-                expect(diff).to_be_visible(timeout=30_000)
-                expect(diff.locator(".palot-file")).to_contain_text("NOTES.md")
-                expect(diff.locator(".palot-line-add").first).to_be_visible()
-                expect(diff).to_contain_text("written by Palot's scripted model")
-                page.wait_for_timeout(300)
-                dashboard.screenshot(path=str(shot))
-            except Exception:
-                page.screenshot(path=str(ARTIFACTS / "jupyter-dashboard-failure.png"), full_page=True)
-                raise
-            finally:
-                browser.close()
-    finally:
-        stop_palot_server(home)
+            detail = dashboard.locator(".palot-detail")
+            expect(detail.locator(".palot-detail-title")).to_have_text(FORM_PROMPT)
+            expect(detail.locator(".palot-act", has_text="NOTES.md").first).to_be_visible(timeout=30_000)
+            detail.get_by_role("tab", name="Diff").click()
+            diff = detail.locator(".palot-diff")
+            expect(diff).to_be_visible(timeout=30_000)
+            expect(diff.locator(".palot-file")).to_contain_text("NOTES.md")
+            expect(diff.locator(".palot-line-add").first).to_be_visible()
+            expect(diff).to_contain_text("written by Palot's scripted model")
+            page.wait_for_timeout(300)
+            dashboard.screenshot(path=str(shot))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "jupyter-dashboard-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
     assert shot.stat().st_size > 10_000

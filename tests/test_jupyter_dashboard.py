@@ -1,7 +1,7 @@
-"""The dashboard's widget models, driven by the real core: a real OpenCode server and the scripted model.
+"""The dashboard's widget models, driven by a real Palot service: a real OpenCode server and the scripted model.
 
 No kernel and no browser: the widgets' traits are what a front end would
-render. One server is shared by the tests of this module (its agents
+render. One service is shared by the tests of this module (its agents
 accumulate; each test looks at its own agents, in its own repositories).
 """
 
@@ -12,21 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_repo
-
-from palot import AgentStatus, Palot, PalotError, PalotPaths
-from jupyter_support import dash, shared_palot
+from conftest import git, make_repo
+from jupyter_support import dash, shared_service
+from palot import api
+from palot.api import AgentStatus, PalotError
+from palot.client import PalotClient
 from palot_jupyter import Dashboard
+from palot_jupyter.detail import AUDIT_TAB, ENVIRONMENT_TAB, MESSAGES_TAB, MOVES_TAB
 from palot_jupyter.format import LIVE
+from service_support import running_service, stop_service
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-__all__ = ["dash", "shared_palot"]  # fixtures, one server per module
-
-
+__all__ = ["dash", "shared_service"]  # fixtures, one service per module
 
 
 async def settled(dash: Dashboard, agent_id: str, *until: AgentStatus) -> None:
-    await dash.palot.agents.wait(agent_id, timeout=60, until=until or None)
+    await dash.client.wait(agent_id, timeout=60, until=list(until) or None)
     await dash.sync()
 
 
@@ -89,7 +90,7 @@ async def test_failed_and_waiting_agents_come_first_and_the_sidebar_filters_the_
 ) -> None:
     alpha = make_repo(tmp_path / "alpha")
     beta = make_repo(tmp_path / "beta")
-    agents = dash.palot.agents
+    agents = dash.client
     done = await agents.spawn(alpha, "write notes")
     failed = await agents.spawn(alpha, "provoke an error")
     waiting = await agents.spawn(beta, "edit readme", permission_mode="ask")
@@ -123,7 +124,7 @@ async def test_failed_and_waiting_agents_come_first_and_the_sidebar_filters_the_
 
 async def test_a_waiting_agent_is_approved_from_the_detail_panel(dash: Dashboard, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "docs")
-    agent_id = await spawn_from_form(dash, repo, "edit readme", permission="ask")
+    agent_id = await spawn_from_form(dash, repo, "edit readme", permission_mode="ask")
     await settled(dash, agent_id, AgentStatus.WAITING)
     detail = dash.detail
     assert detail.permission_box.layout.display is None  # shown
@@ -138,10 +139,16 @@ async def test_a_waiting_agent_is_approved_from_the_detail_panel(dash: Dashboard
 
 async def test_abort_pauses_a_running_agent_and_the_prompt_box_resumes_it(dash: Dashboard, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "slow")
-    palot = dash.palot
-    with palot.hub.subscribe(types=["message.part.delta"], replay=False) as deltas:
-        agent_id = await spawn_from_form(dash, repo, "slow task")
-        await deltas.get(timeout=30)  # the slow answer is streaming
+    events = dash.client.events()
+    agent_id = await spawn_from_form(dash, repo, "slow task")
+
+    async def streaming() -> None:
+        async for event in events:
+            if event.type == api.ACTIVITY and event.agent_id == agent_id:
+                return
+
+    await asyncio.wait_for(streaming(), 30)  # the slow answer is streaming
+    await events.aclose()
     await dash.sync()
     assert "● running" in cells(dash, agent_id)["status"]
     assert not dash.detail.abort_button.disabled
@@ -182,8 +189,8 @@ async def test_apply_then_archive_from_the_detail_panel(dash: Dashboard, tmp_pat
 
 async def test_an_agent_update_sends_only_the_cells_that_changed(dash: Dashboard, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "quiet")
-    palot = dash.palot
-    first = await palot.agents.spawn(repo, "write notes")
+    client = dash.client
+    first = await client.spawn(repo, "write notes")
     await settled(dash, first.id)
     others = [i for i in dash.agent_list.rows if i != first.id]
     assert len(others) >= 2  # earlier tests' agents are listed too
@@ -195,7 +202,7 @@ async def test_an_agent_update_sends_only_the_cells_that_changed(dash: Dashboard
                          names=["value", "description", "tooltip"])
         row.box.observe(lambda c, a=agent_id: changes.append((a, "row", c["name"])), names=["_dom_classes"])
 
-    await palot.agents.prompt(first.id, "write hello")
+    await client.prompt(first.id, "write hello")
     await settled(dash, first.id, AgentStatus.RUNNING)
     await settled(dash, first.id, AgentStatus.COMPLETED)
 
@@ -228,25 +235,95 @@ async def test_spawn_errors_show_in_the_form_and_change_nothing(dash: Dashboard,
     assert "the prompt is empty" in form.message.value and set(dash.agents) == before
 
 
-async def test_dashboard_without_arguments_attaches_to_the_shared_server_of_palot_home(
-    shared_palot: Palot, monkeypatch: pytest.MonkeyPatch
+async def test_dashboard_without_arguments_connects_to_the_service_of_palot_home(
+    shared_service: PalotClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PALOT_HOME", str(shared_palot.paths.home))
+    monkeypatch.setenv("PALOT_HOME", str(shared_service.paths.home))
     dash = Dashboard()
     await dash.start()
     try:
-        assert dash.palot is not shared_palot and dash.palot.server.attached
-        assert dash.palot.server.url == shared_palot.server.url
-        assert set(dash.agents) == {a.id for a in shared_palot.agents.list(include_archived=True)}
+        assert dash.client is not shared_service and dash.client.paths.home == shared_service.paths.home
+        assert (await dash.client.status()).pid == (await shared_service.status()).pid  # the same service
+        assert set(dash.agents) == {a.id for a in await shared_service.list(include_archived=True)}
+        assert dash.service is not None and f"pid {dash.service.pid}" in dash.overview.service.value
     finally:
         await dash.aclose()
-    assert shared_palot.server.state is not None  # the shared server keeps running for everyone else
+    assert (await shared_service.status()).agents >= 0  # the service keeps running for everyone else
 
 
-async def test_a_palot_that_cannot_start_is_reported_in_the_dashboard_with_the_fix(tmp_path: Path) -> None:
-    palot = Palot(PalotPaths(tmp_path / "home"), isolated=True, opencode_bin=tmp_path / "no-opencode-here")
-    dash = Dashboard(palot)  # starts in the background, as in a notebook
-    with pytest.raises(PalotError, match="not installed"):
+async def test_dashboard_starts_the_service_when_none_runs_with_its_progress_in_the_status_line(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    async with running_service(home):  # once, so the home remembers its options (the scripted model)
+        pass
+    dash = Dashboard(home=home)
+    lines: list[str] = []
+    dash.banner.observe(lambda change: lines.append(change["new"]), names="value")
+    try:
         await dash.start()
-    assert "Palot is not available" in dash.banner.value and "palot doctor --fix" in dash.banner.value
+        assert any("starting the Palot service" in line for line in lines), lines
+        assert dash.banner.value == "" and dash.service is not None and dash.service.home == str(home.resolve())
+    finally:
+        await dash.aclose()
+        await stop_service(home)
+
+
+async def test_a_service_that_is_not_running_is_reported_in_the_dashboard_with_the_fix(tmp_path: Path) -> None:
+    client = PalotClient(tmp_path / "home", autostart=False)
+    dash = Dashboard(client)  # starts in the background, as in a notebook
+    with pytest.raises(PalotError, match="not running"):
+        await dash.start()
+    assert "Palot is not available" in dash.banner.value and "palot serve" in dash.banner.value
     dash.close()
+    await client.close()
+
+
+async def test_every_spawn_option_the_record_tabs_and_the_folded_actions_from_the_detail_panel(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "full")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    agent_id = await spawn_from_form(dash, repo, "write hello", title="Full options", base_branch="main",
+                                     branch="palot/full-options", setup_script="touch .setup-ran")
+    await settled(dash, agent_id)
+    d = dash.detail
+    assert "Full options" in d.header.value and "palot/full-options" in d.header.value
+
+    env = await dash.load_environment()
+    assert env.host_path and (Path(env.host_path) / ".setup-ran").exists()  # the setup script ran there
+    for tab, view, text in ((MESSAGES_TAB, d.messages, "write hello"), (ENVIRONMENT_TAB, d.environment, "local"),
+                            (MOVES_TAB, d.moves, "has not moved"), (AUDIT_TAB, d.audit, "<table")):
+        d.tabs.selected_index = tab
+        await dash.sync()
+        assert text in view.value, (tab, view.value)
+
+    d.wait_form.timeout.value = "5"
+    d.wait_button.click()
+    await dash.sync()
+    assert "Full options: completed." in d.message.value
+
+    d.pr_form.title.value = "Say hello"
+    d.pr_button.click()
+    await dash.sync()
+    assert 'class="palot-ok"' in d.message.value, d.message.value
+    assert "palot/full-options" in git(origin, "branch", "--list")  # pushed
+
+    d.destroy_force.value = True
+    d.destroy_button.click()
+    await dash.sync()
+    assert agent_id not in dash.agents and dash.selected is None
+    assert not git(repo, "branch", "--list", "palot/full-options").strip()
+
+
+async def test_a_rejection_with_a_note_pauses_the_agent(dash: Dashboard, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "reject")
+    agent_id = await spawn_from_form(dash, repo, "edit readme", permission_mode="ask")
+    await settled(dash, agent_id, AgentStatus.WAITING)
+    dash.detail.reply_form.message.value = "not this file, please"
+    dash.detail.reject_button.click()
+    await settled(dash, agent_id, AgentStatus.PAUSED, AgentStatus.COMPLETED, AgentStatus.FAILED)
+    assert "Rejected" in dash.detail.message.value and dash.detail.reply_form.message.value == ""
+    assert dash.agents[agent_id].status != AgentStatus.WAITING and not dash.agents[agent_id].permissions

@@ -5,10 +5,16 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from palot.agents import ActivityItem, Agent, AgentDiff, AgentStatus
-from palot.agents.models import EnvironmentView, FileChange, PermissionView
-from palot.render import STATUS_STYLE
+from palot.api import (
+    STATUS_STYLE,
+    ActivityItem,
+    Agent,
+    AgentDiff,
+    AgentStatus,
+    EnvironmentView,
+    FileChange,
+    PermissionView,
+)
 from palot_jupyter.format import (
     Filters,
     actions,
@@ -212,3 +218,27 @@ def test_actions_follow_the_agent_status() -> None:
     assert actions(agent("a", AgentStatus.ARCHIVED)) == {
         "abort": False, "apply": True, "archive": False, "send": False, "permission": False}
     assert not any(actions(agent("x", env="external", read_only=True)).values())
+
+
+def test_record_tabs_show_user_and_model_text_as_text() -> None:
+    from palot.api import AgentMessage, AuditEntry, EnvironmentStatus, MoveRecord
+    from palot_jupyter.records import (
+        audit_html,
+        environment_html,
+        messages_html,
+        moves_html,
+    )
+
+    markup = "<script>alert(1)</script>"
+    msg = messages_html([AgentMessage(id="m1", role="user", time=0.0, text=markup, error=markup, tools=[markup])])
+    assert "<script>" not in msg and "&lt;script&gt;alert(1)&lt;/script&gt;" in msg
+    env = environment_html(EnvironmentStatus(agent_id="a", type="container", state="running", directory="/workspace",
+                                             host_path=f"/tmp/{markup}", branch=markup, base_commit="0123456789abcdef",
+                                             resources={"memory": "2g", "ports": [3000]}, unavailable=markup))
+    assert "<script>" not in env and "⬢ container" in env and "0123456789ab" in env and "[3000]" in env
+    moves = moves_html([MoveRecord(id="mv", agent_id="a", target_type="container", state="rolled_back",
+                                   step="import_code", error=markup, created_at=0.0, updated_at=0.0)])
+    assert "<script>" not in moves and "rolled_back" in moves and "import_code" in moves
+    audit = audit_html([AuditEntry(id=1, ts=0.0, event="agent_spawned", detail={"prompt": markup})])
+    assert "<script>" not in audit and "agent_spawned" in audit
+    assert "has not moved" in moves_html([]) and "Nothing" in audit_html([]) and "No messages" in messages_html([])

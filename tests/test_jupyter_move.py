@@ -1,8 +1,9 @@
 """Moving an agent to another environment from the dashboard's detail panel.
 
-Real widgets driven against the real core: a real OpenCode server with the
-scripted model, real git and, for the move itself, the tests' private Docker
-engine. One server is shared by the tests of this module.
+Real widgets driven against a real Palot service: a real OpenCode server with
+the scripted model, real git and, for the move itself, the tests' private Docker
+engine. Each test runs its own service, started with the Docker engine it means
+to have (none, or the tests' private one).
 """
 
 from __future__ import annotations
@@ -13,27 +14,26 @@ from pathlib import Path
 
 import pytest
 from conftest import Engine, make_repo
+from jupyter_support import dashboard_of_new_service
+from palot.api import AgentStatus
+from palot.opencode import OpenCodeClient
+from palot.paths import PalotPaths
+from palot.servers import ServerManager
+from palot_jupyter import Dashboard
 from traitlets import TraitError
 
-from palot import AgentStatus
-from jupyter_support import dash, shared_palot
-from palot_jupyter import Dashboard
-
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-__all__ = ["dash", "shared_palot"]  # fixtures, one server per module
-
-
 
 
 async def completed_agent(dash: Dashboard, repo: Path) -> str:
     """A worktree agent that finished "write hello", open in the detail panel."""
-    agent = await dash.palot.agents.spawn(repo, "write hello")
-    assert (await dash.palot.agents.wait(agent.id, timeout=60)).status == AgentStatus.COMPLETED
+    agent = await dash.client.spawn(repo, "write hello")
+    assert (await dash.client.wait(agent.id, timeout=60)).status == AgentStatus.COMPLETED
     await dash.show(agent.id)
     return agent.id
 
 
-async def listed(dash: Dashboard, agent_id: str, timeout: float = 15) -> None:
+async def listed(dash: Dashboard, agent_id: str, timeout: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while agent_id not in dash.agents:
         assert asyncio.get_running_loop().time() < deadline, f"{agent_id} never showed in the dashboard"
@@ -41,13 +41,28 @@ async def listed(dash: Dashboard, agent_id: str, timeout: float = 15) -> None:
         await dash.sync()
 
 
-def audit_events(dash: Dashboard, agent_id: str) -> list[str]:
-    return [e["event"] for e in dash.palot.agents.audit_log(agent_id)]
+async def audit_events(dash: Dashboard, agent_id: str) -> list[str]:
+    return [e.event for e in await dash.client.audit(agent_id)]
 
 
-async def test_the_move_control_offers_only_the_other_environments_and_shows_the_cores_error(
-    dash: Dashboard, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def start_opencode_session(dash: Dashboard, directory: Path, title: str) -> str:
+    """A session started straight on the service's OpenCode server, as the OpenCode TUI would."""
+    state = ServerManager.read_running(PalotPaths(dash.client.paths.home))
+    assert state is not None, "the service's OpenCode server is not running"
+    async with OpenCodeClient(state.url, state.password) as opencode:
+        return (await opencode.create_session(str(directory), title=title)).id
+
+
+async def test_the_move_control_offers_only_the_other_environments_and_shows_the_services_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opencode_bin: Path
 ) -> None:
+    # No container engine for this service: its error, with its fix, shows and the agent stays where it was.
+    monkeypatch.setenv("DOCKER_HOST", f"unix:///tmp/palot-no-engine-{os.getpid()}.sock")
+    async with dashboard_of_new_service(tmp_path / "home") as dash:
+        await _move_control_and_errors(dash, tmp_path)
+
+
+async def _move_control_and_errors(dash: Dashboard, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "stay")
     agent_id = await completed_agent(dash, repo)
     d = dash.detail
@@ -65,18 +80,16 @@ async def test_the_move_control_offers_only_the_other_environments_and_shows_the
     assert d.move_status.value == "" and d.move_button.description == "Move…"
     assert d.move_cancel_button.layout.display == "none"
 
-    # No container engine: the core's error, with its fix, and the agent stays where it was.
-    monkeypatch.setenv("DOCKER_HOST", f"unix:///tmp/palot-no-engine-{os.getpid()}.sock")
-    monkeypatch.setattr(dash.palot.backends["container"], "_engine", None)  # forget any earlier connection
+    # No container engine: the service's error, with its fix, and the agent stays where it was.
     d.move_button.click()
     d.move_button.click()
     assert d.move_button.disabled and d.move_target.disabled and d.archive_button.disabled  # at once
     await dash.sync()
     assert 'class="palot-error"' in d.move_status.value
     assert "DOCKER_HOST" in d.move_status.value and "start Docker" in d.move_status.value
-    agent = await dash.palot.agents.get(agent_id)
+    agent = await dash.client.get(agent_id)
     assert agent.environment.type == "worktree" and agent.status == AgentStatus.COMPLETED
-    assert "migration_started" not in audit_events(dash, agent_id)  # refused before anything changed
+    assert "migration_started" not in await audit_events(dash, agent_id)  # refused before anything changed
     assert not d.move_button.disabled and not d.archive_button.disabled  # free to try again
 
     # Another agent's panel does not show this agent's error; coming back shows it again.
@@ -92,18 +105,23 @@ async def test_the_move_control_offers_only_the_other_environments_and_shows_the
     assert d.move_target.disabled and d.move_button.disabled
 
     # Nor can a session Palot did not start (read only).
-    session = await dash.palot.agents._client().create_session(str(repo), title="started in the OpenCode TUI")
-    await listed(dash, session.id)  # OpenCode's session.created makes the dashboard reload its list
-    await dash.show(session.id)
-    assert dash.agents[session.id].read_only and "↪ external" in d.environment_badge.value
+    session_id = await start_opencode_session(dash, repo, "started in the OpenCode TUI")
+    await listed(dash, session_id)  # the dashboard re-reads its list now and then: such sessions come with no event
+    await dash.show(session_id)
+    assert dash.agents[session_id].read_only and "↪ external" in d.environment_badge.value
     assert d.move_target.disabled and d.move_button.disabled
     await dash.show(other)
     assert not d.move_button.disabled
 
 
 async def test_a_worktree_agent_moves_to_a_container_from_the_detail_panel(
-    dash: Dashboard, tmp_path: Path, container_engine: Engine
+    tmp_path: Path, container_engine: Engine
 ) -> None:
+    async with dashboard_of_new_service(tmp_path / "home") as dash:  # the service sees the private engine
+        await _move_to_a_container(dash, tmp_path)
+
+
+async def _move_to_a_container(dash: Dashboard, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "mover")
     agent_id = await completed_agent(dash, repo)
     d = dash.detail
@@ -124,7 +142,7 @@ async def test_a_worktree_agent_moves_to_a_container_from_the_detail_panel(
     steps = [line for line in shown_lines if "/9]" in line]
     assert [f"[{n}/9]" in line for n, line in enumerate(steps, 1)] == [True] * 9, steps
     assert all('class="palot-moving"' in line and "Moving to a local container" in line for line in steps)
-    assert any("↗ migrating" in s for s in statuses)  # the row, live from the event hub
+    assert any("↗ migrating" in s for s in statuses)  # the row, live from the service's event stream
     assert any("↗ migrating" in h for h in headers)  # and the detail panel's header
     assert 'class="palot-ok"' in d.move_status.value and "Moved to a local container" in d.move_status.value
     assert "palot/write-hello" in d.move_status.value
@@ -138,7 +156,9 @@ async def test_a_worktree_agent_moves_to_a_container_from_the_detail_panel(
     assert "⬢ container" in row.values["environment"] and "palot-env-container" in row.box._dom_classes
     assert "palot-env-worktree" not in row.box._dom_classes
     assert "hello.txt" in d.diff.value  # the diff, read from the container's workspace
-    events = audit_events(dash, agent_id)
+    events = await audit_events(dash, agent_id)
     assert "migration_started" in events and "migration_completed" in events
+    assert [m.target_type for m in await dash.load_moves()] == ["container"]  # the Moves tab, too
+    assert "container" in d.moves.value
 
-    await dash.palot.agents.archive(agent_id)  # removes the container
+    await dash.client.archive(agent_id)  # removes the container

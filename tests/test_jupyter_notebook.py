@@ -2,8 +2,9 @@
 
 nbclient executes ``jupyter_ext/examples/dashboard.ipynb`` in a kernel of this
 venv with ``store_widget_state=True``: what a notebook viewer would render.
-The notebook starts its own OpenCode server (scripted model) in the notebook
-area of a brand-new user's Palot data dir; the test stops it by PID.
+The kernel runs as a brand-new user; a Palot service on the demo's scripted
+model runs for the notebook area of that user's Palot data dir (started here
+before the kernel, stopped after it), and the notebook's dashboard finds it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_support import EXAMPLE_NOTEBOOK, KERNEL_NAME, WidgetState, new_user_env, notebook_home, stop_palot_server
+from jupyter_support import (
+    EXAMPLE_NOTEBOOK,
+    KERNEL_NAME,
+    WidgetState,
+    new_user_env,
+    notebook_service,
+)
 from nbclient import NotebookClient
 
 
@@ -26,14 +33,11 @@ def test_example_notebook_runs_offline_and_stores_a_live_dashboard(
     env = new_user_env(user_home)
     for name in set(os.environ) - set(env):
         monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", env["HOME"])  # the kernel is found and started as that user
-    home = notebook_home(user_home)
     client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=180, store_widget_state=True,
                             resources={"metadata": {"path": str(tmp_path)}})
-    try:
+    with notebook_service(user_home) as home:
+        monkeypatch.setenv("HOME", env["HOME"])  # the kernel is found and started as that user
         client.execute(env=env)  # the kernel is shut down when it returns
-    finally:
-        stop_palot_server(home)
 
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import ipywidgets as w
 from ipywidgets.widgets.widget_string import HTMLStyle
-
-from palot.agents import Agent
+from palot.api import Agent
 
 from .format import LIVE, ROW_CELLS, Filters, elapsed, row_cells, visible
+
 
 class _Shared:
     """Layout and style models every row uses."""

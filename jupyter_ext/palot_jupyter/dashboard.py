@@ -1,10 +1,11 @@
-"""``Dashboard``: the three-column Palot dashboard (filters, agent list, detail panel), live.
+"""``Dashboard``: the three-column Palot dashboard (filters, agent list, detail panel), live — a thin client.
 
-The dashboard holds a :class:`palot.Palot` and follows its event hub from a
-task on the kernel's event loop: Palot's ``palot.agent.updated`` events update
-one row's changed cells, the list order and counts; OpenCode's events for the
-selected agent refresh its activity and diff. Every action is one call of
-``palot.agents``; errors are shown as the core words them (what failed, and the fix).
+The dashboard holds a :class:`palot.client.PalotClient` and follows the service's Palot-level event stream
+(``client.events()``) from tasks on the kernel's event loop: ``agent.created``/``agent.updated`` carry the
+full view and update one row's changed cells, the list order and counts; ``agent.activity`` and
+``agent.file`` refresh the selected agent's activity and diff; ``resync`` re-reads the list. Every action
+is one request to the service (see :mod:`palot_jupyter.controls`); errors are shown as the service words
+them (what failed, and the fix).
 """
 
 from __future__ import annotations
@@ -18,54 +19,68 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
-
-from palot import Palot, PalotError
-from palot.agents import AGENT_REMOVED, AGENT_UPDATED, Agent
-from palot.opencode import STREAM_CONNECTED, GlobalEvent
+from palot import api
+from palot.api import Agent, Event, PalotError, Project, ServiceStatus
+from palot.client import PalotClient
 
 from .agent_list import AgentList
-from .detail import ACTIVITY_TAB, DetailPanel
-from .format import LIVE, Filters, activity_entry, esc, facets, move_result_text, overview
+from .controls import ACTION_CONTROLS, DashboardActions
+from .detail import (
+    ACTIVITY_TAB,
+    AUDIT_TAB,
+    DIFF_TAB,
+    ENVIRONMENT_TAB,
+    MESSAGES_TAB,
+    MOVES_TAB,
+    DetailPanel,
+)
+from .format import LIVE, Filters, esc, facets, overview
 from .live import Refresher, background, cancel
 from .overview import OverviewPanel
+from .records import pull_request_text, service_html
 from .sidebar import Sidebar
 from .spawn_form import SpawnForm
 from .style import CSS
 
 log = logging.getLogger(__name__)
 
-#: The hub events the dashboard follows: Palot's agent changes, and what refreshes the selected agent.
-WATCHED = (
-    AGENT_UPDATED, AGENT_REMOVED, STREAM_CONNECTED,
-    "session.created", "session.idle", "session.error", "message.updated", "message.part.updated",
-)
 TICK_SECONDS = 1.0
+#: How often the list is re-read as a whole: OpenCode sessions started elsewhere (the TUI) come with no event.
+RELIST_SECONDS = 5.0
+REPLIES_SAID = {"once": "Approved once.", "always": "Approved, also for later requests like it.",
+                "reject": "Rejected: the agent is paused until you send it a message."}
+
+__all__ = ["ACTION_CONTROLS", "Dashboard"]
 
 
-class Dashboard(w.VBox):
+class Dashboard(DashboardActions, w.VBox):
     """The Palot dashboard widget.
 
-    ``Dashboard()`` attaches to the shared server of ``$PALOT_HOME`` (starting
-    it if needed); ``Dashboard(palot)`` uses a Palot you made (started or not).
-    In a notebook it starts itself on the kernel's event loop; elsewhere
-    ``await dashboard.start()``.
+    ``Dashboard()`` connects to the Palot service of ``$PALOT_HOME`` (or ``home``), starting it when none
+    runs, with its progress in the status line; ``Dashboard(client)`` uses a :class:`PalotClient` you made.
+    ``project`` is the spawn form's default project. In a notebook it starts itself on the kernel's event
+    loop; elsewhere ``await dashboard.start()``.
     """
 
-    def __init__(self, palot: Palot | None = None, *, project: str | Path | None = None, **kwargs: Any) -> None:
-        self.palot = palot if palot is not None else Palot(attach_any=True)
-        self._owns_palot = palot is None
+    def __init__(self, client: PalotClient | None = None, *, home: str | Path | None = None,
+                 project: str | Path | None = None, **kwargs: Any) -> None:
+        self.banner = w.HTML('<div class="palot-muted">Connecting to Palot…</div>')
+        self.banner.add_class("palot-banner")
+        self.client = client if client is not None else PalotClient(home, progress=self._starting)
+        self._owns_client = client is None
         self.agents: dict[str, Agent] = {}
         self.filters = Filters()
         self.selected: str | None = None
+        self.service: ServiceStatus | None = None
+        self.projects: list[Project] = []
+        self.models: list[str] = []
         self._default_project = str(Path(project).expanduser().resolve()) if project else None
 
-        self.banner = w.HTML('<div class="palot-muted">Connecting to Palot…</div>')
-        self.banner.add_class("palot-banner")
         self.sidebar = Sidebar(self._set_filters, self.new_agent)
         self.agent_list = AgentList(self.select)
         self.overview = OverviewPanel(self.select)
-        self.detail = DetailPanel(list(self.palot.backends))
-        self.spawn_form = SpawnForm(list(self.palot.backends))
+        self.detail = DetailPanel(api.TARGET_TYPES)
+        self.spawn_form = SpawnForm(api.TARGET_TYPES)
         self.right = w.VBox([self.overview.widget])
         self.right.add_class("palot-detail")
         columns = w.HBox([self.sidebar.widget, self.agent_list.widget, self.right])
@@ -74,62 +89,93 @@ class Dashboard(w.VBox):
         self.add_class("palot-dashboard")
         self._wire()
 
-        self._sub: Any = None
+        self._started = False
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._last_event = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._actions: set[asyncio.Task[Any]] = set()
         self._handling = False
         self._start_task: asyncio.Task[Any] | None = None
-        self._detail_refresh = Refresher(self._refresh_detail, delay=0.15, name="palot-detail-refresh")
-        self._reload = Refresher(self._reload_agents, delay=1.0, name="palot-reload")
+        self._activity_refresh = Refresher(self._refresh_activity, delay=0.15, name="palot-activity-refresh")
+        self._diff_refresh = Refresher(self._refresh_diff, delay=0.15, name="palot-diff-refresh")
+        self._tab_refresh = Refresher(self._refresh_tab, delay=0.3, name="palot-tab-refresh")
+        self._reload = Refresher(self._reload_agents, delay=0.5, name="palot-reload")
+        self._refreshers = (self._activity_refresh, self._diff_refresh, self._tab_refresh, self._reload)
         if not _loop_running():
             return  # not in a notebook: the caller awaits start()
         self._start_task = background(self._start_in_background(), name="palot-dashboard-start")
 
     # --- lifecycle ------------------------------------------------------------
 
-    async def start(self) -> Dashboard:
-        """Start (or attach) Palot, load the agents and follow the event stream. Idempotent.
+    def _starting(self, line: str) -> None:
+        """The client's progress while it starts the service (e.g. installing OpenCode)."""
+        self.banner.value = f'<div class="palot-muted">{esc(line)}</div>'
 
-        If starting failed (shown in the dashboard's banner), calling this again retries and raises the error.
+    async def start(self) -> Dashboard:
+        """Connect to the service (starting it if needed), load the agents and follow the event stream.
+
+        Idempotent. If connecting failed (shown in the dashboard's status line), calling this again retries
+        and raises the error.
         """
-        if self._sub is not None:
+        if self._started:
             return self
         task = self._start_task
         if task is not None and task is not asyncio.current_task() and not task.done():
             await asyncio.wait({task})
-            if self._sub is not None:
+            if self._started:
                 return self
         try:
-            if self.palot.server.client is None:
-                await self.palot.start()
-            # Subscribe before listing, so no change falls between the two.
-            self._sub = self.palot.hub.subscribe(types=WATCHED, replay=False, maxsize=10_000)
-            self._load(self.palot.agents.list(include_archived=True))
+            self.service = await self.client.connect()
+            # Follow the stream before listing; its replay repeats the current views, so nothing falls between.
+            self._tasks = [background(self._read_events(), name="palot-dashboard-stream"),
+                           background(self._follow(), name="palot-dashboard-events"),
+                           background(self._tick(), name="palot-dashboard-clock")]
+            await self.reload()
         except PalotError as e:
+            for t in self._tasks:
+                await cancel(t)
+            self._tasks = []
             self.banner.value = f'<div class="palot-error">Palot is not available: {esc(e)}</div>'
             raise
+        self._started = True
         self.banner.value = ""
-        self._tasks = [background(self._follow(), name="palot-dashboard-events"),
-                       background(self._tick(), name="palot-dashboard-clock")]
+        await self._load_service_facts()
         return self
 
+    async def _load_service_facts(self) -> None:
+        """Projects and models for the forms, and the service's status for the overview; none is essential."""
+        for load in (self.load_projects, self.load_models, self.service_status):
+            try:
+                await load()
+            except PalotError as e:
+                log.info("palot dashboard: %s: %s", load.__name__, e)
+
     async def _start_in_background(self) -> None:
-        with contextlib.suppress(PalotError):  # the banner says what failed and the fix
+        with contextlib.suppress(PalotError):  # the status line says what failed and the fix
             await self.start()
 
     async def sync(self) -> None:
         """Wait until the dashboard shows everything that has happened so far (for scripts and tests)."""
         await self.start()
+        await self._quiet()
+        await self.reload()  # the service's state now: events still on their way cannot be older than this
         while True:
-            while self._handling or (self._sub is not None and self._sub.pending()):
-                await asyncio.sleep(0.005)
             if self._actions:
                 await asyncio.wait(set(self._actions))
                 continue
-            await self._detail_refresh.wait()
-            await self._reload.wait()
-            if not self._actions and not self._sub.pending() and not self._handling:
+            await self._quiet()
+            for refresher in self._refreshers:
+                await refresher.wait()
+            if not self._actions and self._events.empty() and not self._handling:
                 return
+
+    async def _quiet(self, *, gap: float = 0.1, limit: float = 3.0) -> None:
+        """Until the event stream has been quiet for ``gap`` seconds and every event is shown (at most ``limit``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline and (self._handling or not self._events.empty()
+                                          or loop.time() - self._last_event < gap):
+            await asyncio.sleep(0.02)
 
     async def show(self, agent: Agent | str) -> None:
         """Select an agent and wait until its activity and diff are on screen."""
@@ -138,33 +184,33 @@ class Dashboard(w.VBox):
         await self.sync()
 
     def close(self) -> None:
-        """Stop following Palot and close the widget (an owned Palot is closed too)."""
+        """Stop following the service and close the widget (the service keeps running for everyone else)."""
         for task in getattr(self, "_tasks", ()):
             task.cancel()
-        if getattr(self, "_sub", None) is not None:
-            self._sub.close()
-        if getattr(self, "_owns_palot", False) and _loop_running():
-            background(self.palot.close(), name="palot-close")
+        if getattr(self, "_owns_client", False) and _loop_running():
+            background(self.client.close(), name="palot-close")
         super().close()
 
     async def aclose(self) -> None:
-        """Like :meth:`close`, waiting until the dashboard's tasks (and an owned Palot) have stopped."""
+        """Like :meth:`close`, waiting until the dashboard's tasks (and a client it made) have stopped."""
         for task in self._tasks:
             await cancel(task)
-        await self._detail_refresh.stop()
-        await self._reload.stop()
-        if self._sub is not None:
-            self._sub.close()
-        if self._owns_palot:
-            await self.palot.close()
+        for refresher in self._refreshers:
+            await refresher.stop()
+        for task in tuple(self._actions):
+            await cancel(task)
+        if self._owns_client:
+            await self.client.close()
         super().close()
 
     # --- state ------------------------------------------------------------------
 
-    def _load(self, agents: list[Agent]) -> None:
+    def _load(self, agents: list[Agent], *, complete: bool = True) -> None:
+        """Show ``agents``; ``complete`` when they are all there are (the others are gone)."""
         now = time.time()
-        for gone in set(self.agents) - {a.id for a in agents}:
-            self._forget(gone)
+        if complete:
+            for gone in set(self.agents) - {a.id for a in agents}:
+                self._forget(gone)
         for agent in agents:
             self._upsert(agent, now)
         self._arrange(now)
@@ -175,8 +221,9 @@ class Dashboard(w.VBox):
         self.agent_list.upsert(agent, now)
         if agent.id == self.selected:
             self.detail.show_agent(agent, now)
-            if before is None or (before.status, before.permissions) != (agent.status, agent.permissions):
-                self._detail_refresh.request()  # a turn ended or paused: the diff may have changed
+            if before is None or (before.status, before.permissions, before.environment) != (
+                    agent.status, agent.permissions, agent.environment):
+                self._refresh_selected()  # a turn ended or paused, or it moved: activity and diff may differ
 
     def _forget(self, agent_id: str) -> None:
         self.agents.pop(agent_id, None)
@@ -191,66 +238,82 @@ class Dashboard(w.VBox):
         self.sidebar.show(facets(agents, self.filters), summary)
         if self.selected is None:
             self.overview.show(summary)
-        projects = sorted({a.project_path for a in agents if not a.read_only})
+        projects = sorted({a.project_path for a in agents if not a.read_only} | {p.path for p in self.projects})
         newest = max((a for a in agents if not a.read_only), key=lambda a: a.created_at, default=None)
         self.spawn_form.offer_projects(projects, self._default_project or (newest.project_path if newest else None))
+
+    def _show_service(self) -> None:
+        html = service_html(self.service, self.projects, self.models)
+        if self.overview.service.value != html:
+            self.overview.service.value = html
 
     def _set_filters(self, filters: Filters) -> None:
         self.filters = filters
         self._arrange(time.time())
 
+    def _shown(self, agent: Agent) -> None:
+        self._upsert(agent, time.time())
+        self._arrange(time.time())
+
     # --- following the event stream ----------------------------------------------
 
+    async def _read_events(self) -> None:
+        """The service's Palot-level events, as they come (the client reconnects by itself)."""
+        async for event in self.client.events(replay=True):
+            self._last_event = asyncio.get_running_loop().time()
+            self._events.put_nowait(event)
+
     async def _follow(self) -> None:
-        sub = self._sub
         while True:
-            try:
-                event = await sub.get()
-            except StopAsyncIteration:
-                return
+            event = await self._events.get()
             self._handling = True
             try:
                 batch = [event]
-                while sub.pending():
-                    batch.append(await sub.get())
+                while not self._events.empty():
+                    batch.append(self._events.get_nowait())
                 self._show_events(batch)
             except Exception:
                 log.exception("palot dashboard: could not show events")
             finally:
                 self._handling = False
 
-    def _show_events(self, events: list[GlobalEvent]) -> None:
-        """Show a batch of hub events: changed rows first, then order, counts and overview once."""
+    def _show_events(self, events: list[Event]) -> None:
+        """Show a batch of events: changed rows first, then order, counts and overview once."""
         now = time.time()
         arrange = False
-        selected = self.agents.get(self.selected) if self.selected else None
         for event in events:
             kind = event.type
-            props = event.payload.properties
-            if kind == AGENT_UPDATED:
-                self._upsert(Agent.model_validate(props["agent"]), now)
+            if kind in (api.AGENT_CREATED, api.AGENT_UPDATED) and event.agent is not None:
+                self._upsert(event.agent, now)
                 arrange = True
-            elif kind == AGENT_REMOVED:
-                self._forget(str(props.get("agentID")))
+            elif kind == api.AGENT_REMOVED and event.agent_id:
+                self._forget(event.agent_id)
                 arrange = True
-            elif kind == STREAM_CONNECTED:
-                if props.get("reconnects"):
-                    self._reload.request()
-            elif kind == "session.created" and not self._knows_session(event.session_id):
-                self._reload.request()  # perhaps an OpenCode session Palot did not start
-            elif selected is not None and event.session_id == selected.session_id:
-                self._detail_refresh.request()
+            elif kind == api.ACTIVITY and event.agent_id == self.selected and self.selected is not None:
+                self._activity_refresh.request()
+                if self.detail.tabs.selected_index == MESSAGES_TAB:
+                    self._tab_refresh.request()
+            elif kind == api.FILE_CHANGED and event.agent_id == self.selected and self.selected is not None:
+                self._diff_refresh.request()
+            elif kind == api.MOVE_PROGRESS and event.agent_id and event.agent_id not in self.detail.moving:
+                # A move started elsewhere (the CLI, an editor): its steps show here too.
+                self.detail.move_progress(event.agent_id, "new environment", event.message or event.step or "")
+            elif kind == api.NOTIFICATION and event.notification is not None:
+                note = event.notification
+                self.banner.value = (f'<div class="palot-muted">{esc(note.title)}'
+                                     f'{" — " + esc(note.body) if note.body else ""}</div>')
+            elif kind == api.RESYNC:
+                self._reload.request()
         if arrange:
             self._arrange(now)
 
-    def _knows_session(self, session_id: str | None) -> bool:
-        return any(a.session_id == session_id for a in self.agents.values())
-
     async def _reload_agents(self) -> None:
-        self._load(self.palot.agents.list(include_archived=True))
+        await self.reload()
 
     async def _tick(self) -> None:
-        """Advance elapsed times of live agents (and the overview's "ago"s) once a second."""
+        """Advance elapsed times of live agents (and the overview's "ago"s) once a second; re-read the list
+        now and then."""
+        last_list = time.monotonic()
         while True:
             await asyncio.sleep(TICK_SECONDS)
             now = time.time()
@@ -261,6 +324,9 @@ class Dashboard(w.VBox):
                 self.detail.show_agent(self.agents[self.selected], now)
             if self.selected is None:
                 self.overview.show(overview(list(self.agents.values()), now))
+            if time.monotonic() - last_list >= RELIST_SECONDS:
+                last_list = time.monotonic()
+                self._reload.request(now=True)
 
     # --- selection and the detail panel ---------------------------------------------
 
@@ -276,7 +342,7 @@ class Dashboard(w.VBox):
             return
         self.detail.show_agent(self.agents[agent_id], time.time(), fresh=True)
         self.right.children = (self.detail.widget,)
-        self._detail_refresh.request(now=True)
+        self._refresh_selected(now=True)
 
     def new_agent(self) -> None:
         """Show the spawn form in the right column."""
@@ -284,43 +350,64 @@ class Dashboard(w.VBox):
         self.agent_list.select(None)
         self.right.children = (self.spawn_form.widget,)
 
-    async def _refresh_detail(self) -> None:
-        agent_id = self.selected
-        if agent_id is None:
-            return
-        try:
-            items = await self.palot.agents.activity(agent_id)
-        except PalotError as e:
-            items = None
-            log.info("no activity for %s: %s", agent_id, e)
-        try:
-            diff = await self.palot.agents.diff(agent_id)
-            diff_error = None
-        except PalotError as e:
-            diff, diff_error = None, str(e)
-        if self.selected != agent_id:
-            return
-        if items is not None:
-            self.detail.activity.show([activity_entry(i) for i in items])
-        if diff is not None:
-            self.detail.show_diff(diff)
-        else:
-            self.detail.show_diff_error(f"No diff: {diff_error}")
+    def _refresh_selected(self, *, now: bool = False) -> None:
+        self._activity_refresh.request(now=now)
+        self._diff_refresh.request(now=now)
+        if self.detail.tabs.selected_index not in (ACTIVITY_TAB, DIFF_TAB):
+            self._tab_refresh.request(now=now)
 
-    # --- actions --------------------------------------------------------------------
+    async def _refresh_activity(self) -> None:
+        if self.selected is not None:
+            try:
+                await self.load_activity()
+            except PalotError as e:
+                log.info("no activity for %s: %s", self.selected, e)
+
+    async def _refresh_diff(self) -> None:
+        if self.selected is not None:
+            with contextlib.suppress(PalotError):  # load_diff shows the error in the Diff tab
+                await self.load_diff(path=self.detail.diff_form.values().get("path"))
+
+    async def _refresh_tab(self) -> None:
+        """The record tab on screen (messages, environment, moves, audit), read when it is shown."""
+        tab = self.detail.tabs.selected_index
+        if self.selected is None:
+            return
+        try:
+            if tab == MESSAGES_TAB:
+                await self.load_messages()
+            elif tab == ENVIRONMENT_TAB:
+                await self.load_environment()
+            elif tab == MOVES_TAB:
+                await self.load_moves()
+            elif tab == AUDIT_TAB:
+                await self.load_audit(**self.detail.audit_form.values())
+        except PalotError as e:
+            views = {MESSAGES_TAB: self.detail.messages, ENVIRONMENT_TAB: self.detail.environment,
+                     MOVES_TAB: self.detail.moves, AUDIT_TAB: self.detail.audit}
+            if tab in views:
+                views[tab].value = f'<div class="palot-error">{esc(e)}</div>'
+
+    # --- the controls ---------------------------------------------------------------
 
     def _wire(self) -> None:
         d, f = self.detail, self.spawn_form
-        d.abort_button.on_click(lambda _b: self._act(self._abort))
-        d.apply_button.on_click(lambda _b: self._act(self._apply))
-        d.archive_button.on_click(lambda _b: self._act(self._archive))
-        d.send_button.on_click(lambda _b: self._act(self._send_message))
-        d.approve_button.on_click(lambda _b: self._act(lambda: self._reply("once")))
-        d.always_button.on_click(lambda _b: self._act(lambda: self._reply("always")))
-        d.reject_button.on_click(lambda _b: self._act(lambda: self._reply("reject")))
+        d.abort_button.on_click(lambda _b: self._act(self._abort_clicked))
+        d.apply_button.on_click(lambda _b: self._act(self._apply_clicked))
+        d.archive_button.on_click(lambda _b: self._act(self._archive_clicked))
+        d.send_button.on_click(lambda _b: self._act(self._send_clicked))
+        d.approve_button.on_click(lambda _b: self._act(lambda: self._reply_clicked("once")))
+        d.always_button.on_click(lambda _b: self._act(lambda: self._reply_clicked("always")))
+        d.reject_button.on_click(lambda _b: self._act(lambda: self._reply_clicked("reject")))
+        d.pr_button.on_click(lambda _b: self._act(self._pr_clicked))
+        d.wait_button.on_click(lambda _b: self._act(self._wait_clicked))
+        d.destroy_button.on_click(lambda _b: self._act(self._destroy_clicked))
         d.close_button.on_click(lambda _b: self.select(None))
         d.move_button.on_click(lambda _b: self._move_clicked())
-        f.launch_button.on_click(lambda _b: self._launch())
+        d.tabs.observe(lambda _c: self._tab_refresh.request(now=True), names="selected_index")
+        d.diff_form.path.observe(lambda _c: self._diff_refresh.request(), names="value")
+        d.audit_form.limit.observe(lambda _c: self._tab_refresh.request(), names="value")
+        f.launch_button.on_click(lambda _b: self._track(self._launch()))
         f.cancel_button.on_click(lambda _b: self.select(None))
 
     def _act(self, action: Callable[[], Awaitable[str]]) -> None:
@@ -353,41 +440,45 @@ class Dashboard(w.VBox):
             self.detail.busy(False)
         if self.selected == agent_id:
             self.detail.say(outcome)
+        elif self.selected is None and outcome:
+            self.banner.value = f'<div class="palot-ok">{esc(outcome)}</div>'
 
-    def _shown(self, agent: Agent) -> None:
-        self._upsert(agent, time.time())
-        self._arrange(time.time())
-
-    async def _abort(self) -> str:
-        agent = await self.palot.agents.abort(self._current())
-        self._shown(agent)
+    async def _abort_clicked(self) -> str:
+        await self.abort()
         return "Aborted: the agent is paused until you send it a message."
 
-    async def _apply(self) -> str:
-        agent = self.agents[self._current()]
-        changed = await self.palot.agents.apply(agent.id)
+    async def _apply_clicked(self) -> str:
+        agent = self.agents[self._agent(None)]
+        changed = await self.apply(agent=agent.id)
         return f"Applied {len(changed)} file(s) to {agent.project_path} (uncommitted): {', '.join(changed)}"
 
-    async def _archive(self) -> str:
-        agent = await self.palot.agents.archive(self._current())
-        self._shown(agent)
+    async def _archive_clicked(self) -> str:
+        agent = await self.archive()
         return f"Archived: the environment is removed, the work stays on branch {agent.environment.branch}."
 
-    async def _send_message(self) -> str:
-        text = self.detail.prompt.value
-        agent = await self.palot.agents.prompt(self._current(), text)
-        self.detail.prompt.value = ""
-        self._shown(agent)
-        self.detail.tabs.selected_index = ACTIVITY_TAB
+    async def _send_clicked(self) -> str:
+        d = self.detail
+        await self.prompt(text=d.prompt.value, model=d.prompt_model.value.strip() or None)
+        d.prompt.value = ""
+        d.tabs.selected_index = ACTIVITY_TAB
         return "Sent."
 
-    async def _reply(self, reply: str) -> str:
-        agent = self.agents[self._current()]
-        pending = agent.permissions[0].id if agent.permissions else None
-        agent = await self.palot.agents.reply_permission(agent.id, reply, permission_id=pending)
-        self._shown(agent)
-        return {"once": "Approved once.", "always": "Approved, also for later requests like it.",
-                "reject": "Rejected: the agent is paused until you send it a message."}[reply]
+    async def _reply_clicked(self, reply: str) -> str:
+        await self.reply(reply=reply, **self.detail.reply_form.values())
+        self.detail.reply_form.message.value = ""
+        return REPLIES_SAID[reply]
+
+    async def _pr_clicked(self) -> str:
+        return pull_request_text(await self.create_pr(**self.detail.pr_form.values()))
+
+    async def _wait_clicked(self) -> str:
+        agent = await self.wait(**self.detail.wait_form.values())
+        return f"{agent.title}: {agent.status.value}."
+
+    async def _destroy_clicked(self) -> str:
+        title = self.agents[self._agent(None)].title
+        done = await self.destroy(force=self.detail.destroy_force.value)
+        return done.message or f"Destroyed {title}: its environment and branch are gone."
 
     def _move_clicked(self) -> None:
         """The first click on Move… shows what will happen; the second (Confirm move) starts the move."""
@@ -395,46 +486,29 @@ class Dashboard(w.VBox):
         if agent_id is None or target is None:
             return
         self.detail.move_started(agent_id, target)  # disabled at once: a third click must not start another
-        self._track(self._move(agent_id, target))
+        self._track(self._move_from_panel(agent_id, target, self.detail.move_values()))
 
-    async def _move(self, agent_id: str, target: str) -> None:
-        """Move the agent; each step, then the outcome or the core's error, shows under the environment."""
-        detail = self.detail
-        text, error = "The move was interrupted.", True
+    async def _move_from_panel(self, agent_id: str, target: str, values: dict[str, Any]) -> None:
         try:
-            result = await self.palot.agents.move(
-                agent_id, target, progress=lambda message: detail.move_progress(agent_id, target, message))
-            text, error = move_result_text(result), False
-        except PalotError as e:
-            text = str(e)
+            await self.move(agent=agent_id, target=target, **values)
+        except PalotError:
+            pass  # move() showed it under the environment
         except Exception as e:  # shown, never lost in the kernel log
             log.exception("palot dashboard: move failed")
-            text = f"unexpected error: {e!r}"
-        finally:
-            detail.move_finished(agent_id, text, error=error)
-        with contextlib.suppress(PalotError):  # the hub's update shows the new environment anyway
-            self._shown(await self.palot.agents.get(agent_id))
+            self.detail.move_finished(agent_id, f"unexpected error: {e!r}", error=True)
+        with contextlib.suppress(PalotError):  # the event stream shows the new environment anyway
+            await self.refresh(agent=agent_id)
 
-    def _current(self) -> str:
-        assert self.selected is not None
-        return self.selected
-
-    def _launch(self) -> None:
-        self._track(self._spawn())
-
-    async def _spawn(self) -> None:
+    async def _launch(self) -> None:
         form = self.spawn_form
-        req = form.request()
-        if not req.project:
+        values = form.values()
+        if not values.get("project"):
             form.say("Choose a project: the path of a git repository.", error=True)
             return
         form.busy(True)
         form.say("")
         try:
-            agent = await self.palot.agents.spawn(
-                req.project, req.prompt, title=req.title, model=req.model, environment=req.environment,
-                permission_mode=req.permission_mode,
-            )
+            agent = await self.spawn(**values)
         except PalotError as e:
             form.say(str(e), error=True)
             return
@@ -445,7 +519,6 @@ class Dashboard(w.VBox):
         finally:
             form.busy(False)
         form.clear()
-        self._shown(agent)
         if self.right.children == (form.widget,):
             self.select(agent.id)
 
@@ -456,3 +529,4 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+

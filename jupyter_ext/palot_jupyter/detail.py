@@ -1,7 +1,9 @@
-"""The right column for one agent: header, environment (and moving it), permission approval, activity and
-diff, prompt box, actions.
+"""The right column for one agent: header, environment (and moving it, with the move's options), permission
+approval (with a note), tabs (activity, diff, messages, environment, moves, audit), prompt box, actions (abort,
+apply, archive, close) and, under "More", create a pull request, wait and destroy.
 
-The panel only shows things and reports clicks; the dashboard performs the actions.
+Every control's fields come from the request model of its action in :mod:`palot.api`. The panel only shows
+things and reports clicks; the dashboard performs the actions.
 """
 
 from __future__ import annotations
@@ -9,8 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import ipywidgets as w
-
-from palot.agents import Agent, AgentDiff, AgentStatus
+from palot.api import (
+    Agent,
+    AgentDiff,
+    AgentStatus,
+    AuditRequest,
+    DiffRequest,
+    MoveRequest,
+    PromptRequest,
+    PullRequestRequest,
+    ReplyRequest,
+    WaitRequest,
+)
 
 from .activity import ActivityStream
 from .format import (
@@ -25,8 +37,18 @@ from .format import (
     move_targets,
     permission_html,
 )
+from .requests import RequestForm
 
-ACTIVITY_TAB, DIFF_TAB = 0, 1
+ACTIVITY_TAB, DIFF_TAB, MESSAGES_TAB, ENVIRONMENT_TAB, MOVES_TAB, AUDIT_TAB = range(6)
+TAB_TITLES = ("Activity", "Diff", "Messages", "Environment", "Moves", "Audit")
+#: The action each record tab shows.
+TAB_ACTIONS = {ACTIVITY_TAB: "activity", DIFF_TAB: "diff", MESSAGES_TAB: "messages", ENVIRONMENT_TAB: "environment",
+               MOVES_TAB: "moves", AUDIT_TAB: "audit"}
+PR_TAB, WAIT_TAB, DESTROY_TAB = range(3)
+
+
+def _loading() -> w.HTML:
+    return w.HTML('<div class="palot-muted">Loading…</div>')
 MOVE_LABEL, CONFIRM_LABEL = "Move…", "Confirm move"
 
 
@@ -42,19 +64,34 @@ class DetailPanel:
         self.always_button = w.Button(description="Always", tooltip="Allow this and later requests like it")
         self.reject_button = w.Button(description="Reject", button_style="danger",
                                       tooltip="Refuse; the agent pauses until prompted again")
-        self.permission_box = w.VBox([self.permission_text,
+        # The reply's other fields: which request (when several are pending) and a note to the agent.
+        pick = w.Dropdown(description="Request", options=[("(the first)", "")], value="",
+                          tooltip=ReplyRequest.model_fields["permission_id"].description)
+        self.reply_form = RequestForm(ReplyRequest, exclude=("agent", "reply"), widgets={"permission_id": pick})
+        self.reply_form.permission_id.layout.display = "none"
+        self.permission_box = w.VBox([self.permission_text, self.reply_form.permission_id, self.reply_form.message,
                                       w.HBox([self.approve_button, self.always_button, self.reject_button])],
                                      layout=w.Layout(display="none"))
         self.permission_box.add_class("palot-perm-box")
 
         self.activity = ActivityStream()
-        self.diff = w.HTML('<div class="palot-muted">Loading…</div>')
+        self.diff = _loading()
         self.diff.add_class("palot-diff-view")
-        self.tabs = w.Tab(children=[self.activity, self.diff], titles=("Activity", "Diff"))
+        # The diff of one file only (``api.DiffRequest.path``); blank for every file.
+        self.diff_form = RequestForm(DiffRequest, exclude=("agent",))
+        self.messages, self.environment, self.moves, self.audit = _loading(), _loading(), _loading(), _loading()
+        self.audit_form = RequestForm(AuditRequest, exclude=("agent",))
+        self.tabs = w.Tab(children=[self.activity, w.VBox([self.diff_form.path, self.diff]), self.messages,
+                                    self.environment, self.moves, w.VBox([self.audit_form.limit, self.audit])],
+                          titles=TAB_TITLES)
 
         self.prompt = w.Textarea(placeholder="Send a message: request changes, answer a question, resume…")
+        self.prompt_model = RequestForm(PromptRequest, exclude=("agent", "text")).model
+        self.prompt_model.placeholder = "model for this turn (optional)"
+        self.prompt_model.description = ""
+        self.prompt_model.layout.width = "200px"
         self.send_button = w.Button(description="Send", icon="paper-plane", tooltip="Send the message to the agent")
-        prompt_row = w.HBox([self.prompt, self.send_button])
+        prompt_row = w.HBox([self.prompt, w.VBox([self.send_button, self.prompt_model])])
         prompt_row.add_class("palot-prompt")
 
         self.abort_button = w.Button(description="Abort", icon="stop", tooltip="Stop the current turn (pauses)")
@@ -65,11 +102,31 @@ class DetailPanel:
         self.close_button = w.Button(description="Close", icon="times", tooltip="Back to the overview")
         buttons = w.HBox([self.abort_button, self.apply_button, self.archive_button, self.close_button])
         buttons.add_class("palot-actions")
+        self._build_more()
         self.message = w.HTML()
         self.message.add_class("palot-message")
         self.widget = w.VBox([self.header, self.move_box, self.permission_box, self.tabs, prompt_row, buttons,
-                              self.message])
+                              self.more, self.message])
         self._busy = False
+
+    def _build_more(self) -> None:
+        """The less frequent actions, folded: create a pull request, wait until settled, destroy."""
+        self.pr_form = RequestForm(PullRequestRequest, exclude=("agent",))
+        self.pr_button = w.Button(description="Push and open PR", icon="code-fork",
+                                  tooltip="Push the agent's branch and open a pull request")
+        self.wait_form = RequestForm(WaitRequest, exclude=("agent",))
+        self.wait_button = w.Button(description="Wait", icon="hourglass",
+                                    tooltip="Wait until the agent settles (or reaches the chosen statuses)")
+        self.destroy_force = w.Checkbox(description="also when the agent has unmerged work", value=False,
+                                        indent=False)
+        self.destroy_button = w.Button(description="Destroy", icon="trash", button_style="danger",
+                                       tooltip="Remove the agent, its environment and its branch")
+        self.more = w.Accordion(children=[
+            w.VBox([self.pr_form.box(("title", "body", "base", "remote")), self.pr_button]),
+            w.VBox([self.wait_form.box(), self.wait_button]),
+            w.VBox([w.HTML('<div class="palot-muted">Removes the agent, its environment and its branch.</div>'),
+                    self.destroy_force, self.destroy_button]),
+        ], titles=("Create pull request", "Wait until settled", "Destroy"), selected_index=None)
 
     def _build_move(self, environments: Sequence[str]) -> None:
         """The environment badge, a dropdown of the other environments, Move… (then Confirm move), a status line.
@@ -89,11 +146,31 @@ class DetailPanel:
                                            layout=w.Layout(display="none"))
         self.move_status = w.HTML()
         self.move_status.add_class("palot-move-status")
+        # The move's other fields (``api.MoveRequest``): container options and whether to resume.
+        self.move_form = RequestForm(MoveRequest, exclude=("agent", "target"))
+        self.move_options_box = w.VBox([self.move_form.options.box()], layout=w.Layout(display="none"))
         self.move_target.observe(lambda _change: self.cancel_move(), names="value")
+        self.move_target.observe(lambda _change: self._show_move_options(), names="value")
         self.move_cancel_button.on_click(lambda _b: self.cancel_move())
         row = w.HBox([self.environment_badge, self.move_target, self.move_button, self.move_cancel_button])
         row.add_class("palot-move")
-        self.move_box = w.VBox([row, self.move_status])
+        # Shown with the plan, after the first click on Move…: what the move will do, and how.
+        self.move_options_row = w.HBox([self.move_form.resume, self.move_options_box], layout=w.Layout(display="none"))
+        self.move_box = w.VBox([row, self.move_options_row, self.move_status])
+
+    def _show_move_options(self) -> None:
+        for box, shown in ((self.move_options_row, self._confirming is not None),
+                           (self.move_options_box, self.move_target.value == "container")):
+            display = None if shown else "none"
+            if box.layout.display != display:
+                box.layout.display = display
+
+    def move_values(self) -> dict[str, object]:
+        """The move's options and resume as the form has them (container options only for a container)."""
+        values = self.move_form.values()
+        if self.move_target.value != "container":
+            values.pop("options", None)
+        return values
 
     @property
     def action_buttons(self) -> dict[str, tuple[w.Button, ...]]:
@@ -101,6 +178,7 @@ class DetailPanel:
             "abort": (self.abort_button,), "apply": (self.apply_button,), "archive": (self.archive_button,),
             "send": (self.send_button,),
             "permission": (self.approve_button, self.always_button, self.reject_button),
+            "create_pr": (self.pr_button,), "destroy": (self.destroy_button,),
         }
 
     def show_agent(self, agent: Agent, now: float, *, fresh: bool = False) -> None:
@@ -115,12 +193,22 @@ class DetailPanel:
         display = None if agent.permissions else "none"
         if self.permission_box.layout.display != display:
             self.permission_box.layout.display = display
+        pending = tuple((p.summary or p.permission, p.id) for p in agent.permissions)
+        pick = self.reply_form.permission_id
+        if tuple(pick.options[1:]) != pending:
+            pick.options = (("(the first)", ""), *pending)
+            pick.value = ""
+        several = None if len(pending) > 1 else "none"
+        if pick.layout.display != several:
+            pick.layout.display = several
         self._show_environment(agent)
         if fresh:
             self.activity.show([])
-            self.diff.value = '<div class="palot-muted">Loading…</div>'
+            for view in (self.diff, self.messages, self.environment, self.moves, self.audit):
+                view.value = '<div class="palot-muted">Loading…</div>'
             self.message.value = ""
             self.prompt.value = ""
+            self.reply_form.message.value = ""
             done = agent.status in (AgentStatus.COMPLETED, AgentStatus.ARCHIVED)
             self.tabs.selected_index = DIFF_TAB if done else ACTIVITY_TAB
             self.cancel_move()
@@ -150,6 +238,7 @@ class DetailPanel:
         self.move_button.description = CONFIRM_LABEL
         self.move_button.button_style = "warning"
         self.move_cancel_button.layout.display = None
+        self._show_move_options()
         return None
 
     def cancel_move(self) -> None:
@@ -160,6 +249,7 @@ class DetailPanel:
             self.move_button.button_style = ""
         if self.move_cancel_button.layout.display != "none":
             self.move_cancel_button.layout.display = "none"
+        self._show_move_options()
         self._show_move_note()
 
     def move_started(self, agent_id: str, target: str) -> None:

@@ -1,6 +1,6 @@
 """What the dashboard shows, as plain data and HTML strings (pure: tested without a kernel or browser).
 
-Icons mirror the terminal's (``palot.render``); colours are the seed's status
+Icons are the API's (``palot.api.STATUS_STYLE``, ``KIND_ICON``), as in the terminal; colours are the seed's status
 system. Widgets only put these strings on screen.
 """
 
@@ -9,15 +9,21 @@ from __future__ import annotations
 import html
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from palot.agents import ActivityItem, Agent, AgentDiff, AgentStatus
-from palot.hunks import parse_hunks
-from palot.migration import MigrationResult
-from palot.render import KIND_ICON, STATUS_STYLE
-from palot.render import elapsed as _elapsed
+from palot.api import (
+    KIND_ICON,
+    STATUS_STYLE,
+    ActivityItem,
+    Agent,
+    AgentDiff,
+    AgentStatus,
+    MigrationResult,
+    parse_hunks,
+)
+from palot.api import elapsed as _elapsed
 
 #: The seed's status colours (terminal style names mapped to CSS).
 STATUS_COLOR = {

@@ -1,4 +1,5 @@
-"""The right column when no agent is selected: counts, today's usage, what needs attention, recent work."""
+"""The right column when no agent is selected: counts, today's usage, the service, what needs attention,
+recent work."""
 
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ class OverviewPanel:
     def __init__(self, on_view: Callable[[str], None]) -> None:
         self._on_view = on_view
         self.current: Overview | None = None
+        self.service = w.HTML()  # the service, its OpenCode server, projects and models
         self.summary = w.HTML(overview_html(Overview(0, (), 0, 0.0)))
         self._items: dict[tuple[str, str], _Item] = {}
         self._heads: dict[str, w.HTML] = {}
         self._boxes: dict[str, w.VBox] = {}
         self._empty: dict[str, w.HTML] = {}
-        children: list[w.Widget] = [self.summary]
+        children: list[w.Widget] = [self.summary, self.service]
         for key, heading, empty in _SECTIONS:
             self._heads[key] = w.HTML(f'<div class="palot-h">{heading}</div>')
             self._boxes[key] = w.VBox([])

@@ -1,55 +1,81 @@
-"""The spawn form, one dialog with no wizard: project, environment, prompt (the largest field), model."""
+"""The spawn form, one dialog with no wizard: a widget per field of ``api.SpawnRequest`` (and, for a container,
+of ``api.ContainerOptions``), the prompt the largest. Built from the API's models, so it offers every option
+the other front ends offer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import ipywidgets as w
+from palot.api import TARGET_TYPES, SpawnRequest
 
 from .format import ENVIRONMENT_BADGE, esc
+from .requests import RequestForm, label
 
-_LABEL = {"description_width": "88px"}
+_LABEL = {"description_width": "110px"}
 PERMISSION_CHOICES = (
     ("OpenCode's defaults", "default"),
     ("ask before edits and commands", "ask"),
     ("allow everything", "auto"),
 )
+#: The fields shown first; the rest follow as ``api.SpawnRequest`` declares them.
+FIRST = ("project", "environment", "prompt", "title", "model", "base_branch", "branch", "permission_mode",
+         "setup_script")
+PLACEHOLDERS = {"project": "path to a git repository", "prompt": "What should this agent work on?"}
 
 
-@dataclass(frozen=True)
-class SpawnRequest:
-    project: str
-    prompt: str
-    environment: str
-    model: str | None
-    title: str | None
-    permission_mode: str
+def _environment_label(env: str) -> str:
+    icon, word = ENVIRONMENT_BADGE.get(env, ("·", env))
+    return f"{icon} {word}"
 
 
 class SpawnForm:
-    def __init__(self, environments: list[str]) -> None:
+    def __init__(self, environments: tuple[str, ...] = TARGET_TYPES) -> None:
+        fields = SpawnRequest.model_fields
+        special: dict[str, w.Widget] = {
+            "project": w.Combobox(description="Project", placeholder=PLACEHOLDERS["project"], ensure_option=False,
+                                  tooltip=fields["project"].description, style=_LABEL),
+            "environment": w.ToggleButtons(description="Environment", style=_LABEL,
+                                           options=[(_environment_label(e), e) for e in environments],
+                                           value="worktree", tooltips=[fields["environment"].description or ""]),
+            "prompt": w.Textarea(placeholder=PLACEHOLDERS["prompt"], rows=6, tooltip=fields["prompt"].description),
+            "model": w.Combobox(description="Model", placeholder=fields["model"].description, ensure_option=False,
+                                tooltip=fields["model"].description, style=_LABEL),
+            "permission_mode": w.Dropdown(description="Permissions", options=PERMISSION_CHOICES, value="default",
+                                          tooltip=fields["permission_mode"].description, style=_LABEL),
+        }
+        self.form = RequestForm(SpawnRequest, widgets=special)
+        self.options: RequestForm = self.form.forms["options"]
         self.heading = w.HTML('<div class="palot-h">NEW AGENT</div>')
-        self.project = w.Combobox(description="Project", placeholder="path to a git repository",
-                                  ensure_option=False, style=_LABEL)
-        self.environment = w.ToggleButtons(
-            description="Environment", style=_LABEL,
-            options=[(f"{ENVIRONMENT_BADGE.get(e, ('·', e))[0]} {ENVIRONMENT_BADGE.get(e, ('·', e))[1]}", e)
-                     for e in environments],
-        )
-        self.prompt = w.Textarea(placeholder="What should this agent work on?", rows=6)
-        self.model = w.Text(description="Model", placeholder="provider/model (default: OpenCode's)", style=_LABEL)
-        self.title = w.Text(description="Title", placeholder="optional (default: from the prompt)", style=_LABEL)
-        self.permission = w.Dropdown(description="Permissions", options=PERMISSION_CHOICES, value="default",
-                                     style=_LABEL)
+        self.options_box = w.VBox([w.HTML(f'<div class="palot-side-h">{label("container options").upper()}</div>'),
+                                   self.options.box()], layout=w.Layout(display="none"))
+        self.environment.observe(lambda _c: self._show_options(), names="value")
         self.launch_button = w.Button(description="Launch", button_style="primary", icon="rocket")
         self.cancel_button = w.Button(description="Cancel")
         self.message = w.HTML()
         self.message.add_class("palot-message")
+        rest = [self.form.widgets[n] for n in self.form.widgets if n not in FIRST]
         self.widget = w.VBox([
-            self.heading, self.project, self.environment, self.prompt, self.model, self.title, self.permission,
+            self.heading, *(self.form.widgets[n] for n in FIRST), *rest, self.options_box,
             w.HBox([self.cancel_button, self.launch_button]), self.message,
         ])
         self.widget.add_class("palot-form")
+        self._show_options()
+
+    def __getattr__(self, name: str) -> Any:
+        form = self.__dict__.get("form")
+        if form is not None and name in form.widgets:
+            return form.widgets[name]
+        raise AttributeError(name)
+
+    def field_widgets(self) -> dict[str, w.Widget]:
+        """Every field's widget, by its ``api`` name (``options.memory`` for a container option)."""
+        out = dict(self.form.widgets)
+        out.update({f"options.{n}": wd for n, wd in self.options.widgets.items()})
+        return out
+
+    def _show_options(self) -> None:
+        self.options_box.layout.display = None if self.environment.value == "container" else "none"
 
     def offer_projects(self, paths: list[str], default: str | None) -> None:
         options = tuple(paths)
@@ -58,12 +84,16 @@ class SpawnForm:
         if not self.project.value and default:
             self.project.value = default
 
-    def request(self) -> SpawnRequest:
-        return SpawnRequest(
-            project=self.project.value.strip(), prompt=self.prompt.value, environment=self.environment.value,
-            model=self.model.value.strip() or None, title=self.title.value.strip() or None,
-            permission_mode=self.permission.value,
-        )
+    def offer_models(self, models: list[str]) -> None:
+        if tuple(self.model.options) != tuple(models):
+            self.model.options = tuple(models)
+
+    def values(self) -> dict[str, Any]:
+        """The request as the form has it (container options only for a container)."""
+        values = self.form.values()
+        if values.get("environment") != "container":
+            values.pop("options", None)
+        return values
 
     def busy(self, on: bool) -> None:
         self.launch_button.disabled = on
@@ -74,6 +104,6 @@ class SpawnForm:
         self.message.value = f'<div class="{cls}">{esc(text)}</div>' if text else ""
 
     def clear(self) -> None:
-        self.prompt.value = ""
-        self.title.value = ""
+        self.form.clear("prompt", "title", "branch")
         self.message.value = ""
+

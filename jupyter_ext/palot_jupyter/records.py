@@ -1,0 +1,90 @@
+"""HTML for the detail panel's record tabs (messages, environment, moves, audit) and the service's status.
+
+Pure, like :mod:`format`: every user or model text is escaped (shown as text, never as markup).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from palot.api import (
+    AgentMessage,
+    AuditEntry,
+    EnvironmentStatus,
+    MoveRecord,
+    Project,
+    PullRequest,
+    ServiceStatus,
+)
+
+from .format import ago, environment_badge, esc
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def messages_html(messages: list[AgentMessage]) -> str:
+    if not messages:
+        return '<div class="palot-muted">No messages yet.</div>'
+    out = []
+    for m in messages:
+        tools = f' <span class="palot-muted">tools: {esc(", ".join(m.tools))}</span>' if m.tools else ""
+        error = f'<div class="palot-error">✕ {esc(m.error)}</div>' if m.error else ""
+        out.append(f'<div class="palot-msg palot-msg-{esc(m.role)}"><b>{esc(m.role)}</b> '
+                   f'<span class="palot-muted">{_when(m.time)}</span>{tools}'
+                   f'<pre class="palot-msg-text">{esc(m.text)}</pre>{error}</div>')
+    return "".join(out)
+
+
+def environment_html(env: EnvironmentStatus) -> str:
+    rows = [("type", environment_badge(env.type)), ("state", esc(env.state)), ("directory", f"<code>{esc(env.directory)}</code>")]
+    if env.host_path:
+        rows.append(("on this machine", f"<code>{esc(env.host_path)}</code>"))
+    if env.branch:
+        rows.append(("branch", f"<code>{esc(env.branch)}</code>"))
+    if env.base_commit:
+        rows.append(("base", f"<code>{esc(env.base_commit[:12])}</code>"))
+    for key, value in (env.resources or {}).items():
+        rows.append((esc(key), esc(json.dumps(value) if not isinstance(value, str) else value)))
+    table = "".join(f'<tr><td class="palot-muted">{k}</td><td>{v}</td></tr>' for k, v in rows)
+    note = f'<div class="palot-muted">{esc(env.unavailable)}</div>' if env.unavailable else ""
+    return f'<table class="palot-env">{table}</table>{note}'
+
+
+def moves_html(moves: list[MoveRecord], now: float | None = None) -> str:
+    if not moves:
+        return '<div class="palot-muted">This agent has not moved.</div>'
+    rows = "".join(
+        f'<tr><td>{environment_badge(m.target_type)}</td><td>{esc(m.state)}</td>'
+        f'<td class="palot-muted">{esc(m.step or "")}</td><td class="palot-muted">{ago(m.created_at, now)}</td>'
+        f'<td class="palot-error">{esc(m.error or "")}</td></tr>' for m in moves)
+    return f'<table class="palot-moves">{rows}</table>'
+
+
+def audit_html(entries: list[AuditEntry]) -> str:
+    if not entries:
+        return '<div class="palot-muted">Nothing in the audit log.</div>'
+    rows = "".join(
+        f'<tr><td class="palot-muted">{_when(e.ts)}</td><td>{esc(e.event)}</td>'
+        f'<td class="palot-muted">{esc(json.dumps(e.detail)[:200]) if e.detail else ""}</td></tr>' for e in entries)
+    return f'<table class="palot-audit">{rows}</table>'
+
+
+def service_html(status: ServiceStatus | None, projects: list[Project], models: list[str]) -> str:
+    """The overview's service line: Palot, OpenCode, clients; and what projects and models there are."""
+    if status is None:
+        return ""
+    opencode = (f'OpenCode <span class="palot-ok">connected</span> at <code>{esc(status.opencode_url)}</code>'
+                if status.opencode_connected else '<span class="palot-error">OpenCode not connected</span>')
+    restarts = f" · {status.opencode_restarts} restart(s)" if status.opencode_restarts else ""
+    names = ", ".join(esc(p.name) for p in projects) or "none yet"
+    return (f'<div class="palot-service"><span class="palot-muted">Palot {esc(status.palot_version)} service '
+            f'(pid {status.pid}, up {ago(status.started_at)})</span> · {opencode}{restarts} · '
+            f'{status.clients} client(s)<div class="palot-muted">Projects: {names} · '
+            f'{len(models)} model(s) available</div></div>')
+
+
+def pull_request_text(pr: PullRequest) -> str:
+    return f"{pr.message} {pr.url}" if pr.url and pr.url not in pr.message else pr.message
