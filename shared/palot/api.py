@@ -477,6 +477,7 @@ class Event(BaseModel):
     permission_id: str | None = None  # permission.answered
     reply: str | None = None
     step: str | None = None  # move.progress
+    target: str | None = None  # move.progress: the environment type the agent moves to
     message: str | None = None  # move.progress, resync
     notification: Notification | None = None
 

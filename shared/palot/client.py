@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -41,6 +42,11 @@ def _quiet(_line: str) -> None:
     pass
 
 
+def _absolute(path: str | Path) -> str:
+    """A project path as the service must see it: it runs in its own working directory."""
+    return str(Path(path).expanduser().absolute())
+
+
 class PalotClient:
     """A connection to the Palot service of one ``PALOT_HOME`` (``home``, or ``$PALOT_HOME``, or the default)."""
 
@@ -49,6 +55,7 @@ class PalotClient:
         self.paths = PalotPaths(Path(home).expanduser().resolve()) if home else PalotPaths.default()
         self.endpoint = Endpoint(self.paths)
         self.autostart = autostart and url is None
+        self._url = url
         self.progress = progress or _quiet
         headers = {"User-Agent": f"palot-client/{__version__}"}
         if url is not None:  # a remote editor over the optional loopback TCP listener
@@ -104,9 +111,14 @@ class PalotClient:
             log_file = self.endpoint.log_file
             seen = log_file.stat().st_size if log_file.exists() else 0
             env = {**os.environ, "PALOT_HOME": str(self.paths.home)}
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "palot.service", "--same-as-before", "--background"], env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+            def launch() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "palot.service", "--same-as-before", "--background"], env=env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    start_new_session=True)
+
+            proc = launch()
             started = time.monotonic()
             told = False
             while True:
@@ -118,7 +130,11 @@ class PalotClient:
                     told = True
                 seen = self._relay_log(seen) if told else seen
                 code = proc.poll()
-                if code not in (None, 0):  # 0: another client's start won the race; wait for that one
+                if code == 0 and not self._service_alive():
+                    # Ours lost the start to a service that has gone since (one stopping, or another client's
+                    # that failed): nobody will answer unless we start it again.
+                    proc = launch()
+                elif code not in (None, 0):  # 0: another client's start won the race; wait for that one
                     err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()
                     raise ServiceUnavailable(f"the Palot service did not start: {self._last_error(err)}",
                                              f"see {log_file}, or run `palot serve` to watch it start")
@@ -126,6 +142,21 @@ class PalotClient:
                     raise ServiceUnavailable(f"the Palot service did not answer within {START_TIMEOUT:.0f} s",
                                              f"see {log_file}")
                 await asyncio.sleep(0.05 if waited < 2 else 0.25)
+
+    def _service_alive(self) -> bool:
+        """Whether a service process of this home is alive (it holds ``service/lock`` for its whole life,
+        including while it stops after its socket has closed)."""
+        try:
+            lock = open(self.endpoint.lock_file, "a")  # noqa: SIM115 - closed below
+        except OSError:
+            return False
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return False
 
     def _relay_log(self, seen: int) -> int:
         """Show the service's start-up lines (e.g. OpenCode being installed) as progress."""
@@ -160,7 +191,9 @@ class PalotClient:
         return await self._start()
 
     async def stop_service(self, *, stop_opencode: bool = False, timeout: float = 30.0) -> bool:
-        """Ask the service to stop; True once its socket is gone. ``stop_opencode`` also stops OpenCode."""
+        """Ask the service to stop; True once it has stopped (its socket is gone and, on this machine, its
+        process has ended, so a service started right after is not turned away). ``stop_opencode`` also
+        stops OpenCode."""
         try:
             await self._http.post("/v1/admin/shutdown", json={"stop_opencode": stop_opencode})
         except (httpx.ConnectError, httpx.RemoteProtocolError, FileNotFoundError):
@@ -170,9 +203,17 @@ class PalotClient:
             try:
                 await self._http.post("/v1/status", json={})
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError):
-                return True
+                break
             await asyncio.sleep(0.1)
-        return False
+        else:
+            return False
+        if self._url is not None:
+            return True
+        while self._service_alive():  # it closes the core (and OpenCode, when asked) after its socket
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
 
     # --- calling ------------------------------------------------------------------------------
 
@@ -283,7 +324,7 @@ class PalotClient:
         return await self.call("projects")
 
     async def models(self, project: str | Path | None = None) -> list[str]:
-        return await self.call("models", {"project": str(project) if project else None})
+        return await self.call("models", {"project": _absolute(project) if project else None})
 
     async def list(self, *, project: str | None = None, status: str | list[str] | None = None,
                    environment: str | None = None, include_archived: bool = False,
@@ -302,7 +343,7 @@ class PalotClient:
                     progress: Progress | None = None) -> api.Agent:
         opts = options.model_dump(exclude_none=True) if isinstance(options, api.ContainerOptions) else options
         return await self.call("spawn", {
-            "project": str(Path(project).expanduser()), "prompt": prompt, "environment": environment, "title": title,
+            "project": _absolute(project), "prompt": prompt, "environment": environment, "title": title,
             "model": model, "base_branch": base_branch, "branch": branch, "setup_script": setup_script,
             "permission_mode": permission_mode, "options": opts or None}, progress=progress)
 

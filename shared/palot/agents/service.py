@@ -301,7 +301,8 @@ class AgentService:
         if agent_id is None:
             self._track_external(event)
             if sid in self._external:  # a session started elsewhere (the OpenCode TUI): its status, too
-                _follow(self._external_live.setdefault(sid, LiveState()), event)
+                if _follow(self._external_live.setdefault(sid, LiveState()), event):
+                    self._announce_external(sid)
             return
         if not _follow(self._live.setdefault(agent_id, LiveState()), event):
             return
@@ -403,9 +404,32 @@ class AgentService:
         except ValueError:
             return
         if event.type == "session.deleted":
-            self._external.pop(session.id, None)
+            if self._external.pop(session.id, None) is not None:
+                self.hub.publish(make_event(AGENT_REMOVED, event.directory, agentID=session.id,
+                                            sessionID=session.id))
         elif session.parentID is None and session.id not in self._by_session:
+            new = session.id not in self._external
             self._external[session.id] = (session, project)
+            # A session Palot itself just created is recorded a moment after OpenCode announces it: say
+            # "a new external session" only once it is still unclaimed a little later.
+            self._announce_external(session.id, delay=2.5 if new else 0.0)
+
+    def _announce_external(self, session_id: str, delay: float = 0.0) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        def publish() -> None:
+            found = self._external.get(session_id)
+            if found is None:
+                return
+            if self.agent_for_session(session_id) is not None:  # one of Palot's own, after all
+                self._external.pop(session_id, None)
+                return
+            self.hub.publish(_agent_event(self._external_view(*found)))
+
+        loop.call_later(delay, publish)
 
     def _watch_environment(self, agent_id: str, env: EnvironmentRecord) -> None:
         """While a container agent runs, check its environment every few seconds (a command can be

@@ -117,7 +117,8 @@ async def _move(svc: "Service", req: api.MoveRequest, progress: Progress) -> api
     async with svc.agent_lock(req.agent, "move") as agent_id:
         def step(line: str) -> None:
             progress(line)
-            svc.bridge.publish(api.Event(type=api.MOVE_PROGRESS, agent_id=agent_id, message=line))
+            svc.bridge.publish(api.Event(type=api.MOVE_PROGRESS, agent_id=agent_id, target=req.target,
+                                             message=line))
 
         result = await svc.palot.agents.move(agent_id, req.target, options=_opts(req.options), resume=req.resume,
                                              progress=step)

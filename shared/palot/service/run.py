@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import fcntl
 import hmac
+import ipaddress
 import json
 import logging
 import logging.handlers
@@ -109,6 +110,7 @@ class Service:
         self.stopping = asyncio.Event()
         self.stop_opencode = False
         self.tcp_address: str | None = None
+        self._running: set[asyncio.Task[Any]] = set()
         self._adapters = {name: TypeAdapter(spec.response) for name, spec in api.ACTIONS.items()}
 
     def agent_lock(self, agent_ref: str, action: str) -> contextlib.AbstractAsyncContextManager[str]:
@@ -185,6 +187,8 @@ class Service:
         """Progress lines, then the result (or the error), one JSON object per line."""
         lines: asyncio.Queue[str] = asyncio.Queue()
         task = asyncio.create_task(HANDLERS[name](self, req, lines.put_nowait))
+        self._running.add(task)  # the loop keeps only weak references; the work must outlive its client
+        task.add_done_callback(self._running.discard)
         try:
             while not task.done() or not lines.empty():
                 getter = asyncio.ensure_future(lines.get())
@@ -203,10 +207,10 @@ class Service:
                 yield json.dumps(self._internal(name, e)).encode() + b"\n"
                 return
             yield b'{"result": ' + self._adapters[name].dump_json(result) + b"}\n"
-        finally:
-            # A client that goes away does not stop the work: the action finishes and its outcome is in the
-            # agent's view and the audit log (nothing half-done).
-            pass
+        except asyncio.CancelledError:
+            # The client went away: the work goes on to its end (nothing half-done); its outcome is in the
+            # agent's view and the audit log.
+            raise
 
     async def _events(self, request: Request) -> Response:
         replay = request.query_params.get("replay") in ("1", "true")
@@ -236,14 +240,17 @@ class Service:
     # --- life -------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        # A bad --tcp address is refused before anything starts (no OpenCode server, no stale socket left).
+        tcp_sock = None
+        if self.options.tcp:
+            tcp_sock, self.tcp_address = _bind_tcp(self.options.tcp)
         await self.palot.start()
         self.bridge.start()
         sock = _bind_unix(self.endpoint.socket)
         servers = [uvicorn.Server(uvicorn.Config(self.app(), http=PeerCheckedH11, lifespan="off", log_level="warning",
                                                  timeout_keep_alive=30, access_log=False))]
         sockets = [[sock]]
-        if self.options.tcp:
-            tcp_sock, self.tcp_address = _bind_tcp(self.options.tcp)
+        if tcp_sock is not None:
             token = secrets.token_urlsafe(32)
             write_private(self.endpoint.token_file, token)
             servers.append(uvicorn.Server(uvicorn.Config(self.app(token), lifespan="off", log_level="warning",
@@ -297,7 +304,14 @@ def _bind_unix(path: Path) -> socket.socket:
 
 def _bind_tcp(address: str) -> tuple[socket.socket, str]:
     host, _, port = address.rpartition(":")
-    host = host or "127.0.0.1"
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:  # the token is sent in clear: never offer the API beyond this machine
+        raise InvalidInput(f"the TCP listener is for loopback only, not {host}",
+                           "use --tcp 127.0.0.1:PORT (reach it from another machine through an SSH tunnel)")
     try:
         number = int(port)
     except ValueError:
