@@ -4,7 +4,8 @@
 ``README.md`` beside this file for the surface and editor setup.
 """
 
-from .commands import COMMANDS
+from .commands import ACTION_COMMANDS, COMMAND_FIELDS, COMMANDS, OBJECT_FIELDS
 from .server import FEATURES, PalotLanguageServer, create_server
 
-__all__ = ["COMMANDS", "FEATURES", "PalotLanguageServer", "create_server"]
+__all__ = ["ACTION_COMMANDS", "COMMANDS", "COMMAND_FIELDS", "FEATURES", "OBJECT_FIELDS", "PalotLanguageServer",
+           "create_server"]

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="palot-lsp",
         description="Palot's language server: agents' changes, commands and code actions in your editor. "
-                    "It attaches to the shared Palot server of $PALOT_HOME (or the default data dir).")
+                    "A client of the Palot service of $PALOT_HOME (or the default data dir), started if none runs.")
     parser.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")
     parser.add_argument("--tcp", action="store_true", help="listen on TCP instead (for debugging)")
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")

@@ -29,6 +29,18 @@ SHOW_DIFF = "palot.showDiff"
 APPLY = "palot.apply"
 ARCHIVE = "palot.archive"
 MOVE = "palot.move"
+STATUS = "palot.status"
+PROJECTS = "palot.projects"
+MODELS = "palot.models"
+GET = "palot.get"
+WAIT = "palot.wait"
+ACTIVITY = "palot.activity"
+MESSAGES = "palot.messages"
+CREATE_PR = "palot.createPr"
+DESTROY = "palot.destroy"
+ENVIRONMENT = "palot.environment"
+MOVES = "palot.moves"
+AUDIT = "palot.audit"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"
@@ -81,7 +93,7 @@ def code_actions(
 
     for pending in permissions:
         if pending.start <= last and first <= pending.end:
-            args = {"agent": pending.agent.id, "permission": pending.permission.id}
+            args = {"agent": pending.agent.id, "permission_id": pending.permission.id}
             label = f"{pending.permission.permission} {pending.path}"
             diags = tuple(d for d in context_diagnostics if _is_permission_diagnostic(d, pending))
             actions += [
@@ -131,3 +143,32 @@ def _is_permission_diagnostic(diagnostic: lsp.Diagnostic, pending: PendingPermis
 def _range_json(range_: lsp.Range) -> dict[str, Any]:
     return {"start": {"line": range_.start.line, "character": range_.start.character},
             "end": {"line": range_.end.line, "character": range_.end.character}}
+
+
+@dataclass(frozen=True)
+class LensSpec:
+    """A code lens before it becomes an LSP ``CodeLens``: the line (1-based) and the command it runs."""
+
+    line: int
+    title: str
+    command: str
+    arguments: dict[str, Any]
+
+
+def code_lenses(changes: Sequence[AgentChange]) -> list[LensSpec]:
+    """Above each agent's first changed line in the file: who changed it (and its status), show it, apply it."""
+    out: list[LensSpec] = []
+    for change in changes:
+        ranges = change.ranges()
+        if not ranges:
+            continue
+        line = ranges[0][0]
+        args = {"agent": change.agent.id, "path": change.path}
+        count = len(ranges)
+        what = f"{count} change{'s' if count > 1 else ''}"
+        out += [
+            LensSpec(line, f"Palot: {agent_label(change.agent)} ({change.agent.status.value}), {what}", SHOW_DIFF,
+                     args),
+            LensSpec(line, "Apply to this file", APPLY, args),
+        ]
+    return out

@@ -10,10 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from palot import Agent
-from palot.agents import AgentStatus
-from palot.agents.models import PermissionView
-from palot.hunks import Hunk, parse_hunks
+from palot.api import Agent, AgentStatus, Hunk, PermissionView, parse_hunks
+
 
 def is_shown(agent: Agent) -> bool:
     """Agents whose changes the editor shows: every managed agent but archived ones (no worktree left)."""

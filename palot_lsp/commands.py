@@ -1,42 +1,46 @@
-"""The ``workspace/executeCommand`` surface: one row per command, each a thin call into ``palot.agents``.
+"""The ``workspace/executeCommand`` surface: one command per action of :data:`palot.api.ACTIONS`.
 
-Arguments are one JSON object (``[{"agent": "ag_1", "text": "..."}]``) or the
-same values positionally (``["ag_1", "..."]``). They are checked here, loosely
-(unknown keys are ignored), so a bad call gets an ``InvalidParams`` error that
-says what is expected instead of a decoding failure.
+Every command takes one JSON object whose keys are the api request's field names
+(``[{"agent": "ag_1", "text": "..."}]``), or the same values positionally
+(``["ag_1", "..."]``). The argument names, kinds and choices come from the api's
+request models, so the editor offers exactly what the CLI and MCP offer
+(:data:`ACTION_COMMANDS`, :data:`COMMAND_FIELDS`). Arguments are checked twice:
+their shape here (an ``InvalidParams`` error saying what is expected; unknown
+names are refused), then their values by :func:`palot.api.request_for` (the
+api's own error, with its fix).
 
-| command | arguments | does |
+Some commands take a little more, for the editor:
+
+| command | extra arguments | does |
 |---|---|---|
-| ``palot.spawn`` | prompt, uri?, range?, title?, permissionMode?, model?, project?, baseBranch?, setupScript? | spawn an agent; with ``uri`` and ``range`` the prompt carries those lines |
-| ``palot.list`` | project?, status?, includeArchived? | the workspace's agents |
-| ``palot.prompt`` | agent, text | send an agent another prompt |
-| ``palot.abort`` | agent | stop the agent's current turn |
-| ``palot.replyPermission`` | agent, reply (once/always/reject), permission? | answer a permission request |
-| ``palot.showDiff`` | agent, path?, target? (diff/file) | open the agent's diff, or the file in its worktree |
-| ``palot.apply`` | agent, path? | apply the agent's changes (or one file of them) to the checkout |
-| ``palot.archive`` | agent | stop the agent, keep its branch |
-| ``palot.move`` | agent, target (worktree/container), options?, resume? | move the agent, with its code and conversation |
+| ``palot.spawn`` | uri?, range? | the prompt carries the file (and those lines); the project defaults to the workspace |
+| ``palot.showDiff`` (api ``diff``) | target? (diff/file) | opens the agent's diff, or the file where the agent works |
+| ``palot.apply`` | path? | applies one file of the agent's changes, as the editor's own edit |
+
+Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScript``, ``includeArchived``,
+``permission``) are still accepted for the api names.
 """
 
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types as lsp
+from pydantic import BaseModel
 
-from palot import Agent
-from palot.agents import AgentStatus
-from palot.errors import InvalidInput, InvalidState
-from palot.hunks import parse_hunks
-from palot.migration import MigrationResult
+from palot import api
+from palot.errors import DirtyCheckout, InvalidInput, InvalidState
 
 from . import actions as names
-from .adapters import apply_file
 from .changes import agent_label
+from .edits import HunkConflict, hunk_edits, workspace_edit
 
 if TYPE_CHECKING:
     from .server import PalotLanguageServer
@@ -44,10 +48,11 @@ if TYPE_CHECKING:
 Report = Callable[[str], None]
 Run = Callable[["PalotLanguageServer", dict[str, Any], Report], Awaitable[Any]]
 
-PERMISSION_MODES = ("default", "ask", "auto")
-REPLIES = ("once", "always", "reject")
 DIFF_TARGETS = ("diff", "file")
-MOVE_TARGETS = ("worktree", "container", "cloud")  # the environments an agent can move between (as `palot agents move`)
+#: Older argument names → the api's.
+ALIASES = {"permissionMode": "permission_mode", "baseBranch": "base_branch", "setupScript": "setup_script",
+           "includeArchived": "include_archived", "includeExternal": "include_external",
+           "permission": "permission_id", "permissionId": "permission_id"}
 
 
 class InvalidArguments(ValueError):
@@ -57,14 +62,16 @@ class InvalidArguments(ValueError):
 @dataclass(frozen=True)
 class Arg:
     name: str
-    type: str  # "string", "range", "boolean" or "object"
+    type: str  # "string", "boolean", "number", "array", "object" or "range"
     required: bool = False
     choices: tuple[str, ...] = ()
+    api: bool = True  # a field of the action's request (else the editor's own, e.g. uri, range)
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
+    action: str  # the api action it runs
     summary: str
     args: tuple[Arg, ...]
     run: Run
@@ -78,19 +85,61 @@ class Command:
         return "{" + ", ".join(parts) + "}"
 
 
-# --- argument checking --------------------------------------------------------------
+# --- arguments, derived from the api ---------------------------------------------------------
+
+
+def _kind(annotation: Any) -> tuple[str, tuple[str, ...]]:
+    """The JSON kind (and choices) of a request field's type."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _kind(args[0])
+    if origin is Literal:
+        return "string", tuple(str(a) for a in args)
+    if origin in (list, tuple):
+        return "array", ()
+    if annotation is bool:
+        return "boolean", ()
+    if annotation in (int, float):
+        return "number", ()
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object", ()
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return "string", tuple(str(m.value) for m in annotation)
+    return "string", ()
+
+
+def api_args(action: str, *, optional: Sequence[str] = (), first: Sequence[str] = ()) -> tuple[Arg, ...]:
+    """Every field of ``action``'s request as an argument (``optional``: defaulted by the editor)."""
+    fields = api.ACTIONS[action].request.model_fields
+    order = [*first, *(n for n in fields if n not in first)]
+    out = []
+    for name in order:
+        kind, choices = _kind(fields[name].annotation)
+        out.append(Arg(name, kind, fields[name].is_required() and name not in optional, choices))
+    return tuple(out)
+
+
+def _object_model(action: str, field: str) -> type[BaseModel]:
+    annotation = api.ACTIONS[action].request.model_fields[field].annotation
+    return next(a for a in (annotation, *typing.get_args(annotation))
+                if isinstance(a, type) and issubclass(a, BaseModel))
 
 
 def parse_arguments(command: Command, raw: Sequence[Any] | None) -> dict[str, Any]:
-    """Named, checked arguments from ``[{...}]`` or positional ``[...]``; ``InvalidArguments`` otherwise."""
+    """Named, shape-checked arguments from ``[{...}]`` or positional ``[...]``; ``InvalidArguments`` otherwise."""
     values = list(raw or [])
     if len(values) == 1 and isinstance(values[0], dict):
-        given = dict(values[0])
+        given = {ALIASES.get(k, k) if ALIASES.get(k, k) in _names(command) else k: v for k, v in values[0].items()}
     elif len(values) > len(command.args):
         raise InvalidArguments(f"{command.name} takes at most {len(command.args)} arguments, got {len(values)}; "
                                f"pass one object: {command.signature()}")
     else:
         given = {arg.name: value for arg, value in zip(command.args, values)}
+    unknown = [k for k in given if k not in _names(command)]
+    if unknown:
+        raise InvalidArguments(f"{command.name}: unknown argument {', '.join(repr(k) for k in unknown)}; "
+                               f"it takes: {', '.join(a.name for a in command.args)}")
     out: dict[str, Any] = {}
     for arg in command.args:
         value = given.get(arg.name)
@@ -100,6 +149,10 @@ def parse_arguments(command: Command, raw: Sequence[Any] | None) -> dict[str, An
             continue
         out[arg.name] = _check(command, arg, value)
     return out
+
+
+def _names(command: Command) -> set[str]:
+    return {a.name for a in command.args}
 
 
 def _check(command: Command, arg: Arg, value: Any) -> Any:
@@ -114,8 +167,14 @@ def _check(command: Command, arg: Arg, value: Any) -> Any:
         if not isinstance(value, bool):
             raise InvalidArguments(f"{where} must be true or false, got {value!r}")
         return value
+    if arg.type == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidArguments(f"{where} must be a number, got {value!r}")
+        return value
+    if arg.type == "array":
+        return [value] if isinstance(value, str) else value  # one status for a list of them; the api checks the rest
     if arg.type == "object":
-        # Only the shape is checked here; the core checks the keys and values and names the fix.
+        # Only the shape is checked here; the api checks the keys and values and names the fix.
         if not isinstance(value, dict):
             raise InvalidArguments(f"{where} must be a JSON object, got {value!r}")
         return value
@@ -132,65 +191,90 @@ def _check(command: Command, arg: Arg, value: Any) -> Any:
     raise AssertionError(arg.type)
 
 
-def dump(agent: Agent) -> dict[str, Any]:
-    return agent.model_dump(mode="json")
+def request(command: Command, a: dict[str, Any], **override: Any) -> BaseModel:
+    """The api request of the command's action from its (api) arguments; the api's error when a value is bad."""
+    fields = {arg.name: a[arg.name] for arg in command.args if arg.api and arg.name in a}
+    return api.request_for(command.action, {**fields, **override})
+
+
+def dump(value: Any) -> Any:
+    """An api answer as JSON for the editor."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [dump(v) for v in value]
+    return value
 
 
 # --- the commands -----------------------------------------------------------------------
 
 
 async def spawn(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    palot = await ls.palot_ready()
+    client = await ls.palot_ready()
     prompt, project = a["prompt"], a.get("project")
     if "uri" in a:
         prompt, file_project = await ls.prompt_with_file(prompt, a["uri"], a.get("range"))
         project = project or file_project
     project = project or ls.default_project()
-    agent = await palot.agents.spawn(project, prompt, title=a.get("title"), model=a.get("model"),
-                                     permission_mode=a.get("permissionMode", "default"),
-                                     base_branch=a.get("baseBranch"), setup_script=a.get("setupScript"),
-                                     progress=report)
+    agent: api.Agent = await client.call("spawn", request(COMMANDS[names.SPAWN], a, prompt=prompt, project=project),
+                                         progress=report)
     ls.live.track(agent)
     ls.show(f"Agent {agent_label(agent)} is working on branch {agent.branch}.")
     return dump(agent)
 
 
 async def list_agents(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> list[dict[str, Any]]:
-    palot = await ls.palot_ready()
-    agents = palot.agents.list(project=a.get("project"), status=a.get("status"),
-                               include_archived=a.get("includeArchived", False), include_external=False)
+    client = await ls.palot_ready()
+    # The editor shows Palot's own agents unless asked for OpenCode sessions it did not start.
+    agents: list[api.Agent] = await client.call("list", request(COMMANDS[names.LIST], {"include_external": False,
+                                                                                       **a}))
     if "project" not in a:
         agents = [agent for agent in agents if ls.in_workspace(agent)]
     lines = [f"{x.id}  {x.status.value:<12} {x.branch or '-'}  {x.title}" for x in agents[:20]]
     more = f"\n… and {len(agents) - 20} more" if len(agents) > 20 else ""
     ls.show("\n".join(lines) + more if agents else "No Palot agents in this workspace.")
-    return [dump(agent) for agent in agents]
+    return dump(agents)
 
 
-async def prompt(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    agent = await (await ls.palot_ready()).agents.prompt(a["agent"], a["text"], model=a.get("model"))
-    ls.live.track(agent)
-    return dump(agent)
+def _agent_call(command_name: str, message: Callable[[api.Agent], str | None] | None = None) -> Run:
+    """A command whose answer is the agent's new view: the editor takes it in at once."""
+
+    async def run(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
+        command = COMMANDS[command_name]
+        spec = api.ACTIONS[command.action]
+        client = await ls.palot_ready()
+        agent: api.Agent = await client.call(command.action, request(command, a),
+                                             progress=report if spec.long else None)
+        ls.live.track(agent)
+        text = message(agent) if message else None
+        if text:
+            ls.show(text)
+        return dump(agent)
+
+    return run
 
 
-async def abort(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    agent = await (await ls.palot_ready()).agents.abort(a["agent"])
-    ls.live.track(agent)
-    return dump(agent)
+def _plain_call(command_name: str, message: Callable[[Any], str | None] | None = None) -> Run:
+    """A command that answers what the api answers, as JSON (and, for some, a word in the editor)."""
 
+    async def run(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> Any:
+        command = COMMANDS[command_name]
+        spec = api.ACTIONS[command.action]
+        client = await ls.palot_ready()
+        result = await client.call(command.action, request(command, a), progress=report if spec.long else None)
+        text = message(result) if message else None
+        if text:
+            ls.show(text)
+        return dump(result)
 
-async def reply_permission(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    agent = await (await ls.palot_ready()).agents.reply_permission(
-        a["agent"], a["reply"], permission_id=a.get("permission"))
-    ls.live.track(agent)
-    return dump(agent)
+    return run
 
 
 async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    palot = await ls.palot_ready()
-    agent = await palot.agents.get(a["agent"])
+    client = await ls.palot_ready()
+    agent = await client.get(a["agent"])
     path = a.get("path")
-    diff = await palot.agents.diff(agent.id, path=path)
+    diff: api.AgentDiff = await client.call("diff", request(COMMANDS[names.SHOW_DIFF], a, agent=agent.id))
     if not diff.patch.strip():
         what = f"{path}" if path else "any file"
         raise InvalidState(f"agent {agent.id} has not changed {what} yet", "wait for it to edit, or prompt it")
@@ -207,7 +291,7 @@ async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
                                "pass the 'path' of a file the agent changed, or show its diff (target \"diff\")")
         uri, selection = worktree_file.as_uri(), _first_change(diff.patch, path)
     else:
-        out = palot.paths.home / "lsp" / "diffs"
+        out = client.paths.home / "lsp" / "diffs"
         out.mkdir(parents=True, exist_ok=True)
         name = agent.id + ("-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", path) if path else "")
         diff_file = out / f"{name}.diff"
@@ -215,11 +299,12 @@ async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
         uri, selection = diff_file.as_uri(), None
     shown = await ls.show_document(uri, selection, what=f"{agent_label(agent)}'s change")
     return {"agent": agent.id, "uri": uri, "shown": shown, "files": [f.path for f in diff.files],
-            "additions": diff.additions, "deletions": diff.deletions}
+            "additions": diff.additions, "deletions": diff.deletions, "patch": diff.patch,
+            "unavailable": diff.unavailable}
 
 
 def _first_change(patch: str, path: str) -> lsp.Range | None:
-    found = parse_hunks(patch).get(path)
+    found = api.parse_hunks(patch).get(path)
     ranges = [r for h in (found.hunks if found else []) for r in h.changed_ranges()]
     if not ranges:
         return None
@@ -228,31 +313,62 @@ def _first_change(patch: str, path: str) -> lsp.Range | None:
 
 
 async def apply(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    palot = await ls.palot_ready()
-    agent_id = palot.agents.resolve(a["agent"])
+    client = await ls.palot_ready()
+    request(COMMANDS[names.APPLY], a)  # the api's checks first
+    agent = await client.get(a["agent"])
     if "path" in a:
         report(f"applying {a['path']}")
-        changed = await apply_file(palot, agent_id, a["path"])
-    else:
-        report("applying every changed file")
-        changed = await palot.agents.apply(agent_id)
-    ls.show(f"Applied agent {agent_id}'s changes to your checkout: {', '.join(changed)}")
-    return {"agent": agent_id, "files": changed}
+        return await _apply_file(ls, agent, a["path"])
+    report("applying every changed file")
+    changed = await client.apply(agent.id)
+    ls.show(f"Applied agent {agent.id}'s changes to your checkout: {', '.join(changed)}")
+    return {"agent": agent.id, "files": changed}
 
 
-async def archive(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    agent = await (await ls.palot_ready()).agents.archive(a["agent"])
-    ls.live.track(agent)
-    ls.show(f"Archived agent {agent_label(agent)}; its work is kept on branch {agent.branch}.")
-    return dump(agent)
+async def _apply_file(ls: PalotLanguageServer, agent: api.Agent, path: str) -> dict[str, Any]:
+    """One file of the agent's changes. A file open in the editor gets them as the editor's own edit, hunk by
+    hunk (undoable, saved when the user saves). Otherwise, once the agent is done, that is the api's
+    ``apply`` of that file (checked and audited by the service), or the editor's edit when git refuses
+    because the checkout has other uncommitted changes."""
+    client = await ls.palot_ready()
+    if agent.read_only:
+        raise InvalidInput(f"agent {agent.id} is an OpenCode session Palot did not start, so it cannot apply it",
+                           "spawn a Palot agent for this work")
+    whole = await client.diff(agent.id)
+    if path not in {f.path for f in whole.files}:
+        raise InvalidState(f"agent {agent.id} has no changes to {path}", "wait for it to edit the file, or prompt it")
+    if not agent.status.active and not ls.is_open(agent.project_path, path):
+        try:
+            changed = await client.apply(agent.id, path=path)
+        except DirtyCheckout:
+            pass  # the editor's own edit below works on a dirty checkout, and refuses on a conflict
+        else:
+            ls.show(f"Applied agent {agent.id}'s changes to your checkout: {', '.join(changed)}")
+            return {"agent": agent.id, "files": changed}
+    found = api.parse_hunks((await client.diff(agent.id, path=path)).patch).get(path)
+    if found is None or not found.hunks:
+        raise InvalidState(f"agent {agent.id}'s change to {path} is not text (binary, or a rename)",
+                           "apply all of its changes instead (palot.apply without 'path')")
+    uri, lines, version = ls.project_document(agent.project_path, path)
+    try:
+        edits = hunk_edits(lines, found.hunks, path)
+    except HunkConflict as e:
+        raise InvalidState(f"{e}: nothing was changed", "undo your edits to those lines, or apply the agent's "
+                           "changes on its branch") from None
+    await ls.apply_edit(f"Apply {agent_label(agent)}'s change to {path}", workspace_edit(uri, version, edits))
+    ls.show(f"Applied agent {agent.id}'s change to {path} in the editor (save the file to keep it).")
+    return {"agent": agent.id, "files": [path], "edited": uri}
+
+
+def _archived(agent: api.Agent) -> str:
+    return f"Archived agent {agent_label(agent)}; its work is kept on branch {agent.branch}."
 
 
 async def move(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    palot = await ls.palot_ready()
-    # Each of the core's numbered steps ("[3/9] exporting …") becomes a $/progress report.
-    result: MigrationResult = await palot.agents.move(a["agent"], a["target"], options=a.get("options"),
-                                                      resume=a.get("resume"), progress=report)
-    agent = await palot.agents.get(result.agent_id)
+    client = await ls.palot_ready()
+    # Each of the service's numbered steps ("[3/9] exporting …") becomes a $/progress report.
+    result: api.MigrationResult = await client.call("move", request(COMMANDS[names.MOVE], a), progress=report)
+    agent = await client.get(result.agent_id)
     ls.live.track(agent)
     # A container's directory is its own /workspace, which means nothing on this machine: name the environment.
     where = f"a worktree at {result.directory}" if result.target == "worktree" \
@@ -265,32 +381,64 @@ async def move(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> di
     return result.model_dump(mode="json")
 
 
-_AGENT = Arg("agent", "string", required=True)
+def _destroyed(done: api.Done) -> str:
+    return done.message or "Removed the agent, its environment and its branch."
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command(names.SPAWN, "Spawn an agent", (
-        Arg("prompt", "string", required=True), Arg("uri", "string"), Arg("range", "range"), Arg("title", "string"),
-        Arg("permissionMode", "string", choices=PERMISSION_MODES), Arg("model", "string"), Arg("project", "string"),
-        Arg("baseBranch", "string"), Arg("setupScript", "string"),
-    ), spawn, progress="Spawning a Palot agent"),
-    Command(names.LIST, "List agents", (
-        Arg("project", "string"), Arg("status", "string", choices=tuple(s.value for s in AgentStatus)),
-        Arg("includeArchived", "boolean"),
-    ), list_agents),
-    Command(names.PROMPT, "Send an agent a prompt", (_AGENT, Arg("text", "string", required=True),
-                                                      Arg("model", "string")), prompt),
-    Command(names.ABORT, "Abort an agent's turn", (_AGENT,), abort),
-    Command(names.REPLY_PERMISSION, "Reply to a permission request", (
-        _AGENT, Arg("reply", "string", required=True, choices=REPLIES), Arg("permission", "string"),
-    ), reply_permission),
-    Command(names.SHOW_DIFF, "Show an agent's diff", (
-        _AGENT, Arg("path", "string"), Arg("target", "string", choices=DIFF_TARGETS),
-    ), show_diff),
-    Command(names.APPLY, "Apply an agent's changes", (_AGENT, Arg("path", "string")), apply,
-            progress="Applying an agent's changes"),
-    Command(names.ARCHIVE, "Archive an agent", (_AGENT,), archive, progress="Archiving a Palot agent"),
-    Command(names.MOVE, "Move an agent to another environment", (
-        _AGENT, Arg("target", "string", required=True, choices=MOVE_TARGETS), Arg("options", "object"),
-        Arg("resume", "boolean"),
-    ), move, progress="Moving a Palot agent"),
-)}
+
+def _pr(pr: api.PullRequest) -> str:
+    return pr.message + (f" {pr.url}" if pr.url and pr.url not in pr.message else "")
+
+
+# --- the table --------------------------------------------------------------------------------
+
+_EXTRA: dict[str, tuple[Arg, ...]] = {
+    names.SPAWN: (Arg("uri", "string", api=False), Arg("range", "range", api=False)),
+    names.SHOW_DIFF: (Arg("target", "string", choices=DIFF_TARGETS, api=False),),
+    names.APPLY: (Arg("path", "string", api=False),),
+}
+#: (command id, action, run, progress title); the order of the editor's command list.
+_TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
+    (names.STATUS, "status", _plain_call(names.STATUS), None),
+    (names.PROJECTS, "projects", _plain_call(names.PROJECTS), None),
+    (names.MODELS, "models", _plain_call(names.MODELS), None),
+    (names.LIST, "list", list_agents, None),
+    (names.GET, "get", _agent_call(names.GET), None),
+    (names.SPAWN, "spawn", spawn, "Spawning a Palot agent"),
+    (names.PROMPT, "prompt", _agent_call(names.PROMPT), None),
+    (names.ABORT, "abort", _agent_call(names.ABORT), None),
+    (names.REPLY_PERMISSION, "reply", _agent_call(names.REPLY_PERMISSION), None),
+    (names.WAIT, "wait", _agent_call(names.WAIT), "Waiting for a Palot agent"),
+    (names.ACTIVITY, "activity", _plain_call(names.ACTIVITY), None),
+    (names.MESSAGES, "messages", _plain_call(names.MESSAGES), None),
+    (names.SHOW_DIFF, "diff", show_diff, None),
+    (names.APPLY, "apply", apply, "Applying an agent's changes"),
+    (names.CREATE_PR, "create_pr", _plain_call(names.CREATE_PR, _pr), "Creating a pull request"),
+    (names.ARCHIVE, "archive", _agent_call(names.ARCHIVE, _archived), "Archiving a Palot agent"),
+    (names.DESTROY, "destroy", _plain_call(names.DESTROY, _destroyed), None),
+    (names.ENVIRONMENT, "environment", _plain_call(names.ENVIRONMENT), None),
+    (names.MOVE, "move", move, "Moving a Palot agent"),
+    (names.MOVES, "moves", _plain_call(names.MOVES), None),
+    (names.AUDIT, "audit", _plain_call(names.AUDIT), None),
+)
+
+
+def _command(name: str, action: str, run: Run, progress: str | None) -> Command:
+    if action == "spawn":  # the prompt first; the project defaults to the file's or the workspace's
+        args = api_args(action, optional=("project",), first=("prompt",))
+        args = (args[0], *_EXTRA[name], *args[1:])
+    else:
+        args = (*api_args(action), *_EXTRA.get(name, ()))
+    return Command(name, action, api.ACTIONS[action].summary, args, run, progress)
+
+
+COMMANDS: dict[str, Command] = {name: _command(name, action, run, progress)
+                                for name, action, run, progress in _TABLE}
+#: Every api action → the command that runs it (a parity test checks none is missing).
+ACTION_COMMANDS: dict[str, str] = {c.action: c.name for c in COMMANDS.values()}
+#: Every command → the argument names it accepts (the api request's fields, then the editor's own).
+COMMAND_FIELDS: dict[str, tuple[str, ...]] = {c.name: tuple(a.name for a in c.args) for c in COMMANDS.values()}
+#: Every command → its arguments that are JSON objects → the fields they take (e.g. a spawn's container
+#: ``options``: memory, cpus, pids, network, ports), from the api's request models.
+OBJECT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    c.name: {name: tuple(_object_model(c.action, name).model_fields) for name in
+             (a.name for a in c.args if a.type == "object" and a.api)} for c in COMMANDS.values()}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from lsprotocol import types as lsp
 
-from palot.hunks import Hunk
+from palot.api import Hunk
 
 from . import markdown as md
 from .changes import AgentChange, Overlap, PendingPermission, agent_label, lines_label

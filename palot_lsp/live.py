@@ -1,13 +1,14 @@
-"""Agents and their changes to the files open in the editor, kept current from the core's event stream.
+"""Agents and their changes to the files open in the editor, kept current from the Palot service's events.
 
-``LiveChanges`` knows the workspace's agents (from ``palot.agents.list`` and
-``palot.agent.updated`` events) and, for every open file, each agent's hunks
-in it (from ``palot.agents.diff(agent, path=...)``). The core's
-``palot.agent.file`` event says which agent edited which file; only that
-agent's diff of that file is re-read, after a short debounce that folds bursts
-of edits into one ``git diff``. Whenever what a file shows may have changed,
-``on_file_changed(uri)`` is called; whenever an agent's status changes,
-``on_status(agent, before)``.
+``LiveChanges`` knows the workspace's agents (``client.list``, then the full
+view in every ``agent.created``/``agent.updated`` event) and, for every open
+file, each agent's hunks in it. ``agent.file`` says which agent changed which
+file and the changed lines; when the file is open, that agent's diff of that
+file is read (``client.diff(agent, path=...)``, after a short debounce that
+folds bursts of edits into one read) for the hunks hovers and overlap warnings
+show. ``resync`` (the service restarted, or lost OpenCode for a while) re-reads
+everything. Whenever what a file shows may have changed, ``on_file_changed(uri)``
+is called; whenever an agent's status changes, ``on_status(agent, before)``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from palot import Agent, Palot, PalotError
-from palot.agents import AGENT_FILE, AGENT_REMOVED, AGENT_UPDATED
-from palot.events import Subscription
-from palot.hunks import Hunk, parse_hunks
-from palot.opencode import STREAM_CONNECTED, GlobalEvent
+from palot import api
+from palot.api import Agent, Hunk, PalotError, parse_hunks
+from palot.client import PalotClient
 
 from .changes import (
     AgentChange,
@@ -37,8 +36,6 @@ from .changes import (
 )
 
 log = logging.getLogger(__name__)
-
-_EVENTS = (AGENT_FILE, AGENT_UPDATED, AGENT_REMOVED, STREAM_CONNECTED)
 
 
 @dataclass
@@ -58,7 +55,7 @@ class LiveChanges:
         debounce: float = 0.02,
         concurrency: int = 4,
     ) -> None:
-        self.palot: Palot | None = None
+        self.client: PalotClient | None = None
         self.on_file_changed = on_file_changed
         self.on_status = on_status
         self.debounce = debounce
@@ -67,19 +64,17 @@ class LiveChanges:
         self._files: dict[str, OpenFile] = {}
         self._hunks: dict[tuple[str, str], tuple[Hunk, ...]] = {}  # (agent id, relative path) → hunks
         self._pending: set[tuple[str, str]] = set()
-        self._strangers: set[str] = set()  # agents that edited files but are not shown (e.g. archived meanwhile)
         self._flusher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(concurrency)
 
     # --- lifecycle ----------------------------------------------------------
 
-    async def start(self, palot: Palot) -> None:
-        """Subscribe first, then load the agents, so no update falls between the two."""
-        self.palot = palot
-        sub = palot.hub.subscribe(types=_EVENTS, replay=False, maxsize=10_000)
-        self._load_agents()
-        self._reader = asyncio.create_task(self._read(sub), name="palot-lsp-events")
+    async def start(self, client: PalotClient) -> None:
+        """Follow the service's events; the stream starts with every agent's view (``replay``), so no update
+        falls between loading the agents and following them."""
+        self.client = client
+        self._reader = asyncio.create_task(self._read(), name="palot-lsp-events")
 
     async def stop(self) -> None:
         for task in (self._reader, self._flusher):
@@ -110,6 +105,11 @@ class LiveChanges:
     def is_open(self, uri: str) -> bool:
         return uri in self._files
 
+    def uri_of(self, path: str) -> str | None:
+        """The uri under which the editor has the file at ``path`` open, if it does."""
+        real = os.path.realpath(path)
+        return next((f.uri for f in self._files.values() if f.path == real), None)
+
     # --- queries (synchronous, from the cache) -------------------------------
 
     def changes(self, uri: str) -> list[AgentChange]:
@@ -132,7 +132,7 @@ class LiveChanges:
     def permissions(self, uri: str) -> list[PendingPermission]:
         """Pending permission requests of the workspace's agents that concern the file at ``uri``."""
         file = self._files.get(uri)
-        if file is None or self.palot is None:
+        if file is None:
             return []
         out = []
         for agent in self.agents.values():
@@ -140,9 +140,8 @@ class LiveChanges:
             if rel is None:
                 continue
             for permission in agent.permissions:
-                # The hub keeps the request as OpenCode sent it, with the proposed diff in its metadata.
-                request = self.palot.hub.state.permissions.get(permission.id)
-                pending = permission_for_file(agent, permission, rel, request.metadata if request else None)
+                # The api's view has no proposed diff: the request marks the file's first line.
+                pending = permission_for_file(agent, permission, rel, None)
                 if pending is not None:
                     out.append(pending)
         return out
@@ -153,18 +152,22 @@ class LiveChanges:
         """Take in an agent (e.g. one just spawned) without waiting for its first event."""
         self._update(agent)
 
-    def _load_agents(self) -> None:
-        assert self.palot is not None
+    async def _load_agents(self) -> None:
+        assert self.client is not None
         try:
-            agents = self.palot.agents.list(include_external=False)
+            agents = await self.client.list(include_external=False)
         except PalotError as e:
             log.warning("could not list agents: %s", e)
             return
         for agent in agents:
             self._update(agent, announce=False)
+        for gone in [a for a in self.agents if a not in {x.id for x in agents}]:
+            self._forget(gone)
 
     def _update(self, agent: Agent, *, announce: bool = True) -> None:
         before = self.agents.get(agent.id)
+        if before is not None and agent.updated_at < before.updated_at:
+            return  # an older view (e.g. a command's answer that arrived after the event of what followed)
         if not is_shown(agent):
             if before is not None:
                 self._forget(agent.id)
@@ -194,39 +197,49 @@ class LiveChanges:
         for uri in self._files:
             self.on_file_changed(uri)
 
-    async def _read(self, sub: Subscription) -> None:
-        with sub:
-            async for event in sub:
-                try:
-                    self._on_event(event)
-                except Exception:  # one odd event must not stop the editor's updates
-                    log.exception("could not handle %s", event.type)
+    async def _read(self) -> None:
+        assert self.client is not None
+        while True:
+            try:
+                async for event in self.client.events(replay=True):
+                    try:
+                        await self._on_event(event)
+                    except PalotError as e:
+                        log.info("could not follow %s: %s", event.type, e)
+                    except Exception:  # one odd event must not stop the editor's updates
+                        log.exception("could not handle %s", event.type)
+            except PalotError as e:  # e.g. the service went away and could not be started again
+                log.warning("lost the Palot service's events: %s", e)
+                await asyncio.sleep(2.0)
 
-    def _on_event(self, event: GlobalEvent) -> None:
-        props = event.payload.properties
-        if event.type == AGENT_UPDATED and isinstance(props.get("agent"), dict):
-            self._update(Agent.model_validate(props["agent"]))
-        elif event.type == AGENT_REMOVED and isinstance(props.get("agentID"), str):
-            if props["agentID"] in self.agents:
-                self._forget(props["agentID"])
-        elif event.type == AGENT_FILE and isinstance(props.get("agentID"), str) and isinstance(props.get("path"), str):
-            self._on_file_edited(props["agentID"], props["path"])
-        elif event.type == STREAM_CONNECTED and props.get("reconnects"):
-            self._load_agents()
+    async def _on_event(self, event: api.Event) -> None:
+        if event.type in (api.AGENT_CREATED, api.AGENT_UPDATED) and event.agent is not None:
+            self._update(event.agent)
+        elif event.type == api.AGENT_REMOVED and event.agent_id:
+            if event.agent_id in self.agents:
+                self._forget(event.agent_id)
+        elif event.type == api.FILE_CHANGED and event.agent_id and event.path:
+            self._on_file_edited(event.agent_id, event.path, event.ranges)
+        elif event.type in (api.PERMISSION_ASKED, api.PERMISSION_ANSWERED) and event.agent_id in self.agents:
+            assert self.client is not None and event.agent_id is not None
+            self._update(await self.client.get(event.agent_id))  # the agent's permissions, as the service has them
+        elif event.type == api.RESYNC:
+            await self._load_agents()
             for uri in self._files:
                 self._refresh_file(uri)
 
-    def _on_file_edited(self, agent_id: str, rel: str) -> None:
-        """Agent ``agent_id`` edited ``rel`` (relative to its root): re-read its diff there if the file is open."""
-        if agent_id not in self.agents and agent_id not in self._strangers:
-            self._load_agents()  # an agent another Palot process spawned since we listed: the store knows it
-            if agent_id not in self.agents:
-                self._strangers.add(agent_id)
+    def _on_file_edited(self, agent_id: str, rel: str, ranges: list[tuple[int, int]] | None) -> None:
+        """Agent ``agent_id`` changed ``rel`` (relative to its root): re-read its hunks there if the file is open."""
         if agent_id not in self.agents:
-            return
+            return  # not one the editor shows (archived, another project's external session …)
         roots = self._roots[agent_id]
-        if any(relative_path(f.path, roots) == rel for f in self._files.values()):
-            self._schedule(agent_id, rel)
+        if not any(relative_path(f.path, roots) == rel for f in self._files.values()):
+            return
+        if ranges == []:  # the service already knows the file is as it was: no diff to read
+            if self._hunks.pop((agent_id, rel), None) is not None:
+                self._changed({(agent_id, rel)})
+            return
+        self._schedule(agent_id, rel)
 
     # --- refreshing ---------------------------------------------------------
 
@@ -259,15 +272,18 @@ class LiveChanges:
                         self._hunks[(agent_id, rel)] = hunks
                     else:
                         self._hunks.pop((agent_id, rel), None)
-            for uri, file in list(self._files.items()):
-                if any(relative_path(file.path, self._roots[a]) == rel for a, rel in changed_rels if a in self._roots):
-                    self.on_file_changed(uri)
+            self._changed(changed_rels)
+
+    def _changed(self, changed_rels: set[tuple[str, str]]) -> None:
+        for uri, file in list(self._files.items()):
+            if any(relative_path(file.path, self._roots[a]) == rel for a, rel in changed_rels if a in self._roots):
+                self.on_file_changed(uri)
 
     async def _read_hunks(self, agent_id: str, rel: str) -> tuple[Hunk, ...] | None:
-        assert self.palot is not None
+        assert self.client is not None
         async with self._limit:
             try:
-                diff = await self.palot.agents.diff(agent_id, path=rel)
+                diff = await self.client.diff(agent_id, path=rel)
             except PalotError as e:
                 log.info("could not read the diff of %s in %s: %s", rel, agent_id, e)
                 return None

@@ -18,7 +18,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from palot import PalotError
+from palot.api import PalotError
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,14 @@ class UndecodableMessage:
     problem: str
 
 
+def error_data(error: PalotError) -> dict[str, Any]:
+    """A Palot error as structured data: its code, what failed and the fix."""
+    return {"error": error.code, "message": error.message, "fix": error.fix}
+
+
 def request_failed(error: PalotError) -> JsonRpcException:
     """A Palot error as an LSP error response: what failed and the fix, also as structured data."""
-    return JsonRpcException(message=str(error), code=REQUEST_FAILED,
-                            data={"error": error.code, "message": error.message, "fix": error.fix})
+    return JsonRpcException(message=str(error), code=REQUEST_FAILED, data=error_data(error))
 
 
 def _problem(exc: BaseException | None) -> str:

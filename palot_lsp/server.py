@@ -1,4 +1,4 @@
-"""The Palot language server: one ``Palot`` per editor, and a handler per protocol method.
+"""The Palot language server: one ``PalotClient`` of the Palot service per editor, and a handler per method.
 
 Handlers are thin: they read the editor's request, ask ``LiveChanges`` (what
 agents did to the open files) or run a command (``commands.py``), and turn
@@ -10,32 +10,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from palot import Agent, Palot, PalotError, __version__, git
-from palot.agents import AgentStatus
-from palot.errors import InvalidInput
-from palot.install import quiet
+from palot.api import Agent, AgentStatus, PalotError
+from palot.client import PalotClient
+from palot.errors import InvalidInput, InvalidState
 
 from . import prompts
-from .actions import ActionSpec, code_actions, request_lines
+from .actions import ActionSpec, LensSpec, code_actions, code_lenses, request_lines
 from .changes import agent_label
 from .commands import COMMANDS, Command, InvalidArguments, parse_arguments
 from .diagnostics import file_diagnostics, hover_markdown, line_range
 from .live import LiveChanges
-from .protocol import PalotProtocol, request_failed
+from .protocol import PalotProtocol, error_data, request_failed
 
 log = logging.getLogger(__name__)
+
+try:
+    __version__ = importlib.metadata.version("palot")
+except importlib.metadata.PackageNotFoundError:  # a source checkout without an install
+    __version__ = "0"
 
 #: How long to wait for the editor to answer a request of ours (open a document, create a progress token).
 CLIENT_TIMEOUT = 15.0
@@ -44,7 +54,7 @@ CLIENT_TIMEOUT = 15.0
 class WorkDone:
     """One ``$/progress`` run; ``report`` is safe to call when the client shows no progress."""
 
-    def __init__(self, server: "PalotLanguageServer", token: lsp.ProgressToken | None) -> None:
+    def __init__(self, server: PalotLanguageServer, token: lsp.ProgressToken | None) -> None:
         self.server, self.token = server, token
 
     def report(self, message: str) -> None:
@@ -52,50 +62,54 @@ class WorkDone:
             self.server.work_done_progress.report(self.token, lsp.WorkDoneProgressReport(message=message))
 
 
+def _quiet(_line: str) -> None:
+    pass
+
+
 class PalotLanguageServer(LanguageServer):
-    """Holds the ``Palot`` core (attached to the shared server of ``$PALOT_HOME``) and what the editor shows."""
+    """Holds a client of the Palot service of ``$PALOT_HOME`` (started when none runs) and what the editor shows."""
 
     def __init__(self, *, debounce: float = 0.02) -> None:
         super().__init__("palot-lsp", __version__, protocol_cls=PalotProtocol)
-        self.palot: Palot | None = None
+        self.palot: PalotClient | None = None
         self.live = LiveChanges(on_file_changed=self.schedule_publish, on_status=self.on_status, debounce=debounce)
         self._starting: asyncio.Task[None] | None = None
         self._start_error: PalotError | None = None
         self._published: dict[str, list[lsp.Diagnostic]] = {}
         self._to_publish: set[str] = set()
 
-    # --- the core -------------------------------------------------------------
+    # --- the service -----------------------------------------------------------
 
     def start_palot(self) -> None:
         if self._starting is None:
             self._starting = asyncio.get_running_loop().create_task(self._start(), name="palot-lsp-start")
 
     async def _start(self) -> None:
+        client = PalotClient(progress=lambda line: self.log(line, lsp.MessageType.Log))
         try:
-            palot = Palot(attach_any=True)
-        except Exception as e:  # e.g. an unreadable data dir or store
-            self._fail(e)
-            return
-        try:
-            await palot.start()
+            home = client.paths.home
+            if home.exists() and not home.is_dir():  # say so now, not as "the service did not start"
+                raise InvalidInput(f"Palot cannot use {home} as its data directory (it is a file)",
+                                   "set PALOT_HOME to a folder you can write to, or unset it")
+            status = await client.connect()
         except Exception as e:
             self._fail(e)
             with contextlib.suppress(Exception):
-                await palot.close()
+                await client.close()
             return
-        self.palot = palot
-        await self.live.start(palot)
-        self.log(f"Palot attached to {palot.server.url} ({len(self.live.agents)} agents)")
+        self.palot = client
+        await self.live.start(client)
+        self.log(f"Palot service {status.palot_version} (pid {status.pid}) of {status.home}")
 
     def _fail(self, error: Exception) -> None:
-        if not isinstance(error, PalotError):  # an unusable data dir is a PalotError of the core's
+        if not isinstance(error, PalotError):
             log.exception("Palot could not start")
             error = PalotError(f"{type(error).__name__}: {error}", "see the language server's log (--log-file)")
         self._start_error = error
         self.show(f"Palot could not start: {error}", lsp.MessageType.Error)
 
-    async def palot_ready(self) -> Palot:
-        """The started core; its start error (with the fix) if it could not start."""
+    async def palot_ready(self) -> PalotClient:
+        """The connected client; its start error (with the fix) if the service could not be reached."""
         self.start_palot()
         assert self._starting is not None
         await asyncio.shield(self._starting)
@@ -157,6 +171,15 @@ class PalotLanguageServer(LanguageServer):
             return
         self._published[uri] = diagnostics
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+        self.refresh_lenses()
+
+    def refresh_lenses(self) -> None:
+        """Ask the editor to re-read code lenses (when it supports being asked)."""
+        workspace = self.client_capabilities.workspace
+        lens = workspace.code_lens if workspace else None
+        if lens is not None and lens.refresh_support:
+            asked = self.workspace_code_lens_refresh(None)
+            asked.add_done_callback(lambda done: done.exception())  # an editor that refuses: nothing to do
 
     def clear(self, uri: str) -> None:
         if self._published.pop(uri, None):
@@ -171,7 +194,7 @@ class PalotLanguageServer(LanguageServer):
                     lsp.ShowDocumentParams(uri=uri, take_focus=True, selection=selection)), CLIENT_TIMEOUT)
                 if result is not None and result.success:
                     return True
-            except (JsonRpcException, asyncio.TimeoutError) as e:  # the editor could not: say where it is instead
+            except (TimeoutError, JsonRpcException) as e:  # the editor could not: say where it is instead
                 self.log(f"could not show {uri}: {e!r}", lsp.MessageType.Warning)
         self.show(f"{what}: {to_fs_path(uri) or uri}")
         return False
@@ -236,10 +259,8 @@ class PalotLanguageServer(LanguageServer):
         path = to_fs_path(uri) if uri.startswith("file:") else None
         name = uri
         if path is not None:
-            try:
-                name = os.path.relpath(path, await git.repo_root(os.path.dirname(path)))
-            except PalotError:
-                name = os.path.basename(path)
+            root = repository_of(path)
+            name = os.path.relpath(path, root) if root else os.path.basename(path)
         if range_ is None:
             return f"{prompt.rstrip()}\n\nThe file: {name}\n", os.path.dirname(path) if path else None
         lines = self.document_lines(uri)
@@ -249,6 +270,39 @@ class PalotLanguageServer(LanguageServer):
         text = "".join(lines[first - 1:last])
         language = self.workspace.get_text_document(uri).language_id
         return prompts.with_context(prompt, name, first, last, text, language), os.path.dirname(path) if path else None
+
+    def is_open(self, project: str, path: str) -> bool:
+        """Whether ``path`` (relative to ``project``) is open in the editor."""
+        full = os.path.join(os.path.realpath(project), path)
+        uri = self.live.uri_of(full) or Path(full).as_uri()
+        return uri in self.workspace.text_documents
+
+    def project_document(self, project: str, path: str) -> tuple[str, list[str], int | None]:
+        """The uri, lines and version of ``path`` (relative to ``project``) as the editor has it: the open
+        document, else the file on disk."""
+        full = os.path.join(os.path.realpath(project), path)
+        uri = self.live.uri_of(full) or Path(full).as_uri()
+        try:
+            document = self.workspace.get_text_document(uri)
+            return uri, list(document.lines), document.version
+        except OSError:
+            raise InvalidInput(f"cannot read {full}", "open the file in the editor, then apply again") from None
+
+    async def apply_edit(self, label: str, edit: lsp.WorkspaceEdit) -> None:
+        """Have the editor apply ``edit`` (its own change to the buffer, undoable like any other)."""
+        workspace = self.client_capabilities.workspace
+        if workspace is None or not workspace.apply_edit:
+            raise InvalidState("this editor cannot apply edits from a language server",
+                               "apply all of the agent's changes instead (palot.apply without 'path')")
+        try:
+            result = await asyncio.wait_for(self.workspace_apply_edit_async(
+                lsp.ApplyWorkspaceEditParams(edit=edit, label=label)), CLIENT_TIMEOUT)
+        except (TimeoutError, JsonRpcException) as e:
+            raise InvalidState(f"the editor did not apply the change ({e!r})",
+                               "apply all of the agent's changes instead (palot.apply without 'path')") from None
+        if not result.applied:
+            raise InvalidState(f"the editor did not apply the change ({result.failure_reason or 'no reason given'})",
+                               "save or close the file, then apply again")
 
     # --- commands ----------------------------------------------------------------------
 
@@ -267,9 +321,15 @@ class PalotLanguageServer(LanguageServer):
         self.log(f"{command.name} {json.dumps(args, default=str)}", lsp.MessageType.Log)
         try:
             if command.progress is None:
-                return await command.run(self, args, quiet)
+                return await command.run(self, args, _quiet)
             async with self.progress(command.progress, params.work_done_token) as work:
                 return await command.run(self, args, work.report)
+        except InvalidInput as e:  # the api's checks of the arguments' values
+            if e.message.startswith(f"{command.action}: "):
+                what = e.message.removeprefix(f"{command.action}: ")
+                raise JsonRpcInvalidParams(message=f"{command.name}: {what} — {e.fix}", data=error_data(e)) from None
+            self.log(f"{command.name} failed: {e}", lsp.MessageType.Error)
+            raise request_failed(e) from None
         except PalotError as e:
             self.log(f"{command.name} failed: {e}", lsp.MessageType.Error)
             raise request_failed(e) from None
@@ -280,6 +340,18 @@ class PalotLanguageServer(LanguageServer):
         except Exception as e:
             log.exception("%s failed", command.name)
             raise JsonRpcInternalError(message=f"{command.name} failed: {type(e).__name__}: {e}") from None
+
+
+def repository_of(path: str) -> str | None:
+    """The closest folder above ``path`` that holds a ``.git`` (a repository or a worktree), if any."""
+    folder = os.path.dirname(os.path.realpath(path))
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 # --- handlers, named for the protocol method they serve ------------------------------------
@@ -337,6 +409,17 @@ def text_document_hover(ls: PalotLanguageServer, params: lsp.HoverParams) -> lsp
                      range=line_range(start, end, ls.document_lines(uri), ls.units))
 
 
+def text_document_code_lens(ls: PalotLanguageServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+    uri = params.text_document.uri
+    lines = ls.document_lines(uri)
+    return [to_code_lens(spec, lines, ls.units) for spec in code_lenses(ls.live.changes(uri))]
+
+
+def to_code_lens(spec: LensSpec, lines: list[str], units: Callable[[str], int] = len) -> lsp.CodeLens:
+    return lsp.CodeLens(range=line_range(spec.line, spec.line, lines, units),
+                        command=lsp.Command(title=spec.title, command=spec.command, arguments=[spec.arguments]))
+
+
 def to_code_action(spec: ActionSpec, lazy: bool) -> lsp.CodeAction:
     """A ``CodeAction``; clients that resolve commands get it without one (``codeAction/resolve`` adds it)."""
     arguments = [spec.arguments]
@@ -364,6 +447,7 @@ FEATURES: dict[str, tuple[Callable[..., Any], Any]] = {
         code_action_kinds=[lsp.CodeActionKind.QuickFix, lsp.CodeActionKind.Empty], resolve_provider=True)),
     lsp.CODE_ACTION_RESOLVE: (code_action_resolve, None),
     lsp.TEXT_DOCUMENT_HOVER: (text_document_hover, None),
+    lsp.TEXT_DOCUMENT_CODE_LENS: (text_document_code_lens, lsp.CodeLensOptions(resolve_provider=False)),
 }
 
 

@@ -1,9 +1,9 @@
-"""Helpers for the language-server tests: one shared Palot server, a real ``palot-lsp`` driven by pytest-lsp.
+"""Helpers for the language-server tests: one Palot service, a real ``palot-lsp`` driven by pytest-lsp.
 
-``palot_home`` starts one shared OpenCode server with the scripted model for
-the whole test session (as ``palot up --isolated --scripted`` would) and stops
-it, by PID, when the session ends; every test attaches to it through
-``$PALOT_HOME`` and works in its own repository. ``lsp`` is a pytest-lsp
+``palot_home`` starts one Palot service (``palot serve --scripted --isolated``)
+for the whole test session and stops it, with its OpenCode server, when the
+session ends; every ``palot-lsp`` finds it through ``$PALOT_HOME`` and every
+test works in its own repository. ``lsp`` is a pytest-lsp
 client connected to a ``palot-lsp`` subprocess for the test's repository.
 Test modules import the fixtures from here (``from lsp_support import ...``).
 """
@@ -22,9 +22,9 @@ import pytest
 from conftest import CORE_SCRIPT, make_repo
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from service_support import start_service, stop_service, wait_ready
 
 from palot import PalotPaths
-from palot.servers import ServerManager
 
 #: The console script the project installs; an editor runs exactly this.
 PALOT_LSP = str(Path(sys.executable).with_name("palot-lsp"))
@@ -33,23 +33,29 @@ _HOME = pytest.StashKey[PalotPaths]()
 README = "# sample project\n\nTODO: edit readme\n"
 
 
-async def _up(manager: ServerManager) -> None:
-    await manager.start()
-    await manager.close()  # the server keeps running; editors attach to it
+async def _ready(home: Path, proc: Any) -> None:
+    client = await wait_ready(home, proc)
+    await client.close()
+
+
+def serve(home: Path, request: pytest.FixtureRequest, script: Path = CORE_SCRIPT, *,
+          session: bool = False) -> PalotPaths:
+    """A running Palot service for ``home`` (scripted model), stopped with its OpenCode after the fixture's
+    scope (``session``: at the end of the test session)."""
+    proc = start_service(home, script)
+    asyncio.run(_ready(home, proc))
+    stop = lambda: asyncio.run(stop_service(home, proc))
+    (request.config.add_cleanup if session else request.addfinalizer)(stop)
+    return PalotPaths(home)
 
 
 @pytest.fixture(scope="module")
 def palot_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                opencode_bin: Path) -> PalotPaths:
-    """The home of the one shared Palot server (scripted model) of this test session."""
+    """The home of the one Palot service (scripted model) of this test session."""
     paths = request.config.stash.get(_HOME, None)
     if paths is None:
-        paths = PalotPaths(tmp_path_factory.mktemp("palot-lsp") / "home")
-        manager = ServerManager(paths, opencode_bin=opencode_bin, isolated=True, scripted=str(CORE_SCRIPT),
-                                supervise=False)
-        asyncio.run(_up(manager))
-        # Stops the server and the scripted model by the PIDs in server.json.
-        request.config.add_cleanup(lambda: asyncio.run(ServerManager(paths, supervise=False).stop()))
+        paths = serve(tmp_path_factory.mktemp("palot-lsp") / "home", request, session=True)
         request.config.stash[_HOME] = paths
     return paths
 
@@ -71,11 +77,17 @@ def capabilities(*, resolve_command: bool = True) -> lsp.ClientCapabilities:
 
 
 async def start_lsp(home: PalotPaths, folder: Path, caps: lsp.ClientCapabilities | None = None) -> LanguageClient:
-    """A ``palot-lsp`` subprocess attached to ``home``'s server, initialized with ``folder`` as workspace."""
+    """A ``palot-lsp`` subprocess using ``home``'s Palot service, initialized with ``folder`` as workspace."""
     config = ClientServerConfig(server_command=[PALOT_LSP],
                                 server_env={**os.environ, "PALOT_HOME": str(home.home)})
     client = await config.start()
     assert isinstance(client, LanguageClient)
+    client.code_lens_refreshes = 0  # type: ignore[attr-defined]
+
+    @client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
+    def code_lens_refresh(params: None) -> None:  # VS Code's capabilities say it re-reads code lenses when asked
+        client.code_lens_refreshes += 1  # type: ignore[attr-defined]
+
     result = await client.initialize_session(lsp.InitializeParams(
         capabilities=caps or capabilities(), root_uri=folder.as_uri(),
         workspace_folders=[lsp.WorkspaceFolder(uri=folder.as_uri(), name=folder.name)],

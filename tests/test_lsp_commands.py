@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,19 @@ from pygls.lsp.client import LanguageClient as PlainClient
 from pytest_lsp import LanguageClient
 
 from palot import PalotPaths
-from palot.servers import free_port
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 
-COMMANDS = ["palot.abort", "palot.apply", "palot.archive", "palot.list", "palot.move", "palot.prompt",
-            "palot.replyPermission", "palot.showDiff", "palot.spawn"]
+COMMANDS = ["palot.abort", "palot.activity", "palot.apply", "palot.archive", "palot.audit", "palot.createPr",
+            "palot.destroy", "palot.environment", "palot.get", "palot.list", "palot.messages", "palot.models",
+            "palot.move", "palot.moves", "palot.projects", "palot.prompt", "palot.replyPermission", "palot.showDiff",
+            "palot.spawn", "palot.status", "palot.wait"]  # one per action of palot.api.ACTIONS
 
 
 async def agent_status(client: LanguageClient, agent_id: str) -> str:

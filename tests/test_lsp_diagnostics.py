@@ -54,10 +54,19 @@ async def test_an_agents_edit_of_an_open_file_shows_live_with_its_status_until_a
     assert "branch `palot/reword-the-title`" in hover.contents.value
     assert f"-# sample project\n{EDITED}" in hover.contents.value
     assert await hover_at(lsp_client, uri, 2) is None
+    [lens, apply_lens] = await lsp_client.text_document_code_lens_async(lsp.CodeLensParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri)))
+    assert lens.range.start.line == 0 and lens.command is not None and apply_lens.command is not None
+    assert lens.command.title == f"Palot: {agent['id']} “Reword the title” (completed), 1 change"
+    assert (lens.command.command, apply_lens.command.command) == ("palot.showDiff", "palot.apply")
+    assert list(lens.command.arguments or []) == [{"agent": agent["id"], "path": "README.md"}]
     assert (workspace / "README.md").read_text().startswith("# sample project\n")  # the checkout is untouched
 
     await execute(lsp_client, "palot.archive", {"agent": agent["id"]})
     await eventually(lambda: len(lsp_client.diagnostics[uri]) == 0, 10, "the diagnostics to clear")
+    assert list(await lsp_client.text_document_code_lens_async(lsp.CodeLensParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri))) or []) == []
+    assert lsp_client.code_lens_refreshes >= 2  # type: ignore[attr-defined]  # the editor was asked to re-read
 
 
 async def test_two_agents_changing_the_same_lines_get_an_overlap_warning_even_one_from_the_cli(

@@ -1,4 +1,8 @@
-"""``palot.move`` from a real LSP client: a live agent moves worktree → container, on the real shared server."""
+"""``palot.move`` from a real LSP client: a live agent moves worktree → container, through the Palot service.
+
+The service runs the moves, so the container engine it uses is the one of *its* environment: this module
+starts its own service once the test engine runs (``DOCKER_HOST``), and the engine-less test its own.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,31 @@ from typing import Any
 
 import pytest
 from conftest import Engine, git
-from lsp_support import eventually, execute, lsp_client, messages, palot_home, start_lsp, workspace
+from lsp_support import (
+    eventually,
+    execute,
+    lsp_client,
+    messages,
+    serve,
+    start_lsp,
+    workspace,
+)
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
+from service_support import running_service
 
 from palot import PalotPaths
-from palot.migration import STEPS
+from palot.api import STEPS
 
-__all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
+__all__ = ["lsp_client", "workspace"]  # fixtures
+
+
+@pytest.fixture(scope="module")
+def palot_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path,
+               container_engine: Engine) -> PalotPaths:
+    """This module's Palot service, started once the test's container engine runs (it uses DOCKER_HOST)."""
+    return serve(tmp_path_factory.mktemp("palot-lsp-move") / "home", request)
 
 MOVING = "Moving a Palot agent"
 
@@ -82,10 +102,15 @@ async def test_moving_an_agent_to_the_environment_it_is_in_is_refused_and_change
 
 
 async def test_a_move_to_a_container_without_an_engine_says_how_to_start_one(
-    palot_home: PalotPaths, workspace: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch, opencode_bin: Path
 ):
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/palot-test/docker.sock")  # the editor's environment
-    client = await start_lsp(palot_home, workspace)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/palot-test/docker.sock")  # the service's environment
+    async with running_service(tmp_path / "home"):
+        await _move_without_an_engine(PalotPaths(tmp_path / "home"), workspace)
+
+
+async def _move_without_an_engine(home: PalotPaths, workspace: Path) -> None:
+    client = await start_lsp(home, workspace)
     try:
         before = await spawn_completed(client, "write notes", "Notes")
         e = await error_of(client, "palot.move", {"agent": before["id"], "target": "container",

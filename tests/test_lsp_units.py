@@ -7,10 +7,8 @@ import time
 import pytest
 from lsprotocol import types as lsp
 
-from palot import Agent, AgentStatus
-from palot.agents import EnvironmentView
-from palot.agents.models import PermissionView
-from palot.hunks import parse_hunks
+from palot import api
+from palot.api import Agent, AgentStatus, EnvironmentView, PermissionView, parse_hunks
 from palot_lsp.actions import (
     APPLY,
     ASK_TITLE,
@@ -19,13 +17,15 @@ from palot_lsp.actions import (
     SHOW_DIFF,
     SPAWN,
     code_actions,
+    code_lenses,
     request_lines,
 )
 from palot_lsp.changes import AgentChange, find_overlaps, permission_for_file, relative_path
-from palot_lsp.commands import COMMANDS, InvalidArguments, parse_arguments
+from palot_lsp.commands import ACTION_COMMANDS, COMMAND_FIELDS, COMMANDS, InvalidArguments, parse_arguments
 from palot_lsp.diagnostics import CHANGE, OVERLAP, PERMISSION, file_diagnostics, hover_markdown, line_range
+from palot_lsp.edits import HunkConflict, hunk_edits
 from palot_lsp.prompts import with_context
-from palot_lsp.server import to_code_action
+from palot_lsp.server import to_code_action, to_code_lens
 
 URI = "file:///src/app/notes.md"
 LINES = [f"line {i}\n" for i in range(1, 21)]
@@ -100,7 +100,7 @@ def test_a_pending_permission_offers_once_always_and_reject_and_only_filters_by_
     assert [(a.command, a.arguments["reply"]) for a in actions] == [
         (REPLY_PERMISSION, "once"), (REPLY_PERMISSION, "always"), (REPLY_PERMISSION, "reject")]
     assert actions[0].title == "Allow ag_ask “Ask first” to edit notes.md (once)" and actions[0].preferred
-    assert all(a.arguments["permission"] == "per_1" for a in actions)
+    assert all(a.arguments["permission_id"] == "per_1" for a in actions)  # the api's name
     only_fixes = code_actions(URI, rng(0, 0, 3), [], [ONE_CHANGE], [pending], only=[lsp.CodeActionKind.QuickFix])
     assert {a.command for a in only_fixes} == {REPLY_PERMISSION, SPAWN}
 
@@ -201,8 +201,11 @@ def test_the_prompt_carries_the_selected_lines_fenced():
 
 def test_command_arguments_are_named_or_positional_and_checked():
     prompt = COMMANDS["palot.prompt"]
-    assert parse_arguments(prompt, [{"agent": "ag_1", "text": "again", "extra": 1}]) == {"agent": "ag_1",
-                                                                                         "text": "again"}
+    assert parse_arguments(prompt, [{"agent": "ag_1", "text": "again"}]) == {"agent": "ag_1", "text": "again"}
+    # Unknown names are refused (as the api refuses them), saying what the command takes.
+    with pytest.raises(InvalidArguments) as unknown:
+        parse_arguments(prompt, [{"agent": "ag_1", "text": "again", "extra": 1}])
+    assert str(unknown.value) == "palot.prompt: unknown argument 'extra'; it takes: agent, text, model"
     assert parse_arguments(prompt, ["ag_1", "again"]) == {"agent": "ag_1", "text": "again"}
     spawn = COMMANDS["palot.spawn"]
     parsed = parse_arguments(spawn, [{"prompt": "fix", "range": {"start": {"line": 1, "character": 0},
@@ -223,3 +226,58 @@ def test_command_arguments_are_named_or_positional_and_checked():
     with pytest.raises(InvalidArguments, match="non-negative integer"):
         parse_arguments(spawn, [{"prompt": "fix", "range": {"start": {"line": -1, "character": 0},
                                                             "end": {"line": True, "character": 0}}}])
+
+
+def test_older_argument_names_still_mean_the_api_names():
+    spawn = COMMANDS["palot.spawn"]
+    parsed = parse_arguments(spawn, [{"prompt": "fix", "permissionMode": "ask", "baseBranch": "main",
+                                      "setupScript": "true"}])
+    assert parsed == {"prompt": "fix", "permission_mode": "ask", "base_branch": "main", "setup_script": "true"}
+    reply = parse_arguments(COMMANDS["palot.replyPermission"], [{"agent": "a", "reply": "once", "permission": "p"}])
+    assert reply["permission_id"] == "p"
+    assert parse_arguments(COMMANDS["palot.list"], [{"includeArchived": True, "status": "running"}]) == {
+        "include_archived": True, "status": ["running"]}
+
+
+def test_every_api_action_is_a_command_taking_every_field_of_its_request():
+    assert set(ACTION_COMMANDS) == set(api.ACTIONS)
+    for action, spec in api.ACTIONS.items():
+        command = COMMANDS[ACTION_COMMANDS[action]]
+        assert command.action == action
+        assert set(spec.request.model_fields) <= set(COMMAND_FIELDS[command.name]), action
+        required = {n for n, f in spec.request.model_fields.items() if f.is_required()}
+        assert {a.name for a in command.args if a.required} == required - ({"project"} if action == "spawn" else set())
+
+
+# --- one file's change as the editor's edit ------------------------------------------------------
+
+
+def test_a_files_hunks_become_text_edits_on_the_document_and_a_changed_document_conflicts():
+    patch = ("diff --git a/notes.md b/notes.md\n--- a/notes.md\n+++ b/notes.md\n"
+             "@@ -2,3 +2,3 @@\n line 2\n-line 3\n+line three\n line 4\n"
+             "@@ -19,2 +19,3 @@\n line 19\n line 20\n+line 21\n")
+    hunks = parse_hunks(patch)["notes.md"].hunks
+    edits = hunk_edits(LINES, hunks, "notes.md")
+    assert [(e.range.start.line, e.range.end.line, e.new_text) for e in edits] == [
+        (1, 4, "line 2\nline three\nline 4\n"), (18, 20, "line 19\nline 20\nline 21\n")]
+    edited = [*LINES]
+    edited[2] = "line 3, changed by you\n"
+    with pytest.raises(HunkConflict, match="notes.md no longer has the lines 2–4 the agent changed"):
+        hunk_edits(edited, hunks, "notes.md")
+
+
+def test_a_code_lens_above_each_agents_first_change_names_it_and_offers_show_and_apply():
+    lenses = code_lenses([ONE_CHANGE, TWO_CHANGE])
+    assert [(x.line, x.title, x.command) for x in lenses] == [
+        (3, "Palot: ag_one “Tidy the notes” (running), 1 change", SHOW_DIFF),
+        (3, "Apply to this file", APPLY),
+        (4, "Palot: ag_two “Reword the notes” (completed), 1 change", SHOW_DIFF),
+        (4, "Apply to this file", APPLY),
+    ]
+    assert lenses[0].arguments == {"agent": "ag_one", "path": "notes.md"}
+    both = change(ONE, "@@ -2,3 +2,3 @@\n line 2\n-line 3\n+line three\n line 4\n@@ -17,2 +17,3 @@\n line 17\n+new 18\n"
+                       " line 18\n")
+    assert code_lenses([both])[0].title.endswith("(running), 2 changes")
+    lens = to_code_lens(lenses[0], LINES)
+    assert lens.range == rng(2, 2, len("line 3")) and lens.command is not None
+    assert lens.command.arguments == [{"agent": "ag_one", "path": "notes.md"}]
