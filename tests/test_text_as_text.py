@@ -25,7 +25,7 @@ from conftest import make_repo
 from lsp_support import diagnostics, eventually, execute, messages, open_file, start_lsp
 from lsprotocol import types as lsp
 
-from palot import Palot, PalotPaths
+from palot.paths import PalotPaths
 from palot_jupyter import Dashboard
 
 PALOT = Path(sys.executable).parent / "palot"
@@ -191,7 +191,7 @@ def html_values(widget: w.Widget) -> list[str]:
 async def test_the_dashboard_shows_titles_prompts_errors_and_activity_as_text(
     cli: Cli, marked: dict[str, Any], failed: dict[str, Any]
 ):
-    dash = Dashboard(Palot(PalotPaths(cli.home), attach_any=True))
+    dash = Dashboard(home=cli.home)
     await dash.start()
     try:
         await dash.sync()

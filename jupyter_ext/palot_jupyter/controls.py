@@ -234,9 +234,10 @@ class DashboardActions:
 
     # --- finishing -------------------------------------------------------------------------
 
-    async def apply(self, *, agent: str | None = None) -> list[str]:
-        """Apply the agent's changes to the project's checkout (uncommitted); the changed files."""
-        return await self._call("apply", agent=self._agent(agent))
+    async def apply(self, *, agent: str | None = None, path: str | None = None) -> list[str]:
+        """Apply the agent's changes (or only ``path``'s) to the project's checkout (uncommitted); the changed
+        files."""
+        return await self._call("apply", agent=self._agent(agent), path=path)
 
     async def create_pr(self, *, agent: str | None = None, title: str | None = None, body: str | None = None,
                         remote: str = "origin", base: str | None = None) -> PullRequest:

@@ -52,7 +52,7 @@ async def service_info(home: Path | None = None) -> dict[str, Any]:
 
 
 def start_service_process(paths: PalotPaths, *, scripted: str | None = None, isolated: bool = False,
-                          opencode_bin: Path | None = None) -> subprocess.Popen[bytes]:
+                          opencode_bin: Path | None = None, port: int | None = None) -> subprocess.Popen[bytes]:
     """``palot serve`` for ``paths`` in the background (its own session: it outlives this command)."""
     args = [sys.executable, "-m", "palot.service", "--background"]
     if scripted:
@@ -61,6 +61,8 @@ def start_service_process(paths: PalotPaths, *, scripted: str | None = None, iso
         args.append("--isolated")
     if opencode_bin:
         args += ["--opencode-bin", str(opencode_bin)]
+    if port:
+        args += ["--port", str(port)]
     paths.ensure()
     return subprocess.Popen(args, env={**os.environ, "PALOT_HOME": str(paths.home)}, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -102,9 +104,8 @@ def _same_settings(saved: dict[str, Any], scripted: str | None, isolated: bool) 
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    if args.port is not None:
-        raise InvalidInput("the Palot service chooses the OpenCode server's port itself",
-                           "leave out --port (`palot service status` shows the server's address)")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise InvalidInput(f"--port {args.port} is not a TCP port", "pass a port from 1 to 65535, or leave it out")
     paths = PalotPaths.default()
     scripted = os.path.abspath(args.scripted) if args.scripted and os.path.exists(args.scripted) else args.scripted
 
@@ -124,7 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                     f"(scripted: {saved.get('scripted') or 'no'}, isolated: {'yes' if saved.get('isolated') else 'no'})",
                     "run `palot down` first, then `palot up` with the settings you want")
             return status, True
-        proc = start_service_process(paths, scripted=scripted, isolated=args.isolated)
+        proc = start_service_process(paths, scripted=scripted, isolated=args.isolated, port=args.port)
         client = await wait_for_service(paths, proc, _progress(args))
         try:
             return await client.status(), False
@@ -300,7 +301,7 @@ def add_commands(sub: Any) -> list[argparse.ArgumentParser]:
     u.add_argument("--scripted", nargs="?", const="demo", metavar="SCRIPT",
                    help="use Palot's scripted model (default script: demo) instead of your providers")
     u.add_argument("--isolated", action="store_true", help="give OpenCode its own config and data under Palot's dir")
-    u.add_argument("--port", type=int, help=argparse.SUPPRESS)  # the service picks OpenCode's port now
+    u.add_argument("--port", type=int, help="the OpenCode server's port on 127.0.0.1 (default: a free one)")
     u.set_defaults(func=cmd_up)
 
     dn = sub.add_parser("down", help="stop the Palot service and the shared OpenCode server")

@@ -359,6 +359,10 @@ class DiffRequest(AgentRef):
     path: str | None = Field(None, description="only this file (relative to the project)")
 
 
+class ApplyRequest(AgentRef):
+    path: str | None = Field(None, description="only this file (relative to the project); default: every file")
+
+
 class DestroyRequest(AgentRef):
     force: bool = Field(False, description="also when the agent has unmerged work")
 
@@ -426,7 +430,7 @@ ACTIONS: dict[str, Action] = dict([
     _a("activity", ActivityRequest, list[ActivityItem], "the agent's structured activity"),
     _a("messages", AgentRef, list[AgentMessage], "the agent's conversation"),
     _a("diff", DiffRequest, AgentDiff, "the agent's changes against its base commit"),
-    _a("apply", AgentRef, list[str], "apply the agent's changes to your working tree", changes=True),
+    _a("apply", ApplyRequest, list[str], "apply the agent's changes (or one file's) to your checkout", changes=True),
     _a("create_pr", PullRequestRequest, PullRequest, "push the agent's branch and open a PR", changes=True,
        long=True),
     _a("archive", AgentRef, Agent, "keep the branch, remove the environment", changes=True, long=True),

@@ -419,8 +419,10 @@ def _add_agent_commands(asub: Any) -> None:
     sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
     sp.add_argument("--timeout", type=float, default=600, help="with --wait: seconds at most (default 600)")
 
+    ap = asub.add_parser("apply", help="apply the agent's changes to your checkout")
+    ap.add_argument("agent")
+    ap.add_argument("--path", help="only this file (relative to the project)")
     for name, helptext in (("show", "one agent with its activity"), ("abort", "stop the current turn"),
-                           ("apply", "apply the agent's changes to your checkout"),
                            ("archive", "stop the agent, remove its environment, keep its branch"),
                            ("messages", "the agent's conversation"),
                            ("env", "the agent's environment: state, directory, resources"),

@@ -372,8 +372,8 @@ class PalotClient:
     async def diff(self, agent: str, *, path: str | None = None) -> api.AgentDiff:
         return await self.call("diff", {"agent": agent, "path": path})
 
-    async def apply(self, agent: str) -> list[str]:
-        return await self.call("apply", {"agent": agent})
+    async def apply(self, agent: str, *, path: str | None = None) -> list[str]:
+        return await self.call("apply", {"agent": agent, "path": path})
 
     async def create_pr(self, agent: str, *, title: str | None = None, body: str | None = None,
                         remote: str = "origin", base: str | None = None,

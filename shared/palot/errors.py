@@ -134,6 +134,34 @@ class MigrationFailed(PalotError):
     code = "migration_failed"
 
 
+# --- container engines and the cloud ------------------------------------------
+# Defined here, with every other error, so a client of the service rebuilds each one by its code.
+
+
+class EngineUnavailable(PalotError):
+    code = "engine_unavailable"
+
+
+class ImageMissing(PalotError):
+    code = "image_missing"
+
+
+class CloudNotConfigured(PalotError):
+    code = "cloud_not_configured"
+
+
+class CloudUnreachable(PalotError):
+    code = "cloud_unreachable"
+
+
+class CloudAuthFailed(PalotError):
+    code = "cloud_auth_failed"
+
+
+class CloudEnvironmentGone(PalotError):
+    code = "cloud_environment_gone"
+
+
 # --- the Palot service -------------------------------------------------------
 
 
@@ -166,4 +194,7 @@ def error_for(code: str | None, message: str, fix: str | None) -> PalotError:
                 return cls(message, fix)
             except TypeError:
                 break
-    return PalotError(message, fix)
+    error = PalotError(message, fix)
+    if code:
+        error.code = code  # an error this client does not know by name keeps its code
+    return error

@@ -16,21 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PalotError
+from .errors import EngineUnavailable, ImageMissing, PalotError  # noqa: F401 - re-exported
 from .install import OPENCODE_VERSION, Progress, quiet, require_opencode
 from .paths import PalotPaths
 
 AGENT_IMAGE = f"palot-agent:{OPENCODE_VERSION}"
 BASE_IMAGE = "localhost/palot-agent-base:bookworm"
 BASE_PACKAGES = "python3,git,ca-certificates,nodejs,ripgrep,bash,procps"
-
-
-class EngineUnavailable(PalotError):
-    code = "engine_unavailable"
-
-
-class ImageMissing(PalotError):
-    code = "image_missing"
 
 
 def image_dir() -> Path:

@@ -1014,17 +1014,21 @@ class AgentService:
 
     # --- completing ---------------------------------------------------------
 
-    async def apply(self, agent_ref: str) -> list[str]:
-        """Apply the agent's changes to the user's checkout (uncommitted); refuses on a conflict or dirty checkout."""
+    async def apply(self, agent_ref: str, *, path: str | None = None) -> list[str]:
+        """Apply the agent's changes (or only ``path``'s) to the user's checkout, uncommitted; refuses on a
+        conflict or a dirty checkout, changing nothing."""
         rec, env = self._managed(agent_ref, "apply")
-        d = await self._git_diff(env)
+        d = await self._git_diff(env, path=path)
         if d.is_empty:
-            raise InvalidState(f"agent {rec.id} has no changes to apply", "wait for it to finish, or prompt it")
+            what = f"changes to {path}" if path else "changes"
+            raise InvalidState(f"agent {rec.id} has no {what} to apply", "wait for it to finish, or prompt it")
         project = self.store.get_project(rec.project_id)
         assert project is not None
         changed = await git.apply_patch(Path(project.path), d.patch)
-        self.store.update_agent(rec.id, applied_patch_sha=_patch_sha(d.patch))
-        self.store.audit("applied", agent_id=rec.id, project_id=rec.project_id, files=changed)
+        if path is None:  # "applied" means all of it: destroy checks this before dropping the branch
+            self.store.update_agent(rec.id, applied_patch_sha=_patch_sha(d.patch))
+        self.store.audit("applied", agent_id=rec.id, project_id=rec.project_id, files=changed,
+                         **({"path": path} if path else {}))
         self._announce(rec.id)
         return changed
 

@@ -13,12 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import InvalidInput, PalotError
+from ..errors import CloudNotConfigured, InvalidInput, PalotError  # noqa: F401 - re-exported
 from ..paths import PalotPaths, write_private
-
-
-class CloudNotConfigured(PalotError):
-    code = "cloud_not_configured"
 
 
 @dataclass(frozen=True)

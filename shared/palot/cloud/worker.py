@@ -12,20 +12,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import PalotError
+from ..errors import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, PalotError  # noqa: F401 - re-exported
 from .config import CloudConfig
-
-
-class CloudUnreachable(PalotError):
-    code = "cloud_unreachable"
-
-
-class CloudAuthFailed(PalotError):
-    code = "cloud_auth_failed"
-
-
-class CloudEnvironmentGone(PalotError):
-    code = "cloud_environment_gone"
 
 
 class BearerAuth(httpx.Auth):

@@ -87,9 +87,9 @@ async def _diff(svc: "Service", req: api.DiffRequest, progress: Progress) -> api
     return await svc.palot.agents.diff(req.agent, path=req.path)
 
 
-async def _apply(svc: "Service", req: api.AgentRef, progress: Progress) -> list[str]:
+async def _apply(svc: "Service", req: api.ApplyRequest, progress: Progress) -> list[str]:
     async with svc.agent_lock(req.agent, "apply") as agent_id:
-        return await svc.palot.agents.apply(agent_id)
+        return await svc.palot.agents.apply(agent_id, path=req.path)
 
 
 async def _create_pr(svc: "Service", req: api.PullRequestRequest, progress: Progress) -> api.PullRequest:

@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--isolated", action="store_true",
                         help="run OpenCode with its own HOME and XDG dirs under PALOT_HOME, offline")
     parser.add_argument("--opencode-bin", metavar="PATH", help="the OpenCode binary (default: the pinned one)")
+    parser.add_argument("--port", type=int, help="the OpenCode server's port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--tcp", metavar="[HOST:]PORT",
                         help="also listen on loopback TCP (token in PALOT_HOME/service/tcp-token); off by default")
     parser.add_argument("--same-as-before", action="store_true", help=argparse.SUPPRESS)
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if tcp and ":" not in tcp:
             tcp = f"127.0.0.1:{tcp}"
         options = ServeOptions(scripted=args.scripted, isolated=args.isolated, opencode_bin=args.opencode_bin,
-                               tcp=tcp)
+                               tcp=tcp, port=args.port)
     if args.background:
         os.setsid() if os.getpid() != os.getsid(0) else None
     return serve(paths, options, foreground=not args.background)

@@ -60,6 +60,7 @@ class ServeOptions:
     isolated: bool = False  # OpenCode with its own HOME/XDG dirs, offline
     opencode_bin: str | None = None
     tcp: str | None = None  # "127.0.0.1:PORT" for the optional TCP listener
+    port: int | None = None  # the OpenCode server's port (default: a free one)
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,7 +104,10 @@ class Service:
         self.options = options
         self.palot = Palot(paths, isolated=options.isolated, scripted=options.scripted,
                            opencode_bin=Path(options.opencode_bin) if options.opencode_bin else None,
-                           config=options.config or None, attach_any=options.scripted is None and not options.isolated)
+                           config=options.config or None, port=options.port, attach_any=options.scripted is None and not options.isolated)
+        # The core's progress (installing OpenCode, waiting for a busy server) goes to the log, which a
+        # starting client relays; stderr is a pipe nobody reads once that client has gone.
+        self.palot.server.progress = log.info
         self.bridge = EventBridge(self.palot)
         self.locks = AgentLocks(self.palot)
         self.started_at = time.time()
