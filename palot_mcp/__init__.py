@@ -1,11 +1,12 @@
-"""Palot's MCP front end: tools and resources over the core, for any MCP client.
+"""Palot's MCP front end: tools and resources over the Palot service, for any MCP client.
 
-``build_server(palot)`` gives an ``MCPServer`` around a started ``Palot`` (or,
-without one, around its own ``Palot(attach_any=True)``); ``palot-mcp`` runs it
-on stdio or streamable HTTP. See README.md in this folder.
+``build_server(client)`` gives an ``MCPServer`` using a ``palot.client.PalotClient`` (or, without one,
+its own client of ``$PALOT_HOME``'s service, started when none runs); ``palot-mcp`` runs it on stdio or
+streamable HTTP. ``ACTION_TOOLS`` maps every action of ``palot.api.ACTIONS`` to its tool. See README.md
+in this folder.
 """
 
 from .server import PalotMCPServer, build_server
-from .tools import TOOLS
+from .tools import ACTION_TOOLS, TOOLS
 
-__all__ = ["TOOLS", "PalotMCPServer", "build_server"]
+__all__ = ["ACTION_TOOLS", "TOOLS", "PalotMCPServer", "build_server"]

@@ -18,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="palot-mcp",
         description="Palot's MCP server: spawn, watch, steer and review OpenCode agents from an AI assistant. "
-                    "It attaches to the shared Palot server of $PALOT_HOME, or starts one.",
+                    "It uses the Palot service of $PALOT_HOME, and starts it when it is not running.",
     )
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio",
                    help="stdio (default; the client starts palot-mcp) or streamable HTTP on 127.0.0.1")
@@ -35,7 +35,7 @@ async def _serve(transport: str, port: int) -> None:
     if transport == "http":
         await serve_http(server, port=port)
         return
-    # Palot starts before the first message is read, so a failure is reported plainly.
+    # The service is reached before the first message is read, so a failure is reported plainly.
     async with server.app.serving():
         await server.run_stdio_async()
 

@@ -74,7 +74,7 @@ async def serve_http(server: PalotMCPServer, *, port: int = DEFAULT_PORT, out: T
         raise SystemExit(f"palot-mcp: cannot listen on {HOST}:{port}: {e.strerror} — pick another --port") from e
     url = f"http://{HOST}:{sock.getsockname()[1]}{PATH}"
     uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    # Palot starts first, so a failure to reach it is reported plainly rather than as a lifespan traceback.
+    # The service is reached first, so a failure is reported plainly rather than as a lifespan traceback.
     async with server.app.serving():
         serving = asyncio.create_task(uv.serve(sockets=[sock]))
         while not uv.started and not serving.done():

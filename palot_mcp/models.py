@@ -1,4 +1,4 @@
-"""What the MCP tools return: the core's public views, wrapped where a tool returns more than one thing.
+"""What the MCP tools return: the API's views, wrapped where a tool returns more than one thing.
 
 Every tool returns a pydantic model, so each has an output schema and
 structured content; an assistant can rely on field names, not on parsing text.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from palot.agents import ActivityItem, Agent
+from palot.api import ActivityItem, Agent, AgentMessage, AuditEntry, MoveRecord
 
 
 class Project(BaseModel):
@@ -17,12 +17,18 @@ class Project(BaseModel):
     id: str
     name: str
     path: str
-    created_at: float
+    created_at: float | None = Field(None, description="when the project was added; null when not known")
     agents: int = Field(description="how many agents (not archived) work in this project")
 
 
 class ProjectList(BaseModel):
     projects: list[Project]
+
+
+class ModelList(BaseModel):
+    """The provider/model names agents can use (the `model` argument of spawn_agent and send_prompt)."""
+
+    models: list[str]
 
 
 class AgentList(BaseModel):
@@ -40,6 +46,13 @@ class ActivityPage(BaseModel):
     items: list[ActivityItem]
     next_cursor: int = Field(description="pass as `since` next time to read only what is new")
     more: bool = Field(description="true when `limit` cut the page short: call again with `next_cursor`")
+
+
+class MessageList(BaseModel):
+    """An agent's conversation, oldest first."""
+
+    agent_id: str
+    messages: list[AgentMessage]
 
 
 class WaitResult(BaseModel):
@@ -62,3 +75,16 @@ class DestroyResult(BaseModel):
     agent_id: str
     destroyed: bool
     message: str
+
+
+class MoveList(BaseModel):
+    """An agent's moves between environments, oldest first."""
+
+    agent_id: str
+    moves: list[MoveRecord]
+
+
+class AuditLog(BaseModel):
+    """Audit entries, oldest first."""
+
+    entries: list[AuditEntry]

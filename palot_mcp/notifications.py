@@ -2,12 +2,10 @@
 
 One source, two ways out:
 
-* ``ChangeFeed`` reads the core's event hub (``palot.agent.updated`` /
-  ``palot.agent.removed`` / ``palot.agent.file``, and the OpenCode events of
-  each agent's session)
-  and publishes, debounced, which resources changed on the server's
-  ``SubscriptionBus``. Clients on the 2026-07-28 protocol receive them on a
-  ``subscriptions/listen`` stream.
+* ``ChangeFeed`` reads the Palot service's event stream (``client.events()``: agent created, updated,
+  removed, activity, file changed, permission, move progress, resync) and publishes, debounced, which
+  resources changed on the server's ``SubscriptionBus``. Clients on the 2026-07-28 protocol receive them
+  on a ``subscriptions/listen`` stream.
 * Clients on the handshake protocol (Claude Desktop, Cursor, VS Code, the
   Inspector) subscribe with ``resources/subscribe``. ``LegacyChannels`` keeps
   one ``LegacyChannel`` per such connection, listening on the same bus and
@@ -28,9 +26,9 @@ from mcp.server.session import ServerSession
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent, SubscriptionBus
 from mcp_types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
-from palot import Palot
-from palot.agents import AGENT_FILE, AGENT_REMOVED, AGENT_UPDATED
-from palot.opencode import GlobalEvent
+from palot import api
+from palot.client import PalotClient
+from palot.errors import PalotError
 
 log = logging.getLogger(__name__)
 
@@ -49,83 +47,80 @@ def activity_uri(agent_id: str) -> str:
     return f"{AGENTS_URI}/{agent_id}/activity"
 
 
-# OpenCode events that change what an agent's activity shows, and what its diff shows (file edits come
-# as the core's AGENT_FILE, which names the agent: directories do not, every container's is /workspace).
-_ACTIVITY_EVENTS = frozenset({"message.updated", "message.part.updated", "message.part.removed", "todo.updated"})
-_DIFF_EVENTS = frozenset({"session.diff"})
-_SESSION_LIST_EVENTS = frozenset({"session.created", "session.deleted"})
+def _uris(agent_id: str) -> tuple[str, ...]:
+    return agent_uri(agent_id), activity_uri(agent_id), diff_uri(agent_id)
+
+
+# Activity kinds that only talk: a finished item of any other kind (a tool) may have changed files.
+_TALK = frozenset({"message", "thinking"})
 
 
 class ChangeFeed:
-    """Turns the hub's events into resource change events on the bus, coalesced per ``debounce`` window."""
+    """Turns the service's events into resource change events on the bus, coalesced per ``debounce`` window."""
 
-    def __init__(self, palot: Palot, bus: SubscriptionBus, *, debounce: float = 0.1) -> None:
-        self._palot = palot
+    def __init__(self, client: PalotClient, bus: SubscriptionBus, *, debounce: float = 0.1) -> None:
+        self._client = client
         self._bus = bus
         self._debounce = debounce
         self._visible: set[str] = set()  # agents listed by palot://agents (not archived)
-        self._by_session: dict[str, str] = {}
         self._dirty: dict[str, None] = {}  # ordered set of URIs to announce
         self._list_changed = False
         self._flush: asyncio.Task[None] | None = None
+        self._reseed: asyncio.Task[None] | None = None
+
+    async def seed(self) -> None:
+        """Learn which agents palot://agents lists now (a missed one is learnt from its next update)."""
+        try:
+            self._visible = {a.id for a in await self._client.list()}
+        except PalotError as e:  # tools keep working; list changes are then judged from events alone
+            log.warning("could not read the agents: %s", e)
 
     async def run(self) -> None:
-        """Follow the hub until cancelled."""
-        with self._palot.hub.subscribe(replay=False, maxsize=10_000) as sub:
-            try:
-                # Seeded after subscribing, so no change falls between the two.
-                for agent in self._palot.agents.list(include_archived=True):
-                    self._track(agent.id, agent.session_id)
-                    if agent.status.value != "archived":
-                        self._visible.add(agent.id)
-                async for event in sub:
-                    try:
-                        self._on_event(event)
-                    except Exception:  # one odd event must not end notifications for the session
-                        log.exception("could not handle event %s", event.type)
-            except Exception:  # tools keep working without notifications; say why they stopped
-                log.exception("resource change notifications stopped")
-            finally:
-                if self._flush is not None:
-                    self._flush.cancel()
+        """Follow the service's events until cancelled (the client reconnects by itself)."""
+        try:
+            async for event in self._client.events():
+                try:
+                    self._on_event(event)
+                except Exception:  # one odd event must not end notifications for the session
+                    log.exception("could not handle event %s", event.type)
+        except Exception:  # tools keep working without notifications; say why they stopped
+            log.exception("resource change notifications stopped")
+        finally:
+            for task in (self._flush, self._reseed):
+                if task is not None:
+                    task.cancel()
 
-    def _track(self, agent_id: str, session_id: str | None) -> None:
-        if session_id:
-            self._by_session[session_id] = agent_id
+    def _show(self, agent_id: str, visible: bool) -> None:
+        if visible != (agent_id in self._visible):
+            (self._visible.add if visible else self._visible.discard)(agent_id)
+            self._list_changed = True
 
-    def _on_event(self, event: GlobalEvent) -> None:
-        kind = event.type
-        props = event.payload.properties
-        if kind == AGENT_UPDATED:
-            agent_id = str(props.get("agentID"))
-            self._track(agent_id, props.get("sessionID"))
-            visible = (props.get("agent") or {}).get("status") != "archived"
-            if visible != (agent_id in self._visible):
-                (self._visible.add if visible else self._visible.discard)(agent_id)
-                self._list_changed = True
-            self._mark(AGENTS_URI, agent_uri(agent_id), activity_uri(agent_id), diff_uri(agent_id))
-        elif kind == AGENT_REMOVED:
-            agent_id = str(props.get("agentID"))
-            self._by_session.pop(str(props.get("sessionID")), None)
-            if agent_id in self._visible:
-                self._visible.discard(agent_id)
-                self._list_changed = True
-            self._mark(AGENTS_URI, agent_uri(agent_id), activity_uri(agent_id), diff_uri(agent_id))
-        elif kind == AGENT_FILE:
-            self._mark(diff_uri(str(props.get("agentID"))))
-        else:
-            sid = event.session_id
-            owner = self._by_session.get(sid) if sid else None
-            if owner is None:
-                if kind in _SESSION_LIST_EVENTS and sid:
-                    # An OpenCode session Palot did not start appears in (or leaves) the agent list.
-                    self._list_changed = True
-                    self._mark(AGENTS_URI)
-                return
-            if kind in _ACTIVITY_EVENTS:
-                self._mark(activity_uri(owner))
-            if kind in _DIFF_EVENTS or _finished_tool(props):
-                self._mark(diff_uri(owner))
+    def _on_event(self, event: api.Event) -> None:
+        kind, agent_id = event.type, event.agent_id
+        if kind == api.RESYNC:
+            # The service restarted or lost OpenCode for a while: anything may have changed.
+            self._list_changed = True
+            self._mark(AGENTS_URI, *(u for a in sorted(self._visible) for u in _uris(a)))
+            if self._reseed is None or self._reseed.done():
+                self._reseed = asyncio.get_running_loop().create_task(self.seed(), name="palot-mcp-reseed")
+            return
+        if agent_id is None:
+            return
+        if kind in (api.AGENT_CREATED, api.AGENT_UPDATED):
+            self._show(agent_id, event.agent is None or event.agent.status != api.AgentStatus.ARCHIVED)
+            self._mark(AGENTS_URI, *_uris(agent_id))
+        elif kind == api.AGENT_REMOVED:
+            self._show(agent_id, False)
+            self._mark(AGENTS_URI, *_uris(agent_id))
+        elif kind == api.ACTIVITY:
+            self._mark(activity_uri(agent_id))
+            item = event.item
+            if item is not None and item.kind not in _TALK and item.state in ("completed", "error"):
+                self._mark(diff_uri(agent_id))
+        elif kind == api.FILE_CHANGED:
+            self._mark(diff_uri(agent_id))
+        elif kind in (api.PERMISSION_ASKED, api.PERMISSION_ANSWERED, api.MOVE_PROGRESS):
+            self._mark(agent_uri(agent_id))
 
     def _mark(self, *uris: str) -> None:
         for uri in uris:
@@ -134,22 +129,17 @@ class ChangeFeed:
             self._flush = asyncio.get_running_loop().create_task(self._publish(), name="palot-mcp-changes")
 
     async def _publish(self) -> None:
-        await asyncio.sleep(self._debounce)
-        dirty, self._dirty = self._dirty, {}
-        list_changed, self._list_changed = self._list_changed, False
-        if list_changed:
-            await self._bus.publish(ResourcesListChanged())
-        for uri in dirty:
-            await self._bus.publish(ResourceUpdated(uri=uri))
-
-
-def _finished_tool(props: dict[str, Any]) -> bool:
-    """A tool part that just completed or failed: whatever it did to the files is done."""
-    part = props.get("part")
-    if not isinstance(part, dict) or part.get("type") != "tool":
-        return False
-    state = part.get("state")
-    return isinstance(state, dict) and state.get("status") in ("completed", "error")
+        # Loops until a window passes with nothing new, so a change marked while publishing is not stranded.
+        while True:
+            await asyncio.sleep(self._debounce)
+            dirty, self._dirty = self._dirty, {}
+            list_changed, self._list_changed = self._list_changed, False
+            if not dirty and not list_changed:
+                return
+            if list_changed:
+                await self._bus.publish(ResourcesListChanged())
+            for uri in dirty:
+                await self._bus.publish(ResourceUpdated(uri=uri))
 
 
 # --- handshake-era clients -------------------------------------------------------

@@ -1,6 +1,6 @@
-"""MCP progress notifications for the core's long operations.
+"""MCP progress notifications for the service's long operations.
 
-The core reports progress through a plain synchronous callback
+The Palot client reports progress through a plain synchronous callback
 (``progress: Callable[[str], None]``); MCP progress is an async notification
 tied to the request's progress token. ``Progress`` queues each message and
 sends them in order while the operation runs. Without a progress token the
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class Progress:
-    """``async with Progress(ctx) as progress: await core_call(progress=progress)``."""
+    """``async with Progress(ctx) as progress: await client.call(..., progress=progress)``."""
 
     def __init__(self, ctx: Context, total: float | None = None) -> None:
         self._ctx = ctx

@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp_types import Resource as MCPResource
 from pydantic import BaseModel
 
-from palot.agents import AgentService
+from palot.client import PalotClient
 from palot.errors import InvalidInput, PalotError
 
 from .app import PalotApp
@@ -66,37 +66,37 @@ class Resources:
         self._app = app
 
     @property
-    def _agents(self) -> AgentService:
-        return self._app.palot.agents
+    def _palot(self) -> PalotClient:
+        return self._app.client
 
     def register(self, server: MCPServer) -> None:
         for spec in RESOURCES:
             server.resource(spec.uri, name=spec.name, title=spec.title, description=spec.description,
                             mime_type=JSON)(getattr(self, spec.method))
 
-    def listing(self) -> list[MCPResource]:
+    async def listing(self) -> list[MCPResource]:
         """One concrete resource per agent, for ``resources/list`` (templates cover diffs and activity)."""
         return [
             MCPResource(uri=agent_uri(a.id), name=a.id, title=a.title, mime_type=JSON,
                         description=f"{a.status.value} {a.environment.type} agent in {a.project_name}"
                                     + (f" on {a.branch}" if a.branch else ""))
-            for a in self._agents.list()
+            for a in await self._palot.list()
         ]
 
     async def agents(self) -> str:
-        agents = self._agents.list()
+        agents = await self._palot.list()
         return _json(AgentList(agents=agents, total=len(agents), next_offset=None))
 
     async def agent(self, agent_id: str) -> str:
-        return await _read(lambda: self._agents.get(agent_id))
+        return await _read(lambda: self._palot.get(agent_id))
 
     async def diff(self, agent_id: str) -> str:
-        return await _read(lambda: self._agents.diff(agent_id))
+        return await _read(lambda: self._palot.diff(agent_id))
 
     async def activity(self, agent_id: str) -> str:
         async def page() -> ActivityPage:
-            resolved = self._agents.resolve(agent_id)
-            items = await self._agents.activity(resolved)
+            resolved = (await self._palot.get(agent_id)).id
+            items = await self._palot.activity(resolved)
             return ActivityPage(agent_id=resolved, items=items, next_cursor=items[-1].index + 1 if items else 0,
                                 more=False)
 
@@ -104,7 +104,7 @@ class Resources:
 
 
 async def _read(fetch: Callable[[], Awaitable[BaseModel]]) -> str:
-    """Read through the core; its errors become resource errors that keep their fix."""
+    """Read through the service; its errors become resource errors that keep their fix."""
     try:
         return _json(await fetch())
     except InvalidInput as e:  # unknown or ambiguous agent

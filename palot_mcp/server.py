@@ -12,28 +12,33 @@ from mcp_types import CallToolResult, InputRequiredResult, SubscribeRequestParam
 from mcp_types import Resource as MCPResource
 from pydantic import ValidationError
 
-from palot import Palot, __version__
+from palot.client import PalotClient, __version__
 from palot.errors import PalotError
 
 from .app import PalotApp
+from .arguments import argument_names, tool_function
 from .notifications import LegacyChannels
 from .resources import Resources
 from .tools import TOOLS, Tools
+
+#: Argument names tools took before they used the API's names; still accepted, mapped to the new name.
+LEGACY_ARGUMENTS = {"agent_id": "agent"}
 
 INSTRUCTIONS = """\
 Palot runs OpenCode coding agents, each on its own git branch in its own environment (a git worktree by \
 default), across all your projects. Spawn an agent with a prompt, follow it (wait_for_agent, get_activity with \
 its cursor, or subscribe to palot://agents/{id}), answer its permission requests, review its diff, then apply \
-it to your checkout, open a PR, archive it (keeps the branch) or destroy it. Agent ids look like ag_1a2b3c4d; a \
-unique prefix or the agent's branch works too. Errors say what to do next."""
+it to your checkout, open a PR, move it to a container or the cloud, archive it (keeps the branch) or destroy it. \
+Tools take an agent as `agent`: its id (like ag_1a2b3c4d), a unique prefix of it, or its branch. Errors say what \
+to do next."""
 
 
 class PalotMCPServer(MCPServer[PalotApp]):
     """The Palot MCP server. ``build_server`` makes one."""
 
-    def __init__(self, palot: Palot | None = None) -> None:
+    def __init__(self, client: PalotClient | None = None) -> None:
         bus = InMemorySubscriptionBus()
-        self.app = PalotApp(palot, bus)
+        self.app = PalotApp(client, bus)
         self.channels = LegacyChannels(bus)
         super().__init__(
             name="palot", title="Palot", version=__version__, instructions=INSTRUCTIONS,
@@ -50,17 +55,16 @@ class PalotMCPServer(MCPServer[PalotApp]):
         self._arguments: dict[str, frozenset[str]] = {}
         for spec in TOOLS:
             method = getattr(tools, spec.name)
-            self.add_tool(method, name=spec.name, title=spec.title, description=inspect.cleandoc(method.__doc__ or ""),
+            fn = tool_function(spec.action, method, spec.overrides)
+            self.add_tool(fn, name=spec.name, title=spec.title, description=inspect.cleandoc(method.__doc__ or ""),
                           annotations=spec.hints, structured_output=True)
-            self._arguments[spec.name] = frozenset(
-                name for name, p in inspect.signature(method, eval_str=True).parameters.items()
-                if p.annotation is not Context)
+            self._arguments[spec.name] = argument_names(fn)
         self.resources = Resources(self.app)
         self.resources.register(self)
 
     async def list_resources(self) -> list[MCPResource]:
         """The agent list, then one entry per agent."""
-        return [*await super().list_resources(), *self.resources.listing()]
+        return [*await super().list_resources(), *await self.resources.listing()]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[PalotApp, Any] | None = None
@@ -69,6 +73,7 @@ class PalotMCPServer(MCPServer[PalotApp]):
         expected = self._arguments.get(name)
         if expected is None:
             raise ToolError(f"unknown tool '{name}' — list the tools (tools/list) and call one of them")
+        arguments = _legacy(name, dict(arguments), expected)
         unknown = sorted(set(arguments) - expected)
         if unknown:
             raise ToolError(f"{name} has no argument {', '.join(map(repr, unknown))} — "
@@ -77,6 +82,16 @@ class PalotMCPServer(MCPServer[PalotApp]):
             return await super().call_tool(name, arguments, context)
         except ToolError as e:
             raise _explain(name, e) from e.__cause__ or e
+
+
+def _legacy(tool: str, arguments: dict[str, Any], expected: frozenset[str]) -> dict[str, Any]:
+    """Arguments under their old names, renamed (a client that learnt the tools before keeps working)."""
+    for old, new in LEGACY_ARGUMENTS.items():
+        if old in arguments and old not in expected and new in expected:
+            if new in arguments:
+                raise ToolError(f"{tool}: '{old}' is the old name of '{new}' — pass only '{new}'")
+            arguments[new] = arguments.pop(old)
+    return arguments
 
 
 def _explain(tool: str, error: ToolError) -> ToolError:
@@ -94,15 +109,26 @@ def _explain(tool: str, error: ToolError) -> ToolError:
 
 
 def _problems(error: ValidationError) -> str:
-    """One short line per argument: its name and the first thing wrong with it."""
-    seen: dict[str, str] = {}
+    """One short line per argument: where in it (``options.cpus``) and the first thing wrong with it."""
+    seen: dict[str, tuple[str, str]] = {}
     for e in error.errors(include_url=False, include_context=False):
         argument = str(e["loc"][0]) if e["loc"] else "arguments"
         if argument not in seen:
-            seen[argument] = "required" if e["type"] == "missing" else e["msg"][:1].lower() + e["msg"][1:]
-    return "; ".join(f"{argument}: {problem}" for argument, problem in seen.items())
+            msg = e["msg"].removeprefix("Value error, ")  # a request model's own check says it in full
+            problem = "required" if e["type"] == "missing" else msg[:1].lower() + msg[1:]
+            seen[argument] = (_where(e["loc"]) or argument, problem)
+    return "; ".join(f"{where}: {problem}" for where, problem in seen.values())
 
 
-def build_server(palot: Palot | None = None) -> PalotMCPServer:
-    """The Palot MCP server, around a started ``palot`` or, by default, its own ``Palot(attach_any=True)``."""
-    return PalotMCPServer(palot)
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``options.gpus`` from a validation error's location, without pydantic's union branch tags
+    (``ContainerOptions``, ``list[...]``), which name types, not arguments."""
+    parts = [str(p) for p in loc[:1]]
+    parts += [str(p) for p in loc[1:] if isinstance(p, int) or (p.isidentifier() and not p[:1].isupper())]
+    return ".".join(parts)
+
+
+def build_server(client: PalotClient | None = None) -> PalotMCPServer:
+    """The Palot MCP server, using ``client`` or, by default, its own ``PalotClient()`` of ``$PALOT_HOME``
+    (which starts the Palot service when none runs)."""
+    return PalotMCPServer(client)

@@ -1,10 +1,10 @@
-"""The MCP tools: every action a person can take with Palot, one thin call into ``palot.agents`` each.
+"""The MCP tools: one per action of ``palot.api.ACTIONS``, each a thin call through the ``PalotClient``.
 
-This module is the table of the tool surface. Each tool is a method of
-``Tools`` marked with ``@tool(title, hints)``; its docstring is the
-description the assistant reads, its typed arguments (built from the shared
-argument types below) are the input schema, and its return model is the
-output schema. ``TOOLS`` lists them in the order ``tools/list`` shows them.
+This module is the table of the tool surface. Each tool is a method of ``Tools`` marked with
+``@tool(action, title, hints)``; its docstring is the description the assistant reads, its return model
+the output schema. Its input schema is the action's request model (``palot.arguments``): every field,
+with the API's name, type and default, plus the tool's own extras (a page's ``limit``). ``TOOLS`` lists
+the tools in the order ``tools/list`` shows them; ``ACTION_TOOLS`` maps each API action to its tool.
 """
 
 from __future__ import annotations
@@ -12,36 +12,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from palot.agents import Agent, AgentDiff, AgentService, AgentStatus, EnvironmentStatus, PullRequest
-from palot.migration import STEPS, MigrationResult
+from palot import api
+from palot.client import PalotClient
+from palot.errors import AgentNotFound
 
 from .app import PalotApp
-from .models import ActivityPage, AgentList, ApplyResult, DestroyResult, Project, ProjectList, WaitResult
+from .arguments import Override
+from .models import (ActivityPage, AgentList, ApplyResult, AuditLog, DestroyResult, MessageList, ModelList, MoveList,
+                     Project, ProjectList, WaitResult)
 from .progress import Progress
-
-# --- shared argument types ---------------------------------------------------------
-
-AgentId = Annotated[str, Field(
-    min_length=1,
-    description="The agent's id (e.g. ag_1a2b3c4d), a unique prefix of it, or its branch (palot/…)",
-)]
-ProjectRef = Annotated[str, Field(
-    min_length=1, description="A project's path, name or id, as list_projects shows them",
-)]
-Model = Annotated[str, Field(
-    pattern=r"^[^/\s]+/\S+$",
-    description="provider/model as in the OpenCode config, e.g. anthropic/claude-sonnet-4-5; default: OpenCode's",
-)]
-EnvironmentType = Literal["worktree", "container", "cloud"]
-PermissionMode = Literal["default", "ask", "auto"]
 
 # --- tool hints --------------------------------------------------------------------
 
@@ -57,19 +44,27 @@ def changes(*, destructive: bool = False, idempotent: bool = False, open_world: 
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
+    action: str
     title: str
     hints: ToolAnnotations
+    overrides: Mapping[str, Override] = field(default_factory=dict)
 
 
 TOOLS: list[ToolSpec] = []
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+# How tools describe an agent argument (the API's words, with an example an assistant can pattern-match).
+AGENT = Override(description="The agent's id (e.g. ag_1a2b3c4d), a unique prefix of it, or its branch (palot/…)")
+MODEL = Override(description="provider/model as in the OpenCode config (list_models shows them), e.g. "
+                             "anthropic/claude-sonnet-4-5; default: OpenCode's")
 
-def tool(title: str, hints: ToolAnnotations) -> Callable[[_F], _F]:
-    """Mark a ``Tools`` method as an MCP tool."""
+
+def tool(action: str, title: str, hints: ToolAnnotations, /, **overrides: Override) -> Callable[[_F], _F]:
+    """Mark a ``Tools`` method as the MCP tool of ``action``; ``overrides`` change how fields are shown."""
 
     def mark(method: _F) -> _F:
-        TOOLS.append(ToolSpec(method.__name__, title, hints.model_copy(update={"title": title})))
+        TOOLS.append(ToolSpec(method.__name__, action, title, hints.model_copy(update={"title": title}),
+                              {"agent": AGENT, **overrides}))
         return method
 
     return mark
@@ -86,30 +81,43 @@ class Tools:
         self._app = app
 
     @property
-    def _agents(self) -> AgentService:
-        return self._app.palot.agents
+    def _palot(self) -> PalotClient:
+        return self._app.client
 
     # --- reading ---------------------------------------------------------------
 
-    @tool("List projects", READ_ONLY)
-    async def list_projects(self) -> ProjectList:
+    @tool("status", "Palot status", READ_ONLY)
+    async def service_status(self, ctx: Context, request: api.Empty) -> api.ServiceStatus:
+        """How the Palot service and its OpenCode server are doing: versions, whether OpenCode is connected
+        (and how often it restarted), how many agents and clients there are."""
+        return await self._palot.status()
+
+    @tool("projects", "List projects", READ_ONLY)
+    async def list_projects(self, ctx: Context, request: api.Empty) -> ProjectList:
         """List the git repositories Palot has run agents in, with how many agents (not archived) each has.
 
         A project is added the first time an agent is spawned in it."""
-        palot = self._app.palot
-        counts = Counter(a.project_id for a in palot.agents.list(include_external=False))
-        return ProjectList(projects=[
-            Project(id=p.id, name=p.name, path=p.path, created_at=p.created_at, agents=counts[p.id])
-            for p in palot.store.list_projects()
-        ])
+        projects, agents = await asyncio.gather(self._palot.projects(), self._palot.list(include_external=False))
+        counts = Counter(a.project_id for a in agents)
+        return ProjectList(projects=[Project(id=p.id, name=p.name, path=p.path, agents=counts[p.id])
+                                     for p in projects])
 
-    @tool("List agents", READ_ONLY)
+    @tool("models", "List models", READ_ONLY)
+    async def list_models(self, ctx: Context, request: api.ModelsRequest) -> ModelList:
+        """The provider/model names agents can use, as OpenCode's config (of the project, when given) has them."""
+        return ModelList(models=await self._palot.call("models", request))
+
+    @tool("list", "List agents", READ_ONLY,
+          status=Override(api.AgentStatus | list[api.AgentStatus] | None,
+                          description="only agents in this status (or these statuses)",
+                          coerce=lambda v: [v] if isinstance(v, api.AgentStatus) else v),
+          environment=Override(Literal["worktree", "container", "cloud", "external"] | None,
+                               description="only agents in this environment type"),
+          project=Override(description="A project's path, name or id, as list_projects shows them"))
     async def list_agents(
         self,
-        project: ProjectRef | None = None,
-        status: AgentStatus | list[AgentStatus] | None = None,
-        environment: Literal["worktree", "container", "cloud", "external"] | None = None,
-        include_archived: Annotated[bool, Field(description="also list archived agents")] = False,
+        ctx: Context,
+        request: api.ListRequest,
         limit: Annotated[int, Field(ge=1, le=1000, description="agents per page")] = 50,
         offset: Annotated[int, Field(ge=0, description="agents to skip (from next_offset)")] = 0,
     ) -> AgentList:
@@ -118,232 +126,207 @@ class Tools:
         Each agent shows its status (running, waiting for a permission, completed, failed, paused…),
         environment and branch, pending permission requests, tokens and cost. Agents of type
         "external" are OpenCode sessions Palot found but did not start: they can be read, not steered."""
-        statuses = [s.value for s in ([status] if isinstance(status, AgentStatus) else status or [])]
-        agents = self._agents.list(project=project, status=statuses or None, environment=environment,
-                                   include_archived=include_archived)
+        agents = await self._palot.call("list", request)
         end = offset + limit
         return AgentList(agents=agents[offset:end], total=len(agents), next_offset=end if end < len(agents) else None)
 
-    @tool("Get an agent", READ_ONLY)
-    async def get_agent(self, agent_id: AgentId) -> Agent:
+    @tool("get", "Get an agent", READ_ONLY)
+    async def get_agent(self, ctx: Context, request: api.AgentRef) -> api.Agent:
         """One agent, with its status, environment, branch, pending permissions, and tokens and cost fresh from
         OpenCode."""
-        return await self._agents.get(agent_id)
+        return await self._palot.call("get", request)
 
-    @tool("Read an agent's activity", READ_ONLY)
+    @tool("activity", "Read an agent's activity", READ_ONLY,
+          since=Override(description="cursor: the next_cursor of the previous call; 0 for all"))
     async def get_activity(
         self,
-        agent_id: AgentId,
-        since: Annotated[int, Field(ge=0, description="cursor: the next_cursor of the previous call; 0 for all")] = 0,
+        ctx: Context,
+        request: api.ActivityRequest,
         limit: Annotated[int, Field(ge=1, le=1000, description="items per call")] = 200,
     ) -> ActivityPage:
         """What the agent did, oldest first: files read, edited and written, commands run, todos, its messages
         and errors.
 
         Pass the returned next_cursor as `since` to read only what is new since the last call."""
-        resolved = self._agents.resolve(agent_id)
-        items = await self._agents.activity(resolved, since=since)
+        agent = await self._palot.get(request.agent)
+        items = await self._palot.activity(agent.id, since=request.since)
         page = items[:limit]
-        return ActivityPage(agent_id=resolved, items=page, next_cursor=page[-1].index + 1 if page else since,
+        return ActivityPage(agent_id=agent.id, items=page, next_cursor=page[-1].index + 1 if page else request.since,
                             more=len(items) > limit)
 
-    @tool("Show an agent's diff", READ_ONLY)
-    async def get_diff(
-        self,
-        agent_id: AgentId,
-        path: Annotated[str | None, Field(description="only this file (path relative to the repository)")] = None,
-    ) -> AgentDiff:
+    @tool("messages", "Read an agent's conversation", READ_ONLY)
+    async def get_messages(self, ctx: Context, request: api.AgentRef) -> MessageList:
+        """The agent's conversation, oldest first: each message's role, text, error and the tools it used."""
+        agent = await self._palot.get(request.agent)
+        return MessageList(agent_id=agent.id, messages=await self._palot.messages(agent.id))
+
+    @tool("diff", "Show an agent's diff", READ_ONLY,
+          path=Override(description="only this file (path relative to the repository)"))
+    async def get_diff(self, ctx: Context, request: api.DiffRequest) -> api.AgentDiff:
         """The agent's changes against the commit it started from, new untracked files included: a per-file
         summary and the unified patch."""
-        return await self._agents.diff(agent_id, path=path)
+        return await self._palot.call("diff", request)
 
-    @tool("Environment status", READ_ONLY)
-    async def environment_status(self, agent_id: AgentId) -> EnvironmentStatus:
+    @tool("environment", "Environment status", READ_ONLY)
+    async def environment_status(self, ctx: Context, request: api.AgentRef) -> api.EnvironmentStatus:
         """Where the agent runs and how that environment is doing: type (worktree, container, cloud), state
         (running, stopped, missing), directory, branch, base commit, and resource use where measurable (disk,
         memory, CPU)."""
-        return await self._agents.environment(agent_id)
+        return await self._palot.call("environment", request)
+
+    @tool("moves", "List an agent's moves", READ_ONLY)
+    async def list_moves(self, ctx: Context, request: api.AgentRef) -> MoveList:
+        """The agent's moves between environments (move_agent), oldest first: target, state (completed,
+        rolled_back, failed …), the step it reached and the error of a failed one."""
+        agent = await self._palot.get(request.agent)
+        return MoveList(agent_id=agent.id, moves=await self._palot.moves(agent.id))
+
+    @tool("audit", "Read the audit log", READ_ONLY,
+          agent=Override(description="only this agent's events: its id, a unique prefix of it, or its branch"))
+    async def get_audit_log(self, ctx: Context, request: api.AuditRequest) -> AuditLog:
+        """What Palot did, oldest first: agents spawned, prompted, answered, moved, archived, destroyed, and
+        their status changes."""
+        agent_id, missing = request.agent, None
+        if request.agent is not None:
+            try:
+                agent_id = (await self._palot.get(request.agent)).id
+            except AgentNotFound as e:  # a destroyed agent has no view, but its audit entries stay
+                missing = e
+        entries = await self._palot.audit(agent_id, limit=request.limit)
+        if missing is not None and not entries:
+            raise missing
+        return AuditLog(entries=entries)
 
     # --- starting and steering -------------------------------------------------
 
-    @tool("Spawn an agent", changes())
-    async def spawn_agent(
-        self,
-        ctx: Context,
-        project: Annotated[str, Field(min_length=1, description="Path of a git repository on this machine")],
-        prompt: Annotated[str, Field(min_length=1, description="What the agent should do")],
-        environment: Annotated[EnvironmentType, Field(description="where the agent runs")] = "worktree",
-        model: Model | None = None,
-        base_branch: Annotated[str | None, Field(description="branch or commit to start from; default: HEAD")] = None,
-        branch: Annotated[str | None, Field(description="name of the agent's new branch; default: palot/<slug>")]
-        = None,
-        title: Annotated[str | None, Field(description="short title; default: the prompt's first line")] = None,
-        setup_script: Annotated[str | None, Field(
-            description="shell script run in the new environment before the agent starts "
-                        "(e.g. `cp \"$PALOT_PROJECT\"/.env* .`)")] = None,
-        permission_mode: Annotated[PermissionMode, Field(
-            description="default: OpenCode's rules; ask: edits, commands and web fetches wait for approval "
-                        "(reply_permission); auto: allow everything")] = "default",
-    ) -> Agent:
+    @tool("spawn", "Spawn an agent", changes(),
+          project=Override(description="Path of a git repository on this machine"),
+          prompt=Override(description="What the agent should do"),
+          model=MODEL,
+          setup_script=Override(description="shell script run in the new environment before the agent starts "
+                                            "(e.g. `cp \"$PALOT_PROJECT\"/.env* .`)"),
+          permission_mode=Override(description="default: OpenCode's rules; ask: edits, commands and web fetches "
+                                               "wait for approval (reply_permission); auto: allow everything"),
+          options=Override(description="container limits and network (environment container): memory, cpus, "
+                                       "pids, network, ports"))
+    async def spawn_agent(self, ctx: Context, request: api.SpawnRequest) -> api.Agent:
         """Start a coding agent: a new branch and environment (a git worktree by default) from the project,
         an OpenCode session in it, and the prompt sent.
 
         Returns at once with the agent running; follow it with wait_for_agent, get_activity or the
         palot://agents/{id} resource. Sends progress notifications while it provisions."""
         async with Progress(ctx) as progress:
-            agent = await self._agents.spawn(
-                project, prompt, title=title, model=model, base_branch=base_branch, branch=branch,
-                setup_script=setup_script, permission_mode=permission_mode, environment=environment,
-                progress=progress,
-            )
+            agent = await self._palot.call("spawn", request, progress=progress)
             progress(f"agent {agent.id} is {agent.status.value} on branch {agent.branch}")
         return agent
 
-    @tool("Send a prompt", changes())
-    async def send_prompt(
-        self,
-        agent_id: AgentId,
-        text: Annotated[str, Field(min_length=1, description="the message to the agent")],
-        model: Model | None = None,
-    ) -> Agent:
+    @tool("prompt", "Send a prompt", changes(), model=MODEL)
+    async def send_prompt(self, ctx: Context, request: api.PromptRequest) -> api.Agent:
         """Send the agent another message: request changes, answer its question, or resume it after an abort."""
-        return await self._agents.prompt(agent_id, text, model=model)
+        return await self._palot.call("prompt", request)
 
-    @tool("Abort an agent", changes(idempotent=True))
-    async def abort_agent(self, agent_id: AgentId) -> Agent:
+    @tool("abort", "Abort an agent", changes(idempotent=True))
+    async def abort_agent(self, ctx: Context, request: api.AgentRef) -> api.Agent:
         """Stop the agent's current turn. It is then paused, with its work kept, until it gets another prompt."""
-        return await self._agents.abort(agent_id)
+        return await self._palot.call("abort", request)
 
-    @tool("Answer a permission request", changes())
-    async def reply_permission(
-        self,
-        agent_id: AgentId,
-        reply: Annotated[Literal["once", "always", "reject"], Field(
-            description="once: allow this request; always: allow such requests from now on; reject: deny it "
-                        "(the agent is then paused)")],
-        permission_id: Annotated[str | None, Field(
-            description="which request; needed only when the agent has several pending")] = None,
-        message: Annotated[str | None, Field(description="optional note to the agent with a rejection")] = None,
-    ) -> Agent:
+    @tool("reply", "Answer a permission request", changes(),
+          reply=Override(description="once: allow this request; always: allow such requests from now on; "
+                                     "reject: deny it (the agent is then paused)"),
+          permission_id=Override(description="which request; needed only when the agent has several pending"))
+    async def reply_permission(self, ctx: Context, request: api.ReplyRequest) -> api.Agent:
         """Answer an agent that waits for permission (its status is "waiting"; get_agent lists its pending
         requests)."""
-        return await self._agents.reply_permission(agent_id, reply, permission_id=permission_id, message=message)
+        return await self._palot.call("reply", request)
 
-    @tool("Wait for an agent", READ_ONLY)
-    async def wait_for_agent(
-        self,
-        ctx: Context,
-        agent_id: AgentId,
-        timeout: Annotated[float, Field(gt=0, le=3600, description="seconds to wait at most")] = 50,
-    ) -> WaitResult:
+    # Short by default: many MCP clients give up on a request after about a minute.
+    @tool("wait", "Wait for an agent", READ_ONLY, timeout=Override(default=50.0))
+    async def wait_for_agent(self, ctx: Context, request: api.WaitRequest) -> WaitResult:
         """Block until the agent stops working: it completed, failed, was paused, was archived, or waits for a
-        permission, or until the timeout (then `settled` is false; call again to keep waiting).
+        permission (or until it reaches one of `until`), or until the timeout (then `settled` is false; call
+        again to keep waiting).
 
         Sends a progress notification every few seconds while it waits."""
-        agents = self._agents
-        resolved = agents.resolve(agent_id)
         started = time.monotonic()
-        waiting = asyncio.ensure_future(agents.wait(resolved, timeout=timeout))
+        waiting = asyncio.ensure_future(self._palot.call("wait", request))
         try:
             while not (await asyncio.wait({waiting}, timeout=WAIT_HEARTBEAT))[0]:
                 elapsed = time.monotonic() - started
-                await ctx.report_progress(round(elapsed, 1), timeout, f"agent {resolved} is still working")
+                await ctx.report_progress(round(elapsed, 1), request.timeout, f"agent {request.agent} is still working")
         finally:
             waiting.cancel()
-        agent = waiting.result()
-        return WaitResult(agent=agent, settled=not agent.status.active,
-                          waited_seconds=round(time.monotonic() - started, 3))
+        agent: api.Agent = waiting.result()
+        settled = agent.status in request.until if request.until else not agent.status.active
+        return WaitResult(agent=agent, settled=settled, waited_seconds=round(time.monotonic() - started, 3))
 
     # --- completing ------------------------------------------------------------
 
-    @tool("Apply locally", changes())
-    async def apply_agent(self, agent_id: AgentId) -> ApplyResult:
+    @tool("apply", "Apply locally", changes())
+    async def apply_agent(self, ctx: Context, request: api.AgentRef) -> ApplyResult:
         """Apply the agent's changes to the project's own checkout, uncommitted, for you to review and commit.
 
         Refuses, changing nothing, when the checkout has uncommitted changes or the patch does not apply."""
-        resolved = self._agents.resolve(agent_id)
-        files = await self._agents.apply(resolved)
-        agent = await self._agents.get(resolved)
-        return ApplyResult(agent_id=resolved, project_path=agent.project_path, files=files)
+        agent = await self._palot.get(request.agent)
+        files = await self._palot.apply(agent.id)
+        return ApplyResult(agent_id=agent.id, project_path=agent.project_path, files=files)
 
-    @tool("Create a pull request", changes(open_world=True))
-    async def create_pr(
-        self,
-        ctx: Context,
-        agent_id: AgentId,
-        title: Annotated[str | None, Field(description="PR title and commit message; default: the agent's title")]
-        = None,
-        body: Annotated[str | None, Field(description="PR description; default: the agent's prompt")] = None,
-        remote: Annotated[str, Field(min_length=1, description="git remote to push the branch to")] = "origin",
-        base: Annotated[str | None, Field(description="branch the PR targets; default: the repository's")] = None,
-    ) -> PullRequest:
+    @tool("create_pr", "Create a pull request", changes(open_world=True),
+          title=Override(description="PR title and commit message; default: the agent's title"),
+          body=Override(description="PR description; default: the agent's prompt"),
+          remote=Override(description="git remote to push the branch to"),
+          base=Override(description="branch the PR targets; default: the repository's"))
+    async def create_pr(self, ctx: Context, request: api.PullRequestRequest) -> api.PullRequest:
         """Commit the agent's work on its branch, push the branch, and open a pull request with the GitHub CLI
         (gh) when it is installed. Without gh the branch is still pushed and `message` says exactly what is
         missing."""
         async with Progress(ctx) as progress:
-            progress(f"committing and pushing the branch of {agent_id} to {remote}")
-            pr = await self._agents.create_pr(agent_id, title=title, body=body, remote=remote, base=base)
+            progress(f"committing and pushing the branch of {request.agent} to {request.remote}")
+            pr: api.PullRequest = await self._palot.call("create_pr", request, progress=progress)
             progress(pr.message)
         return pr
 
-    @tool("Archive an agent", changes(idempotent=True))
-    async def archive_agent(self, ctx: Context, agent_id: AgentId) -> Agent:
+    @tool("archive", "Archive an agent", changes(idempotent=True))
+    async def archive_agent(self, ctx: Context, request: api.AgentRef) -> api.Agent:
         """Stop the agent and remove its environment, keeping every change committed on its branch (the diff
         stays readable). Use this to retire an agent without losing work."""
         async with Progress(ctx) as progress:
-            progress(f"stopping {agent_id} and checkpointing its work on its branch")
-            agent = await self._agents.archive(agent_id)
+            progress(f"stopping {request.agent} and checkpointing its work on its branch")
+            agent: api.Agent = await self._palot.call("archive", request, progress=progress)
             progress(f"archived; the work is on branch {agent.branch}")
         return agent
 
-    @tool("Move an agent", changes())
-    async def move_agent(
-        self,
-        ctx: Context,
-        agent_id: AgentId,
-        target: Annotated[EnvironmentType, Field(
-            description="the new environment: worktree (a git worktree on this machine), container (its own "
-                        "container from the agent image) or cloud (a Cloudflare Container behind Palot's Worker; "
-                        "`palot cloud deploy` first)")],
-        memory: Annotated[str | None, Field(pattern=r"^[0-9]+[bkmgBKMG]?$",
-                                            description="container memory limit, e.g. 2g")] = None,
-        cpus: Annotated[float | None, Field(gt=0, le=256, description="container CPU limit, e.g. 1.5")] = None,
-        network: Annotated[Literal["full", "none"] | None, Field(
-            description="container network; default full")] = None,
-        ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]] | None, Field(
-            description="container ports to publish on 127.0.0.1 (dev servers); default: the ports of the "
-                        "processes that were running")] = None,
-        resume: Annotated[bool | None, Field(
-            description="send the agent a note to carry on; default: only if the move stopped a turn")] = None,
-    ) -> MigrationResult:
+    @tool("move", "Move an agent", changes(),
+          target=Override(description="the new environment: worktree (a git worktree on this machine), container "
+                                      "(its own container from the agent image) or cloud (a Cloudflare Container "
+                                      "behind Palot's Worker; `palot cloud deploy` first)"),
+          options=Override(description="container limits and network (target container): memory, cpus, pids, "
+                                       "network, ports (default: the ports of the processes that were running)"),
+          resume=Override(description="send the agent a note to carry on; default: only if the move stopped a turn"))
+    async def move_agent(self, ctx: Context, request: api.MoveRequest) -> api.MigrationResult:
         """Move a live agent to another kind of environment, with its branch, commits, uncommitted and untracked
         files and its whole conversation; processes that were running are restarted there.
 
         Each step is journaled: a failure (or a crash) leaves the agent back where it was, nothing lost. The
         agent's status is "migrating" meanwhile. Sends progress notifications for each of the 9 steps."""
-        options = {k: v for k, v in (("memory", memory), ("cpus", cpus), ("network", network), ("ports", ports))
-                   if v is not None}
-        async with Progress(ctx, total=len(STEPS)) as progress:
-            result = await self._agents.move(agent_id, target, options=options or None, resume=resume,
-                                             progress=progress)
+        async with Progress(ctx, total=len(api.STEPS)) as progress:
+            result: api.MigrationResult = await self._palot.call("move", request, progress=progress)
             progress(f"{result.agent_id} now runs in a {result.target} at {result.directory}")
         return result
 
-    @tool("Destroy an agent", changes(destructive=True))
-    async def destroy_agent(
-        self,
-        ctx: Context,
-        agent_id: AgentId,
-        force: Annotated[bool, Field(
-            description="also drop changes that were neither applied nor merged (they are lost)")] = False,
-    ) -> DestroyResult:
+    @tool("destroy", "Destroy an agent", changes(destructive=True),
+          force=Override(description="also drop changes that were neither applied nor merged (they are lost)"))
+    async def destroy_agent(self, ctx: Context, request: api.DestroyRequest) -> DestroyResult:
         """Delete the agent with its environment, session and branch.
 
         Refuses when the agent has changes that were neither applied nor merged, unless force is true;
         archive_agent keeps the work instead."""
-        resolved = self._agents.resolve(agent_id)
+        agent_id = (await self._palot.get(request.agent)).id
         async with Progress(ctx) as progress:
-            progress(f"destroying {resolved}")
-            await self._agents.destroy(resolved, force=force)
-        return DestroyResult(agent_id=resolved, destroyed=True,
-                             message=f"destroyed agent {resolved}: its environment, session and branch are gone")
+            progress(f"destroying {agent_id}")
+            await self._palot.destroy(agent_id, force=request.force)
+        return DestroyResult(agent_id=agent_id, destroyed=True,
+                             message=f"destroyed agent {agent_id}: its environment, session and branch are gone")
+
+
+#: Each action of ``palot.api.ACTIONS`` → the name of the tool that offers it.
+ACTION_TOOLS: dict[str, str] = {spec.action: spec.name for spec in TOOLS}

@@ -1,4 +1,4 @@
-"""Shared helpers of the MCP tests: a Palot per test module, palot-mcp subprocesses, the Inspector CLI.
+"""Shared helpers of the MCP tests: a Palot service per test module, palot-mcp subprocesses, the Inspector CLI.
 
 Not a test module; the ``test_mcp_*`` modules import it by name (pytest puts
 ``tests/`` on ``sys.path``).
@@ -16,17 +16,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import running_palot  # noqa: F401 - re-exported for the MCP tests
 from mcp import StdioServerParameters
 from mcp_types import CallToolResult
+from service_support import running_service
 
-from palot import Palot
+from palot.client import PalotClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSPECTOR_DIR = REPO_ROOT / ".cache" / "mcp-inspector"
@@ -57,8 +57,16 @@ def palot_mcp_command() -> str:
     return str(PALOT_MCP)
 
 
-def stdio_server(palot: Palot) -> StdioServerParameters:
-    """``palot-mcp`` on stdio, attached to ``palot``'s server."""
+@contextlib.asynccontextmanager
+async def module_service(factory: pytest.TempPathFactory) -> AsyncIterator[PalotClient]:
+    """A real Palot service (scripted model) for one test module's fresh home, and a client of it. palot-mcp
+    processes started with ``server_env(palot.paths.home)`` find it through ``PALOT_HOME``."""
+    async with running_service(factory.mktemp("palot-home")) as client:
+        yield client
+
+
+def stdio_server(palot: PalotClient) -> StdioServerParameters:
+    """``palot-mcp`` on stdio, using the service ``palot`` is a client of."""
     return StdioServerParameters(command=palot_mcp_command(), args=[], env=server_env(palot.paths.home))
 
 
@@ -95,7 +103,7 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def http_server(palot: Palot, token: str | None = None, timeout: float = 60.0) -> Iterator[HttpServer]:
+def http_server(palot: PalotClient, token: str | None = None, timeout: float = 60.0) -> Iterator[HttpServer]:
     """``palot-mcp --transport http --port 0``, ready to serve; ``token=None`` lets it generate (and print) one."""
     env = server_env(palot.paths.home)
     env.pop("PALOT_MCP_TOKEN", None)

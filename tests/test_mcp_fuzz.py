@@ -3,7 +3,7 @@
 Hypothesis builds each call from the tool's own input schema, then breaks it
 in one of four ways: a required argument missing, an argument the tool does
 not take, a value of the wrong kind or out of range, or (for tools about an
-agent) an agent id that does not exist. The Palot behind the server has no
+agent) an agent id that does not exist. The Palot service behind the server has no
 agents and no projects, so no malformed call can touch anything real.
 """
 
@@ -21,9 +21,9 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
-from mcp_support import data, error_text, running_palot
+from mcp_support import data, error_text, module_service
 
-from palot import Palot
+from palot.client import PalotClient
 from palot_mcp import build_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -41,7 +41,7 @@ containers = st.one_of(st.lists(st.integers(), min_size=1, max_size=3),
 
 # A well-typed value for each required argument; the project never exists, so even a call that
 # got through validation could not spawn anything.
-REQUIRED_BASE = {"agent_id": "ag_0000dead", "project": "/nonexistent/palot-fuzz", "prompt": "write hello",
+REQUIRED_BASE = {"agent": "ag_0000dead", "project": "/nonexistent/palot-fuzz", "prompt": "write hello",
                  "text": "write hello", "reply": "once", "target": "container"}
 
 
@@ -94,7 +94,7 @@ def malformed_call(draw: st.DrawFn, tool: Any) -> tuple[str, dict[str, Any]]:
         ways.append("missing")
     if properties:
         ways.append("wrong")
-    if "agent_id" in properties:
+    if "agent" in properties:
         ways.append("unknown agent")
     way = draw(st.sampled_from(ways))
     if way == "extra":
@@ -106,17 +106,17 @@ def malformed_call(draw: st.DrawFn, tool: Any) -> tuple[str, dict[str, Any]]:
         name = draw(st.sampled_from(sorted(properties)))
         arguments[name] = draw(wrong_values(properties[name]))
     else:
-        arguments["agent_id"] = draw(st.text(min_size=1, max_size=40))
+        arguments["agent"] = draw(st.text(min_size=1, max_size=40))
     return tool.name, arguments
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("palot-home"), opencode_bin) as p:
+async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[PalotClient]:
+    async with module_service(tmp_path_factory) as p:
         yield p
 
 
-async def test_malformed_arguments_to_every_tool_get_a_tool_error_and_never_crash_the_server(palot: Palot):
+async def test_malformed_arguments_to_every_tool_get_a_tool_error_and_never_crash_the_server(palot: PalotClient):
     loop = asyncio.get_running_loop()
     answered: Counter[str] = Counter()
     async with Client(build_server(palot)) as client:
@@ -138,4 +138,4 @@ async def test_malformed_arguments_to_every_tool_get_a_tool_error_and_never_cras
 
     assert set(answered) == {tool.name for tool in tools}
     assert alive == {"agents": [], "total": 0, "next_offset": None}
-    assert palot.agents.list() == [] and palot.store.list_projects() == []
+    assert await palot.list() == [] and await palot.projects() == []

@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_support import HttpServer, data, http_server, inspector, running_palot
+from mcp_support import HttpServer, data, http_server, inspector, module_service
 
-from palot import Palot
+from palot.client import PalotClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -24,13 +24,13 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("palot-home"), opencode_bin) as p:
+async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[PalotClient]:
+    async with module_service(tmp_path_factory) as p:
         yield p
 
 
 @pytest.fixture(scope="module")
-def server(palot: Palot) -> Iterator[HttpServer]:
+def server(palot: PalotClient) -> Iterator[HttpServer]:
     """palot-mcp over HTTP with a generated token, attached to the module's Palot server."""
     with http_server(palot) as running:
         yield running
@@ -58,13 +58,13 @@ async def test_requests_without_the_right_bearer_token_get_401(server: HttpServe
     assert right.status_code == 200 and "palot" in right.text
 
 
-async def test_a_client_with_the_token_uses_the_tools(server: HttpServer, palot: Palot):
+async def test_a_client_with_the_token_uses_the_tools(server: HttpServer, palot: PalotClient):
     http = httpx2.AsyncClient(headers=server.headers, timeout=httpx2.Timeout(60, read=300))
     async with http, Client(streamable_http_client(server.url, http_client=http)) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         listed = data(await client.call_tool("list_agents", {}))
     assert "spawn_agent" in tools
-    assert listed["total"] == len(palot.agents.list())
+    assert listed["total"] == len(await palot.list())
 
 
 async def test_the_inspector_cli_lists_tools_and_calls_list_spawn_get(server: HttpServer, repo: Path, tmp_path: Path):
@@ -75,10 +75,10 @@ async def test_the_inspector_cli_lists_tools_and_calls_list_spawn_get(server: Ht
                         "--tool-args-json", f'{{"project": "{repo}", "prompt": "write hello"}}', home=tmp_path)
     agent_id = spawned["result"]["structuredContent"]["id"]
     agents = inspector(target, "--method", "tools/call", "--tool-name", "list_agents", home=tmp_path)
-    got = inspector(target, "--method", "tools/call", "--tool-name", "get_agent", "--tool-arg", f"agent_id={agent_id}",
+    got = inspector(target, "--method", "tools/call", "--tool-name", "get_agent", "--tool-arg", f"agent={agent_id}",
                     home=tmp_path)
     missing = inspector(target, "--method", "tools/call", "--tool-name", "get_agent", "--tool-arg",
-                        "agent_id=ag_missing", home=tmp_path, exit_code=5)
+                        "agent=ag_missing", home=tmp_path, exit_code=5)
 
     by_name = {t["name"]: t for t in listed}
     assert {"spawn_agent", "get_agent", "list_agents", "wait_for_agent"} <= set(by_name)

@@ -18,9 +18,9 @@ import pytest_asyncio
 from mcp import Client
 from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
 from mcp.shared.exceptions import MCPError
-from mcp_support import data, running_palot
+from mcp_support import data, module_service
 
-from palot import Palot
+from palot.client import PalotClient
 from palot_mcp import build_server
 
 pytestmark = [
@@ -30,8 +30,8 @@ pytestmark = [
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("palot-home"), opencode_bin) as p:
+async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[PalotClient]:
+    async with module_service(tmp_path_factory) as p:
         yield p
 
 
@@ -39,7 +39,7 @@ async def agent_waiting_for_permission(client: Client, repo: Path) -> str:
     """An agent that cannot finish until someone answers its permission request."""
     agent_id = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "edit readme",
                                                            "permission_mode": "ask"}))["id"]
-    waited = data(await client.call_tool("wait_for_agent", {"agent_id": agent_id, "timeout": 60}))
+    waited = data(await client.call_tool("wait_for_agent", {"agent": agent_id, "timeout": 60}))
     assert waited["agent"]["status"] == "waiting"
     return agent_id
 
@@ -50,7 +50,9 @@ async def read_json(client: Client, uri: str) -> Any:
     return json.loads(contents[0].text)
 
 
-async def test_a_listening_client_is_told_when_agents_appear_and_when_its_agent_finishes(palot: Palot, repo: Path):
+async def test_a_listening_client_is_told_when_agents_appear_and_when_its_agent_finishes(
+    palot: PalotClient, repo: Path
+):
     async with Client(build_server(palot)) as client:
         assert client.server_capabilities.resources.subscribe
         async with client.listen(resources_list_changed=True) as changes:
@@ -61,7 +63,7 @@ async def test_a_listening_client_is_told_when_agents_appear_and_when_its_agent_
         uri = f"palot://agents/{agent_id}"
         updates: list[str] = []
         async with client.listen(resource_subscriptions=[uri]) as subscription:
-            data(await client.call_tool("reply_permission", {"agent_id": agent_id, "reply": "once"}))
+            data(await client.call_tool("reply_permission", {"agent": agent_id, "reply": "once"}))
             async with asyncio.timeout(60):
                 async for event in subscription:
                     assert isinstance(event, ResourceUpdated)
@@ -71,7 +73,9 @@ async def test_a_listening_client_is_told_when_agents_appear_and_when_its_agent_
     assert updates and set(updates) == {uri}
 
 
-async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list_changed(palot: Palot, repo: Path):
+async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list_changed(
+    palot: PalotClient, repo: Path
+):
     notifications: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
 
     async def on_message(message: Any) -> None:
@@ -94,7 +98,7 @@ async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list
 
         uri = f"palot://agents/{agent_id}"
         await client.subscribe_resource(uri)
-        data(await client.call_tool("reply_permission", {"agent_id": agent_id, "reply": "once"}))
+        data(await client.call_tool("reply_permission", {"agent": agent_id, "reply": "once"}))
         assert await next_notification("notifications/resources/updated") == uri
         while (await read_json(client, uri))["status"] != "completed":
             assert await next_notification("notifications/resources/updated") == uri
@@ -102,16 +106,16 @@ async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list
         await asyncio.sleep(0.3)  # let the last coalesced notifications arrive, then forget them
         while not notifications.empty():
             notifications.get_nowait()
-        data(await client.call_tool("destroy_agent", {"agent_id": agent_id, "force": True}))
+        data(await client.call_tool("destroy_agent", {"agent": agent_id, "force": True}))
         await next_notification("notifications/resources/list_changed")  # the agent went
         assert uri not in [r.uri for r in (await client.list_resources()).resources]
         await client.unsubscribe_resource(uri)
 
 
-async def test_each_agent_is_a_resource_with_its_diff_and_activity(palot: Palot, repo: Path):
+async def test_each_agent_is_a_resource_with_its_diff_and_activity(palot: PalotClient, repo: Path):
     async with Client(build_server(palot)) as client:
         agent_id = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "write hello"}))["id"]
-        data(await client.call_tool("wait_for_agent", {"agent_id": agent_id, "timeout": 60}))
+        data(await client.call_tool("wait_for_agent", {"agent": agent_id, "timeout": 60}))
         listed = {r.uri: r for r in (await client.list_resources()).resources}
         templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
         agents = await read_json(client, "palot://agents")
@@ -130,3 +134,20 @@ async def test_each_agent_is_a_resource_with_its_diff_and_activity(palot: Palot,
     assert [f["path"] for f in diff["files"]] == ["hello.txt"]
     assert ("write", "hello.txt") in [(i["kind"], i["target"]) for i in activity["items"]]
     assert "no agent 'ag_missing'" in str(unknown.value)
+
+
+async def test_diff_and_activity_subscribers_hear_when_the_agent_edits_a_file(palot: PalotClient, repo: Path):
+    async with Client(build_server(palot)) as client:
+        agent_id = await agent_waiting_for_permission(client, repo)
+        uris = {f"palot://agents/{agent_id}/diff", f"palot://agents/{agent_id}/activity"}
+        heard: set[str] = set()
+        async with client.listen(resource_subscriptions=sorted(uris)) as subscription:
+            data(await client.call_tool("reply_permission", {"agent": agent_id, "reply": "once"}))  # it edits
+            async with asyncio.timeout(60):
+                async for event in subscription:
+                    heard.add(event.uri)
+                    if heard == uris:
+                        break
+        diff = await read_json(client, f"palot://agents/{agent_id}/diff")
+    assert heard == uris
+    assert [f["path"] for f in diff["files"]] == ["README.md"]

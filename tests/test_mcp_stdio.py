@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from mcp import Client
-from mcp_support import data, error_text, palot_mcp_command, running_palot, server_env, stdio_server
+from mcp_support import data, error_text, palot_mcp_command, module_service, server_env, stdio_server
 
-from palot import Palot
+from palot.client import PalotClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("palot-home"), opencode_bin) as p:
+async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[PalotClient]:
+    async with module_service(tmp_path_factory) as p:
         yield p
 
 
-async def test_a_handshake_era_stdio_client_spawns_waits_diffs_and_applies(palot: Palot, repo: Path):
+async def test_a_handshake_era_stdio_client_spawns_waits_diffs_and_applies(palot: PalotClient, repo: Path):
     progress: list[str | None] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
@@ -32,27 +32,27 @@ async def test_a_handshake_era_stdio_client_spawns_waits_diffs_and_applies(palot
         assert client.server_info.name == "palot"
         agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "write hello"},
                                             progress_callback=on_progress))
-        waited = data(await client.call_tool("wait_for_agent", {"agent_id": agent["id"], "timeout": 60}))
-        diff = data(await client.call_tool("get_diff", {"agent_id": agent["id"], "path": "hello.txt"}))
-        applied = data(await client.call_tool("apply_agent", {"agent_id": agent["id"]}))
+        waited = data(await client.call_tool("wait_for_agent", {"agent": agent["id"], "timeout": 60}))
+        diff = data(await client.call_tool("get_diff", {"agent": agent["id"], "path": "hello.txt"}))
+        applied = data(await client.call_tool("apply_agent", {"agent": agent["id"]}))
 
     assert any(m and "creating the OpenCode session" in m for m in progress)
     assert waited["settled"] and waited["agent"]["status"] == "completed"
     assert [f["path"] for f in diff["files"]] == ["hello.txt"] and "+hello from the agent" in diff["patch"]
     assert applied["files"] == ["hello.txt"]
     assert (repo / "hello.txt").read_text() == "hello from the agent\n"
-    # The agent was spawned by the palot-mcp process; the test's own Palot sees it in the shared store.
-    assert [a.id for a in palot.agents.list(project=str(repo))] == [agent["id"]]
+    # The agent was spawned through the palot-mcp process; the test's own client sees it in the service.
+    assert [a.id for a in await palot.list(project=str(repo))] == [agent["id"]]
 
 
-async def test_a_2026_stdio_client_lists_tools_and_agents(palot: Palot, repo: Path):
+async def test_a_2026_stdio_client_lists_tools_and_agents(palot: PalotClient, repo: Path):
     async with Client(stdio_server(palot)) as client:  # negotiates the newest protocol (server/discover)
         assert client.protocol_version >= "2026"
         tools = {t.name for t in (await client.list_tools()).tools}
         listed = data(await client.call_tool("list_agents", {}))
-        unknown = error_text(await client.call_tool("abort_agent", {"agent_id": "ag_missing"}))
+        unknown = error_text(await client.call_tool("abort_agent", {"agent": "ag_missing"}))
     assert {"spawn_agent", "wait_for_agent", "apply_agent"} <= tools
-    assert listed["total"] == len(palot.agents.list())
+    assert listed["total"] == len(await palot.list())
     assert "no agent 'ag_missing'" in unknown
 
 
@@ -66,7 +66,9 @@ async def test_a_server_that_cannot_reach_opencode_says_why_and_how_to_fix_it(tm
     assert b"Traceback" not in stderr and stdout == b""
 
 
-async def test_a_setup_script_that_reads_stdin_gets_nothing_and_leaves_the_protocol_alone(palot: Palot, repo: Path):
+async def test_a_setup_script_that_reads_stdin_gets_nothing_and_leaves_the_protocol_alone(
+    palot: PalotClient, repo: Path
+):
     """Subprocesses never inherit palot-mcp's stdin, which is the client's JSON-RPC stream: a setup script that
     keeps reading stdin while the client sends requests must get none of their bytes."""
     script = "for i in $(seq 30); do cat >> stdin-seen.txt 2>/dev/null; sleep 0.1; done; echo read >> stdin-seen.txt"

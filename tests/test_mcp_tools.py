@@ -10,9 +10,10 @@ import pytest
 import pytest_asyncio
 from conftest import git, make_repo
 from mcp import Client
-from mcp_support import data, error_text, running_palot
+from mcp_support import data, error_text, module_service
 
-from palot import Palot
+from palot import api
+from palot.client import PalotClient
 from palot_mcp import build_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -20,13 +21,14 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 EVERY_ACTION = {
     "list_projects", "list_agents", "get_agent", "spawn_agent", "send_prompt", "abort_agent", "reply_permission",
     "get_activity", "get_diff", "wait_for_agent", "apply_agent", "create_pr", "archive_agent", "destroy_agent",
-    "environment_status", "move_agent",
+    "environment_status", "move_agent", "service_status", "list_models", "get_messages", "list_moves",
+    "get_audit_log",
 }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[Palot]:
-    async with running_palot(tmp_path_factory.mktemp("palot-home"), opencode_bin) as p:
+async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) -> AsyncIterator[PalotClient]:
+    async with module_service(tmp_path_factory) as p:
         yield p
 
 
@@ -35,12 +37,22 @@ async def spawn(client: Client, project: Path, prompt: str, **arguments: object)
 
 
 async def wait(client: Client, agent_id: str) -> dict:
-    result = data(await client.call_tool("wait_for_agent", {"agent_id": agent_id, "timeout": 60}))
+    result = data(await client.call_tool("wait_for_agent", {"agent": agent_id, "timeout": 60}))
     assert result["settled"], result
     return result["agent"]
 
 
-async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(palot: Palot):
+async def answer_streaming(palot: PalotClient, agent_id: str, timeout: float = 30) -> None:
+    """Until the agent's slow answer is streaming. Its message appears when the turn starts; the words follow a
+    second or two later and take about ten seconds (one chunk a second). Their text is stored only at the end,
+    and the service streams no deltas, so the wait after the message is a time, well inside that window."""
+    async with asyncio.timeout(timeout):
+        while not any(m.role == "assistant" for m in await palot.messages(agent_id)):
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(2.5)
+
+
+async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(palot: PalotClient):
     async with Client(build_server(palot)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == EVERY_ACTION
@@ -50,7 +62,8 @@ async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(
         assert tool.annotations is not None and tool.annotations.read_only_hint is not None, tool.name
     read_only = {name for name, t in tools.items() if t.annotations.read_only_hint}
     assert read_only == {"list_projects", "list_agents", "get_agent", "get_activity", "get_diff", "wait_for_agent",
-                         "environment_status"}
+                         "environment_status", "service_status", "list_models", "get_messages", "list_moves",
+                         "get_audit_log"}
     assert [n for n, t in tools.items() if t.annotations.destructive_hint] == ["destroy_agent"]
     assert tools["archive_agent"].annotations.idempotent_hint and not tools["destroy_agent"].annotations.idempotent_hint
     spawn_args = tools["spawn_agent"].input_schema["properties"]
@@ -60,7 +73,7 @@ async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(
     assert tools["spawn_agent"].input_schema["required"] == ["project", "prompt"]
 
 
-async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: Palot, repo: Path):
+async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: PalotClient, repo: Path):
     progress: list[tuple[float, str | None]] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
@@ -72,9 +85,9 @@ async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: Palot, repo
         assert agent["status"] == "running" and agent["environment"]["branch"] == "palot/say-hello"
         done = await wait(client, agent["id"])
         assert done["status"] == "completed", done["error"]
-        diff = data(await client.call_tool("get_diff", {"agent_id": agent["id"]}))
+        diff = data(await client.call_tool("get_diff", {"agent": agent["id"]}))
         assert not (repo / "hello.txt").exists()
-        applied = data(await client.call_tool("apply_agent", {"agent_id": agent["id"]}))
+        applied = data(await client.call_tool("apply_agent", {"agent": agent["id"]}))
 
     assert len(progress) >= 3 and [v for v, _ in progress] == sorted(v for v, _ in progress)
     assert "palot/say-hello" in (progress[0][1] or "") and agent["id"] in (progress[-1][1] or "")
@@ -84,71 +97,70 @@ async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: Palot, repo
     assert (repo / "hello.txt").read_text() == "hello from the agent\n"
 
 
-async def test_activity_cursor_reads_only_what_is_new(palot: Palot, repo: Path):
+async def test_activity_cursor_reads_only_what_is_new(palot: PalotClient, repo: Path):
     async with Client(build_server(palot)) as client:
         agent_id = await spawn(client, repo, "write notes")
         await wait(client, agent_id)
-        first = data(await client.call_tool("get_activity", {"agent_id": agent_id}))
+        first = data(await client.call_tool("get_activity", {"agent": agent_id}))
         assert ("write", "NOTES.md") in [(i["kind"], i["target"]) for i in first["items"]]
         assert first["items"][-1]["kind"] == "message"
         assert first["next_cursor"] == first["items"][-1]["index"] + 1
 
         cursor = first["next_cursor"]
-        nothing_new = data(await client.call_tool("get_activity", {"agent_id": agent_id, "since": cursor}))
+        nothing_new = data(await client.call_tool("get_activity", {"agent": agent_id, "since": cursor}))
         assert nothing_new["items"] == [] and nothing_new["next_cursor"] == cursor
 
-        data(await client.call_tool("send_prompt", {"agent_id": agent_id, "text": "write hello"}))
+        data(await client.call_tool("send_prompt", {"agent": agent_id, "text": "write hello"}))
         await wait(client, agent_id)
-        new = data(await client.call_tool("get_activity", {"agent_id": agent_id, "since": cursor}))
-        page = data(await client.call_tool("get_activity", {"agent_id": agent_id, "limit": 1}))
+        new = data(await client.call_tool("get_activity", {"agent": agent_id, "since": cursor}))
+        page = data(await client.call_tool("get_activity", {"agent": agent_id, "limit": 1}))
 
     assert new["items"] and all(i["index"] >= cursor for i in new["items"])
     assert ("write", "hello.txt") in [(i["kind"], i["target"]) for i in new["items"]]
     assert len(page["items"]) == 1 and page["more"] and page["next_cursor"] == page["items"][0]["index"] + 1
 
 
-async def test_a_permission_request_is_answered_with_reply_permission(palot: Palot, repo: Path):
+async def test_a_permission_request_is_answered_with_reply_permission(palot: PalotClient, repo: Path):
     async with Client(build_server(palot)) as client:
         agent_id = await spawn(client, repo, "edit readme", permission_mode="ask")
         waiting = await wait(client, agent_id)
         assert waiting["status"] == "waiting"
         assert [p["permission"] for p in waiting["permissions"]] == ["edit"]
-        data(await client.call_tool("reply_permission", {"agent_id": agent_id, "reply": "once"}))
+        data(await client.call_tool("reply_permission", {"agent": agent_id, "reply": "once"}))
         done = await wait(client, agent_id)
     assert done["status"] == "completed" and done["permissions"] == []
     assert "edited by an agent" in (Path(done["environment"]["directory"]) / "README.md").read_text()
 
 
-async def test_abort_pauses_an_agent_and_a_prompt_resumes_it(palot: Palot, repo: Path):
+async def test_abort_pauses_an_agent_and_a_prompt_resumes_it(palot: PalotClient, repo: Path):
     async with Client(build_server(palot)) as client:
         agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "slow task"}))
-        with palot.hub.subscribe(session_id=agent["session_id"], types=["message.part.delta"], replay=False) as sub:
-            await sub.get(timeout=30)  # the slow answer is streaming
-        assert data(await client.call_tool("abort_agent", {"agent_id": agent["id"]}))["status"] == "paused"
+        await answer_streaming(palot, agent["id"])
+        assert data(await client.call_tool("abort_agent", {"agent": agent["id"]}))["status"] == "paused"
         assert (await wait(client, agent["id"]))["status"] == "paused"
 
-        resumed = data(await client.call_tool("send_prompt", {"agent_id": agent["id"], "text": "write hello"}))
+        resumed = data(await client.call_tool("send_prompt", {"agent": agent["id"], "text": "write hello"}))
         assert resumed["status"] == "running"
         done = await wait(client, agent["id"])
     assert done["status"] == "completed"
     assert (Path(done["environment"]["directory"]) / "hello.txt").exists()
 
 
-async def test_create_pr_archive_and_destroy_finish_agents(palot: Palot, repo: Path, tmp_path: Path):
+async def test_create_pr_archive_and_destroy_finish_agents(palot: PalotClient, repo: Path, tmp_path: Path):
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(repo, "remote", "add", "origin", str(remote))
     async with Client(build_server(palot)) as client:
         agent_id, unapplied = await spawn(client, repo, "write hello"), await spawn(client, repo, "write notes")
         agent, _ = await asyncio.gather(wait(client, agent_id), wait(client, unapplied))
-        env = data(await client.call_tool("environment_status", {"agent_id": agent_id}))
-        pr = data(await client.call_tool("create_pr", {"agent_id": agent_id, "title": "Say hello"}))
-        archived = data(await client.call_tool("archive_agent", {"agent_id": agent_id}))
-        again = data(await client.call_tool("archive_agent", {"agent_id": agent_id}))
+        env = data(await client.call_tool("environment_status", {"agent": agent_id}))
+        pr = data(await client.call_tool("create_pr", {"agent": agent_id, "title": "Say hello"}))
+        archived = data(await client.call_tool("archive_agent", {"agent": agent_id}))
+        again = data(await client.call_tool("archive_agent", {"agent": agent_id}))
         listed = data(await client.call_tool("list_agents", {"include_archived": True, "project": str(repo)}))
-        refused = error_text(await client.call_tool("destroy_agent", {"agent_id": unapplied}))
-        gone = data(await client.call_tool("destroy_agent", {"agent_id": unapplied, "force": True}))
-        unknown = error_text(await client.call_tool("get_agent", {"agent_id": unapplied}))
+        refused = error_text(await client.call_tool("destroy_agent", {"agent": unapplied}))
+        gone = data(await client.call_tool("destroy_agent", {"agent": unapplied, "force": True}))
+        unknown = error_text(await client.call_tool("get_agent", {"agent": unapplied}))
 
     assert (env["type"], env["state"], env["directory"]) == ("worktree", "running", agent["environment"]["directory"])
     assert env["resources"]["disk_bytes"] > 0
@@ -166,7 +178,7 @@ async def test_create_pr_archive_and_destroy_finish_agents(palot: Palot, repo: P
     assert "palot/write-notes" not in git(repo, "branch", "--list")
 
 
-async def test_projects_and_agents_are_listed_with_filters_and_pages(palot: Palot, tmp_path: Path):
+async def test_projects_and_agents_are_listed_with_filters_and_pages(palot: PalotClient, tmp_path: Path):
     one, two = make_repo(tmp_path / "one"), make_repo(tmp_path / "two")
     async with Client(build_server(palot)) as client:
         a, b = await spawn(client, one, "write hello"), await spawn(client, two, "provoke an error")
@@ -187,23 +199,23 @@ async def test_projects_and_agents_are_listed_with_filters_and_pages(palot: Palo
     assert [x["id"] for x in first["agents"] + second["agents"]] == [x["id"] for x in everyone["agents"][:2]]
 
 
-async def test_bad_input_and_failed_operations_are_tool_errors_that_name_the_fix(palot: Palot, tmp_path: Path):
+async def test_bad_input_and_failed_operations_are_tool_errors_that_name_the_fix(palot: PalotClient, tmp_path: Path):
     not_git = tmp_path / "plain"
     not_git.mkdir()
     clean = make_repo(tmp_path / "clean")
     async with Client(build_server(palot)) as client:
-        unknown = error_text(await client.call_tool("get_agent", {"agent_id": "ag_nope"}))
+        unknown = error_text(await client.call_tool("get_agent", {"agent": "ag_nope"}))
         refused = error_text(await client.call_tool("spawn_agent", {"project": str(not_git), "prompt": "hi"}))
-        bad_type = error_text(await client.call_tool("wait_for_agent", {"agent_id": "ag_x", "timeout": "soon"}))
-        missing = error_text(await client.call_tool("send_prompt", {"agent_id": "ag_x"}))
+        bad_type = error_text(await client.call_tool("wait_for_agent", {"agent": "ag_x", "timeout": "soon"}))
+        missing = error_text(await client.call_tool("send_prompt", {"agent": "ag_x"}))
         extra = error_text(await client.call_tool("list_projects", {"verbose": True}))
         bad_mode = error_text(await client.call_tool("spawn_agent", {"project": "x", "prompt": "y",
                                                                      "permission_mode": "yolo"}))
         agent_id = await spawn(client, clean, "write hello")
         await wait(client, agent_id)
-        no_remote = error_text(await client.call_tool("create_pr", {"agent_id": agent_id}))
+        no_remote = error_text(await client.call_tool("create_pr", {"agent": agent_id}))
         (clean / "README.md").write_text("edited by hand\n")
-        dirty = error_text(await client.call_tool("apply_agent", {"agent_id": agent_id}))
+        dirty = error_text(await client.call_tool("apply_agent", {"agent": agent_id}))
 
     assert "no agent 'ag_nope'" in unknown and "agents list" in unknown
     assert "not inside a git work tree" in refused and "git init" in refused  # what failed, then the fix
@@ -214,3 +226,39 @@ async def test_bad_input_and_failed_operations_are_tool_errors_that_name_the_fix
     assert "remote add" in no_remote
     assert dirty.startswith("apply_agent:") and "—" in dirty and "Traceback" not in dirty
     assert not (clean / "hello.txt").exists()
+
+
+async def test_status_models_messages_moves_and_audit_tools_and_the_old_agent_id_name(palot: PalotClient, repo: Path):
+    async with Client(build_server(palot)) as client:
+        status = data(await client.call_tool("service_status", {}))
+        models = data(await client.call_tool("list_models", {"project": str(repo)}))
+        agent_id = await spawn(client, repo, "write hello")
+        await wait(client, agent_id)
+        messages = data(await client.call_tool("get_messages", {"agent": agent_id}))
+        moves = data(await client.call_tool("list_moves", {"agent": agent_id}))
+        audit = data(await client.call_tool("get_audit_log", {"agent": agent_id}))
+        unknown_audit = error_text(await client.call_tool("get_audit_log", {"agent": "ag_nope"}))
+        managed = data(await client.call_tool("list_agents", {"include_external": False, "limit": 1000}))
+        legacy = data(await client.call_tool("get_agent", {"agent_id": agent_id}))
+        both = error_text(await client.call_tool("get_agent", {"agent_id": agent_id, "agent": agent_id}))
+        bad_limit = error_text(await client.call_tool("spawn_agent", {
+            "project": str(repo), "prompt": "write hello", "environment": "container", "options": {"cpus": 0}}))
+        empty = error_text(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "   "}))
+        bad_option = error_text(await client.call_tool("move_agent", {
+            "agent": agent_id, "target": "container", "options": {"gpus": 1}}))
+
+    assert status["api_version"] == api.API_VERSION and status["opencode_connected"] is True
+    assert models["models"] and all("/" in m for m in models["models"])
+    assert messages["agent_id"] == agent_id
+    assert [m["role"] for m in messages["messages"]][:2] == ["user", "assistant"]
+    assert messages["messages"][0]["text"] == "write hello"
+    assert moves == {"agent_id": agent_id, "moves": []}
+    assert audit["entries"] and {e["agent_id"] for e in audit["entries"]} == {agent_id}
+    assert "no agent 'ag_nope'" in unknown_audit
+    assert agent_id in [a["id"] for a in managed["agents"]]
+    assert all(a["environment"]["type"] != "external" for a in managed["agents"])
+    assert legacy["id"] == agent_id
+    assert "pass only 'agent'" in both
+    assert "options" in bad_limit and "greater than 0" in bad_limit
+    assert "options.gpus: extra inputs are not permitted" in bad_option
+    assert empty.startswith("spawn_agent: invalid arguments: prompt: the prompt is empty: say what")
