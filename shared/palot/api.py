@@ -246,6 +246,7 @@ class Project(BaseModel):
     id: str
     name: str
     path: str
+    created_at: float | None = None
 
 
 class AuditEntry(BaseModel):
@@ -309,8 +310,9 @@ class AgentRef(_Request):
 
 class ListRequest(_Request):
     project: str | None = Field(None, description="a project's path, name or id")
-    status: list[str] | None = Field(None, description="only agents in these statuses")
-    environment: str | None = Field(None, description="only agents in this environment type")
+    status: list[AgentStatus] | None = Field(None, description="only agents in these statuses")
+    environment: Literal["worktree", "container", "cloud", "external"] | None = Field(
+        None, description="only agents in this environment type")
     include_archived: bool = Field(False, description="include archived agents")
     include_external: bool = Field(True, description="include OpenCode sessions Palot did not start")
 

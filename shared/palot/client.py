@@ -177,7 +177,10 @@ class PalotClient:
         if not lines:
             with contextlib.suppress(OSError):
                 lines = [ln for ln in self.endpoint.log_file.read_text().splitlines() if " ERROR " in ln]
-        return lines[-1].split(": ", 1)[-1] if lines else "no reason was logged"
+        if not lines:
+            return "no reason was logged"
+        text = lines[-1].split(": ", 1)[-1]
+        return text.removeprefix("the Palot service could not start: ")
 
     async def _replace_other_version(self, status: api.ServiceStatus) -> api.ServiceStatus:
         busy = [a for a in await self.list(include_external=False) if a.status.active] if status.api_version == api.API_VERSION else []
@@ -290,9 +293,11 @@ class PalotClient:
 
     # --- events -------------------------------------------------------------------------------
 
-    async def events(self, *, replay: bool = False) -> AsyncIterator[api.Event]:
+    async def events(self, *, replay: bool = False,
+                     on_connect: Callable[[], None] | None = None) -> AsyncIterator[api.Event]:
         """Palot-level events as they happen, forever; after the service restarts, a ``resync`` event (views
-        may have missed changes: re-read them) and the stream goes on."""
+        may have missed changes: re-read them) and the stream goes on. ``on_connect`` is called each time
+        the stream is attached (from then on no event is missed)."""
         first = True
         while True:
             try:
@@ -303,6 +308,8 @@ class PalotClient:
                     if response.status_code >= 400:
                         await response.aread()
                         raise self._error(response.json())
+                    if on_connect is not None:
+                        on_connect()
                     if not first:
                         yield api.Event(type=api.RESYNC, message="the Palot service restarted")
                     first = False
@@ -310,10 +317,14 @@ class PalotClient:
                         if line.startswith("data: "):
                             yield api.Event.model_validate_json(line[6:])
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, FileNotFoundError):
+                # Gone (crashed, restarting): a client that may start the service does so on the next attempt.
                 self._ready = False
-                await asyncio.sleep(0.5)
-                if not self.autostart:
-                    await asyncio.sleep(2.0)
+                await asyncio.sleep(0.5 if self.autostart else 2.0)
+            except ServiceUnavailable:
+                if self.autostart:
+                    raise  # it could not be started: the error says why
+                self._ready = False  # stopped by the user: wait for it to be back
+                await asyncio.sleep(2.0)
 
     # --- the API, typed -----------------------------------------------------------------------
 

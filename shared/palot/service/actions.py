@@ -32,7 +32,8 @@ async def _status(svc: "Service", req: api.Empty, progress: Progress) -> api.Ser
 
 
 async def _projects(svc: "Service", req: api.Empty, progress: Progress) -> list[api.Project]:
-    return [api.Project(id=p.id, name=p.name, path=p.path) for p in svc.palot.store.list_projects()]
+    return [api.Project(id=p.id, name=p.name, path=p.path, created_at=p.created_at)
+            for p in svc.palot.store.list_projects()]
 
 
 async def _models(svc: "Service", req: api.ModelsRequest, progress: Progress) -> list[str]:
@@ -40,7 +41,8 @@ async def _models(svc: "Service", req: api.ModelsRequest, progress: Progress) ->
 
 
 async def _list(svc: "Service", req: api.ListRequest, progress: Progress) -> list[api.Agent]:
-    return svc.palot.agents.list(project=req.project, status=req.status, environment=req.environment,
+    statuses = [s.value for s in req.status] if req.status else None
+    return svc.palot.agents.list(project=req.project, status=statuses, environment=req.environment,
                                  include_archived=req.include_archived, include_external=req.include_external)
 
 
