@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -92,3 +93,30 @@ async def running_service(home: Path, script: Path | str | None = CORE_SCRIPT, *
     finally:
         await client.close()
         await stop_service(home, proc)
+
+
+# --- what the OpenCode server sees ------------------------------------------------------------------------
+
+QUIET_MS = 8000  # httpx drops a pooled connection idle for 5 s; a stream stays, silent on our side
+
+
+def opencode_connections(pid: int, port: int) -> dict[int, int]:
+    """The established connections of ``pid`` to ``port`` on this machine: local port → ms since it last sent."""
+    out = subprocess.run(["ss", "-tinpH", "state", "established", f"( dport = :{port} )"], capture_output=True,
+                         text=True, check=True).stdout
+    found: dict[int, int] = {}
+    local: int | None = None
+    for line in out.splitlines():
+        if not line.startswith((" ", "\t")):  # the socket line; its details follow on the next one
+            local = int(line.split()[2].rpartition(":")[2]) if f"pid={pid}," in line else None
+        elif local is not None:
+            sent = re.search(r"\blastsnd:(\d+)", line)
+            found[local] = int(sent.group(1)) if sent else 0
+            local = None
+    return found
+
+
+def opencode_event_streams(pid: int, port: int) -> set[int]:
+    """The event streams ``pid`` holds open to ``port``: connections quiet on our side for longer than any
+    pooled request connection may idle."""
+    return {local for local, quiet in opencode_connections(pid, port).items() if quiet >= QUIET_MS}
