@@ -7,6 +7,7 @@ much longer than that is dead even if the socket looks open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -40,6 +41,7 @@ class EventStream:
         auth: httpx.Auth | None,
         *,
         heartbeat_timeout: float = 25.0,
+        answer_timeout: float = 10.0,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         uds: str | None = None,
@@ -48,6 +50,9 @@ class EventStream:
         self._auth = auth
         self._uds = uds
         self.heartbeat_timeout = heartbeat_timeout
+        # A server that is still starting may accept the connection and answer late: retry soon rather
+        # than wait a whole heartbeat timeout with no events (e.g. right after a restart).
+        self.answer_timeout = answer_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.connected = False
@@ -61,7 +66,9 @@ class EventStream:
             while True:
                 try:
                     url = self._base_url().rstrip("/") + "/global/event"
-                    async with aconnect_sse(http, "GET", url) as source:
+                    async with contextlib.AsyncExitStack() as stack:
+                        async with asyncio.timeout(self.answer_timeout):
+                            source = await stack.enter_async_context(aconnect_sse(http, "GET", url))
                         source.response.raise_for_status()
                         self.connected = True
                         delay = self.backoff_initial
@@ -73,7 +80,7 @@ class EventStream:
                                 yield GlobalEvent.model_validate(json.loads(sse.data))
                             except (ValueError, TypeError) as e:
                                 log.warning("skipping malformed event: %s", e)
-                except (httpx.HTTPError, OSError) as e:
+                except (httpx.HTTPError, OSError, TimeoutError) as e:
                     log.info("event stream lost (%s); reconnecting in %.1fs", type(e).__name__, delay)
                 if self.connected:
                     self.connected = False
