@@ -1,47 +1,54 @@
 """Two container agents editing the same file name: every front end names the agent that edited.
 
 Both agents' OpenCode servers call their working directory ``/workspace``, so the
-directory of OpenCode's ``file.edited`` cannot tell them apart; the core knows
-which environment's server sent it and publishes ``palot.agent.file`` with the
-agent and the file on this machine. Each round prompts the *writer* first (it
-writes ``shared.txt`` after a 3 s delay, then lingers) and the *talker* second
-(it talks slowly, touching no file), so the talker is the agent that changed
-last when the writer's edit arrives.
+directory of OpenCode's ``file.edited`` cannot tell them apart; the service knows
+which environment's server sent it and publishes ``agent.file`` with the agent and
+the file on this machine, once, for every front end. Each round prompts the
+*writer* first (it writes ``shared.txt`` after a 3 s delay, then lingers) and the
+*talker* second (it talks slowly, touching no file), so the talker is the agent
+that changed last when the writer's edit arrives. Watched at once: an MCP client,
+an editor (LSP), the service's event stream as the notebook and `palot agents
+watch --json` read it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS, Engine, make_repo, running_palot
+from conftest import SCRIPTS, Engine, make_repo
 from lsp_support import diagnostics, eventually, execute, open_file, start_lsp
 from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
-from palot import Agent, AgentStatus, Palot
+from service_support import running_service
+
+from palot import api
+from palot.client import PalotClient
 from palot.events import EventHub, event_source, make_event
 from palot.opencode import GlobalEvent
-
+from palot.paths import PalotPaths
 from palot_mcp import build_server
 from palot_mcp.notifications import diff_uri
 
 pytestmark = pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")
 
 ROUTING_SCRIPT = SCRIPTS / "routing.json"
+PALOT = Path(sys.executable).parent / "palot"
 
 
-def routing_palot(home: Path, opencode_bin: Path):
-    return running_palot(home, opencode_bin, ROUTING_SCRIPT)
-
-
-async def two_container_agents(palot: Palot, repo: Path) -> tuple[Agent, Agent]:
+async def two_container_agents(client: PalotClient, repo: Path) -> tuple[api.Agent, api.Agent]:
     agents = []
     for name in ("first", "second"):
-        agent = await palot.agents.spawn(repo, f"say hi, {name}", environment="container", title=name)
-        agent = await palot.agents.wait(agent.id, timeout=120)
-        assert agent.status == AgentStatus.COMPLETED, agent.error
+        agent = await client.spawn(repo, f"say hi, {name}", environment="container", title=name)
+        agent = await client.wait(agent.id, timeout=120)
+        assert agent.status == api.AgentStatus.COMPLETED, agent.error
         agents.append(agent)
     first, second = agents
     assert first.environment.directory == second.environment.directory == "/workspace"
@@ -50,94 +57,117 @@ async def two_container_agents(palot: Palot, repo: Path) -> tuple[Agent, Agent]:
     return first, second
 
 
-async def start_round(palot: Palot, writer: Agent, talker: Agent) -> None:
-    await palot.agents.prompt(writer.id, f"write slowly {writer.title}")
-    await palot.agents.prompt(talker.id, "talk slowly")
+class Watch:
+    """`palot agents watch --json` in a subprocess, its events collected as they are printed."""
+
+    def __init__(self, home: Path) -> None:
+        self.events: list[dict] = []
+        self.proc = subprocess.Popen([str(PALOT), "agents", "watch", "--json"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+                                     env={**os.environ, "PALOT_HOME": str(home)})
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self.events.append(json.loads(line))
+
+    def files(self, since: int = 0) -> list[tuple[str, str]]:
+        return [(e["agent_id"], e["host_path"]) for e in self.events[since:] if e["type"] == api.FILE_CHANGED]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
-async def end_round(palot: Palot, *agents: Agent) -> None:
-    for agent in agents:
-        await palot.agents.abort(agent.id)
+async def test_every_front_end_attributes_each_container_agents_edit_to_that_agent(
+    tmp_path: Path, repo: Path, opencode_bin: Path, container_engine: Engine
+):
+    home = tmp_path / "home"
+    async with running_service(home, ROUTING_SCRIPT) as client:
+        first, second = await two_container_agents(client, repo)
+        stream: list[api.Event] = []
+
+        async def read_stream() -> None:
+            async for event in client.events():
+                stream.append(event)
+
+        reader = asyncio.create_task(read_stream())
+        watch = Watch(home)
+        editor = await start_lsp(PalotPaths(home), repo)
+        try:
+            uri = open_file(editor, repo / "shared.txt", "plaintext")
+            async with Client(build_server(client)) as mcp:
+                updates: list[str] = []
+                uris = [diff_uri(first.id), diff_uri(second.id)]
+                async with mcp.listen(resource_subscriptions=uris) as subscription:
+
+                    async def collect() -> None:
+                        async for event in subscription:
+                            if isinstance(event, ResourceUpdated):
+                                updates.append(event.uri)
+
+                    collector = asyncio.create_task(collect())
+                    try:
+                        for writer, talker in ((first, second), (second, first)):
+                            printed = len(watch.events)
+                            await client.prompt(writer.id, f"write slowly {writer.title}")
+                            await client.prompt(talker.id, "talk slowly")
+                            await asyncio.sleep(1.0)  # both are running; their status notifications are in
+                            updates.clear()
+                            edited = str(Path(writer.environment.host_path or "") / "shared.txt")
+                            await eventually(lambda e=edited: Path(e).read_text().startswith("write slowly"),
+                                             timeout=60, what=f"{writer.title} to write shared.txt")
+
+                            # The service's stream (what the notebook reads) names the writer and its file.
+                            await eventually(lambda w=writer, e=edited: any(
+                                ev.type == api.FILE_CHANGED and ev.agent_id == w.id and ev.host_path == e
+                                and ev.ranges == [(1, 1)] for ev in stream), timeout=10, what="agent.file")
+                            assert not [ev for ev in stream if ev.type == api.FILE_CHANGED
+                                        and ev.agent_id == talker.id]
+                            # The CLI's watch prints it for the writer.
+                            await eventually(lambda w=writer, e=edited, n=printed: (w.id, e) in watch.files(n),
+                                             timeout=10, what="palot agents watch to print the edit")
+                            assert talker.id not in {agent for agent, _ in watch.files(printed)}
+                            # The assistant (MCP) hears of the writer's diff, not the talker's.
+                            await eventually(lambda u=diff_uri(writer.id): u in updates, timeout=10,
+                                             what=f"a diff notification for {writer.title}")
+
+                            # The editor shows the writer's change, attributed while it still runs.
+                            def writer_shown_running(w: api.Agent = writer) -> bool:
+                                return any(w.id in d.message and "(running)" in d.message
+                                           for d in diagnostics(editor, uri, "agent-change"))
+
+                            await eventually(writer_shown_running, timeout=60,
+                                             what=f"the editor to show {writer.title}'s change while it runs")
+                            assert (await client.get(talker.id)).status == api.AgentStatus.RUNNING
+                            assert diff_uri(talker.id) not in updates, (writer.title, updates)
+                            for agent in (writer, talker):
+                                await client.abort(agent.id)
+                            stream.clear()
+                    finally:
+                        collector.cancel()
+
+            for agent in (first, second):
+                result = await execute(editor, "palot.showDiff", {"agent": agent.id, "path": "shared.txt",
+                                                                  "target": "file"})
+                host_file = Path(agent.environment.host_path or "") / "shared.txt"
+                assert result["uri"] == host_file.as_uri()
+                assert host_file.read_text() == f"write slowly {agent.title}\n"
+                diff = await client.diff(agent.id)
+                assert [f.path for f in diff.files] == ["shared.txt"]
+                assert f"+write slowly {agent.title}" in diff.patch
+        finally:
+            reader.cancel()
+            watch.stop()
+            await editor.shutdown_session()
+            await editor.stop()
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "project", {"shared.txt": "original\n"})
-
-
-async def test_mcp_diff_notifications_name_the_container_agent_that_edited(
-    tmp_path: Path, repo: Path, opencode_bin: Path, container_engine: Engine
-):
-    async with routing_palot(tmp_path / "home", opencode_bin) as palot:
-        first, second = await two_container_agents(palot, repo)
-        async with Client(build_server(palot)) as client:
-            updates: list[str] = []
-            uris = [diff_uri(first.id), diff_uri(second.id)]
-            async with client.listen(resource_subscriptions=uris) as subscription:
-
-                async def collect() -> None:
-                    async for event in subscription:
-                        if isinstance(event, ResourceUpdated):
-                            updates.append(event.uri)
-
-                collector = asyncio.create_task(collect())
-                try:
-                    for writer, talker in ((first, second), (second, first)):
-                        await start_round(palot, writer, talker)
-                        await asyncio.sleep(1.0)  # both are running; their status notifications are in
-                        updates.clear()
-                        edited = writer.environment.host_path and Path(writer.environment.host_path) / "shared.txt"
-                        assert edited
-                        wrote = f"write slowly {writer.title}\n"
-                        await eventually(lambda f=edited, w=wrote: f.read_text() == w,
-                                         timeout=60, what=f"{writer.title} to write shared.txt")
-                        await eventually(lambda u=diff_uri(writer.id): u in updates, timeout=10,
-                                         what=f"a diff notification for {writer.title}")
-                        await asyncio.sleep(1.0)
-                        # The talker is still talking: nothing changed its diff, so nothing said so.
-                        assert (await palot.agents.get(talker.id)).status == AgentStatus.RUNNING
-                        assert diff_uri(talker.id) not in updates, (writer.title, updates)
-                        await end_round(palot, writer, talker)
-                finally:
-                    collector.cancel()
-
-        for agent in (first, second):
-            diff = await palot.agents.diff(agent.id)
-            assert [f.path for f in diff.files] == ["shared.txt"]
-            assert f"+write slowly {agent.title}" in diff.patch
-
-
-async def test_lsp_attributes_each_container_agents_edit_to_itself_and_opens_its_own_file(
-    tmp_path: Path, repo: Path, opencode_bin: Path, container_engine: Engine
-):
-    async with routing_palot(tmp_path / "home", opencode_bin) as palot:
-        first, second = await two_container_agents(palot, repo)
-        # The editor's Palot resumes both environments' event streams when it starts.
-        client = await start_lsp(palot.paths, repo)
-        try:
-            uri = open_file(client, repo / "shared.txt", "plaintext")
-            for writer, talker in ((first, second), (second, first)):
-                await start_round(palot, writer, talker)
-
-                def writer_shown_running(writer: Agent = writer) -> bool:
-                    return any(writer.id in d.message and "(running)" in d.message
-                               for d in diagnostics(client, uri, "agent-change"))
-
-                # Attributed while the writer still runs: not by the refresh that follows its completion.
-                await eventually(writer_shown_running, timeout=60,
-                                 what=f"the editor to show {writer.title}'s change while it runs")
-                assert (await palot.agents.get(writer.id)).status == AgentStatus.RUNNING
-                await end_round(palot, writer, talker)
-
-            for agent in (first, second):
-                result = await execute(client, "palot.showDiff",
-                                       {"agent": agent.id, "path": "shared.txt", "target": "file"})
-                host_file = Path(agent.environment.host_path or "") / "shared.txt"
-                assert result["uri"] == host_file.as_uri()
-                assert host_file.read_text() == f"write slowly {agent.title}\n"
-        finally:
-            await client.shutdown_session()
-            await client.stop()
 
 
 async def test_the_hub_tells_apart_sessionless_events_of_two_environments_with_the_same_directory():
