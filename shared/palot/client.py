@@ -36,6 +36,7 @@ Progress = Callable[[str], None]
 T = TypeVar("T")
 
 START_TIMEOUT = 180.0  # the first start may install OpenCode
+_ACTIVE = {s.value for s in api.AgentStatus if s.active}
 
 
 def _quiet(_line: str) -> None:
@@ -183,7 +184,13 @@ class PalotClient:
         return text.removeprefix("the Palot service could not start: ")
 
     async def _replace_other_version(self, status: api.ServiceStatus) -> api.ServiceStatus:
-        busy = [a for a in await self.list(include_external=False) if a.status.active] if status.api_version == api.API_VERSION else []
+        # Asked directly (not through call(), which would check the version again); an answer this client
+        # cannot read counts as busy: a working service is never stopped for an upgrade.
+        try:
+            listed = await self._plain("list", {"include_external": False})
+            busy = [a for a in listed if not isinstance(a, dict) or a.get("status") in _ACTIVE]
+        except (PalotError, httpx.HTTPError, TypeError):
+            busy = ["?"]
         if busy or not self.autostart:
             raise ServiceVersionMismatch(
                 f"the Palot service (pid {status.pid}) runs Palot {status.palot_version}, this is {__version__}"
