@@ -89,7 +89,7 @@ def elapsed(since: float, now: float | None = None) -> str:
 
 
 class EnvironmentView(BaseModel):
-    id: str | None
+    id: str | None = None
     type: str
     directory: str  # as the agent's OpenCode server sees it (a container's is always /workspace)
     branch: str | None = None
@@ -118,11 +118,11 @@ class Agent(BaseModel):
     id: str
     title: str
     status: AgentStatus
-    project_id: str | None
+    project_id: str | None = None
     project_path: str
     project_name: str
     environment: EnvironmentView
-    session_id: str | None
+    session_id: str | None = None
     prompt: str = ""
     model: str | None = None
     permission_mode: str = "default"
@@ -174,7 +174,7 @@ class AgentDiff(BaseModel):
     """The agent's changes against its base commit, untracked files included."""
 
     agent_id: str
-    base_commit: str | None
+    base_commit: str | None = None
     files: list[FileChange]
     additions: int
     deletions: int
@@ -205,8 +205,8 @@ class EnvironmentStatus(BaseModel):
     directory: str
     host_path: str | None = None
     unavailable: str | None = None  # what cannot be read about the environment now, and why
-    branch: str | None
-    base_commit: str | None
+    branch: str | None = None
+    base_commit: str | None = None
     resources: dict[str, Any] | None = None
 
 
@@ -225,7 +225,7 @@ class MigrationResult(BaseModel):
     files_changed: int
     processes_restarted: list[str]
     resumed: bool
-    resume_note: str | None
+    resume_note: str | None = None
     seconds: float
 
 
@@ -266,8 +266,8 @@ class ServiceStatus(BaseModel):
     pid: int
     home: str
     started_at: float
-    opencode_url: str | None
-    opencode_pid: int | None
+    opencode_url: str | None = None
+    opencode_pid: int | None = None
     opencode_connected: bool
     opencode_restarts: int
     agents: int

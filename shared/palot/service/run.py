@@ -228,7 +228,7 @@ class Service:
                     if event is None:
                         yield b": ping\n\n"
                         continue
-                    yield b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
+                    yield b"data: " + event.model_dump_json().encode() + b"\n\n"
             finally:
                 self.bridge.detach(queue)
 
