@@ -284,3 +284,47 @@ def tree_cpu_seconds(root: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total / tick
+
+
+# --- a Palot home with many agents ---------------------------------------------------
+
+SETTLED = ("completed", "failed", "paused")
+
+
+def populate_home(home: Path, agents: int, projects: int, statuses: tuple[str, ...] = SETTLED,
+                  prefix: str = "") -> None:
+    """``agents`` settled worktree agents in ``projects`` projects, written with ``palot.store`` into the
+    store of ``home`` before its service starts (the service reads its store on start). Spawning that many
+    real sessions would measure OpenCode, not Palot."""
+    from palot.paths import PalotPaths
+    from palot.store import AgentRecord, EnvironmentRecord, Store
+
+    paths = PalotPaths(home)
+    paths.ensure()
+    store = Store(paths.store)
+    try:
+        now = time.time() - agents
+        per_project = agents // projects
+        for p in range(projects):
+            project = store.upsert_project(str(home.parent / f"{prefix}project-{p:02d}"), f"{prefix}project-{p:02d}")
+            for k in range(per_project):
+                n = p * per_project + k
+                created = now + n
+                env = EnvironmentRecord(
+                    id=f"env_{prefix}{n:06d}", type="worktree",
+                    directory=str(paths.worktrees / f"{prefix}project-{p:02d}" / f"palot-task-{n}"),
+                    branch=f"palot/{prefix}task-{n}", base_commit=f"{n:040x}", server_url=None, state="active",
+                    created_at=created, data={"project_path": project.path},
+                )
+                store.add_environment(env)
+                status = statuses[n % len(statuses)]
+                store.add_agent(AgentRecord(
+                    id=f"ag_{prefix}{n:08x}", project_id=project.id, environment_id=env.id,
+                    session_id=f"ses_{prefix}bench{n:06d}",
+                    title=f"Task {n}: refactor the module and add tests", prompt="refactor the module and add tests " * 4,
+                    model=None, permission_mode="default", status=status,
+                    error="APIError: scripted failure" if status == "failed" else None,
+                    created_at=created, updated_at=created + 60, tokens=1000 + n, cost=0.001 * n,
+                ))
+    finally:
+        store.close()

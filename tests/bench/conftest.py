@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchlib import BENCH_SCRIPT
+from benchlib import BENCH_SCRIPT, _top
 
 from palot import Palot, PalotPaths
 from palot.servers import ServerManager, pid_alive
 from palot.servers import terminate as terminate_pid
 
 _RESULTS_KEY = pytest.StashKey["BenchResults"]()
+CORE_SCRIPT = _top.CORE_SCRIPT  # for tests/service_support.py, which imports it from `conftest`
 
 
 # --- results -------------------------------------------------------------------

@@ -1,29 +1,23 @@
-"""Benchmark 1: event delivery latency, OpenCode's SSE to a Palot hub subscriber vs a bare httpx-sse client.
+"""Benchmark 1: an OpenCode event to each front end, vs a bare SSE reader of OpenCode's ``/global/event``.
 
-20 worktree agents in 4 projects stream a long answer at once (about 150
-``message.part.delta`` events each). Two clients read the same
-``/global/event`` stream with the same credentials, in the same process and
-event loop:
+A Palot service (``palot serve``, bench script) runs 20 worktree agents in 4 projects; each round prompts
+all 20 at once with a long streamed answer, so the stream is busy (about 3,400 OpenCode events a round).
+A bare httpx-sse reader of the service's OpenCode server (``/global/event``, same credentials, connected
+first) is the baseline; one front end at a time records what it shows (``frontends.py``):
 
-* the baseline, a bare httpx-sse reader that ``json.loads`` each event;
-* Palot: an unfiltered ``palot.hub.subscribe()`` consumer task, i.e. the
-  event after ``EventStream`` (pydantic), ``EventHub.publish`` (state
-  tracking, the agent service's listener, fan-out) and the subscriber queue.
+* the service's stream, ``PalotClient.events()`` — every ``agent.activity`` event, matched in order per
+  agent with the OpenCode events the service turns into activity (``message.updated``,
+  ``message.part.updated``/``removed``, ``todo.updated``); also the agent reported completed;
+* the CLI, ``palot agents watch --json`` as a process — its stdout lines, matched the same way;
+* the notebook, ``Dashboard(client)`` — an agent row's status cell turning completed;
+* MCP, ``palot-mcp`` over stdio — ``notifications/resources/updated`` of the agent's resource;
+* the language server, ``palot-lsp`` — in its round 5 more agents write ``bench.txt``, open in the
+  editor: ``file.edited`` to the ``publishDiagnostics`` that first shows the agent's change.
 
-Each event is matched across the two by its ``payload.id``. Reported:
-
-* added latency: Palot's receive time minus the bare client's, per event;
-* each client's latency from the event's creation, decoded from the event id
-  (OpenCode ids carry the creation time in milliseconds), and their ratio.
-
-Two clients in one loop disturb each other: whichever socket OpenCode writes
-first is read first, and the other client's timestamp then includes the
-first one's work. So the run is done twice, once with the bare client
-connected first (it reads first: Palot is charged for everything, an upper
-bound) and once with Palot's hub connected first (the bare client's times then
-include Palot's parsing: a lower bound). The headline is the bare-first run.
-Each round also records how long the event loop stalled (a 5 ms ticker's
-lateness) and Python's GC pauses, which explain most of the tail.
+Completion is matched with the turn's first idle ``session.status``/``session.idle`` on the bare reader.
+Latency = receive time − the event's creation (decoded from its OpenCode id, 1 ms resolution); ratio =
+front end p50 / bare p50; added = front end receive − bare receive of the same event, in this process.
+Each result also carries the other figures (completion through the service's stream, counts, CPU).
 """
 
 from __future__ import annotations
@@ -33,169 +27,168 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from benchlib import BareStream, LoopMonitor, created_at, event_key, make_repo, ratio, summary_ms, tree_cpu_seconds
+from benchlib import created_at, make_repo, ratio, summary_ms, tree_cpu_seconds
+from frontends import Bare, CliRecorder, LspRecorder, McpRecorder, NotebookRecorder, Recorder, StreamRecorder
+from service_support import start_service, stop_service, wait_ready
 
-from palot import AgentStatus, Palot
-from palot.opencode import STREAM_CONNECTED, GlobalEvent
+from palot import api
+from palot.client import PalotClient
+from palot.paths import PalotPaths
+from palot.servers import ServerManager
 
 AGENTS = 20
 PROJECTS = 4
+WRITERS = 5  # the LSP round's agents writing the open file
 GOAL = "ratio ≤ 1.1 and added p99 ≤ 10 ms"
-PER_CONNECTION = {"server.heartbeat", "server.connected"}
+BENCH_SCRIPT = Path(__file__).resolve().parent / "bench.json"
 
 
-class PalotRecorder:
-    """An unfiltered hub subscriber recording when its task receives each OpenCode event."""
-
-    def __init__(self, palot: Palot) -> None:
-        self.sub = palot.hub.subscribe(replay=False, maxsize=1_000_000)
-        self.times: dict[str, tuple[float, float]] = {}
-        self.stream_events: list[tuple[float, str]] = []  # Palot's own stream (re)connects, if any
-        self.task = asyncio.create_task(self._run(), name="bench-palot-subscriber")
-
-    async def _run(self) -> None:
-        async for event in self.sub:
-            perf, wall = time.perf_counter(), time.time()
-            if event.type.startswith("palot.stream."):
-                self.stream_events.append((perf, event.type))
-            key = _key(event)
-            if key is not None:
-                self.times.setdefault(key, (perf, wall))
-
-    async def stop(self) -> None:
-        self.sub.close()
-        await asyncio.wait_for(self.task, 5)
+def _pairs(bare: list[tuple[float, float, str]], front: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """(added s, bare latency s, front latency s) of matched sightings."""
+    out = []
+    for (b_perf, b_wall, key), (f_perf, f_wall) in zip(bare, front, strict=True):
+        created = created_at(key, b_wall)
+        assert created is not None, key
+        out.append((f_perf - b_perf, b_wall - created, f_wall - created))
+    return out
 
 
-def _key(event: GlobalEvent) -> str | None:
-    payload: dict[str, Any] = {"id": event.payload.id, "type": event.payload.type}
-    if event.payload.model_extra:
-        payload.update(event.payload.model_extra)
-    return event_key(payload)
-
-
-async def _all_done(palot: Palot, ids: list[str]) -> None:
-    agents = await asyncio.gather(*(palot.agents.wait(i, timeout=180) for i in ids))
-    failed = [(a.id, a.status, a.error) for a in agents if a.status != AgentStatus.COMPLETED]
+async def _settle(client: PalotClient, ids: list[str]) -> None:
+    agents = await asyncio.gather(*(client.wait(i, timeout=300) for i in ids))
+    failed = [(a.id, a.status, a.error) for a in agents if a.status != api.AgentStatus.COMPLETED]
     assert not failed, failed
 
 
-async def _round(palot: Palot, ids: list[str], order: str) -> dict[str, Any]:
-    """Prompt every agent at once and record both clients; ``order`` says which one connects first."""
-    bare_times: dict[str, tuple[float, float]] = {}
-    types: dict[str, str] = {}
-
-    def on_bare(payload: dict[str, Any], _directory: str | None, perf: float, wall: float) -> None:
-        key = event_key(payload)
-        if key is not None:
-            bare_times.setdefault(key, (perf, wall))
-            types[key] = str(payload.get("type"))
-
-    bare = BareStream(palot.server.url, palot.server.client.auth, on_bare)  # type: ignore[union-attr]
-    if order == "bare-first":
-        # Reconnect the hub after the bare client, so OpenCode writes to the bare client's socket first.
-        await palot.hub.stop()
-        await bare.start()
-        connected = palot.hub.subscribe(types=[STREAM_CONNECTED], replay=False)
-        await palot.hub.start()
-        await connected.get(timeout=10)
-        connected.close()
-    else:
-        await bare.start()  # the hub has been connected since Palot started
-    recorder = PalotRecorder(palot)
-    await asyncio.sleep(0.3)
-
-    server = palot.server.state
-    assert server is not None and server.scripted_pid
-    cpu_before = (time.process_time(), tree_cpu_seconds(server.pid), tree_cpu_seconds(server.scripted_pid))
-    monitor = LoopMonitor().start()
-    start_wall = time.time()
+async def _round(client: PalotClient, server: Any, sessions: dict[str, str], front: Recorder,
+                 lsp_project: Path | None = None) -> dict[str, Any]:
+    """Prompt every agent at once (and, for the LSP, spawn the writers) with ``front`` recording."""
+    ids = list(sessions.values())
+    bare = Bare(server.url, httpx.BasicAuth("opencode", server.password))
+    await bare.stream.start()
+    await front.start(ids)
+    # For the LSP, the service's own agent.file event too, to tell the service's part from the editor's.
+    reference = StreamRecorder(client.paths.home) if lsp_project is not None else None
+    if reference is not None:
+        await reference.start(ids)
+        reference.begin()
+    await asyncio.sleep(0.5)
+    cpu_before = (time.process_time(), tree_cpu_seconds(server.pid))
     started = time.perf_counter()
-    await asyncio.gather(*(palot.agents.prompt(i, f"bench stream, round {order}") for i in ids))
-    await _all_done(palot, ids)
+    bare.since = started
+    front.begin()
+    await asyncio.gather(*(client.prompt(i, "bench stream, measured round") for i in ids))
+    writers: list[api.Agent] = []
+    if lsp_project is not None:
+        writers = list(await asyncio.gather(*(client.spawn(lsp_project, "bench write", title=f"writer {n}")
+                                              for n in range(WRITERS))))
+    await _settle(client, ids + [w.id for w in writers])
     elapsed = time.perf_counter() - started
-    loop = await monitor.stop()
-    cpu_after = (time.process_time(), tree_cpu_seconds(server.pid), tree_cpu_seconds(server.scripted_pid))
-    cpu_pct = {name: round(100 * (after - before) / elapsed, 1)
-               for name, before, after in zip(("bench_process", "opencode", "scripted_model"), cpu_before, cpu_after)}
-    await asyncio.sleep(1.0)  # let the last events reach both clients
-    await bare.stop()
-    await recorder.stop()
-
-    # Only events created after both clients were connected and the round began; heartbeats and
-    # server.connected are made per connection (each stream gets its own, with its own id).
-    keys = [k for k, (_, wall) in bare_times.items()
-            if types[k] not in PER_CONNECTION and (c := created_at(k, wall)) is not None and c >= start_wall + 0.001]
-    missing = [k for k in keys if k not in recorder.times]
-    assert not missing, (
-        f"{len(missing)} of {len(keys)} events never reached the Palot subscriber: "
-        f"{[(k, types[k], round(bare_times[k][0] - started, 3)) for k in missing[:5]]}; "
-        f"hub stream events: {[(round(t - started, 3), kind) for t, kind in recorder.stream_events]}")
-    assert recorder.sub.lagged == 0
-    assert len(keys) >= AGENTS * 100, f"only {len(keys)} events: the agents were not busy"
-
-    added, bare_lat, palot_lat = [], [], []
-    bare_earlier = 0
-    worst: list[tuple[float, float, str]] = []
-    for k in keys:
-        b_perf, b_wall = bare_times[k]
-        p_perf, p_wall = recorder.times[k]
-        created = created_at(k, b_wall)
-        assert created is not None
-        added.append(p_perf - b_perf)
-        worst.append((p_perf - b_perf, b_perf - started, types[k]))
-        bare_earlier += p_perf >= b_perf
-        bare_lat.append(b_wall - created)
-        palot_lat.append(p_wall - created)
-    return {
-        "order": order,
-        "events": len(keys),
-        "round_s": round(elapsed, 2),
-        "events_per_s": round(len(keys) / elapsed, 1),
-        "bare_received_first_pct": round(100 * bare_earlier / len(keys), 1),
-        "cpu_pct_of_one_core": cpu_pct,
-        "event_loop": loop,
-        "added": summary_ms(added),
-        # The events Palot delivered latest relative to the bare client: (added ms, s into the round, type).
-        "added_worst": [(round(a * 1000, 1), round(t, 3), kind) for a, t, kind in sorted(worst, reverse=True)[:8]],
-        "bare_latency": summary_ms(bare_lat),
-        "palot_latency": summary_ms(palot_lat),
+    cpu_after = (time.process_time(), tree_cpu_seconds(server.pid))
+    await asyncio.sleep(1.0)  # the last events reach every reader
+    await bare.stream.stop()
+    await front.stop()
+    if reference is not None:
+        await reference.stop()
+    result: dict[str, Any] = {
+        "front_end": front.name, "round_s": round(elapsed, 2), "opencode_events": bare.events,
+        "cpu_pct_of_one_core": {"bench_process": round(100 * (cpu_after[0] - cpu_before[0]) / elapsed, 1),
+                                "opencode": round(100 * (cpu_after[1] - cpu_before[1]) / elapsed, 1)},
     }
+    # activity: every event the service turns into activity, in order per agent
+    if front.activity:
+        pairs = []
+        for sid, agent_id in sessions.items():
+            seen, shown = bare.activity.get(sid, []), front.activity.get(agent_id, [])
+            assert len(shown) == len(seen), f"{front.name}: agent {agent_id} showed {len(shown)} of {len(seen)}"
+            pairs += _pairs(seen, shown)
+        assert len(pairs) >= AGENTS * 3, f"only {len(pairs)} activity events"
+        result["activity"] = _summary(pairs)
+    # completion: the turn's first idle event to the agent shown completed
+    pairs = []
+    for sid, agent_id in sessions.items():
+        if isinstance(front, McpRecorder):
+            shown = front.first_after(agent_id, bare.idle[sid][0]) if sid in bare.idle else None
+        else:
+            shown = front.completed.get(agent_id)
+        if shown is not None or not isinstance(front, LspRecorder):
+            assert sid in bare.idle and shown is not None, f"{front.name}: {agent_id}'s completion not seen"
+            pairs += _pairs([bare.idle[sid]], [shown])
+    if pairs:
+        result["completion"] = _summary(pairs)
+    # an agent's file edit to the editor's diagnostics
+    if isinstance(front, LspRecorder):
+        pairs = []
+        for writer in writers:
+            directory = writer.environment.directory
+            assert directory in bare.edited, f"no file.edited from {directory}"
+            shown = front.shown(writer.id)
+            assert shown is not None, f"the LSP never showed {writer.id}'s change of bench.txt"
+            pairs += _pairs([bare.edited[directory]], [shown])
+        result["edit"] = _summary(pairs)
+        assert reference is not None
+        through_stream = [p for w in writers if (s := reference.edited.get(w.id))
+                          for p in _pairs([bare.edited[w.environment.directory]], [s])]
+        result["edit_service_stream_agent_file"] = _summary(through_stream) if through_stream else None
+        for writer in writers:
+            await client.destroy(writer.id, force=True)
+    return result
 
 
-def _report(bench_results: Any, run: dict[str, Any], headline: bool, label: str | None = None) -> None:
-    bare, pal, added = run["bare_latency"], run["palot_latency"], run["added"]
-    r50 = ratio(pal["p50_ms"], bare["p50_ms"])
-    r99 = ratio(pal["p99_ms"], bare["p99_ms"])
-    label = label or (run["order"] if headline else f"{run['order']} (reverse order, lower bound)")
+def _summary(pairs: list[tuple[float, float, float]]) -> dict[str, Any]:
+    return {"added": summary_ms(p[0] for p in pairs), "bare_latency": summary_ms(p[1] for p in pairs),
+            "front_latency": summary_ms(p[2] for p in pairs), "n": len(pairs)}
+
+
+def _report(bench_results: Any, run: dict[str, Any], measure: str, what: str, **extra: Any) -> None:
+    m = run[measure]
+    front, bare, added = m["front_latency"], m["bare_latency"], m["added"]
+    r50 = ratio(front["p50_ms"], bare["p50_ms"])
     bench_results.add(
-        f"Event delivery latency, {AGENTS} busy agents, {label}",
-        figure={"p50_ms": pal["p50_ms"], "p99_ms": pal["p99_ms"],
+        f"Event to {run['front_end']}, {AGENTS} busy agents: {what}",
+        figure={"p50_ms": front["p50_ms"], "p99_ms": front["p99_ms"],
                 "added_p50_ms": added["p50_ms"], "added_p99_ms": added["p99_ms"]},
         baseline={"p50_ms": bare["p50_ms"], "p99_ms": bare["p99_ms"]},
-        ratio=r50,
-        goal=GOAL,
-        met=r50 <= 1.1 and added["p99_ms"] <= 10,
-        ratio_p99=r99,
-        **run,
-        notes="latency = receive time minus the event's creation time (from its id, 1 ms resolution); "
-              "ratio = Palot p50 / bare p50; added = Palot receive minus bare receive, per event",
+        ratio=r50, goal=GOAL, met=r50 <= 1.1 and added["p99_ms"] <= 10,
+        ratio_p99=ratio(front["p99_ms"], bare["p99_ms"]), **run, **extra,
+        notes="latency = receive time minus the OpenCode event's creation (from its id, 1 ms resolution); "
+              "baseline = a bare httpx-sse reader of OpenCode's /global/event (connected first); "
+              "added = front end receive minus bare receive of the same event, per event",
     )
 
 
 @pytest.mark.bench
-async def test_event_delivery_latency(start_palot: Any, tmp_path: Path, bench_results: Any) -> None:
-    palot: Palot = await start_palot("events")
-    repos = [make_repo(tmp_path / f"project-{p}") for p in range(PROJECTS)]
-    ids = []
-    for n in range(AGENTS):
-        agent = await palot.agents.spawn(repos[n % PROJECTS], "bench stream, warm-up", title=f"bench agent {n}")
-        ids.append(agent.id)
-    # A full unmeasured streaming round: every worktree's OpenCode instance is bootstrapped and warm.
-    await _all_done(palot, ids)
+async def test_event_delivery_to_each_front_end(tmp_path: Path, bench_results: Any) -> None:
+    home = tmp_path / "home"
+    repos = [make_repo(tmp_path / f"project-{p}", {"bench.txt": "placeholder\n"}) for p in range(PROJECTS)]
+    proc = start_service(home, BENCH_SCRIPT)
+    client = await wait_ready(home, proc)
+    try:
+        agents = [await client.spawn(repos[n % PROJECTS], "bench stream, warm-up", title=f"bench agent {n}")
+                  for n in range(AGENTS)]
+        await _settle(client, [a.id for a in agents])  # an unmeasured round: every worktree is warm
+        agents = [await client.get(a.id) for a in agents]
+        sessions = {a.session_id: a.id for a in agents if a.session_id}
+        assert len(sessions) == AGENTS
+        server = ServerManager.read_running(PalotPaths(home))
+        assert server is not None, "the service's OpenCode server is not running"
 
-    palot_first = await _round(palot, ids, "palot-first")
-    bare_first = await _round(palot, ids, "bare-first")
-    _report(bench_results, bare_first, headline=True)
-    _report(bench_results, palot_first, headline=False)
+        stream = await _round(client, server, sessions, StreamRecorder(home))
+        _report(bench_results, stream, "activity", "agent.activity")
+        _report(bench_results, stream, "completion", "agent completed")
+        cli = await _round(client, server, sessions, CliRecorder(home))
+        _report(bench_results, cli, "activity", "agent.activity line")
+        notebook = await _round(client, server, sessions, NotebookRecorder(home))
+        _report(bench_results, notebook, "completion", "status cell completed",
+                service_stream_completion=stream["completion"])
+        mcp = await _round(client, server, sessions, McpRecorder(home))
+        _report(bench_results, mcp, "completion", "agent resource updated after idle",
+                service_stream_completion=stream["completion"],
+                mcp_note="MCP debounces resource notifications (100 ms windows) and names only the URI: the "
+                         "first update at or after the idle event counts")
+        lsp = await _round(client, server, sessions, LspRecorder(home, repos[0]), lsp_project=repos[0])
+        _report(bench_results, lsp, "edit", f"file.edited to publishDiagnostics ({WRITERS} writers)")
+    finally:
+        await client.close()
+        await stop_service(home, proc)
