@@ -326,10 +326,10 @@ async def apply(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> d
 
 
 async def _apply_file(ls: PalotLanguageServer, agent: api.Agent, path: str) -> dict[str, Any]:
-    """One file of the agent's changes. A file open in the editor gets them as the editor's own edit, hunk by
-    hunk (undoable, saved when the user saves). Otherwise, once the agent is done, that is the api's
-    ``apply`` of that file (checked and audited by the service), or the editor's edit when git refuses
-    because the checkout has other uncommitted changes."""
+    """One file of the agent's changes. Once the agent is done, that is the api's ``apply`` of that file
+    (checked and audited by the service; the editor reloads the file). While it works, when the open
+    document has unsaved changes, or when git refuses because the checkout has other uncommitted changes,
+    the editor edits the document itself, hunk by hunk (undoable, kept when the user saves)."""
     client = await ls.palot_ready()
     if agent.read_only:
         raise InvalidInput(f"agent {agent.id} is an OpenCode session Palot did not start, so it cannot apply it",
@@ -337,7 +337,7 @@ async def _apply_file(ls: PalotLanguageServer, agent: api.Agent, path: str) -> d
     whole = await client.diff(agent.id)
     if path not in {f.path for f in whole.files}:
         raise InvalidState(f"agent {agent.id} has no changes to {path}", "wait for it to edit the file, or prompt it")
-    if not agent.status.active and not ls.is_open(agent.project_path, path):
+    if not agent.status.active and not ls.has_unsaved_changes(agent.project_path, path):
         try:
             changed = await client.apply(agent.id, path=path)
         except DirtyCheckout:

@@ -219,7 +219,7 @@ class LiveChanges:
             if event.agent_id in self.agents:
                 self._forget(event.agent_id)
         elif event.type == api.FILE_CHANGED and event.agent_id and event.path:
-            self._on_file_edited(event.agent_id, event.path, event.ranges)
+            self._on_file_edited(event.agent_id, event.path, event.ranges, event.patch)
         elif event.type in (api.PERMISSION_ASKED, api.PERMISSION_ANSWERED) and event.agent_id in self.agents:
             assert self.client is not None and event.agent_id is not None
             self._update(await self.client.get(event.agent_id))  # the agent's permissions, as the service has them
@@ -228,8 +228,10 @@ class LiveChanges:
             for uri in self._files:
                 self._refresh_file(uri)
 
-    def _on_file_edited(self, agent_id: str, rel: str, ranges: list[tuple[int, int]] | None) -> None:
-        """Agent ``agent_id`` changed ``rel`` (relative to its root): re-read its hunks there if the file is open."""
+    def _on_file_edited(self, agent_id: str, rel: str, ranges: list[tuple[int, int]] | None,
+                        patch: str | None = None) -> None:
+        """Agent ``agent_id`` changed ``rel`` (relative to its root): its hunks there, if the file is open, from
+        the event's patch (else read again)."""
         if agent_id not in self.agents:
             return  # not one the editor shows (archived, another project's external session …)
         roots = self._roots[agent_id]
@@ -237,6 +239,16 @@ class LiveChanges:
             return
         if ranges == []:  # the service already knows the file is as it was: no diff to read
             if self._hunks.pop((agent_id, rel), None) is not None:
+                self._changed({(agent_id, rel)})
+            return
+        if patch is not None and (agent_id, rel) not in self._pending:
+            found = parse_hunks(patch).get(rel)
+            hunks = tuple(found.hunks) if found else ()
+            if self._hunks.get((agent_id, rel), ()) != hunks:
+                if hunks:
+                    self._hunks[(agent_id, rel)] = hunks
+                else:
+                    self._hunks.pop((agent_id, rel), None)
                 self._changed({(agent_id, rel)})
             return
         self._schedule(agent_id, rel)

@@ -271,11 +271,17 @@ class PalotLanguageServer(LanguageServer):
         language = self.workspace.get_text_document(uri).language_id
         return prompts.with_context(prompt, name, first, last, text, language), os.path.dirname(path) if path else None
 
-    def is_open(self, project: str, path: str) -> bool:
-        """Whether ``path`` (relative to ``project``) is open in the editor."""
+    def has_unsaved_changes(self, project: str, path: str) -> bool:
+        """Whether ``path`` (relative to ``project``) is open in the editor with text that differs from the file."""
         full = os.path.join(os.path.realpath(project), path)
         uri = self.live.uri_of(full) or Path(full).as_uri()
-        return uri in self.workspace.text_documents
+        document = self.workspace.text_documents.get(uri)
+        if document is None:
+            return False
+        try:
+            return Path(full).read_text(encoding="utf-8", errors="surrogateescape") != document.source
+        except OSError:
+            return True
 
     def project_document(self, project: str, path: str) -> tuple[str, list[str], int | None]:
         """The uri, lines and version of ``path`` (relative to ``project``) as the editor has it: the open

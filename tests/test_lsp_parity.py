@@ -112,7 +112,7 @@ async def test_a_spawn_with_every_option_works_and_bad_arguments_get_the_apis_cl
     assert e.code == lsp.LSPErrorCodes.RequestFailed and e.data["error"] == "agent_not_found"
 
 
-async def test_one_file_of_an_agent_that_changed_several_is_applied_as_the_editors_own_edit(
+async def test_one_file_is_applied_as_the_editors_own_edit_when_git_refuses_a_dirty_checkout(
     lsp_client: LanguageClient, workspace: Path
 ):
     edits: list[lsp.ApplyWorkspaceEditParams] = []
@@ -122,14 +122,18 @@ async def test_one_file_of_an_agent_that_changed_several_is_applied_as_the_edito
         edits.append(params)
         return lsp.ApplyWorkspaceEditResult(applied=True)
 
+    (workspace / "NOTES.md").write_text("notes\n")
+    git(workspace, "add", "NOTES.md")
+    git(workspace, "commit", "-qm", "notes")
     uri = open_file(lsp_client, workspace / "README.md")
-    # The setup script leaves a second changed file, so applying README.md alone is not the api's apply.
+    # The setup script leaves a second changed file: only README.md is asked for.
     agent = await execute(lsp_client, "palot.spawn", {"prompt": "edit readme", "setup_script": "echo x > OTHER.txt"})
     await eventually(lambda: messages(lsp_client, f"Agent {agent['id']} “edit readme” completed"),
                      what="completion")
     shown = await execute(lsp_client, "palot.showDiff", {"agent": agent["id"]})
     assert sorted(shown["files"]) == ["OTHER.txt", "README.md"]
 
+    (workspace / "NOTES.md").write_text("my own unfinished notes\n")  # git refuses to apply onto this checkout
     applied = await execute(lsp_client, "palot.apply", {"agent": agent["id"], "path": "README.md"})
     assert applied == {"agent": agent["id"], "files": ["README.md"], "edited": uri}
     [params] = edits

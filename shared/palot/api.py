@@ -479,6 +479,7 @@ class Event(BaseModel):
     path: str | None = None  # agent.file: relative to the agent's environment
     host_path: str | None = None  # agent.file: the file on this machine
     ranges: list[tuple[int, int]] | None = None  # agent.file: changed lines (1-based, inclusive) of the new file
+    patch: str | None = None  # agent.file: the file's diff against the agent's base, as read for ``ranges``
     permission: PermissionView | None = None  # permission.asked
     permission_id: str | None = None  # permission.answered
     reply: str | None = None

@@ -144,14 +144,16 @@ class EventBridge:
 
     async def _file_changed(self, agent_id: str, path: str, host_path: str) -> None:
         ranges: list[tuple[int, int]] | None = None
+        patch: str | None = None
         try:
-            diff = await self.palot.agents.diff(agent_id, path=path)
-            found = api.parse_hunks(diff.patch).get(path)
+            patch = (await self.palot.agents.diff(agent_id, path=path)).patch
+            found = api.parse_hunks(patch).get(path)
             ranges = [r for h in (found.hunks if found else []) for r in h.changed_ranges()]
         except PalotError as e:
             log.info("no line ranges for %s of %s: %s", path, agent_id, e)
+        # The patch goes along, so an editor shows the hunks without reading the diff again.
         self.publish(api.Event(type=api.FILE_CHANGED, agent_id=agent_id, path=path, host_path=host_path,
-                               ranges=ranges))
+                               ranges=ranges, patch=patch))
 
     def _spawn(self, coro: "asyncio.Future[None] | object") -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
