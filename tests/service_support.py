@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +23,38 @@ from palot.client import PalotClient
 from palot.endpoint import Endpoint
 from palot.errors import ServiceUnavailable
 from palot.paths import PalotPaths
+
+
+PALOT = Path(sys.executable).parent / "palot"
+
+
+class Watch:
+    """`palot agents watch --json` in a subprocess (the CLI's live view), its events collected as printed."""
+
+    def __init__(self, home: Path) -> None:
+        self.events: list[dict] = []
+        self.proc = subprocess.Popen([str(PALOT), "agents", "watch", "--json"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+                                     env=service_env(home))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self.events.append(json.loads(line))
+
+    @property
+    def ids(self) -> set[str]:
+        return {e["agent_id"] for e in self.events if e.get("agent_id")}
+
+    def files(self, since: int = 0) -> list[tuple[str, str]]:
+        """(agent, host path) of each ``agent.file`` event printed from the ``since``-th event on."""
+        return [(e["agent_id"], e["host_path"]) for e in self.events[since:] if e["type"] == "agent.file"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def service_env(home: Path, **extra: str) -> dict[str, str]:

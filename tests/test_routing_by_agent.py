@@ -14,11 +14,6 @@ watch --json` read it.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -27,7 +22,7 @@ from conftest import SCRIPTS, Engine, make_repo
 from lsp_support import diagnostics, eventually, execute, open_file, start_lsp
 from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
-from service_support import running_service
+from service_support import Watch, running_service
 
 from palot import api
 from palot.client import PalotClient
@@ -40,7 +35,6 @@ from palot_mcp.notifications import diff_uri
 pytestmark = pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")
 
 ROUTING_SCRIPT = SCRIPTS / "routing.json"
-PALOT = Path(sys.executable).parent / "palot"
 
 
 async def two_container_agents(client: PalotClient, repo: Path) -> tuple[api.Agent, api.Agent]:
@@ -55,30 +49,6 @@ async def two_container_agents(client: PalotClient, repo: Path) -> tuple[api.Age
     assert first.environment.host_path and second.environment.host_path
     assert first.environment.host_path != second.environment.host_path
     return first, second
-
-
-class Watch:
-    """`palot agents watch --json` in a subprocess, its events collected as they are printed."""
-
-    def __init__(self, home: Path) -> None:
-        self.events: list[dict] = []
-        self.proc = subprocess.Popen([str(PALOT), "agents", "watch", "--json"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-                                     env={**os.environ, "PALOT_HOME": str(home)})
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.events.append(json.loads(line))
-
-    def files(self, since: int = 0) -> list[tuple[str, str]]:
-        return [(e["agent_id"], e["host_path"]) for e in self.events[since:] if e["type"] == api.FILE_CHANGED]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 async def test_every_front_end_attributes_each_container_agents_edit_to_that_agent(

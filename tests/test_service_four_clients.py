@@ -8,8 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,32 +19,10 @@ from lsp_support import eventually, execute, messages, start_lsp
 from mcp import Client
 from mcp.client.subscriptions import ResourcesListChanged
 from mcp_support import data, stdio_server
-from service_support import QUIET_MS, opencode_event_streams, running_service
+from service_support import PALOT, QUIET_MS, Watch, opencode_event_streams, running_service
 
 from palot.paths import PalotPaths
 
-PALOT = Path(sys.executable).parent / "palot"
-
-
-class Watch:
-    """`palot agents watch --json`: the CLI's live view, its events collected as printed."""
-
-    def __init__(self, home: Path) -> None:
-        self.ids: set[str] = set()
-        self.proc = subprocess.Popen([str(PALOT), "agents", "watch", "--json"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-                                     env={**os.environ, "PALOT_HOME": str(home)})
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{") and (agent_id := json.loads(line).get("agent_id")):
-                self.ids.add(agent_id)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 class Notebook:
