@@ -63,7 +63,7 @@ def service_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def start_service(home: Path, script: Path | str | None = CORE_SCRIPT, *, tcp: str | None = None,
-                  extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+                  extra: list[str] | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``palot serve`` for ``home`` with the scripted model (isolated, offline), as a separate process."""
     args = [sys.executable, "-m", "palot.service"]
     if script is not None:
@@ -72,7 +72,8 @@ def start_service(home: Path, script: Path | str | None = CORE_SCRIPT, *, tcp: s
         args += ["--tcp", tcp]
     PalotPaths(home).ensure()
     log = open(Path(home) / "serve.out", "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen([*args, *(extra or [])], env=service_env(home), stdin=subprocess.DEVNULL, stdout=log,
+    return subprocess.Popen([*args, *(extra or [])], env=service_env(home, **(env or {})), stdin=subprocess.DEVNULL,
+                            stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 

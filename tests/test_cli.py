@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from palot.endpoint import Endpoint
+from palot.paths import PalotPaths
+
 from conftest import CORE_SCRIPT, git, make_repo
 from service_support import start_service, stop_service, wait_ready
 
@@ -121,7 +124,7 @@ def test_service_status_prints_the_service_and_its_opencode_server(cli: Cli, ser
     assert (status["pid"], status["palot_version"], status["opencode_pid"], status["opencode_url"]) == (
         service["pid"], service["palot_version"], service["opencode_pid"], service["opencode_url"])
     assert status["opencode_connected"] is True and status["opencode_restarts"] == 0
-    assert status["socket"] == str(cli.home / "service" / "palot.sock")
+    assert status["socket"] == str(Endpoint(PalotPaths(cli.home)).socket)
     text = cli.run("service", "status")
     assert text.returncode == 0, text.stderr
     for shown in (f"pid {service['pid']}", status["socket"], service["opencode_url"], "connected", "agents",
@@ -132,7 +135,7 @@ def test_service_status_prints_the_service_and_its_opencode_server(cli: Cli, ser
 def test_service_logs_prints_the_end_of_the_service_log(cli: Cli, service: dict[str, Any]):
     out = cli.run("service", "logs", "-n", "1000")
     assert out.returncode == 0, out.stderr
-    assert f"ready on {cli.home / 'service' / 'palot.sock'} (pid {service['pid']})" in out.stdout
+    assert f"ready on {Endpoint(PalotPaths(cli.home)).socket} (pid {service['pid']})" in out.stdout
     assert len(cli.run("service", "logs", "-n", "1").stdout.splitlines()) == 1
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from conftest import CORE_SCRIPT
 from service_support import start_service, stop_service, wait_ready
 from test_cli import PALOT, Cli, process_running
+from palot.endpoint import Endpoint
+from palot.paths import PalotPaths
 
 
 def started_then_stopped(home: Path) -> int:
@@ -68,7 +70,7 @@ def test_service_stop_restart_and_logs_follow(tmp_path: Path, opencode_bin: Path
             assert not process_running(first)
             # -f printed the new lines as they were written: the old service stopping, the new one ready
             seen = _read_until(follow, f"(pid {restarted['pid']})", timeout=30)
-            assert "stopping" in seen and f"ready on {cli.home / 'service' / 'palot.sock'}" in seen
+            assert "stopping" in seen and f"ready on {Endpoint(PalotPaths(cli.home)).socket}" in seen
         finally:
             follow.send_signal(signal.SIGINT)
             assert follow.wait(10) == 130  # Ctrl-C: the usual exit code, no traceback
@@ -90,7 +92,7 @@ def test_serve_runs_the_service_in_the_foreground_until_stopped(tmp_path: Path, 
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         seen = _read_until(serve, "ready on", timeout=120, stream="stderr")
-        assert str(cli.home / "service" / "palot.sock") in seen
+        assert str(Endpoint(PalotPaths(cli.home)).socket) in seen
         status = cli.json("service", "status", "--json")
         assert status["pid"] == serve.pid
         serve.send_signal(signal.SIGTERM)  # what systemd sends

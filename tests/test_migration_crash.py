@@ -1,4 +1,4 @@
-"""Crash injection: the Palot process moving an agent is killed after each step in turn; the next start
+"""Crash injection: the Palot service moving an agent is killed after each step in turn; the next start
 finishes the move or rolls it back, and no file or message is lost either way."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from conftest import CORE_SCRIPT, Engine, make_repo
 from migration_support import capture, make_work
+from service_support import start_service, wait_ready
 from palot import AgentStatus, Palot
 from palot.migration import STEPS
 from palot.migration.engine import CRASH_ENV
@@ -37,10 +38,15 @@ async def test_killed_after_each_step_the_next_start_completes_or_rolls_back(
     finally:
         await palot.close()
 
-    env = {**os.environ, "PALOT_HOME": str(home), CRASH_ENV: step}
-    crashed = subprocess.run([sys.executable, "-m", "palot", "agents", "move", agent.id, "container", "--json"],
-                             env=env, capture_output=True, text=True, timeout=300)
-    assert crashed.returncode == -9, crashed.stderr[-2000:]  # SIGKILL, right after the step did its work
+    # The service does the move; it is the process killed right after the step did its work. The user's
+    # `palot agents move` is told the service stopped mid-move.
+    service = start_service(home, CORE_SCRIPT, env={CRASH_ENV: step})
+    await (await wait_ready(home, service)).close()
+    moved = subprocess.run([sys.executable, "-m", "palot", "agents", "move", agent.id, "container", "--json"],
+                           env={**os.environ, "PALOT_HOME": str(home)}, capture_output=True, text=True,
+                           timeout=300, stdin=subprocess.DEVNULL)
+    assert service.wait(30) == -9, moved.stderr[-2000:]  # SIGKILL
+    assert moved.returncode == 2 and "the Palot service stopped while doing 'move'" in moved.stdout + moved.stderr
 
     # The next start (any Palot process) recovers the move.
     palot = Palot(PalotPaths(home), isolated=True, scripted=str(CORE_SCRIPT), opencode_bin=opencode_bin)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conftest import CORE_SCRIPT
 from palot import AgentStatus, Palot, PalotPaths
+from palot.client import PalotClient
 from palot.servers import ServerManager, pid_alive
 
 
@@ -57,8 +58,14 @@ async def test_second_palot_process_attaches_instead_of_starting_another_server(
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert [a["id"] for a in json.loads(out.stdout)] == [agent.id]
-    # Still the one server, same pid, same state file.
+    # The command started the home's service, which attached to the running server: still the one server.
     assert ServerManager.read_running(palot.paths).pid == state.pid
+    service = PalotClient(palot.paths.home, autostart=False)
+    try:
+        assert (await service.status()).opencode_pid == state.pid
+        assert await service.stop_service()
+    finally:
+        await service.close()
 
     other = ServerManager(palot.paths, isolated=True, scripted=str(CORE_SCRIPT), supervise=False)
     await other.start()

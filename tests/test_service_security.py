@@ -53,7 +53,7 @@ print("answer:", data[:12].decode(errors="replace"))
 @pytest.fixture
 def reachable_home() -> Iterator[Path]:
     """A home another uid can traverse to (pytest's tmp dirs are 0700 to everyone but root)."""
-    top = Path(tempfile.mkdtemp(prefix="palot-sec-"))
+    top = Path(tempfile.mkdtemp(prefix="palot-sec-", dir="/tmp"))  # not $TMPDIR: its parents may be 0700
     os.chmod(top, 0o711)
     try:
         yield top / "home"
