@@ -58,6 +58,18 @@ def paths(tmp_path: Path) -> PalotPaths:
     return PalotPaths(tmp_path / "palot-home")
 
 
+async def stop_started_service(home: Path) -> None:
+    """Stop the service a command of the test (the CLI, a front end) started for ``home``, if any: it would
+    outlive the test."""
+    from palot.client import PalotClient
+
+    client = PalotClient(home, autostart=False)
+    try:
+        await client.stop_service()
+    finally:
+        await client.close()
+
+
 @contextlib.asynccontextmanager
 async def running_palot(home: Path, opencode_bin: Path, script: Path = CORE_SCRIPT) -> AsyncIterator[Palot]:
     """A started Palot on its own shared server with the scripted model; closed and stopped after."""
@@ -66,6 +78,7 @@ async def running_palot(home: Path, opencode_bin: Path, script: Path = CORE_SCRI
     try:
         yield p
     finally:
+        await stop_started_service(home)
         await p.close()
         await p.stop_server()
 
