@@ -315,7 +315,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         console.print(Text(f"the Palot service is not running (socket {socket}); any palot command starts it"),
                       soft_wrap=True)
     else:
-        console.print(render.service_status(status, socket))
+        console.print(render.service_status(status, socket), soft_wrap=True)
     return EXIT_FAILED if args.action == "status" and status is None else EXIT_OK
 
 

@@ -152,11 +152,10 @@ def audit_line(entry: api.AuditEntry) -> Text:
     return line
 
 
-def service_status(status: api.ServiceStatus, socket: str) -> Table:
-    """``palot service status``: the service, its OpenCode server and who uses it."""
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    table.add_column(style="bold")
-    table.add_column()
+def service_status(status: api.ServiceStatus, socket: str) -> Text:
+    """``palot service status``: the service, its OpenCode server and who uses it; one line each, never
+    wrapped (print it with ``soft_wrap=True``), so a path can be copied whole."""
+    lines = Text()
     opencode = (f"{status.opencode_url} (pid {status.opencode_pid}), "
                 f"{'connected' if status.opencode_connected else 'not connected'}, "
                 f"{status.opencode_restarts} restart(s)" if status.opencode_url else "not started")
@@ -167,8 +166,11 @@ def service_status(status: api.ServiceStatus, socket: str) -> Table:
         ("home", status.home), ("socket", socket), ("tcp", status.tcp or "off"), ("opencode", opencode),
         ("agents", str(status.agents)), ("clients", f"{status.clients} watching events"),
     ):
-        table.add_row(name, Text(value))
-    return table
+        if lines:
+            lines.append("\n")
+        lines.append(f"{name:<10}", style="bold")
+        lines.append(value)
+    return lines
 
 
 class EventPrinter:
