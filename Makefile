@@ -56,7 +56,7 @@ test-deps: $(STAMP)
 	    node@22 @modelcontextprotocol/inspector@$(INSPECTOR_VERSION)
 
 test: setup test-deps
-	$(PY) -m pytest tests --ignore=tests/bench
+	$(PY) -m pytest tests --ignore=tests/bench --durations=15
 
 bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench

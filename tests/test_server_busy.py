@@ -13,6 +13,8 @@ from pathlib import Path
 
 from conftest import CORE_SCRIPT, make_repo, running_palot
 from palot import Palot, PalotPaths
+from palot.errors import ServerUnavailable
+from palot.opencode.client import OpenCodeClient
 from palot.servers import ServerManager
 
 PALOT = Path(sys.executable).parent / "palot"
@@ -101,3 +103,35 @@ async def test_a_brand_new_palot_home_finds_the_opencode_that_setup_installed(tm
     finally:
         await palot.close()
         await palot.stop_server()
+
+
+async def test_a_read_from_a_stalled_server_is_asked_again_and_a_write_is_never_repeated(
+    tmp_path: Path, opencode_bin: Path, repo: Path
+):
+    """A server that stalls (thirty sessions ending at once on two cores) answers reads late: they are asked
+    again with a longer timeout; a write that timed out is reported, never sent twice."""
+    async with running_palot(tmp_path / "home", opencode_bin) as palot:
+        state = palot.server.state
+        client = OpenCodeClient(state.url, state.password, timeout=1.0)
+        try:
+            os.kill(state.pid, signal.SIGSTOP)
+            asyncio.get_running_loop().call_later(2.5, os.kill, state.pid, signal.SIGCONT)
+            assert await client.list_sessions(str(repo)) == []  # answered after the stall, on the second ask
+
+            os.kill(state.pid, signal.SIGSTOP)
+            try:
+                await client.create_session(str(repo), title="once")
+                raise AssertionError("a write to a stopped server succeeded")
+            except ServerUnavailable as e:
+                assert "did not answer POST /session in time" in e.message and "overloaded" in (e.fix or "")
+            finally:
+                os.kill(state.pid, signal.SIGCONT)
+            for _ in range(50):  # the server handles the one request it received once it runs again
+                sessions = await client.list_sessions(str(repo))
+                if sessions:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1)
+            assert [s.title for s in await client.list_sessions(str(repo))] == ["once"]
+        finally:
+            await client.aclose()

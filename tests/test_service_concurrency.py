@@ -79,7 +79,9 @@ async def test_thirty_client_processes_start_the_service_and_spawn_at_once_on_on
 
         failures = [f"client {i}: exit {code}: {err.strip()[-400:]}" for i, (code, _out, err) in enumerate(runs)
                     if code != 0]
-        assert not failures, "\n".join(failures)
+        log = home / "service" / "service.log"
+        assert not failures, "\n".join(failures) + "\n--- service log ---\n" + (
+            log.read_text()[-4000:] if log.exists() else "(none)")
         outputs = [json.loads(out.strip().splitlines()[-1]) for _code, out, _err in runs]
         agents = [api.Agent.model_validate(o["agent"]) for o in outputs]
         # Each agent answered its own prompt: no crossed sessions among 30 at once.

@@ -7,6 +7,8 @@ shared server serves every local project).
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, TypeVar
 
 import httpx
@@ -25,6 +27,11 @@ _health = TypeAdapter(Health)
 
 DEFAULT_USERNAME = "opencode"
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
+# A busy server (many sessions finishing at once on a small machine) can stall for tens of seconds; a read is
+# safe to repeat, so it gets a second, longer chance before the caller is told the server is overloaded.
+_READ_RETRY_TIMEOUT = 60.0
+_SLOW = 5.0  # seconds after which an answer is logged as slow, to diagnose an overloaded server
 
 
 class OpenCodeClient:
@@ -83,8 +90,17 @@ class OpenCodeClient:
             kwargs["json"] = json
         if timeout is not None:
             kwargs["timeout"] = timeout
+        # Only reads with the default timeout are retried: a caller that set its own (a health probe) decides.
+        retry = method == "GET" and timeout is None
+        started = time.monotonic()
         try:
-            resp = await self._http.request(method, path, **kwargs)
+            try:
+                resp = await self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException:
+                if not retry:
+                    raise
+                log.warning("OpenCode server at %s is slow to answer %s %s; asking again", self.base_url, method, path)
+                resp = await self._http.request(method, path, **kwargs, timeout=_READ_RETRY_TIMEOUT)
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, OSError) as e:
             raise ServerUnavailable(
                 f"OpenCode server at {self.base_url} is unreachable ({type(e).__name__})",
@@ -95,6 +111,9 @@ class OpenCodeClient:
                 f"OpenCode server at {self.base_url} did not answer {method} {path} in time",
                 "check `palot doctor`; the server may be overloaded",
             ) from e
+        elapsed = time.monotonic() - started
+        if elapsed > _SLOW:
+            log.warning("OpenCode server at %s took %.1f s to answer %s %s", self.base_url, elapsed, method, path)
         if resp.status_code >= 400:
             raise OpenCodeHTTPError(resp.status_code, method, path, resp.text, http_error_detail(resp.text))
         return resp
