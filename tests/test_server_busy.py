@@ -115,7 +115,7 @@ async def test_a_read_from_a_stalled_server_is_asked_again_and_a_write_is_never_
         client = OpenCodeClient(state.url, state.password, timeout=1.0)
         try:
             os.kill(state.pid, signal.SIGSTOP)
-            asyncio.get_running_loop().call_later(2.5, os.kill, state.pid, signal.SIGCONT)
+            asyncio.get_running_loop().call_later(1.5, os.kill, state.pid, signal.SIGCONT)
             assert await client.list_sessions(str(repo)) == []  # answered after the stall, on the second ask
 
             os.kill(state.pid, signal.SIGSTOP)

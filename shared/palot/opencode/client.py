@@ -29,8 +29,8 @@ DEFAULT_USERNAME = "opencode"
 _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 # A busy server (many sessions finishing at once on a small machine) can stall for tens of seconds; a read is
-# safe to repeat, so it gets a second, longer chance before the caller is told the server is overloaded.
-_READ_RETRY_TIMEOUT = 60.0
+# safe to repeat, so it gets a second chance, twice as long, before the caller is told the server is overloaded.
+# Health probes are never repeated: their callers decide what a missed answer means.
 _SLOW = 5.0  # seconds after which an answer is logged as slow, to diagnose an overloaded server
 
 
@@ -55,6 +55,7 @@ class OpenCodeClient:
         self.uds = uds  # a unix socket to connect through (an environment with no network)
         transport = httpx.AsyncHTTPTransport(uds=uds) if uds else None
         self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, timeout=timeout, transport=transport)
+        self._timeout = timeout
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -81,6 +82,7 @@ class OpenCodeClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         timeout: float | None = None,
+        retry: bool = True,
     ) -> httpx.Response:
         query = dict(params or {})
         if directory is not None:
@@ -90,8 +92,7 @@ class OpenCodeClient:
             kwargs["json"] = json
         if timeout is not None:
             kwargs["timeout"] = timeout
-        # Only reads with the default timeout are retried: a caller that set its own (a health probe) decides.
-        retry = method == "GET" and timeout is None
+        retry = retry and method == "GET" and timeout is None
         started = time.monotonic()
         try:
             try:
@@ -100,7 +101,7 @@ class OpenCodeClient:
                 if not retry:
                     raise
                 log.warning("OpenCode server at %s is slow to answer %s %s; asking again", self.base_url, method, path)
-                resp = await self._http.request(method, path, **kwargs, timeout=_READ_RETRY_TIMEOUT)
+                resp = await self._http.request(method, path, **kwargs, timeout=2 * self._timeout)
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, OSError) as e:
             raise ServerUnavailable(
                 f"OpenCode server at {self.base_url} is unreachable ({type(e).__name__})",
@@ -121,7 +122,7 @@ class OpenCodeClient:
     # --- server -------------------------------------------------------------
 
     async def health(self, timeout: float | None = None) -> Health:
-        resp = await self._request("GET", "/global/health", timeout=timeout)
+        resp = await self._request("GET", "/global/health", timeout=timeout, retry=False)
         return _parse(_health, resp)
 
     async def openapi(self) -> dict[str, Any]:
