@@ -14,7 +14,7 @@ import time
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import PalotError  # noqa: F401 - re-exported: clients raise these with message + fix
 from .hunks import Hunk, parse_hunks  # noqa: F401 - re-exported: a diff's hunks, for editors
@@ -31,6 +31,12 @@ REPLIES = ("once", "always", "reject")
 #: The steps of a move, in order. Every step is journaled before and after it runs.
 STEPS = ("pause", "checkpoint", "export", "provision", "import_code", "import_session", "setup", "resume",
          "cleanup")
+
+#: The tools OpenCode 1.18 asks permission for (``permission`` of a request), as permission rules name them.
+PERMISSION_TOOLS = ("bash", "edit", "read", "glob", "grep", "list", "task", "webfetch", "websearch", "codesearch",
+                    "external_directory", "todowrite", "todoread", "lsp", "skill", "doom_loop", "question")
+#: The two kinds of notification: an agent waits on a person, or something finished.
+NOTIFICATION_KINDS = ("needs_you", "done")
 
 EnvironmentType = Literal["worktree", "container", "cloud"]
 PermissionMode = Literal["default", "ask", "auto"]
@@ -130,6 +136,9 @@ class Agent(BaseModel):
     permissions: list[PermissionView] = Field(default_factory=list)
     tokens: int = 0
     cost: float = 0.0
+    budget_usd: float | None = None  # the agent's own limit (None: the project's or the default, if any)
+    budget_tokens: int | None = None
+    pause_reason: str | None = None  # why Palot paused it, e.g. "budget reached: $0.52 of $0.50"
     created_at: float
     updated_at: float
     read_only: bool = False  # an OpenCode session Palot discovered but does not manage
@@ -258,6 +267,42 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class Spend(BaseModel):
+    """What the fleet spent today (local calendar day): every agent's cost and tokens, cloud running time."""
+
+    day: str  # YYYY-MM-DD
+    usd: float = 0.0
+    tokens: int = 0
+    budget_usd: float | None = None  # the day's limit across all agents, when set
+    budget_tokens: int | None = None
+
+
+class InboxItem(BaseModel):
+    """One pending permission request, as the inbox lists it (oldest first)."""
+
+    permission_id: str
+    agent_id: str
+    agent_title: str
+    project_name: str
+    project_path: str
+    tool: str  # the permission OpenCode asks for: bash, edit, …
+    patterns: list[str] = Field(default_factory=list)  # the exact command(s) or path(s)
+    summary: str
+    asked_at: float
+    # A rule with a timeout that will answer it: "reject in 4m (rule 2: bash 'git push*')".
+    deadline: float | None = None
+    rule: str | None = None
+
+
+class SettingsView(BaseModel):
+    """The settings the service runs with, and whether the file on disk could be read."""
+
+    path: str
+    loaded_at: float | None = None  # when the settings in use were read (None: defaults, no file)
+    error: str | None = None  # the problem of the file on disk, when it has one (the last good settings hold)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
 class ServiceStatus(BaseModel):
     """How the Palot service is doing (``palot service status``, ``palot doctor``)."""
 
@@ -274,6 +319,9 @@ class ServiceStatus(BaseModel):
     clients: int  # event-stream clients attached now
     upstream_subscriptions: int  # event streams the service holds open to OpenCode servers
     tcp: str | None = None  # the optional loopback listener, when on
+    spend: Spend | None = None  # today's spending across the fleet
+    inbox: int = 0  # permission requests waiting for a person
+    settings_error: str | None = None  # settings.toml has a mistake (the last good settings hold)
 
 
 class Done(BaseModel):
@@ -328,6 +376,8 @@ class SpawnRequest(_Request):
     setup_script: str | None = Field(None, description="shell command run in the new environment first")
     permission_mode: PermissionMode = Field("default", description="default, ask (every edit/bash) or auto")
     options: ContainerOptions | None = Field(None, description="container limits (environment container)")
+    budget_usd: float | None = Field(None, gt=0, description="stop the agent when it has cost this much (USD)")
+    budget_tokens: int | None = Field(None, gt=0, description="stop the agent when it has used this many tokens")
 
     @field_validator("prompt")
     @classmethod
@@ -380,6 +430,36 @@ class MoveRequest(AgentRef):
     target: EnvironmentType = Field(description="worktree, container or cloud")
     options: ContainerOptions | None = Field(None, description="container limits (target container)")
     resume: bool | None = Field(None, description="resume the agent's turn after the move (default: if it was running)")
+
+
+class BudgetRequest(AgentRef):
+    usd: float | None = Field(None, gt=0, description="the agent's new budget in USD (what it spent counts)")
+    tokens: int | None = Field(None, gt=0, description="the agent's new budget in tokens")
+
+    @model_validator(mode="after")
+    def _something(self) -> "BudgetRequest":
+        if self.usd is None and self.tokens is None:
+            raise ValueError("give a budget: usd (e.g. 1.00) and/or tokens (e.g. 500000)")
+        return self
+
+
+class InboxRequest(_Request):
+    project: str | None = Field(None, description="only this project's requests (path, name or id)")
+
+
+class InboxReplyRequest(_Request):
+    reply: Reply = Field(description="once, always or reject")
+    permission_ids: list[str] | None = Field(None, description="these requests")
+    agent: str | None = Field(None, description="every request of this agent (id, prefix or branch)")
+    tool: str | None = Field(None, description="every request for this tool, e.g. bash")
+    project: str | None = Field(None, description="only requests of this project")
+    message: str | None = Field(None, description="a note to the agents with a rejection")
+
+    @model_validator(mode="after")
+    def _selected(self) -> "InboxReplyRequest":
+        if not self.permission_ids and self.agent is None and self.tool is None:
+            raise ValueError("say which requests: permission_ids, agent (all from one agent) and/or tool")
+        return self
 
 
 class AuditRequest(_Request):
@@ -442,6 +522,12 @@ ACTIONS: dict[str, Action] = dict([
        changes=True, long=True),
     _a("moves", AgentRef, list[MoveRecord], "the agent's moves"),
     _a("audit", AuditRequest, list[AuditEntry], "the audit log, oldest first"),
+    _a("budget", BudgetRequest, Agent, "set an agent's budget (USD and/or tokens); a paused agent may go on",
+       changes=True),
+    _a("inbox", InboxRequest, list[InboxItem], "every pending permission request of every agent, oldest first"),
+    _a("inbox_reply", InboxReplyRequest, list[InboxItem], "answer many pending permission requests at once",
+       changes=True),
+    _a("settings", Empty, SettingsView, "the settings in use (budgets, permission rules, notifications)"),
 ])
 
 # --- events ----------------------------------------------------------------------------------
@@ -462,10 +548,17 @@ EVENT_TYPES = (AGENT_CREATED, AGENT_UPDATED, AGENT_REMOVED, ACTIVITY, FILE_CHANG
 
 
 class Notification(BaseModel):
+    """Something a person should hear of: an agent needs them, or something is done. Several of one kind
+    within a moment are one notification (``agent_ids`` names them all)."""
+
     kind: Literal["needs_you", "done", "info"]
     title: str
     body: str = ""
     action: str | None = None  # the next thing to do, e.g. a command
+    reason: str = ""  # permission, budget_warning, budget_reached, failed, move_failed, environment_lost,
+    #                   completed, moved, archived, rule_timeout, settings
+    agent_ids: list[str] = Field(default_factory=list)
+    time: float = Field(default_factory=time.time)
 
 
 class Event(BaseModel):

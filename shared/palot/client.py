@@ -358,12 +358,14 @@ class PalotClient:
                     title: str | None = None, model: str | None = None, base_branch: str | None = None,
                     branch: str | None = None, setup_script: str | None = None, permission_mode: str = "default",
                     options: dict[str, Any] | api.ContainerOptions | None = None,
+                    budget_usd: float | None = None, budget_tokens: int | None = None,
                     progress: Progress | None = None) -> api.Agent:
         opts = options.model_dump(exclude_none=True) if isinstance(options, api.ContainerOptions) else options
         return await self.call("spawn", {
             "project": _absolute(project), "prompt": prompt, "environment": environment, "title": title,
             "model": model, "base_branch": base_branch, "branch": branch, "setup_script": setup_script,
-            "permission_mode": permission_mode, "options": opts or None}, progress=progress)
+            "permission_mode": permission_mode, "options": opts or None, "budget_usd": budget_usd,
+            "budget_tokens": budget_tokens}, progress=progress)
 
     async def prompt(self, agent: str, text: str, *, model: str | None = None) -> api.Agent:
         return await self.call("prompt", {"agent": agent, "text": text, "model": model})
@@ -419,3 +421,18 @@ class PalotClient:
 
     async def audit(self, agent: str | None = None, *, limit: int = 200) -> list[api.AuditEntry]:
         return await self.call("audit", {"agent": agent, "limit": limit})
+
+    async def budget(self, agent: str, usd: float | None = None, *, tokens: int | None = None) -> api.Agent:
+        return await self.call("budget", {"agent": agent, "usd": usd, "tokens": tokens})
+
+    async def inbox(self, *, project: str | None = None) -> list[api.InboxItem]:
+        return await self.call("inbox", {"project": project})
+
+    async def inbox_reply(self, reply: str, *, permission_ids: list[str] | None = None, agent: str | None = None,
+                          tool: str | None = None, project: str | None = None,
+                          message: str | None = None) -> list[api.InboxItem]:
+        return await self.call("inbox_reply", {"reply": reply, "permission_ids": permission_ids, "agent": agent,
+                                               "tool": tool, "project": project, "message": message})
+
+    async def settings(self) -> api.SettingsView:
+        return await self.call("settings")

@@ -58,6 +58,18 @@ class InvalidState(PalotError):
     code = "invalid_state"
 
 
+class BudgetReached(InvalidState):
+    """The agent (or the fleet, today) has spent its budget: raise it to go on."""
+
+    code = "budget_reached"
+
+
+class SettingsInvalid(InvalidInput):
+    """``settings.toml`` has a mistake; the message names its line. The service keeps the last good settings."""
+
+    code = "settings_invalid"
+
+
 class EnvironmentGone(InvalidState):
     """The agent's environment (a container, a cloud environment) was removed outside Palot."""
 

@@ -39,6 +39,7 @@ __all__ = [
     "JournalEntry",
     "MIGRATIONS",
     "MigrationRecord",
+    "PermissionRecord",
     "ProjectRecord",
     "SCHEMA_VERSION",
     "Store",
@@ -90,6 +91,22 @@ class AgentRecord(BaseModel):
     applied_patch_sha: str | None = None
     tokens: int = 0
     cost: float = 0.0
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    pause_reason: str | None = None  # why Palot paused the agent (a budget), cleared by the next prompt
+
+
+class PermissionRecord(BaseModel):
+    """A permission request an agent asked, from when Palot first saw it until it was answered."""
+
+    id: str
+    agent_id: str
+    tool: str
+    patterns: list[str] = []
+    asked_at: float
+    answered_at: float | None = None
+    reply: str | None = None
+    answered_by: str | None = None  # "person", or the rule that answered it (e.g. "rule 2: allow bash 'npm test*'")
 
 
 class MigrationRecord(BaseModel):
@@ -228,6 +245,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX migration_journal_migration ON migration_journal(migration_id, id);
     """,
+    # 4: fleet policies: budgets per agent, what the fleet spent per day, the permission inbox
+    """
+    ALTER TABLE agents ADD COLUMN budget_usd REAL;
+    ALTER TABLE agents ADD COLUMN budget_tokens INTEGER;
+    ALTER TABLE agents ADD COLUMN pause_reason TEXT;
+
+    CREATE TABLE spend (
+        day     TEXT PRIMARY KEY,
+        usd     REAL NOT NULL DEFAULT 0,
+        tokens  INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE permission_requests (
+        id           TEXT PRIMARY KEY,
+        agent_id     TEXT NOT NULL,
+        tool         TEXT NOT NULL,
+        patterns     TEXT NOT NULL DEFAULT '[]',
+        asked_at     REAL NOT NULL,
+        answered_at  REAL,
+        reply        TEXT,
+        answered_by  TEXT
+    );
+    CREATE INDEX permission_requests_open ON permission_requests(answered_at, asked_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -238,6 +279,7 @@ _PROJECT_COLS = ("id", "path", "name", "created_at")
 _ENV_COLS = tuple(EnvironmentRecord.model_fields)
 _AGENT_COLS = tuple(AgentRecord.model_fields)
 _MIGRATION_COLS = tuple(MigrationRecord.model_fields)
+_PERMISSION_COLS = tuple(PermissionRecord.model_fields)
 
 # Words that mark a key as secret. Matched per word ("access_token", "apiKey")
 # so harmless keys such as "input_tokens" still pass.
@@ -315,6 +357,12 @@ def _migration(row: Sequence[Any]) -> MigrationRecord:
     values = dict(zip(_MIGRATION_COLS, row))
     values["manifest"] = json.loads(values["manifest"])
     return MigrationRecord(**values)
+
+
+def _permission(row: Sequence[Any]) -> PermissionRecord:
+    values = dict(zip(_PERMISSION_COLS, row))
+    values["patterns"] = json.loads(values["patterns"] or "[]")
+    return PermissionRecord.model_validate(values)
 
 
 def _agent(row: Sequence[Any]) -> AgentRecord:
@@ -815,6 +863,62 @@ class Store:
             conn.execute("UPDATE environments SET state = 'active' WHERE id = ?", (target_env_id,))
             conn.execute("UPDATE environments SET state = 'migrated' WHERE id = ?", (source_env_id,))
             self._update_migration(conn, migration_id, {"state": "committed", "updated_at": now})
+
+    # -- spending -------------------------------------------------------------
+
+    def add_spend(self, day: str, usd: float, tokens: int) -> tuple[float, int]:
+        """Add to what the fleet spent on ``day`` (YYYY-MM-DD); returns the day's new totals."""
+        with self._db(write=True) as conn:
+            conn.execute(
+                "INSERT INTO spend (day, usd, tokens) VALUES (?, ?, ?)"
+                " ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd, tokens = tokens + excluded.tokens",
+                (day, usd, tokens),
+            )
+            row = conn.execute("SELECT usd, tokens FROM spend WHERE day = ?", (day,)).fetchone()
+        return float(row[0]), int(row[1])
+
+    def spend(self, day: str) -> tuple[float, int]:
+        """What the fleet spent on ``day``: (USD, tokens)."""
+        with self._db() as conn:
+            row = conn.execute("SELECT usd, tokens FROM spend WHERE day = ?", (day,)).fetchone()
+        return (float(row[0]), int(row[1])) if row else (0.0, 0)
+
+    # -- permission requests --------------------------------------------------
+
+    def record_permission(self, request: PermissionRecord) -> PermissionRecord:
+        """Remember a request when first seen; seen again (a restart), the first record stands and is returned."""
+        with self._db(write=True) as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO permission_requests (id, agent_id, tool, patterns, asked_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (request.id, request.agent_id, request.tool, json.dumps(request.patterns), request.asked_at),
+            )
+            row = conn.execute(f"SELECT {', '.join(_PERMISSION_COLS)} FROM permission_requests WHERE id = ?",
+                               (request.id,)).fetchone()
+        return _permission(row)
+
+    def answer_permission(self, request_id: str, reply: str, answered_by: str) -> bool:
+        """Mark a request answered; False when it already was (so nothing answers it twice)."""
+        with self._db(write=True) as conn:
+            cursor = conn.execute(
+                "UPDATE permission_requests SET answered_at = ?, reply = ?, answered_by = ?"
+                " WHERE id = ? AND answered_at IS NULL",
+                (time.time(), reply, answered_by, request_id),
+            )
+        return cursor.rowcount == 1
+
+    def get_permission(self, request_id: str) -> PermissionRecord | None:
+        with self._db() as conn:
+            row = conn.execute(f"SELECT {', '.join(_PERMISSION_COLS)} FROM permission_requests WHERE id = ?",
+                               (request_id,)).fetchone()
+        return _permission(row) if row else None
+
+    def open_permissions(self) -> list[PermissionRecord]:
+        """Requests not answered yet, oldest first."""
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT {', '.join(_PERMISSION_COLS)} FROM permission_requests"
+                                " WHERE answered_at IS NULL ORDER BY asked_at, id").fetchall()
+        return [_permission(r) for r in rows]
 
     # -- preferences ----------------------------------------------------------
 

@@ -564,6 +564,8 @@ class AgentService:
             project_name=project.name, environment=environment, session_id=rec.session_id, prompt=rec.prompt,
             model=rec.model, permission_mode=rec.permission_mode, error=error, permissions=permissions,
             tokens=tokens, cost=cost, created_at=rec.created_at, updated_at=rec.updated_at,
+            budget_usd=rec.budget_usd, budget_tokens=rec.budget_tokens,
+            pause_reason=rec.pause_reason if status == AgentStatus.PAUSED else None,
         )
 
     def _external_view(self, session: Session, project: ProjectRecord) -> Agent:
@@ -595,6 +597,10 @@ class AgentService:
         project = self.store.get_project(rec.project_id)
         assert project is not None
         return self._view(rec, env, project)
+
+    def view(self, agent_ref: str) -> Agent:
+        """The agent's view as Palot knows it now (no call to OpenCode)."""
+        return self._view_by_id(self.resolve(agent_ref))
 
     def resolve(self, agent_ref: str) -> str:
         """An agent id from an id, a unique id prefix, or the agent's branch."""
@@ -689,6 +695,8 @@ class AgentService:
         permission_mode: str = "default",
         environment: str = "worktree",
         options: dict[str, Any] | None = None,
+        budget_usd: float | None = None,
+        budget_tokens: int | None = None,
         progress: Progress = quiet,
     ) -> Agent:
         """Create an environment on a new branch, a session in it, and send the prompt (asynchronously).
@@ -708,6 +716,8 @@ class AgentService:
         if options and environment == "worktree":
             raise InvalidInput("environment options (memory, cpus, network, ports …) apply to containers only",
                                "drop them, or spawn with environment 'container'")
+        if (budget_usd is not None and budget_usd <= 0) or (budget_tokens is not None and budget_tokens <= 0):
+            raise InvalidInput("a budget must be more than zero", "e.g. --budget-usd 0.50 or --budget-tokens 200000")
         if model is not None and not re.fullmatch(r"[^/\s]+/\S+", model):
             raise InvalidInput(f"model '{model}' is not of the form provider/model",
                                "e.g. anthropic/claude-sonnet-4-5, as in your OpenCode config")
@@ -739,7 +749,7 @@ class AgentService:
         rec = AgentRecord(
             id=agent_id, project_id=project_rec.id, environment_id=env.id, session_id=None, title=title,
             prompt=prompt, model=model, permission_mode=permission_mode, status=AgentStatus.PROVISIONING.value,
-            error=None, created_at=now, updated_at=now,
+            error=None, created_at=now, updated_at=now, budget_usd=budget_usd, budget_tokens=budget_tokens,
         )
         self.store.add_agent(rec)
         self.store.audit("spawned", agent_id=agent_id, project_id=project_rec.id, environment=environment,
@@ -839,23 +849,51 @@ class AgentService:
             live.prompt_pending = False
             raise
         self._watch_environment(rec.id, env)
+        if rec.pause_reason is not None:
+            self.store.update_agent(rec.id, pause_reason=None)
         self.store.audit("prompted", agent_id=rec.id, project_id=rec.project_id, chars=len(text))
         self._settle(rec.id)
         return self._view_by_id(rec.id)
 
-    async def abort(self, agent_ref: str) -> Agent:
-        """Stop the agent's current turn; it is paused until prompted again."""
+    async def abort(self, agent_ref: str, *, reason: str | None = None) -> Agent:
+        """Stop the agent's current turn; it is paused until prompted again. ``reason``: why Palot paused it
+        (a policy, e.g. its budget), shown with the paused status until the next prompt."""
         rec, env = self._active(agent_ref, "abort")
         assert rec.session_id
         await self.backends[env.type].client_for(env).abort(rec.session_id, env.directory)
         live = self._live.setdefault(rec.id, LiveState())
-        if live.busy or live.prompt_pending or live.permissions:
+        if live.busy or live.prompt_pending or live.permissions or reason:
             live.aborted = True
         live.busy = live.prompt_pending = False
         live.permissions.clear()
-        self.store.audit("aborted", agent_id=rec.id, project_id=rec.project_id)
+        if reason is not None:
+            self.store.update_agent(rec.id, pause_reason=reason)
+        self.store.audit("aborted", agent_id=rec.id, project_id=rec.project_id, **({"reason": reason} if reason else {}))
         self._settle(rec.id)
+        self._announce(rec.id)
         return self._view_by_id(rec.id)
+
+    def set_budget(self, agent_ref: str, *, usd: float | None = None, tokens: int | None = None) -> Agent:
+        """Set the agent's own budget (either limit left out stays as it was)."""
+        agent_id = self.resolve(agent_ref)
+        rec = self.store.get_agent(agent_id)
+        if rec.archived_at is not None:
+            raise InvalidState(f"agent {agent_id} is archived", "a budget applies to agents that can still work")
+        fields: dict[str, Any] = {}
+        if usd is not None:
+            fields["budget_usd"] = usd
+        if tokens is not None:
+            fields["budget_tokens"] = tokens
+        if not fields:
+            raise InvalidInput("no budget given", "give usd (e.g. 1.00) and/or tokens (e.g. 500000)")
+        self.store.update_agent(agent_id, **fields)
+        self.store.audit("budget", agent_id=agent_id, project_id=rec.project_id, **fields)
+        self._announce(agent_id)
+        return self._view_by_id(agent_id)
+
+    def announce(self, agent_id: str) -> None:
+        """Publish the agent's view again (a policy changed something it shows)."""
+        self._announce(agent_id)
 
     async def reply_permission(
         self, agent_ref: str, reply: str, *, permission_id: str | None = None, message: str | None = None

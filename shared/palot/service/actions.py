@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import api
-from ..errors import InvalidState
+from ..errors import InvalidState, PalotError
 from ..install import Progress
 
 if TYPE_CHECKING:
@@ -51,14 +51,19 @@ async def _get(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Age
 
 
 async def _spawn(svc: "Service", req: api.SpawnRequest, progress: Progress) -> api.Agent:
+    # A budget not given is the project's default, else the fleet's (settings.toml), fixed at spawn.
+    usd, tokens = svc.policies.budgets.defaults_for(req.project)
+    svc.policies.budgets.check_spawn()
     return await svc.palot.agents.spawn(
         req.project, req.prompt, title=req.title, model=req.model, base_branch=req.base_branch, branch=req.branch,
         setup_script=req.setup_script, permission_mode=req.permission_mode, environment=req.environment,
-        options=_opts(req.options), progress=progress)
+        options=_opts(req.options), budget_usd=req.budget_usd or usd, budget_tokens=req.budget_tokens or tokens,
+        progress=progress)
 
 
 async def _prompt(svc: "Service", req: api.PromptRequest, progress: Progress) -> api.Agent:
     async with svc.agent_lock(req.agent, "prompt") as agent_id:
+        svc.policies.budgets.check_prompt(agent_id)  # over budget: refused with the fix, nothing sent
         return await svc.palot.agents.prompt(agent_id, req.text, model=req.model)
 
 
@@ -122,9 +127,16 @@ async def _move(svc: "Service", req: api.MoveRequest, progress: Progress) -> api
             svc.bridge.publish(api.Event(type=api.MOVE_PROGRESS, agent_id=agent_id, target=req.target,
                                              message=line))
 
-        result = await svc.palot.agents.move(agent_id, req.target, options=_opts(req.options), resume=req.resume,
-                                             progress=step)
-        return api.MigrationResult.model_validate(result.model_dump())
+        title = svc.palot.agents.view(agent_id).title
+        try:
+            result = await svc.palot.agents.move(agent_id, req.target, options=_opts(req.options),
+                                                 resume=req.resume, progress=step)
+        except PalotError as e:
+            svc.policies.outcomes.move_failed(agent_id, title, req.target, str(e))
+            raise
+        moved = api.MigrationResult.model_validate(result.model_dump())
+        svc.policies.outcomes.moved(agent_id, title, moved)
+        return moved
 
 
 async def _moves(svc: "Service", req: api.AgentRef, progress: Progress) -> list[api.MoveRecord]:
@@ -135,11 +147,31 @@ async def _audit(svc: "Service", req: api.AuditRequest, progress: Progress) -> l
     return [api.AuditEntry.model_validate(e) for e in svc.palot.agents.audit_log(req.agent, limit=req.limit)]
 
 
+async def _budget(svc: "Service", req: api.BudgetRequest, progress: Progress) -> api.Agent:
+    agent = svc.palot.agents.set_budget(req.agent, usd=req.usd, tokens=req.tokens)
+    svc.policies.budgets.budget_changed(agent)
+    return agent
+
+
+async def _inbox(svc: "Service", req: api.InboxRequest, progress: Progress) -> list[api.InboxItem]:
+    return svc.policies.inbox.items(project=req.project)
+
+
+async def _inbox_reply(svc: "Service", req: api.InboxReplyRequest, progress: Progress) -> list[api.InboxItem]:
+    return await svc.policies.inbox.reply_many(req)
+
+
+async def _settings(svc: "Service", req: api.Empty, progress: Progress) -> api.SettingsView:
+    svc.policies.settings.refresh()  # the file as it is now, not as of the last poll
+    return svc.policies.settings.view()
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status, "projects": _projects, "models": _models, "list": _list, "get": _get, "spawn": _spawn,
     "prompt": _prompt, "abort": _abort, "reply": _reply, "wait": _wait, "activity": _activity,
     "messages": _messages, "diff": _diff, "apply": _apply, "create_pr": _create_pr, "archive": _archive,
     "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
+    "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import api
@@ -64,6 +65,8 @@ class EventBridge:
         self._known: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.published = 0
+        # In-service readers of every event (the fleet policies), called in order before clients get it.
+        self.listeners: list[Callable[[api.Event], None]] = []
 
     def start(self) -> None:
         self._known = {a.id for a in self.palot.agents.list(include_archived=True, include_external=False)}
@@ -83,6 +86,8 @@ class EventBridge:
 
     def publish(self, event: api.Event) -> None:
         self.published += 1
+        for listener in self.listeners:
+            listener(event)
         for queue in tuple(self.clients):
             queue.offer(event)
 

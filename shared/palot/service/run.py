@@ -45,6 +45,7 @@ from ..endpoint import Endpoint
 from ..errors import InvalidInput, PalotError
 from ..paths import PalotPaths, write_private
 from .actions import HANDLERS, AgentLocks
+from ..policies import Policies
 from .bridge import EventBridge
 
 log = logging.getLogger("palot.service")
@@ -109,6 +110,7 @@ class Service:
         # starting client relays; stderr is a pipe nobody reads once that client has gone.
         self.palot.server.progress = log.info
         self.bridge = EventBridge(self.palot)
+        self.policies = Policies(self.palot, self.bridge)
         self.locks = AgentLocks(self.palot)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
@@ -129,7 +131,8 @@ class Service:
             opencode_pid=state.pid if state else None, opencode_connected=self.palot.hub.state.connected,
             opencode_restarts=server.restarts, agents=len(self.palot.agents.list(include_external=False)),
             clients=len(self.bridge.clients), upstream_subscriptions=1 + len(self.palot.hub._extra),
-            tcp=self.tcp_address,
+            tcp=self.tcp_address, spend=self.policies.budgets.spend(), inbox=self.policies.inbox.count(),
+            settings_error=self.policies.settings.error,
         )
 
     # --- HTTP -------------------------------------------------------------------------------
@@ -250,6 +253,7 @@ class Service:
             tcp_sock, self.tcp_address = _bind_tcp(self.options.tcp)
         await self.palot.start()
         self.bridge.start()
+        await self.policies.start()
         sock = _bind_unix(self.endpoint.socket)
         servers = [uvicorn.Server(uvicorn.Config(self.app(), http=PeerCheckedH11, lifespan="off", log_level="warning",
                                                  timeout_keep_alive=30, access_log=False))]
@@ -275,6 +279,7 @@ class Service:
             server.force_exit = True  # SSE streams never end by themselves
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        await self.policies.close()
         await self.palot.close()
         if self.stop_opencode:
             await self.palot.stop_server()
