@@ -6,15 +6,21 @@
 | another server's diagnostic in the context | Fix this diagnostic with an agent | ``palot.spawn`` with the diagnostic |
 | lines an agent changed | Show the agent's change · Apply the agent's change to this file | ``palot.showDiff`` · ``palot.apply`` |
 | a pending permission request | Allow once · Allow always · Reject | ``palot.replyPermission`` |
+
+And what the buttons of a "needs you" notification (``window/showMessageRequest``) and of ``palot.inbox``'s
+pick are: :func:`notification_button`, :func:`inbox_choices`, :data:`REPLY_CHOICES`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lsprotocol import types as lsp
+
+from palot import api
 
 from . import prompts
 from .changes import AgentChange, PendingPermission, agent_label
@@ -41,6 +47,10 @@ DESTROY = "palot.destroy"
 ENVIRONMENT = "palot.environment"
 MOVES = "palot.moves"
 AUDIT = "palot.audit"
+BUDGET = "palot.setBudget"
+INBOX = "palot.inbox"
+REPLY_INBOX = "palot.replyInbox"
+SETTINGS = "palot.settings"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"
@@ -172,3 +182,77 @@ def code_lenses(changes: Sequence[AgentChange]) -> list[LensSpec]:
             LensSpec(line, "Apply to this file", APPLY, args),
         ]
     return out
+
+
+# --- notifications and the inbox --------------------------------------------------------------
+
+#: How many pending requests ``palot.inbox`` offers as buttons (the oldest; editors show few buttons well).
+INBOX_CHOICES = 8
+#: The buttons that answer one picked request, and the reply each gives.
+REPLY_CHOICES = {"Allow once": "once", "Allow always": "always", "Reject": "reject"}
+
+
+def notification_button(note: api.Notification) -> ActionSpec | None:
+    """The editor's button for what a notification says to do next (``note.action``, a ``palot`` command line
+    or a settings fix), as the command it runs; None when there is none."""
+    action = note.action or ""
+    words = action.split()
+    if "settings.toml" in action or words[:1] == ["edit"]:
+        return ActionSpec("Open settings", lsp.CodeActionKind.Empty, SETTINGS, {"open": True})
+    if words[:1] != ["palot"]:
+        return None
+    if words[1:2] == ["inbox"]:
+        return ActionSpec("Open inbox", lsp.CodeActionKind.Empty, INBOX, {})
+    if words[1:3] == ["agents", "list"]:
+        return ActionSpec("List agents", lsp.CodeActionKind.Empty, LIST, {})
+    if words[1:2] != ["agents"] or len(words) < 4:
+        return None
+    verb, agent = words[2], {"agent": words[3]}
+    if verb == "diff":
+        return ActionSpec("Show the change", lsp.CodeActionKind.Empty, SHOW_DIFF, agent)
+    if verb == "show":
+        return ActionSpec("Show the agent", lsp.CodeActionKind.Empty, GET, agent)
+    if verb == "moves":
+        return ActionSpec("Show its moves", lsp.CodeActionKind.Empty, MOVES, agent)
+    if verb == "budget" and len(words) >= 5:
+        try:
+            if words[4] == "--tokens" and len(words) >= 6:
+                tokens = int(words[5])
+                return ActionSpec(f"Raise the budget to {tokens:,} tokens", lsp.CodeActionKind.Empty, BUDGET,
+                                  {**agent, "tokens": tokens})
+            usd = float(words[4])
+        except ValueError:
+            return None
+        return ActionSpec(f"Raise the budget to ${usd:.2f}", lsp.CodeActionKind.Empty, BUDGET, {**agent, "usd": usd})
+    return None
+
+
+def notification_text(note: api.Notification) -> str:
+    """A notification as one message: its title, then what it says."""
+    return note.title + (f"\n{note.body}" if note.body else "")
+
+
+def inbox_request(item: api.InboxItem) -> str:
+    """What a request asks, exactly: its command(s) or path(s), else OpenCode's summary."""
+    return " ".join(item.patterns) if item.patterns else item.summary
+
+
+def inbox_choices(items: Sequence[api.InboxItem]) -> dict[str, api.InboxItem]:
+    """The oldest pending requests as button titles (numbered, so each is unique) → the request."""
+    ordered = sorted(items, key=lambda i: i.asked_at)[:INBOX_CHOICES]
+    return {f"{n}. {_short(f'{i.agent_id} {i.tool}: {inbox_request(i)}', 70)}": i
+            for n, i in enumerate(ordered, start=1)}
+
+
+def inbox_question(item: api.InboxItem, now: float | None = None) -> str:
+    """The question of one picked request: who asks for what, where, for how long, and its deadline."""
+    waited = api.elapsed(item.asked_at, now)
+    text = (f"Agent {item.agent_id} “{item.agent_title}” in {item.project_name} asks to {item.tool}: "
+            f"{inbox_request(item)} (waiting {waited})")
+    if item.deadline is not None:
+        text += f"; {item.rule or 'a rule answers it'} at {_clock(item.deadline)}"
+    return text
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))

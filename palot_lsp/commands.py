@@ -16,6 +16,8 @@ Some commands take a little more, for the editor:
 | ``palot.spawn`` | uri?, range? | the prompt carries the file (and those lines); the project defaults to the workspace |
 | ``palot.showDiff`` (api ``diff``) | target? (diff/file) | opens the agent's diff, or the file where the agent works |
 | ``palot.apply`` | path? | applies one file of the agent's changes, as the editor's own edit |
+| ``palot.inbox`` | pick? (default true) | offers the oldest pending requests as buttons and answers the picked one |
+| ``palot.settings`` | open? | opens settings.toml in the editor |
 
 Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScript``, ``includeArchived``,
 ``permission``) are still accepted for the api names.
@@ -381,6 +383,52 @@ async def move(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> di
     return result.model_dump(mode="json")
 
 
+def _budgeted(agent: api.Agent) -> str:
+    limits = [f"${agent.budget_usd:.2f} (spent ${agent.cost:.2f})" if agent.budget_usd is not None else "",
+              f"{agent.budget_tokens:,} tokens (used {agent.tokens:,})" if agent.budget_tokens is not None else ""]
+    text = f"Agent {agent_label(agent)}'s budget: {' and '.join(x for x in limits if x) or 'none'}."
+    if agent.pause_reason:
+        text += f" It is paused ({agent.pause_reason}): prompt it to go on."
+    return text
+
+
+async def inbox(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> list[dict[str, Any]]:
+    """The pending requests; the editor offers the oldest as buttons (``window/showMessageRequest``) and answers
+    the picked one, without holding up this command's answer."""
+    client = await ls.palot_ready()
+    items: list[api.InboxItem] = await client.call("inbox", request(COMMANDS[names.INBOX], a))
+    if not items:
+        ls.show("Nothing is waiting for you.")
+    elif a.get("pick", True):
+        ls.pick_inbox(items)
+    else:
+        ls.show(inbox_lines(items))
+    return dump(items)
+
+
+def inbox_lines(items: Sequence[api.InboxItem]) -> str:
+    """The pending requests as lines of a message, oldest first."""
+    return "\n".join(f"{i.permission_id}  {i.agent_id}  {i.tool}: {names.inbox_request(i)}  "
+                     f"({api.elapsed(i.asked_at)})" for i in sorted(items, key=lambda i: i.asked_at))
+
+
+def _replied(items: list[api.InboxItem]) -> str:
+    if not items:
+        return "No pending request matched: nothing was answered."
+    return f"Answered {len(items)} permission request{'s' if len(items) != 1 else ''}: " + "; ".join(
+        f"{i.agent_id} {i.tool} {names.inbox_request(i)}" for i in items)
+
+
+async def settings(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
+    client = await ls.palot_ready()
+    view: api.SettingsView = await client.call("settings", request(COMMANDS[names.SETTINGS], a))
+    if view.error:
+        ls.show(f"Palot's settings file has a mistake: {view.error}", lsp.MessageType.Warning)
+    if a.get("open"):
+        await ls.show_document(Path(view.path).as_uri(), None, what="Palot's settings")
+    return dump(view)
+
+
 def _destroyed(done: api.Done) -> str:
     return done.message or "Removed the agent, its environment and its branch."
 
@@ -395,6 +443,8 @@ _EXTRA: dict[str, tuple[Arg, ...]] = {
     names.SPAWN: (Arg("uri", "string", api=False), Arg("range", "range", api=False)),
     names.SHOW_DIFF: (Arg("target", "string", choices=DIFF_TARGETS, api=False),),
     names.APPLY: (Arg("path", "string", api=False),),
+    names.INBOX: (Arg("pick", "boolean", api=False),),
+    names.SETTINGS: (Arg("open", "boolean", api=False),),
 }
 #: (command id, action, run, progress title); the order of the editor's command list.
 _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
@@ -419,6 +469,10 @@ _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.MOVE, "move", move, "Moving a Palot agent"),
     (names.MOVES, "moves", _plain_call(names.MOVES), None),
     (names.AUDIT, "audit", _plain_call(names.AUDIT), None),
+    (names.BUDGET, "budget", _agent_call(names.BUDGET, _budgeted), None),
+    (names.INBOX, "inbox", inbox, None),
+    (names.REPLY_INBOX, "inbox_reply", _plain_call(names.REPLY_INBOX, _replied), None),
+    (names.SETTINGS, "settings", settings, None),
 )
 
 

@@ -8,7 +8,9 @@ file is read (``client.diff(agent, path=...)``, after a short debounce that
 folds bursts of edits into one read) for the hunks hovers and overlap warnings
 show. ``resync`` (the service restarted, or lost OpenCode for a while) re-reads
 everything. Whenever what a file shows may have changed, ``on_file_changed(uri)``
-is called; whenever an agent's status changes, ``on_status(agent, before)``.
+is called; whenever an agent's status changes, ``on_status(agent, before)``; a
+``notification`` (an agent needs a person, or something is done) goes to
+``on_notification(note)``.
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ class LiveChanges:
         *,
         on_file_changed: Callable[[str], None],
         on_status: Callable[[Agent, Agent | None], None],
+        on_notification: Callable[[api.Notification], None] | None = None,
         debounce: float = 0.02,
         concurrency: int = 4,
     ) -> None:
         self.client: PalotClient | None = None
         self.on_file_changed = on_file_changed
         self.on_status = on_status
+        self.on_notification = on_notification
         self.debounce = debounce
         self.agents: dict[str, Agent] = {}
         self._roots: dict[str, tuple[str, str]] = {}  # agent id → its files on this machine and project, resolved
@@ -223,6 +227,9 @@ class LiveChanges:
         elif event.type in (api.PERMISSION_ASKED, api.PERMISSION_ANSWERED) and event.agent_id in self.agents:
             assert self.client is not None and event.agent_id is not None
             self._update(await self.client.get(event.agent_id))  # the agent's permissions, as the service has them
+        elif event.type == api.NOTIFICATION and event.notification is not None:
+            if self.on_notification is not None:
+                self.on_notification(event.notification)
         elif event.type == api.RESYNC:
             await self._load_agents()
             for uri in self._files:

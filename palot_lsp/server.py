@@ -28,14 +28,27 @@ from pygls.exceptions import (
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
+from palot import api
 from palot.api import Agent, AgentStatus, PalotError
 from palot.client import PalotClient
 from palot.errors import InvalidInput, InvalidState
 
 from . import prompts
-from .actions import ActionSpec, LensSpec, code_actions, code_lenses, request_lines
+from . import actions as names
+from .actions import (
+    REPLY_CHOICES,
+    ActionSpec,
+    LensSpec,
+    code_actions,
+    code_lenses,
+    inbox_choices,
+    inbox_question,
+    notification_button,
+    notification_text,
+    request_lines,
+)
 from .changes import agent_label
-from .commands import COMMANDS, Command, InvalidArguments, parse_arguments
+from .commands import COMMANDS, Command, InvalidArguments, inbox_lines, parse_arguments
 from .diagnostics import file_diagnostics, hover_markdown, line_range
 from .live import LiveChanges
 from .protocol import PalotProtocol, error_data, request_failed
@@ -72,7 +85,9 @@ class PalotLanguageServer(LanguageServer):
     def __init__(self, *, debounce: float = 0.02) -> None:
         super().__init__("palot-lsp", __version__, protocol_cls=PalotProtocol)
         self.palot: PalotClient | None = None
-        self.live = LiveChanges(on_file_changed=self.schedule_publish, on_status=self.on_status, debounce=debounce)
+        self.live = LiveChanges(on_file_changed=self.schedule_publish, on_status=self.on_status,
+                                on_notification=self.on_notification, debounce=debounce)
+        self._asking: set[asyncio.Task[None]] = set()  # questions to the person (showMessageRequest) open now
         self._starting: asyncio.Task[None] | None = None
         self._start_error: PalotError | None = None
         self._published: dict[str, list[lsp.Diagnostic]] = {}
@@ -118,6 +133,8 @@ class PalotLanguageServer(LanguageServer):
         return self.palot
 
     async def stop_palot(self) -> None:
+        for task in list(self._asking):
+            task.cancel()
         await self.live.stop()
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
@@ -150,6 +167,94 @@ class PalotLanguageServer(LanguageServer):
         elif agent.status == AgentStatus.WAITING and agent.permissions:
             asks = "; ".join(p.summary for p in agent.permissions)
             self.show(f"Agent {label} is waiting for permission: {asks}", lsp.MessageType.Warning)
+
+    # --- notifications and questions ------------------------------------------------------
+
+    def on_notification(self, note: api.Notification) -> None:
+        """A notification of the service: "needs you" asks, with a button for the next step; "done" tells."""
+        if self._said_by_status(note):
+            return
+        if note.kind == "needs_you":
+            self.ask(self._needs_you(note))
+        else:
+            self.show(notification_text(note))
+
+    def _said_by_status(self, note: api.Notification) -> bool:
+        """A workspace agent's completion or failure: ``on_status`` has said it already."""
+        agents = [self.live.agents.get(a) for a in note.agent_ids]
+        return note.reason in ("completed", "failed") and bool(agents) and all(
+            a is not None and self.in_workspace(a) for a in agents)
+
+    async def _needs_you(self, note: api.Notification) -> None:
+        text = notification_text(note)
+        button = notification_button(note)
+        if button is None:
+            self.show(text + (f"\n→ {note.action}" if note.action else ""), lsp.MessageType.Warning)
+            return
+        picked = await self.question(text, [button.title], fallback=f"{text}\n→ {note.action}")
+        if picked == button.title:
+            await self.press(button)
+
+    def ask(self, question: Any) -> None:
+        """Ask the person in the background: a command's answer never waits for them."""
+        task = asyncio.get_running_loop().create_task(question, name="palot-lsp-ask")
+        self._asking.add(task)
+        task.add_done_callback(self._asked)
+
+    def _asked(self, task: asyncio.Task[None]) -> None:
+        self._asking.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            log.error("a question to the person failed", exc_info=error)
+
+    async def question(self, message: str, choices: list[str], *, fallback: str,
+                       type: lsp.MessageType = lsp.MessageType.Warning) -> str | None:
+        """``window/showMessageRequest`` with ``choices`` as buttons: the title picked, or None (dismissed).
+        An editor that cannot ask gets ``fallback`` as a message."""
+        try:
+            picked = await self.window_show_message_request_async(lsp.ShowMessageRequestParams(
+                type=type, message=message, actions=[lsp.MessageActionItem(title=c) for c in choices]))
+        except JsonRpcException as e:
+            self.log(f"could not ask ({e!r}); said it instead", lsp.MessageType.Log)
+            self.show(fallback, type)
+            return None
+        return picked.title if picked is not None else None
+
+    async def press(self, button: ActionSpec) -> None:
+        """Run the command of a button the person pressed; its failure is said, with the fix."""
+        command = COMMANDS[button.command]
+        try:
+            result = await command.run(self, parse_arguments(command, [button.arguments]), _quiet)
+        except (PalotError, InvalidArguments) as e:
+            self.show(f"{button.title} failed: {e}", lsp.MessageType.Error)
+            return
+        if button.command == names.GET:
+            agent = Agent.model_validate(result)
+            more = agent.error or agent.pause_reason
+            self.show(f"Agent {agent_label(agent)} is {agent.status.value}" + (f": {more}" if more else "") + ".")
+        elif button.command == names.MOVES and result:
+            last = result[-1]
+            self.show(f"Its last move, to a {last['target_type']}: {last['state']}"
+                      + (f" ({last['error']})" if last.get("error") else ""))
+
+    def pick_inbox(self, items: list[api.InboxItem]) -> None:
+        """Offer the oldest pending requests as buttons; answer the one picked (once, always or reject)."""
+        self.ask(self._pick_inbox(items))
+
+    async def _pick_inbox(self, items: list[api.InboxItem]) -> None:
+        choices = inbox_choices(items)
+        count = f"{len(items)} permission request{'s' if len(items) != 1 else ''} wait for you"
+        shown = f" (the oldest {len(choices)} here)" if len(choices) < len(items) else ""
+        picked = await self.question(f"{count}{shown}: which do you answer?", list(choices),
+                                     fallback=f"{count}:\n{inbox_lines(items)}")
+        item = choices.get(picked or "")
+        if item is None:
+            return
+        reply = await self.question(inbox_question(item), list(REPLY_CHOICES), fallback=inbox_question(item))
+        if reply not in REPLY_CHOICES:
+            return
+        await self.press(ActionSpec(reply, lsp.CodeActionKind.Empty, names.REPLY_INBOX,
+                                    {"reply": REPLY_CHOICES[reply], "permission_ids": [item.permission_id]}))
 
     def schedule_publish(self, uri: str) -> None:
         """Publish the file's diagnostics soon, once per burst of changes."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from palot.api import ActivityItem, Agent, AgentMessage, AuditEntry, MoveRecord
+from palot.api import ActivityItem, Agent, AgentMessage, AuditEntry, InboxItem, MoveRecord, Spend
 
 
 class Project(BaseModel):
@@ -37,6 +37,27 @@ class AgentList(BaseModel):
     agents: list[Agent]
     total: int = Field(description="how many agents match the filters, across all pages")
     next_offset: int | None = Field(description="pass as `offset` for the next page; null on the last page")
+
+
+class AgentOverview(AgentList):
+    """Every agent (not archived), today's spend across the fleet and how many requests wait on a person."""
+
+    spend: Spend | None = Field(None, description="today's cost and tokens across all agents, and the day's budget")
+    inbox: int = Field(0, description="permission requests waiting for a person (list_inbox shows them)")
+
+
+class Inbox(BaseModel):
+    """Every pending permission request of every agent, oldest first."""
+
+    items: list[InboxItem]
+    total: int = Field(description="how many requests wait for an answer")
+
+
+class InboxReplies(BaseModel):
+    """The requests that were answered."""
+
+    reply: str
+    answered: list[InboxItem]
 
 
 class ActivityPage(BaseModel):

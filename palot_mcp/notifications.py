@@ -119,7 +119,9 @@ class ChangeFeed:
                 self._mark(diff_uri(agent_id))
         elif kind == api.FILE_CHANGED:
             self._mark(diff_uri(agent_id))
-        elif kind in (api.PERMISSION_ASKED, api.PERMISSION_ANSWERED, api.MOVE_PROGRESS):
+        elif kind in (api.PERMISSION_ASKED, api.PERMISSION_ANSWERED):
+            self._mark(AGENTS_URI, agent_uri(agent_id))  # palot://agents counts the requests waiting (inbox)
+        elif kind == api.MOVE_PROGRESS:
             self._mark(agent_uri(agent_id))
 
     def _mark(self, *uris: str) -> None:

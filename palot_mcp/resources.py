@@ -2,7 +2,7 @@
 
 | URI | content |
 |---|---|
-| ``palot://agents`` | every agent not archived (``AgentList``) |
+| ``palot://agents`` | every agent not archived, today's spend and the inbox count (``AgentOverview``) |
 | ``palot://agents/{agent_id}`` | one ``Agent`` (each agent is also listed by ``resources/list``) |
 | ``palot://agents/{agent_id}/diff`` | its ``AgentDiff`` against its base commit |
 | ``palot://agents/{agent_id}/activity`` | its whole activity (``ActivityPage``) |
@@ -12,6 +12,7 @@ All are subscribable; ``notifications`` says when they change.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from palot.client import PalotClient
 from palot.errors import InvalidInput, PalotError
 
 from .app import PalotApp
-from .models import ActivityPage, AgentList
+from .models import ActivityPage, AgentOverview
 from .notifications import AGENTS_URI, agent_uri
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class ResourceSpec:
 
 RESOURCES: list[ResourceSpec] = [
     ResourceSpec(AGENTS_URI, "agents", "Agents",
-                 "Every agent that is not archived, newest first, with status, environment and branch.", "agents"),
+                 "Every agent that is not archived, newest first, with status, environment and branch; today's "
+                 "spend across the fleet and how many permission requests wait for a person.", "agents"),
     ResourceSpec(AGENTS_URI + "/{agent_id}", "agent", "Agent",
                  "One agent: status, environment, branch, pending permissions, tokens and cost.", "agent"),
     ResourceSpec(AGENTS_URI + "/{agent_id}/diff", "agent-diff", "Agent diff",
@@ -84,8 +86,9 @@ class Resources:
         ]
 
     async def agents(self) -> str:
-        agents = await self._palot.list()
-        return _json(AgentList(agents=agents, total=len(agents), next_offset=None))
+        agents, status = await asyncio.gather(self._palot.list(), self._palot.status())
+        return _json(AgentOverview(agents=agents, total=len(agents), next_offset=None, spend=status.spend,
+                                   inbox=status.inbox))
 
     async def agent(self, agent_id: str) -> str:
         return await _read(lambda: self._palot.get(agent_id))

@@ -29,6 +29,8 @@ Palot runs OpenCode coding agents, each on its own git branch in its own environ
 default), across all your projects. Spawn an agent with a prompt, follow it (wait_for_agent, get_activity with \
 its cursor, or subscribe to palot://agents/{id}), answer its permission requests, review its diff, then apply \
 it to your checkout, open a PR, move it to a container or the cloud, archive it (keeps the branch) or destroy it. \
+list_inbox shows every permission request waiting on a person across agents (reply_inbox answers many at once); \
+set_budget caps an agent's spend; palot://agents and service_status show today's spend and the inbox count. \
 Tools take an agent as `agent`: its id (like ag_1a2b3c4d), a unique prefix of it, or its branch. Errors say what \
 to do next."""
 

@@ -26,8 +26,8 @@ from palot.errors import AgentNotFound
 
 from .app import PalotApp
 from .arguments import Override
-from .models import (ActivityPage, AgentList, ApplyResult, AuditLog, DestroyResult, MessageList, ModelList, MoveList,
-                     Project, ProjectList, WaitResult)
+from .models import (ActivityPage, AgentList, ApplyResult, AuditLog, DestroyResult, Inbox, InboxReplies, MessageList,
+                     ModelList, MoveList, Project, ProjectList, WaitResult)
 from .progress import Progress
 
 # --- tool hints --------------------------------------------------------------------
@@ -89,7 +89,8 @@ class Tools:
     @tool("status", "Palot status", READ_ONLY)
     async def service_status(self, ctx: Context, request: api.Empty) -> api.ServiceStatus:
         """How the Palot service and its OpenCode server are doing: versions, whether OpenCode is connected
-        (and how often it restarted), how many agents and clients there are."""
+        (and how often it restarted), how many agents and clients there are, today's spend against the day's
+        budget, how many permission requests wait for a person (list_inbox), and a mistake in settings.toml."""
         return await self._palot.status()
 
     @tool("projects", "List projects", READ_ONLY)
@@ -197,6 +198,24 @@ class Tools:
             raise missing
         return AuditLog(entries=entries)
 
+    @tool("inbox", "List pending permission requests", READ_ONLY,
+          project=Override(description="only this project's requests: its path, name or id (list_projects)"))
+    async def list_inbox(self, ctx: Context, request: api.InboxRequest) -> Inbox:
+        """Every permission request waiting for a person, across all agents, oldest first: the agent, the
+        project, the tool (bash, edit …), the exact command(s) or path(s) it asks for, when it asked, and the
+        deadline when a settings rule will answer it by itself.
+
+        Answer them with reply_inbox (many at once) or reply_permission (one agent's)."""
+        items = await self._palot.call("inbox", request)
+        return Inbox(items=items, total=len(items))
+
+    @tool("settings", "Read Palot's settings", READ_ONLY)
+    async def get_settings(self, ctx: Context, request: api.Empty) -> api.SettingsView:
+        """The settings the Palot service runs with (settings.toml): budgets, permission rules and
+        notifications, where the file is and when it was read, and its mistake if it has one (the last good
+        settings then hold)."""
+        return await self._palot.call("settings", request)
+
     # --- starting and steering -------------------------------------------------
 
     @tool("spawn", "Spawn an agent", changes(),
@@ -238,6 +257,30 @@ class Tools:
         """Answer an agent that waits for permission (its status is "waiting"; get_agent lists its pending
         requests)."""
         return await self._palot.call("reply", request)
+
+    @tool("inbox_reply", "Answer many permission requests", changes(),
+          reply=Override(description="once: allow these requests; always: allow such requests from now on; "
+                                     "reject: deny them (the agents are then paused)"),
+          permission_ids=Override(description="these requests (permission_id of list_inbox's items)"),
+          agent=Override(description="every pending request of this agent: its id, a unique prefix of it, or its "
+                                     "branch"),
+          tool=Override(description="every pending request for this tool, e.g. bash or edit"),
+          project=Override(description="only requests of this project (path, name or id)"))
+    async def reply_inbox(self, ctx: Context, request: api.InboxReplyRequest) -> InboxReplies:
+        """Answer many pending permission requests at once: those named by id, and/or every request of one
+        agent, and/or every request for one tool, optionally within one project. Returns the requests that
+        were answered (list_inbox shows what waits)."""
+        answered = await self._palot.call("inbox_reply", request)
+        return InboxReplies(reply=request.reply, answered=answered)
+
+    @tool("budget", "Set an agent's budget", changes(idempotent=True),
+          usd=Override(description="the agent's new budget in USD, e.g. 2.50 (what it spent so far counts)"),
+          tokens=Override(description="the agent's new budget in tokens, e.g. 500000"))
+    async def set_budget(self, ctx: Context, request: api.BudgetRequest) -> api.Agent:
+        """Set an agent's budget in USD and/or tokens: Palot pauses the agent when it reaches it (its
+        pause_reason then says so). Raising the budget of an agent paused for its budget lets it go on when it
+        is prompted again."""
+        return await self._palot.call("budget", request)
 
     # Short by default: many MCP clients give up on a request after about a minute.
     @tool("wait", "Wait for an agent", READ_ONLY, timeout=Override(default=50.0))

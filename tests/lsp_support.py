@@ -88,6 +88,16 @@ async def start_lsp(home: PalotPaths, folder: Path, caps: lsp.ClientCapabilities
     def code_lens_refresh(params: None) -> None:  # VS Code's capabilities say it re-reads code lenses when asked
         client.code_lens_refreshes += 1  # type: ignore[attr-defined]
 
+    # Like an editor, the client answers every question (a "needs you" notification's buttons): by default
+    # the person dismisses it; a test that presses a button sets ``client.answer_question``.
+    client.questions = []  # type: ignore[attr-defined]
+    client.answer_question = lambda params: None  # type: ignore[attr-defined]
+
+    @client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
+    def show_message_request(params: lsp.ShowMessageRequestParams) -> lsp.MessageActionItem | None:
+        client.questions.append(params)  # type: ignore[attr-defined]
+        return client.answer_question(params)  # type: ignore[attr-defined]
+
     result = await client.initialize_session(lsp.InitializeParams(
         capabilities=caps or capabilities(), root_uri=folder.as_uri(),
         workspace_folders=[lsp.WorkspaceFolder(uri=folder.as_uri(), name=folder.name)],

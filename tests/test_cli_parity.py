@@ -70,3 +70,47 @@ def test_the_old_spellings_still_work():
     assert (listed.include_archived, listed.environment) == (True, "worktree")
     moved = request_args("move", build_parser().parse_args(["agents", "move", "ag_1", "container", "--no-resume"]))
     assert (moved["resume"], moved["options"]) == (False, None)
+
+
+def _request(action: str, argv: list[str]) -> dict:
+    args = build_parser().parse_args(argv)
+    values = {k: v for k, v in request_args(action, args).items() if v is not None}
+    return api.request_for(action, values).model_dump(exclude_none=True)
+
+
+def test_inbox_reply_budget_and_spawn_budgets_become_valid_requests():
+    assert _request("inbox_reply", ["inbox", "reply", "once", "--all-from", "ag_1"]) == {"reply": "once",
+                                                                                         "agent": "ag_1"}
+    assert _request("inbox_reply", ["inbox", "reply", "reject", "per_1", "per_2", "--tool", "bash",
+                                    "--message", "not now"]) == {
+        "reply": "reject", "permission_ids": ["per_1", "per_2"], "tool": "bash", "message": "not now"}
+    # --project given before `reply` holds (the reply's own --project does not reset it)
+    assert _request("inbox_reply", ["inbox", "--project", "app", "reply", "always", "--tool", "edit"]) == {
+        "reply": "always", "tool": "edit", "project": "app"}
+    assert _request("inbox", ["inbox", "--project", "app"]) == {"project": "app"}
+    assert build_parser().parse_args(["inbox"]).inbox_action is None
+    assert _request("budget", ["agents", "budget", "ag_1", "0.5"]) == {"agent": "ag_1", "usd": 0.5}
+    assert _request("budget", ["agents", "budget", "ag_1", "--tokens", "90000"]) == {"agent": "ag_1",
+                                                                                     "tokens": 90000}
+    spawn = _request("spawn", ["agents", "spawn", "/p", "x", "--budget-usd", "1.5", "--budget-tokens", "200000"])
+    assert (spawn["budget_usd"], spawn["budget_tokens"]) == (1.5, 200000)
+    with pytest.raises(api.PalotError, match="say which requests"):
+        _request("inbox_reply", ["inbox", "reply", "once"])
+    with pytest.raises(api.PalotError, match="give a budget"):
+        _request("budget", ["agents", "budget", "ag_1"])
+
+
+def test_the_overview_line_says_only_what_applies():
+    from palot import render
+
+    def status(**fields) -> api.ServiceStatus:
+        return api.ServiceStatus(palot_version="1", api_version=1, pid=1, home="/h", started_at=0,
+                                 opencode_connected=True, opencode_restarts=0, agents=0, clients=0,
+                                 upstream_subscriptions=0, **fields)
+
+    assert render.overview_line(status()) is None
+    assert render.overview_line(status(spend=api.Spend(day="2025-01-01"))) is None  # nothing spent, no budget
+    line = render.overview_line(status(spend=api.Spend(day="2025-01-01", usd=0.42, tokens=1200, budget_usd=20),
+                                       inbox=3))
+    assert line is not None and line.plain == "today: $0.42 of $20.00 · 3 waiting on you (palot inbox)"
+    assert render.overview_line(status(inbox=1)).plain == "1 waiting on you (palot inbox)"

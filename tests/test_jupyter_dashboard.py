@@ -327,3 +327,26 @@ async def test_a_rejection_with_a_note_pauses_the_agent(dash: Dashboard, tmp_pat
     await settled(dash, agent_id, AgentStatus.PAUSED, AgentStatus.COMPLETED, AgentStatus.FAILED)
     assert "Rejected" in dash.detail.message.value and dash.detail.reply_form.message.value == ""
     assert dash.agents[agent_id].status != AgentStatus.WAITING and not dash.agents[agent_id].permissions
+
+
+async def test_a_request_is_answered_in_the_overviews_inbox_which_shows_todays_spend(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "inbox")
+    dash.select(None)
+    agent = await dash.client.spawn(repo, "edit readme", permission_mode="ask")
+    await settled(dash, agent.id, AgentStatus.WAITING)
+    [mine] = [i for i in dash.overview.inbox if i.agent_id == agent.id]
+    assert dash.service is not None and dash.service.inbox >= 1 and dash.service.spend is not None
+    assert "for you</div>" in dash.overview.summary.value and "Today: <b>$" in dash.overview.summary.value
+    assert "README.md" in dash.overview._inbox_items[mine.permission_id].html.value
+
+    dash.overview._inbox_items[mine.permission_id].buttons[0].click()  # Allow once
+    await settled(dash, agent.id, AgentStatus.COMPLETED)
+    assert "Approved once." in dash.overview.inbox_message.value
+    assert mine.permission_id not in {i.permission_id for i in dash.overview.inbox}
+
+    budgeted = await dash.set_budget(agent=agent.id, usd=2.5)
+    assert budgeted.budget_usd == 2.5 and dash.agents[agent.id].budget_usd == 2.5
+    settings = await dash.load_settings()
+    assert settings.path in dash.overview.settings.value

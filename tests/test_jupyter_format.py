@@ -13,6 +13,7 @@ from palot.api import (
     AgentStatus,
     EnvironmentView,
     FileChange,
+    Notification,
     PermissionView,
 )
 from palot_jupyter.format import (
@@ -23,6 +24,7 @@ from palot_jupyter.format import (
     diff_html,
     elapsed,
     facets,
+    notification_html,
     overview,
     row_cells,
     start_of_day,
@@ -242,3 +244,11 @@ def test_record_tabs_show_user_and_model_text_as_text() -> None:
     audit = audit_html([AuditEntry(id=1, ts=0.0, event="agent_spawned", detail={"prompt": markup})])
     assert "<script>" not in audit and "agent_spawned" in audit
     assert "has not moved" in moves_html([]) and "Nothing" in audit_html([]) and "No messages" in messages_html([])
+
+
+def test_a_notification_that_needs_you_looks_unlike_one_that_says_something_is_done() -> None:
+    needs = notification_html(Notification(kind="needs_you", title="Fix <it> asks: bash", body="a\nb",
+                                                action="palot inbox", reason="permission"))
+    done = notification_html(Notification(kind="done", title="Fix is done", reason="completed"))
+    assert "palot-note-needs-you" in needs and "⚠" in needs and "Fix &lt;it&gt;" in needs and "palot inbox" in needs
+    assert "palot-note-done" in done and "✓" in done and "palot-note-needs-you" not in done

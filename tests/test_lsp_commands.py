@@ -41,9 +41,10 @@ def free_port() -> int:
 __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 
 COMMANDS = ["palot.abort", "palot.activity", "palot.apply", "palot.archive", "palot.audit", "palot.createPr",
-            "palot.destroy", "palot.environment", "palot.get", "palot.list", "palot.messages", "palot.models",
-            "palot.move", "palot.moves", "palot.projects", "palot.prompt", "palot.replyPermission", "palot.showDiff",
-            "palot.spawn", "palot.status", "palot.wait"]  # one per action of palot.api.ACTIONS
+            "palot.destroy", "palot.environment", "palot.get", "palot.inbox", "palot.list", "palot.messages",
+            "palot.models", "palot.move", "palot.moves", "palot.projects", "palot.prompt", "palot.replyInbox",
+            "palot.replyPermission", "palot.setBudget", "palot.settings", "palot.showDiff", "palot.spawn",
+            "palot.status", "palot.wait"]  # one per action of palot.api.ACTIONS
 
 
 async def agent_status(client: LanguageClient, agent_id: str) -> str:
@@ -263,3 +264,40 @@ async def test_a_setup_script_that_reads_stdin_gets_nothing_and_leaves_the_proto
     agent = await asyncio.wait_for(spawning, 30)
     assert answered >= 5
     assert (Path(agent["environment"]["directory"]) / "stdin-seen.txt").read_text() == "read\n"
+
+
+async def test_a_permission_request_asks_with_an_inbox_button_and_the_picked_request_is_answered(
+    lsp_client: LanguageClient
+):
+    mine: dict[str, str] = {}
+    asked: list[lsp.ShowMessageRequestParams] = []
+
+    def ask(params: lsp.ShowMessageRequestParams) -> lsp.MessageActionItem | None:
+        asked.append(params)
+        titles = [a.title for a in params.actions or []]
+        # The notification's button, then the agent's request in the inbox, then the answer to it.
+        pick = next((t for t in titles if t == "Open inbox" or mine.get("id", "?") in t), None)
+        if pick is None and mine.get("id", "?") in params.message and "Allow once" in titles:
+            pick = "Allow once"
+        return lsp.MessageActionItem(title=pick) if pick else None
+
+    lsp_client.answer_question = ask  # type: ignore[attr-defined]
+    agent = await execute(lsp_client, "palot.spawn", {"prompt": "edit readme", "permission_mode": "ask"})
+    mine["id"] = agent["id"]
+    await eventually(lambda: messages(lsp_client, f"Answered 1 permission request: {agent['id']} edit"),
+                     what="the answer picked in the inbox")
+    await eventually(lambda: messages(lsp_client, f"Agent {agent['id']} “edit readme” completed"), what="completion")
+    note = next(p for p in asked if [a.title for a in p.actions or []] == ["Open inbox"])
+    assert note.type == lsp.MessageType.Warning and agent["id"] in note.message
+    question = next(p for p in asked if "Allow once" in [a.title for a in p.actions or []])
+    assert question.message.startswith(f"Agent {agent['id']} “edit readme” in project asks to edit: ")
+    assert [a.title for a in question.actions or []] == ["Allow once", "Allow always", "Reject"]
+
+    budget = await execute(lsp_client, "palot.setBudget", {"agent": agent["id"], "usd": 5})
+    assert budget["budget_usd"] == 5 and messages(lsp_client, f"Agent {agent['id']} “edit readme”'s budget: $5.00")
+    settings = await execute(lsp_client, "palot.settings")
+    assert settings["path"].endswith("settings.toml")
+    assert [i for i in await execute(lsp_client, "palot.inbox", {"pick": False}) if i["agent_id"] == agent["id"]] == []
+    with pytest.raises(JsonRpcException) as e:
+        await execute(lsp_client, "palot.replyInbox", {"reply": "once"})
+    assert e.value.code == -32602 and "say which requests" in e.value.message

@@ -13,11 +13,16 @@ from palot_lsp.actions import (
     APPLY,
     ASK_TITLE,
     FIX_TITLE,
+    INBOX_CHOICES,
+    REPLY_CHOICES,
     REPLY_PERMISSION,
     SHOW_DIFF,
     SPAWN,
     code_actions,
     code_lenses,
+    inbox_choices,
+    inbox_question,
+    notification_button,
     request_lines,
 )
 from palot_lsp.changes import AgentChange, find_overlaps, permission_for_file, relative_path
@@ -281,3 +286,34 @@ def test_a_code_lens_above_each_agents_first_change_names_it_and_offers_show_and
     lens = to_code_lens(lenses[0], LINES)
     assert lens.range == rng(2, 2, len("line 3")) and lens.command is not None
     assert lens.command.arguments == [{"agent": "ag_one", "path": "notes.md"}]
+
+
+@pytest.mark.parametrize(("action", "button"), [
+    ("palot inbox", ("Open inbox", "palot.inbox", {})),
+    ("palot agents diff ag_1", ("Show the change", "palot.showDiff", {"agent": "ag_1"})),
+    ("palot agents show ag_1", ("Show the agent", "palot.get", {"agent": "ag_1"})),
+    ("palot agents budget ag_1 1.00", ("Raise the budget to $1.00", "palot.setBudget", {"agent": "ag_1", "usd": 1.0})),
+    ("palot agents budget ag_1 --tokens 90000",
+     ("Raise the budget to 90,000 tokens", "palot.setBudget", {"agent": "ag_1", "tokens": 90000})),
+    ("edit /home/me/.palot/settings.toml", ("Open settings", "palot.settings", {"open": True})),
+    ("raise budgets.day_usd in settings.toml", ("Open settings", "palot.settings", {"open": True})),
+    ("palot agents budget ag_1 lots", None),
+    (None, None),
+])
+def test_a_notifications_next_step_is_a_button_running_a_command_it_can_parse(action, button):
+    spec = notification_button(api.Notification(kind="needs_you", title="t", action=action))
+    assert (spec and (spec.title, spec.command, spec.arguments)) == button
+    if spec is not None:  # the command takes those arguments
+        parse_arguments(COMMANDS[spec.command], [spec.arguments])
+
+
+def test_the_inbox_offers_the_oldest_requests_as_unique_buttons_then_the_three_answers():
+    now = time.time()
+    items = [api.InboxItem(permission_id=f"per_{n}", agent_id="ag_1", agent_title="Fix", project_name="app",
+                           project_path="/src/app", tool="bash", patterns=["npm test"], summary="run",
+                           asked_at=now - n) for n in range(INBOX_CHOICES + 3)]
+    choices = inbox_choices(items)
+    assert len(choices) == INBOX_CHOICES and list(choices)[0] == "1. ag_1 bash: npm test"
+    assert [i.permission_id for i in choices.values()][0] == f"per_{INBOX_CHOICES + 2}"  # the oldest first
+    assert inbox_question(items[0], now + 65).startswith("Agent ag_1 “Fix” in app asks to bash: npm test (waiting 1m05s)")
+    assert REPLY_CHOICES == {"Allow once": "once", "Allow always": "always", "Reject": "reject"}

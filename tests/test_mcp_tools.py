@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ EVERY_ACTION = {
     "list_projects", "list_agents", "get_agent", "spawn_agent", "send_prompt", "abort_agent", "reply_permission",
     "get_activity", "get_diff", "wait_for_agent", "apply_agent", "create_pr", "archive_agent", "destroy_agent",
     "environment_status", "move_agent", "service_status", "list_models", "get_messages", "list_moves",
-    "get_audit_log",
+    "get_audit_log", "set_budget", "list_inbox", "reply_inbox", "get_settings",
 }
 
 
@@ -63,7 +64,7 @@ async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(
     read_only = {name for name, t in tools.items() if t.annotations.read_only_hint}
     assert read_only == {"list_projects", "list_agents", "get_agent", "get_activity", "get_diff", "wait_for_agent",
                          "environment_status", "service_status", "list_models", "get_messages", "list_moves",
-                         "get_audit_log"}
+                         "get_audit_log", "list_inbox", "get_settings"}
     assert [n for n, t in tools.items() if t.annotations.destructive_hint] == ["destroy_agent"]
     assert tools["archive_agent"].annotations.idempotent_hint and not tools["destroy_agent"].annotations.idempotent_hint
     spawn_args = tools["spawn_agent"].input_schema["properties"]
@@ -262,3 +263,19 @@ async def test_status_models_messages_moves_and_audit_tools_and_the_old_agent_id
     assert "options" in bad_limit and "greater than 0" in bad_limit
     assert "options.gpus: extra inputs are not permitted" in bad_option
     assert empty.startswith("spawn_agent: invalid arguments: prompt: the prompt is empty: say what")
+
+
+async def test_the_inbox_settings_and_budget_tools_and_the_overview_resource(palot: PalotClient):
+    async with Client(build_server(palot)) as client:
+        inbox = data(await client.call_tool("list_inbox", {}))
+        assert inbox == {"items": [], "total": 0}
+        settings = data(await client.call_tool("get_settings", {}))
+        assert settings["path"].endswith("settings.toml") and isinstance(settings["settings"], dict)
+        # The request models' own checks reach the assistant as tool errors that say what to give.
+        assert "say which requests" in error_text(await client.call_tool("reply_inbox", {"reply": "once"}))
+        assert "give a budget" in error_text(await client.call_tool("set_budget", {"agent": "ag_none"}))
+        contents = (await client.read_resource("palot://agents")).contents
+        overview = json.loads(contents[0].text)
+    status = await palot.status()
+    assert overview["inbox"] == status.inbox == 0
+    assert overview["spend"] == (status.spend.model_dump(mode="json") if status.spend else None)

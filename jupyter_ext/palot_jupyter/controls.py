@@ -22,17 +22,19 @@ from palot.api import (
     ContainerOptions,
     Done,
     EnvironmentStatus,
+    InboxItem,
     MigrationResult,
     MoveRecord,
     Project,
     PullRequest,
     ServiceStatus,
+    SettingsView,
 )
 from palot.client import PalotClient
 from palot.errors import InvalidInput, PalotError
 
 from .format import activity_entry, move_result_text
-from .records import audit_html, environment_html, messages_html, moves_html
+from .records import audit_html, environment_html, messages_html, moves_html, settings_html
 
 if TYPE_CHECKING:
     from .detail import DetailPanel
@@ -62,6 +64,10 @@ ACTION_CONTROLS: dict[str, str] = {
     "move": "move",
     "moves": "load_moves",
     "audit": "load_audit",
+    "budget": "set_budget",
+    "inbox": "load_inbox",
+    "inbox_reply": "reply_inbox",
+    "settings": "load_settings",
 }
 
 
@@ -81,6 +87,8 @@ class DashboardActions:
     overview: OverviewPanel
     spawn_form: SpawnForm
     service: ServiceStatus | None
+    inbox: list[InboxItem]
+    settings: SettingsView | None
     projects: list[Project]
     models: list[str]
 
@@ -104,10 +112,44 @@ class DashboardActions:
     # --- the service, projects, models, the list -------------------------------------------
 
     async def service_status(self) -> ServiceStatus:
-        """The service and its OpenCode server (shown in the overview)."""
+        """The service and its OpenCode server, today's spend and the inbox count (shown in the overview)."""
         self.service = await self._call("status")
         self._show_service()
+        self._arrange(time.time())  # today's spend and the inbox count in the overview and the sidebar
         return self.service
+
+    async def load_settings(self) -> SettingsView:
+        """The settings the service runs with (budgets, permission rules, notifications), at the overview's end;
+        a mistake in settings.toml shows in red."""
+        self.settings = await self._call("settings")
+        _set(self.overview.settings, settings_html(self.settings))
+        return self.settings
+
+    # --- the inbox and budgets --------------------------------------------------------------
+
+    async def load_inbox(self, *, project: str | None = None) -> list[InboxItem]:
+        """Every pending permission request (of ``project``), oldest first, each answerable in the overview."""
+        items: list[InboxItem] = await self._call("inbox", project=project)
+        if project is None:
+            self.inbox = items
+        self.overview.show_inbox(items)
+        return items
+
+    async def reply_inbox(self, *, reply: str, permission_ids: list[str] | None = None, agent: str | None = None,
+                          tool: str | None = None, project: str | None = None,
+                          message: str | None = None) -> list[InboxItem]:
+        """Answer many pending requests at once (by id, all of one agent, all for one tool); the answered ones."""
+        answered: list[InboxItem] = await self._call("inbox_reply", reply=reply, permission_ids=permission_ids,
+                                                     agent=agent, tool=tool, project=project, message=message)
+        await self.load_inbox()
+        return answered
+
+    async def set_budget(self, *, agent: str | None = None, usd: float | None = None,
+                         tokens: int | None = None) -> Agent:
+        """Set the agent's budget (USD and/or tokens); an agent Palot paused for its budget may then go on."""
+        view: Agent = await self._call("budget", agent=self._agent(agent), usd=usd, tokens=tokens)
+        self._shown(view)
+        return view
 
     async def load_projects(self) -> list[Project]:
         """The projects Palot knows (offered by the spawn form, listed in the overview)."""
@@ -144,13 +186,15 @@ class DashboardActions:
     async def spawn(self, *, project: str, prompt: str, environment: str = "worktree", title: str | None = None,
                     model: str | None = None, base_branch: str | None = None, branch: str | None = None,
                     setup_script: str | None = None, permission_mode: str = "default",
-                    options: dict[str, Any] | ContainerOptions | None = None) -> Agent:
+                    options: dict[str, Any] | ContainerOptions | None = None, budget_usd: float | None = None,
+                    budget_tokens: int | None = None) -> Agent:
         """Start an agent; its provisioning steps show under the spawn form."""
         form = self.spawn_form
         agent: Agent = await self._call(
             "spawn", progress=lambda line: form.say(line), project=project, prompt=prompt, environment=environment,
             title=title, model=model, base_branch=base_branch, branch=branch, setup_script=setup_script,
-            permission_mode=permission_mode, options=_options(options))
+            permission_mode=permission_mode, options=_options(options), budget_usd=budget_usd,
+            budget_tokens=budget_tokens)
         self._shown(agent)
         return agent
 

@@ -3,7 +3,9 @@
 The dashboard holds a :class:`palot.client.PalotClient` and follows the service's Palot-level event stream
 (``client.events()``) from tasks on the kernel's event loop: ``agent.created``/``agent.updated`` carry the
 full view and update one row's changed cells, the list order and counts; ``agent.activity`` and
-``agent.file`` refresh the selected agent's activity and diff; ``resync`` re-reads the list. Every action
+``agent.file`` refresh the selected agent's activity and diff; permission events and notifications re-read
+the inbox and today's spend (notifications also show as the status line: "needs you" and "done" look
+different); ``resync`` re-reads the list. Every action
 is one request to the service (see :mod:`palot_jupyter.controls`); errors are shown as the service words
 them (what failed, and the fix).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +23,7 @@ from typing import Any
 
 import ipywidgets as w
 from palot import api
-from palot.api import Agent, Event, PalotError, Project, ServiceStatus
+from palot.api import Agent, Event, InboxItem, PalotError, Project, ServiceStatus, SettingsView
 from palot.client import PalotClient
 
 from .agent_list import AgentList
@@ -34,7 +37,7 @@ from .detail import (
     MOVES_TAB,
     DetailPanel,
 )
-from .format import LIVE, Filters, esc, facets, overview
+from .format import LIVE, Filters, Overview, esc, facets, notification_html, overview
 from .live import Refresher, background, cancel
 from .overview import OverviewPanel
 from .records import pull_request_text, service_html
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 #: How often the list is re-read as a whole: OpenCode sessions started elsewhere (the TUI) come with no event.
 RELIST_SECONDS = 5.0
+#: Today's spend and the inbox are re-read at most this often while events say they may have changed.
+STATUS_SECONDS = 1.0
 REPLIES_SAID = {"once": "Approved once.", "always": "Approved, also for later requests like it.",
                 "reject": "Rejected: the agent is paused until you send it a message."}
 
@@ -72,13 +77,15 @@ class Dashboard(DashboardActions, w.VBox):
         self.filters = Filters()
         self.selected: str | None = None
         self.service: ServiceStatus | None = None
+        self.inbox: list[InboxItem] = []
+        self.settings: SettingsView | None = None
         self.projects: list[Project] = []
         self.models: list[str] = []
         self._default_project = str(Path(project).expanduser().resolve()) if project else None
 
         self.sidebar = Sidebar(self._set_filters, self.new_agent)
         self.agent_list = AgentList(self.select)
-        self.overview = OverviewPanel(self.select)
+        self.overview = OverviewPanel(self.select, self._inbox_reply_clicked)
         self.detail = DetailPanel(api.TARGET_TYPES)
         self.spawn_form = SpawnForm(api.TARGET_TYPES)
         self.right = w.VBox([self.overview.widget])
@@ -100,7 +107,9 @@ class Dashboard(DashboardActions, w.VBox):
         self._diff_refresh = Refresher(self._refresh_diff, delay=0.15, name="palot-diff-refresh")
         self._tab_refresh = Refresher(self._refresh_tab, delay=0.3, name="palot-tab-refresh")
         self._reload = Refresher(self._reload_agents, delay=0.5, name="palot-reload")
-        self._refreshers = (self._activity_refresh, self._diff_refresh, self._tab_refresh, self._reload)
+        self._status_refresh = Refresher(self._refresh_status, delay=STATUS_SECONDS, name="palot-status-refresh")
+        self._refreshers = (self._activity_refresh, self._diff_refresh, self._tab_refresh, self._reload,
+                            self._status_refresh)
         if not _loop_running():
             return  # not in a notebook: the caller awaits start()
         self._start_task = background(self._start_in_background(), name="palot-dashboard-start")
@@ -144,7 +153,7 @@ class Dashboard(DashboardActions, w.VBox):
 
     async def _load_service_facts(self) -> None:
         """Projects and models for the forms, and the service's status for the overview; none is essential."""
-        for load in (self.load_projects, self.load_models, self.service_status):
+        for load in (self.load_projects, self.load_models, self.service_status, self.load_inbox, self.load_settings):
             try:
                 await load()
             except PalotError as e:
@@ -231,10 +240,17 @@ class Dashboard(DashboardActions, w.VBox):
         if agent_id == self.selected:
             self.select(None)
 
+    def _overview(self, now: float) -> Overview:
+        """The overview of the agents, with today's spend and the inbox count as the service counts them."""
+        summary = overview(list(self.agents.values()), now)
+        if self.service is None:
+            return summary
+        return dataclasses.replace(summary, spend=self.service.spend, inbox=self.service.inbox)
+
     def _arrange(self, now: float) -> None:
         self.agent_list.arrange(self.agents, self.filters)
         agents = list(self.agents.values())
-        summary = overview(agents, now)
+        summary = self._overview(now)
         self.sidebar.show(facets(agents, self.filters), summary)
         if self.selected is None:
             self.overview.show(summary)
@@ -284,8 +300,11 @@ class Dashboard(DashboardActions, w.VBox):
         for event in events:
             kind = event.type
             if kind in (api.AGENT_CREATED, api.AGENT_UPDATED) and event.agent is not None:
+                before = self.agents.get(event.agent.id)
                 self._upsert(event.agent, now)
                 arrange = True
+                if before is None or (before.cost, before.tokens) != (event.agent.cost, event.agent.tokens):
+                    self._status_refresh.request()  # today's spend
             elif kind == api.AGENT_REMOVED and event.agent_id:
                 self._forget(event.agent_id)
                 arrange = True
@@ -298,10 +317,11 @@ class Dashboard(DashboardActions, w.VBox):
             elif kind == api.MOVE_PROGRESS and event.agent_id and event.agent_id not in self.detail.moving:
                 # A move started elsewhere (the CLI, an editor): its steps show here too.
                 self.detail.move_progress(event.agent_id, "new environment", event.message or event.step or "")
+            elif kind in (api.PERMISSION_ASKED, api.PERMISSION_ANSWERED):
+                self._status_refresh.request()  # the inbox
             elif kind == api.NOTIFICATION and event.notification is not None:
-                note = event.notification
-                self.banner.value = (f'<div class="palot-muted">{esc(note.title)}'
-                                     f'{" — " + esc(note.body) if note.body else ""}</div>')
+                self.banner.value = notification_html(event.notification)
+                self._status_refresh.request()
             elif kind == api.RESYNC:
                 self._reload.request()
         if arrange:
@@ -309,6 +329,14 @@ class Dashboard(DashboardActions, w.VBox):
 
     async def _reload_agents(self) -> None:
         await self.reload()
+
+    async def _refresh_status(self) -> None:
+        """Today's spend and the inbox, re-read after events that may change them."""
+        try:
+            await self.service_status()
+            await self.load_inbox()
+        except PalotError as e:
+            log.info("palot dashboard: status: %s", e)
 
     async def _tick(self) -> None:
         """Advance elapsed times of live agents (and the overview's "ago"s) once a second; re-read the list
@@ -323,7 +351,7 @@ class Dashboard(DashboardActions, w.VBox):
             if self.selected in self.agents and self.agents[self.selected].status in LIVE:
                 self.detail.show_agent(self.agents[self.selected], now)
             if self.selected is None:
-                self.overview.show(overview(list(self.agents.values()), now))
+                self.overview.show(self._overview(now))
             if time.monotonic() - last_list >= RELIST_SECONDS:
                 last_list = time.monotonic()
                 self._reload.request(now=True)
@@ -337,7 +365,7 @@ class Dashboard(DashboardActions, w.VBox):
         self.selected = agent_id
         self.agent_list.select(agent_id)
         if agent_id is None:
-            self.overview.show(overview(list(self.agents.values()), time.time()))
+            self.overview.show(self._overview(time.time()))
             self.right.children = (self.overview.widget,)
             return
         self.detail.show_agent(self.agents[agent_id], time.time(), fresh=True)
@@ -402,6 +430,7 @@ class Dashboard(DashboardActions, w.VBox):
         d.pr_button.on_click(lambda _b: self._act(self._pr_clicked))
         d.wait_button.on_click(lambda _b: self._act(self._wait_clicked))
         d.destroy_button.on_click(lambda _b: self._act(self._destroy_clicked))
+        d.budget_button.on_click(lambda _b: self._act(self._budget_clicked))
         d.close_button.on_click(lambda _b: self.select(None))
         d.move_button.on_click(lambda _b: self._move_clicked())
         d.tabs.observe(lambda _c: self._tab_refresh.request(now=True), names="selected_index")
@@ -474,6 +503,31 @@ class Dashboard(DashboardActions, w.VBox):
     async def _wait_clicked(self) -> str:
         agent = await self.wait(**self.detail.wait_form.values())
         return f"{agent.title}: {agent.status.value}."
+
+    async def _budget_clicked(self) -> str:
+        agent = await self.set_budget(**self.detail.budget_form.values())
+        limits = [f"${agent.budget_usd:.2f}" if agent.budget_usd is not None else "",
+                  f"{agent.budget_tokens:,} tokens" if agent.budget_tokens is not None else ""]
+        paused = " It is paused: send it a message to go on." if agent.status == api.AgentStatus.PAUSED else ""
+        return f"Budget set: {' and '.join(x for x in limits if x)}.{paused}"
+
+    def _inbox_reply_clicked(self, permission_id: str, reply: str) -> None:
+        """An answer given in the overview's inbox; its outcome shows under the inbox."""
+        self._track(self._answer_in_inbox(permission_id, reply))
+
+    async def _answer_in_inbox(self, permission_id: str, reply: str) -> None:
+        self.overview.say("")
+        try:
+            answered = await self.reply_inbox(reply=reply, permission_ids=[permission_id])
+        except PalotError as e:
+            self.overview.say(str(e), error=True)
+            return
+        except Exception as e:  # shown, never lost in the kernel log
+            log.exception("palot dashboard: inbox reply failed")
+            self.overview.say(f"unexpected error: {e!r}", error=True)
+            return
+        self.overview.say(f"{REPLIES_SAID[reply]} ({', '.join(i.agent_title for i in answered)})" if answered
+                          else "That request was already answered.")
 
     async def _destroy_clicked(self) -> str:
         title = self.agents[self._agent(None)].title

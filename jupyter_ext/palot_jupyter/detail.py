@@ -1,6 +1,6 @@
 """The right column for one agent: header, environment (and moving it, with the move's options), permission
 approval (with a note), tabs (activity, diff, messages, environment, moves, audit), prompt box, actions (abort,
-apply, archive, close) and, under "More", create a pull request, wait and destroy.
+apply, archive, close) and, under "More", create a pull request, wait, set the budget and destroy.
 
 Every control's fields come from the request model of its action in :mod:`palot.api`. The panel only shows
 things and reports clicks; the dashboard performs the actions.
@@ -16,6 +16,7 @@ from palot.api import (
     AgentDiff,
     AgentStatus,
     AuditRequest,
+    BudgetRequest,
     DiffRequest,
     MoveRequest,
     PromptRequest,
@@ -44,7 +45,7 @@ TAB_TITLES = ("Activity", "Diff", "Messages", "Environment", "Moves", "Audit")
 #: The action each record tab shows.
 TAB_ACTIONS = {ACTIVITY_TAB: "activity", DIFF_TAB: "diff", MESSAGES_TAB: "messages", ENVIRONMENT_TAB: "environment",
                MOVES_TAB: "moves", AUDIT_TAB: "audit"}
-PR_TAB, WAIT_TAB, DESTROY_TAB = range(3)
+PR_TAB, WAIT_TAB, BUDGET_TAB, DESTROY_TAB = range(4)
 
 
 def _loading() -> w.HTML:
@@ -110,13 +111,17 @@ class DetailPanel:
         self._busy = False
 
     def _build_more(self) -> None:
-        """The less frequent actions, folded: create a pull request, wait until settled, destroy."""
+        """The less frequent actions, folded: create a pull request, wait until settled, budget, destroy."""
         self.pr_form = RequestForm(PullRequestRequest, exclude=("agent",))
         self.pr_button = w.Button(description="Push and open PR", icon="code-fork",
                                   tooltip="Push the agent's branch and open a pull request")
         self.wait_form = RequestForm(WaitRequest, exclude=("agent",))
         self.wait_button = w.Button(description="Wait", icon="hourglass",
                                     tooltip="Wait until the agent settles (or reaches the chosen statuses)")
+        self.budget_form = RequestForm(BudgetRequest, exclude=("agent",))
+        self.budget_button = w.Button(description="Set budget", icon="money",
+                                      tooltip="Palot pauses the agent when it reaches its budget; raising it lets a "
+                                              "paused agent go on")
         self.destroy_force = w.Checkbox(description="also when the agent has unmerged work", value=False,
                                         indent=False)
         self.destroy_button = w.Button(description="Destroy", icon="trash", button_style="danger",
@@ -124,9 +129,10 @@ class DetailPanel:
         self.more = w.Accordion(children=[
             w.VBox([self.pr_form.box(("title", "body", "base", "remote")), self.pr_button]),
             w.VBox([self.wait_form.box(), self.wait_button]),
+            w.VBox([self.budget_form.box(), self.budget_button]),
             w.VBox([w.HTML('<div class="palot-muted">Removes the agent, its environment and its branch.</div>'),
                     self.destroy_force, self.destroy_button]),
-        ], titles=("Create pull request", "Wait until settled", "Destroy"), selected_index=None)
+        ], titles=("Create pull request", "Wait until settled", "Budget", "Destroy"), selected_index=None)
 
     def _build_move(self, environments: Sequence[str]) -> None:
         """The environment badge, a dropdown of the other environments, Move… (then Confirm move), a status line.
@@ -209,6 +215,8 @@ class DetailPanel:
             self.message.value = ""
             self.prompt.value = ""
             self.reply_form.message.value = ""
+            self.budget_form.usd.value = f"{agent.budget_usd:g}" if agent.budget_usd is not None else ""
+            self.budget_form.tokens.value = str(agent.budget_tokens) if agent.budget_tokens is not None else ""
             done = agent.status in (AgentStatus.COMPLETED, AgentStatus.ARCHIVED)
             self.tabs.selected_index = DIFF_TAB if done else ACTIVITY_TAB
             self.cancel_move()

@@ -20,7 +20,10 @@ from palot.api import (
     Agent,
     AgentDiff,
     AgentStatus,
+    InboxItem,
     MigrationResult,
+    Notification,
+    Spend,
     parse_hunks,
 )
 from palot.api import elapsed as _elapsed
@@ -120,6 +123,8 @@ def note(agent: Agent) -> str:
         return agent.error
     if agent.status == AgentStatus.WAITING and agent.permissions:
         return "needs approval: " + "; ".join(p.summary for p in agent.permissions)
+    if agent.status == AgentStatus.PAUSED and agent.pause_reason:
+        return f"paused by Palot: {agent.pause_reason}"
     return ""
 
 
@@ -287,6 +292,8 @@ class Overview:
     attention: tuple[OverviewItem, ...] = ()
     recent: tuple[OverviewItem, ...] = ()
     running: tuple[OverviewItem, ...] = field(default=())
+    spend: Spend | None = None  # today's spend as the service counts it (else the agents' usage is the estimate)
+    inbox: int = 0  # permission requests waiting for a person
 
 
 def start_of_day(now: float | None = None) -> float:
@@ -327,21 +334,44 @@ def overview(agents: list[Agent], now: float | None = None, *, recent: int = 3) 
     )
 
 
+def _today(ov: Overview) -> tuple[str, str, bool]:
+    """Today's cost and tokens (with the day's budget, when set), and whether a budget is reached."""
+    spend = ov.spend
+    if spend is None:
+        return cost(ov.cost_today), tokens(ov.tokens_today), False
+    usd = cost(spend.usd) + (f" of {cost(spend.budget_usd)}" if spend.budget_usd is not None else "")
+    toks = tokens(spend.tokens) + (f" of {tokens(spend.budget_tokens)}" if spend.budget_tokens is not None else "")
+    over = ((spend.budget_usd is not None and spend.usd >= spend.budget_usd)
+            or (spend.budget_tokens is not None and spend.tokens >= spend.budget_tokens))
+    return usd, toks, over
+
+
+def inbox_count_html(count: int) -> str:
+    """``⏳ 3 permission requests wait for you`` (nothing when none does)."""
+    if not count:
+        return ""
+    noun = "permission request waits" if count == 1 else "permission requests wait"
+    return f'<div class="palot-inbox-count">⏳ <b>{count}</b> {noun} for you</div>'
+
+
 def overview_html(ov: Overview) -> str:
     counts = "  ".join(
         f'<span style="color:{STATUS_COLOR[st]}">{status_icon(st)} {st.value}: <b>{n}</b></span>'
         for st, n in ov.counts) or "no agents yet: spawn one with <b>+ Agent</b>"
     noun = "agent" if ov.total == 1 else "agents"
+    usd, toks, over = _today(ov)
     return (
         f'<div class="palot-h">OVERVIEW <span class="palot-muted">{ov.total} {noun}</span></div>'
         f'<div class="palot-counts">{counts}</div>'
-        f'<div class="palot-today">Today: <b>{cost(ov.cost_today)}</b> · <b>{tokens(ov.tokens_today)}</b> tokens</div>'
+        f'<div class="palot-today{" palot-over" if over else ""}">Today: <b>{usd}</b> · <b>{toks}</b> tokens</div>'
+        f'{inbox_count_html(ov.inbox)}'
     )
 
 
 def sidebar_today_html(ov: Overview) -> str:
-    return (f'<div class="palot-side-h">TODAY</div><div class="palot-today-big">{cost(ov.cost_today)}</div>'
-            f'<div class="palot-muted">{tokens(ov.tokens_today)} tokens</div>')
+    usd, toks, over = _today(ov)
+    return (f'<div class="palot-side-h">TODAY</div><div class="palot-today-big{" palot-over" if over else ""}">'
+            f'{usd}</div><div class="palot-muted">{toks} tokens</div>{inbox_count_html(ov.inbox)}')
 
 
 def overview_item_html(item: OverviewItem) -> str:
@@ -361,15 +391,25 @@ def detail_header_html(agent: Agent, now: float | None = None) -> str:
              if agent.status == AgentStatus.FAILED and agent.error else "")
     read_only = ('<div class="palot-muted">An OpenCode session Palot did not start: read only.</div>'
                  if agent.read_only else "")
+    paused = (f'<div class="palot-paused">⏸ Paused by Palot: {esc(agent.pause_reason)}</div>'
+              if agent.pause_reason and agent.status == AgentStatus.PAUSED else "")
     return (
         f'<div class="palot-detail-title">{esc(agent.title)}</div>'
         f'<div class="palot-detail-line">{status_badge(agent.status, note(agent))} · '
         f'{environment_badge(env.type)} · <span title="{esc(agent.project_path)}">{esc(agent.project_name)}</span>'
         f' · <span class="palot-muted">{esc(agent.id)}</span></div>'
         f'<div class="palot-detail-line">{elapsed(agent, now)} · {tokens(agent.tokens)} tokens · '
-        f'{cost(agent.cost)}{model}</div>'
-        f'<div class="palot-detail-line">{branch}{base}</div>{error}{read_only}'
+        f'{cost(agent.cost)}{budget_text(agent)}{model}</div>'
+        f'<div class="palot-detail-line">{branch}{base}</div>{error}{paused}{read_only}'
     )
+
+
+def budget_text(agent: Agent) -> str:
+    """`` · budget $0.50`` / `` · budget 500k tokens`` when the agent has one."""
+    limits = [cost(agent.budget_usd) if agent.budget_usd is not None else "",
+              f"{tokens(agent.budget_tokens)} tokens" if agent.budget_tokens is not None else ""]
+    shown = " and ".join(x for x in limits if x)
+    return f' · <span class="palot-muted">budget</span> {shown}' if shown else ""
 
 
 def activity_entry(item: ActivityItem) -> dict[str, Any]:
@@ -444,3 +484,33 @@ def permission_html(agent: Agent) -> str:
         return ""
     items = "".join(f"<li><b>{esc(p.permission)}</b> {esc(', '.join(p.patterns))}</li>" for p in agent.permissions)
     return f'<div class="palot-h">⏳ WAITING FOR APPROVAL</div><ul class="palot-perms">{items}</ul>'
+
+
+# --- notifications, the inbox --------------------------------------------------------
+
+#: How each kind of notification looks: icon and CSS class (needs you stands out; done is calm).
+NOTE_STYLE = {"needs_you": ("⚠", "palot-note-needs-you"), "done": ("✓", "palot-note-done"),
+              "info": ("ℹ", "palot-note-info")}
+
+
+def notification_html(note: Notification) -> str:
+    """A notification as the dashboard's toast: "needs you" in amber with ⚠, "done" in green with ✓."""
+    icon, cls = NOTE_STYLE.get(note.kind, NOTE_STYLE["info"])
+    body = f'<div class="palot-note-body">{esc(note.body)}</div>' if note.body else ""
+    action = f'<div class="palot-muted">→ <code>{esc(note.action)}</code></div>' if note.action else ""
+    return (f'<div class="palot-note {cls}" title="{esc(note.reason)}">{icon} <b>{esc(note.title)}</b>'
+            f'{body}{action}</div>')
+
+
+def inbox_item_html(item: InboxItem, now: float | None = None) -> str:
+    """One pending request: the agent, the exact command or path, how long it waits, a rule's deadline."""
+    asks = "\n".join(item.patterns) if item.patterns else item.summary
+    deadline = ""
+    if item.deadline is not None:
+        left = max(0.0, item.deadline - (now or time.time()))
+        deadline = (f'<div class="palot-error">{esc(item.rule or "a rule answers it")} in '
+                    f'{_elapsed(0, left)}</div>')
+    return (f'<b>{esc(item.agent_title)}</b> <span class="palot-muted">{esc(item.agent_id)} · '
+            f'{esc(item.project_name)} · waiting {_elapsed(item.asked_at, now)}</span>'
+            f'<div><span class="palot-badge">{esc(item.tool)}</span> <code class="palot-asks">{esc(asks)}</code></div>'
+            f'{deadline}')

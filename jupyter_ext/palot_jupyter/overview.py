@@ -1,13 +1,18 @@
-"""The right column when no agent is selected: counts, today's usage, the service, what needs attention,
-recent work."""
+"""The right column when no agent is selected: counts, today's spend, the service, the permission requests
+waiting for you (each with its answers), what needs attention, recent work, the settings."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import ipywidgets as w
+from palot.api import InboxItem
 
-from .format import Overview, OverviewItem, overview_html, overview_item_html
+from .format import Overview, OverviewItem, esc, inbox_item_html, overview_html, overview_item_html
+
+#: The answers each inbox item offers: button label, reply, style.
+INBOX_REPLIES = (("Allow once", "once", "success"), ("Always", "always", ""), ("Reject", "reject", "danger"))
 
 _SECTIONS = (
     ("attention", "⚠ NEEDS ATTENTION", "Nothing needs you right now."),
@@ -30,9 +35,30 @@ class _Item:
             self.html.value = text
 
 
+class _InboxItem:
+    """One pending request with its three answers."""
+
+    def __init__(self, item: InboxItem, on_reply: Callable[[str, str], None]) -> None:
+        self.html = w.HTML(inbox_item_html(item))
+        self.buttons = []
+        for text, reply, style in INBOX_REPLIES:
+            button = w.Button(description=text, button_style=style, tooltip=f"{text}: {item.permission_id}")
+            button.on_click(lambda _b, r=reply: on_reply(item.permission_id, r))
+            self.buttons.append(button)
+        self.box = w.HBox([self.html, *self.buttons])
+        self.box.add_class("palot-inbox-item")
+
+    def show(self, item: InboxItem, now: float) -> None:
+        text = inbox_item_html(item, now)
+        if self.html.value != text:
+            self.html.value = text
+
+
 class OverviewPanel:
-    def __init__(self, on_view: Callable[[str], None]) -> None:
+    def __init__(self, on_view: Callable[[str], None],
+                 on_reply: Callable[[str, str], None] | None = None) -> None:
         self._on_view = on_view
+        self._on_reply = on_reply or (lambda _id, _reply: None)
         self.current: Overview | None = None
         self.service = w.HTML()  # the service, its OpenCode server, projects and models
         self.summary = w.HTML(overview_html(Overview(0, (), 0, 0.0)))
@@ -40,13 +66,44 @@ class OverviewPanel:
         self._heads: dict[str, w.HTML] = {}
         self._boxes: dict[str, w.VBox] = {}
         self._empty: dict[str, w.HTML] = {}
-        children: list[w.Widget] = [self.summary, self.service]
+        # The inbox: every pending permission request of every agent, oldest first, answered here.
+        self.inbox: list[InboxItem] = []
+        self._inbox_items: dict[str, _InboxItem] = {}
+        self.inbox_head = w.HTML('<div class="palot-h">⏳ WAITING ON YOU</div>', layout=w.Layout(display="none"))
+        self.inbox_box = w.VBox([])
+        self.inbox_message = w.HTML()
+        self.inbox_message.add_class("palot-message")
+        self.settings = w.HTML()  # the settings in use (folded), and a mistake in the file
+        children: list[w.Widget] = [self.summary, self.service, self.inbox_head, self.inbox_box, self.inbox_message]
         for key, heading, empty in _SECTIONS:
             self._heads[key] = w.HTML(f'<div class="palot-h">{heading}</div>')
             self._boxes[key] = w.VBox([])
             self._empty[key] = w.HTML(f'<div class="palot-muted">{empty}</div>')
             children += [self._heads[key], self._boxes[key]]
-        self.widget = w.VBox(children)
+        self.widget = w.VBox([*children, self.settings])
+
+    def show_inbox(self, items: list[InboxItem], now: float | None = None) -> None:
+        """The pending requests, oldest first, each with Allow once / Always / Reject."""
+        now = now or time.time()
+        self.inbox = sorted(items, key=lambda i: i.asked_at)
+        for item in self.inbox:
+            if item.permission_id in self._inbox_items:
+                self._inbox_items[item.permission_id].show(item, now)
+            else:
+                self._inbox_items[item.permission_id] = _InboxItem(item, self._on_reply)
+        for gone in set(self._inbox_items) - {i.permission_id for i in self.inbox}:
+            self._inbox_items.pop(gone).box.close()
+        children = tuple(self._inbox_items[i.permission_id].box for i in self.inbox)
+        if self.inbox_box.children != children:
+            self.inbox_box.children = children
+        display = None if children else "none"
+        if self.inbox_head.layout.display != display:
+            self.inbox_head.layout.display = display
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        """The outcome of an answer given in the inbox."""
+        cls = "palot-error" if error else "palot-ok"
+        self.inbox_message.value = f'<div class="{cls}">{esc(text)}</div>' if text else ""
 
     def show(self, ov: Overview) -> None:
         """Show ``ov``, updating item texts in place and creating widgets only for new items."""

@@ -16,6 +16,7 @@ from palot.api import (
     Project,
     PullRequest,
     ServiceStatus,
+    SettingsView,
 )
 
 from .format import ago, environment_badge, esc
@@ -80,10 +81,20 @@ def service_html(status: ServiceStatus | None, projects: list[Project], models: 
                 if status.opencode_connected else '<span class="palot-error">OpenCode not connected</span>')
     restarts = f" · {status.opencode_restarts} restart(s)" if status.opencode_restarts else ""
     names = ", ".join(esc(p.name) for p in projects) or "none yet"
+    settings = f'<div class="palot-error">{esc(status.settings_error)}</div>' if status.settings_error else ""
     return (f'<div class="palot-service"><span class="palot-muted">Palot {esc(status.palot_version)} service '
             f'(pid {status.pid}, up {ago(status.started_at)})</span> · {opencode}{restarts} · '
             f'{status.clients} client(s)<div class="palot-muted">Projects: {names} · '
-            f'{len(models)} model(s) available</div></div>')
+            f'{len(models)} model(s) available</div>{settings}</div>')
+
+
+def settings_html(view: SettingsView) -> str:
+    """The settings in use, folded: where the file is, when it was read, its mistake (shown, not folded)."""
+    loaded = f"read {ago(view.loaded_at)}" if view.loaded_at else "no file: the defaults hold"
+    error = f'<div class="palot-error">{esc(view.error)}</div>' if view.error else ""
+    body = esc(json.dumps(view.settings, indent=2)) if view.settings else "(every default)"
+    return (f'{error}<details><summary class="palot-muted">Settings: <code>{esc(view.path)}</code> · {loaded}'
+            f'</summary><pre class="palot-settings">{body}</pre></details>')
 
 
 def pull_request_text(pr: PullRequest) -> str:

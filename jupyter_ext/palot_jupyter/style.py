@@ -91,4 +91,17 @@ CSS = """
 .palot-dashboard .palot-item { align-items: center; border-bottom: 1px solid var(--palot-border); padding: 2px 0; }
 .palot-dashboard .palot-item .widget-html { flex: 1 1 auto; }
 .palot-dashboard .palot-item-line { white-space: normal; }
+.palot-dashboard .palot-note { border-radius: 6px; padding: 4px 8px; margin: 4px 0; white-space: normal; }
+.palot-dashboard .palot-note-body { white-space: pre-wrap; }
+.palot-dashboard .palot-note-needs-you { border: 1px solid #bf8700; background: #fff8c5; color: #1f2328; }
+.palot-dashboard .palot-note-done { border: 1px solid #1a7f37; background: #dafbe1; color: #1f2328; }
+.palot-dashboard .palot-note-info { color: var(--palot-muted); }
+.palot-dashboard .palot-inbox-count { color: #9a6700; margin: 2px 0; }
+.palot-dashboard .palot-over { color: #cf222e; }
+.palot-dashboard .palot-paused { color: #9a6700; margin: 2px 0; }
+.palot-dashboard code.palot-asks { white-space: pre-wrap; word-break: break-all; }
+.palot-dashboard .palot-inbox-item { align-items: center; border-bottom: 1px solid var(--palot-border); padding: 2px 0; }
+.palot-dashboard .palot-inbox-item .widget-html { flex: 1 1 auto; }
+.palot-dashboard .palot-inbox-item button { width: auto; min-width: 60px; }
+.palot-dashboard pre.palot-settings { font-size: 12px; max-height: 300px; overflow: auto; }
 """

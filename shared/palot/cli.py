@@ -56,6 +56,10 @@ ACTION_COMMANDS: dict[str, list[str]] = {
     "move": ["agents", "move"],
     "moves": ["agents", "moves"],
     "audit": ["agents", "audit"],
+    "budget": ["agents", "budget"],
+    "inbox": ["inbox"],
+    "inbox_reply": ["inbox", "reply"],
+    "settings": ["settings"],
 }
 #: The nested request field whose own fields are separate arguments.
 NESTED = {"options": api.ContainerOptions}
@@ -89,8 +93,11 @@ def request_args(action: str, args: argparse.Namespace) -> dict[str, Any]:
     # The service runs elsewhere (its own working directory): paths are sent absolute.
     if action in ("spawn", "models"):
         values["project"] = os.path.abspath(os.path.expanduser(values.get("project") or "."))
-    elif action == "list" and values.get("project") and os.path.exists(os.path.expanduser(values["project"])):
+    elif action in ("list", "inbox", "inbox_reply") and values.get("project") and os.path.exists(
+            os.path.expanduser(values["project"])):
         values["project"] = os.path.abspath(os.path.expanduser(values["project"]))
+    if action == "inbox_reply" and not values.get("permission_ids"):
+        values["permission_ids"] = None  # `palot inbox reply once --tool bash`: no ids given
     return values
 
 
@@ -114,9 +121,16 @@ def cmd_agents(args: argparse.Namespace) -> int:
         return cmd_watch(args)
     action = AGENT_ACTIONS[command]
 
+    overview: list[api.ServiceStatus] = []
+
     async def run(client: PalotClient) -> Any:
         progress = _progress(args) if action in LONG_ACTIONS and action != "wait" else None
         result = await client.call(action, request_args(action, args), progress=progress)
+        if action == "list" and not args.json:
+            try:
+                overview.append(await client.status())  # today's spend and the inbox, under the table
+            except PalotError:
+                pass  # the list is the answer; the overview line is a bonus
         if action == "get":
             return {"agent": result, "activity": await client.activity(result.id)}
         if action == "spawn" and args.wait:
@@ -132,6 +146,9 @@ def cmd_agents(args: argparse.Namespace) -> int:
         _dump(result)
     else:
         _print_result(command, result, args)
+        line = render.overview_line(overview[0]) if overview else None
+        if line is not None:
+            console.print(line, soft_wrap=True)
     return _outcome_code(args, result)
 
 
@@ -159,6 +176,11 @@ def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
             console.print(Text(env.unavailable, "yellow"))
         if env.branch:
             console.print(Text(f"branch: {env.branch}"))
+        budget = render.budget_text(agent)
+        if budget is not None:
+            console.print(budget)
+        if agent.pause_reason:
+            console.print(Text.assemble(("paused by Palot:", "yellow"), f" {agent.pause_reason}"))
         if agent.error:
             console.print(Text.assemble(("error:", "red"), f" {agent.error}"))
         for p in agent.permissions:
@@ -203,6 +225,11 @@ def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
             console.print(render.audit_line(entry))
         if not result:
             console.print("the audit log is empty")
+    elif command == "budget":
+        console.print(render.agents_table([result]))
+        console.print(render.budget_text(result) or Text("no budget"))
+        if result.pause_reason:
+            console.print(Text.assemble(("paused by Palot:", "yellow"), f" {result.pause_reason}"))
     elif command == "env":
         console.print(Text(f"{result.type} {result.state} at {result.directory} on {result.branch}"
                            + (f" — {result.resources}" if result.resources else "")))
@@ -271,6 +298,33 @@ def cmd_projects(args: argparse.Namespace) -> int:
         if not projects:
             console.print("no projects yet — `palot agents spawn PATH PROMPT` adds one")
     return EXIT_OK
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    """``palot inbox``: every pending permission request, oldest first; ``palot inbox reply``: answer many."""
+    action = "inbox_reply" if args.inbox_action == "reply" else "inbox"
+    items = asyncio.run(_with_client(args, lambda c: c.call(action, request_args(action, args))))
+    if args.json:
+        _dump(items)
+    elif action == "inbox":
+        console.print(render.inbox_table(items) if items else "Nothing is waiting for you.")
+    elif items:
+        console.print(Text(f"answered {len(items)} request{'s' if len(items) != 1 else ''} with {args.reply}:"))
+        for item in items:
+            console.print(render.inbox_line(item), soft_wrap=True)
+    else:
+        console.print("no pending request matched: nothing was answered (see `palot inbox`)")
+    return EXIT_OK
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """``palot settings``: the settings the service runs with; exit 1 when the file on disk has a mistake."""
+    view = asyncio.run(_with_client(args, lambda c: c.call("settings")))
+    if args.json:
+        _dump(view)
+    else:
+        console.print(render.settings_text(view), soft_wrap=True)
+    return EXIT_FAILED if view.error else EXIT_OK
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -415,6 +469,8 @@ def _add_agent_commands(asub: Any) -> None:
     sp.add_argument("--env", "--environment", dest="environment", default="worktree", choices=api.TARGET_TYPES,
                     help="where the agent runs (container: its own container from the agent image; "
                          "cloud: a Cloudflare Container behind Palot's Worker, see `palot cloud`)")
+    sp.add_argument("--budget-usd", type=float, help=_help(api.SpawnRequest, "budget_usd"))
+    sp.add_argument("--budget-tokens", type=int, help=_help(api.SpawnRequest, "budget_tokens"))
     _add_container_options(sp)
     sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
     sp.add_argument("--timeout", type=float, default=600, help="with --wait: seconds at most (default 600)")
@@ -467,6 +523,36 @@ def _add_agent_commands(asub: Any) -> None:
     au = asub.add_parser("audit", help="the audit log, oldest first")
     au.add_argument("agent", nargs="?", help="only this agent's events")
     au.add_argument("--limit", type=int, default=200, help="at most this many entries (default 200)")
+    bu = asub.add_parser("budget", help="set the agent's budget (USD and/or tokens); a paused agent may go on")
+    bu.add_argument("agent")
+    bu.add_argument("usd", nargs="?", type=float, help=_help(api.BudgetRequest, "usd") + ", e.g. 1.50")
+    bu.add_argument("--tokens", type=int, help=_help(api.BudgetRequest, "tokens"))
+
+
+def _help(model: type[Any], field: str) -> str:
+    """The API's own description of a request field, as an argument's help."""
+    return model.model_fields[field].description or ""
+
+
+def _add_inbox_commands(sub: Any) -> argparse.ArgumentParser:
+    ib = sub.add_parser("inbox", help="every permission request waiting for you, oldest first; "
+                                      "`palot inbox reply` answers many at once")
+    ib.add_argument("--project", help=_help(api.InboxRequest, "project"))
+    isub = ib.add_subparsers(dest="inbox_action", required=False)
+    rp = isub.add_parser("reply", help="answer many pending permission requests at once",
+                         description="Answer the requests named by id, and/or every request of one agent "
+                                     "(--all-from) or for one tool (--tool), within --project.")
+    rp.add_argument("reply", choices=api.REPLIES)
+    rp.add_argument("permission_ids", nargs="*", metavar="ID", help="these requests (ids from `palot inbox`)")
+    rp.add_argument("--all-from", "--agent", dest="agent", metavar="AGENT",
+                    help=_help(api.InboxReplyRequest, "agent"))
+    rp.add_argument("--tool", help=_help(api.InboxReplyRequest, "tool"))
+    # SUPPRESS: `palot inbox --project P reply …` keeps the P given before `reply`
+    rp.add_argument("--project", default=argparse.SUPPRESS, help=_help(api.InboxReplyRequest, "project"))
+    rp.add_argument("--message", help=_help(api.InboxReplyRequest, "message"))
+    rp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    ib.set_defaults(func=cmd_inbox)
+    return ib
 
 
 Extend = Callable[[Any], list[argparse.ArgumentParser]]
@@ -484,6 +570,10 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     mo.set_defaults(func=cmd_models)
     pj = sub.add_parser("projects", help="the projects Palot knows")
     pj.set_defaults(func=cmd_projects)
+    ib = _add_inbox_commands(sub)
+    se = sub.add_parser("settings", help="the settings in use (budgets, permission rules, notifications) "
+                                         "and any mistake in settings.toml")
+    se.set_defaults(func=cmd_settings)
 
     ag = sub.add_parser("agents", help="list, spawn, steer and review agents")
     asub = ag.add_subparsers(dest="action", required=True)
@@ -503,7 +593,7 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     sv.set_defaults(func=cmd_service)
 
-    for sp_ in (*json_parsers, mo, pj, *asub.choices.values(), *ssub.choices.values()):
+    for sp_ in (*json_parsers, mo, pj, ib, se, *asub.choices.values(), *ssub.choices.values()):
         sp_.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

@@ -7,6 +7,8 @@ paths, branches, errors, model output), never markup strings: a title such as
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import Any
 
@@ -161,16 +163,158 @@ def service_status(status: api.ServiceStatus, socket: str) -> Text:
                 f"{status.opencode_restarts} restart(s)" if status.opencode_url else "not started")
     service = (f"running, Palot {status.palot_version} (API {status.api_version}), pid {status.pid}, "
                f"up {elapsed(status.started_at)}")
-    for name, value in (
+    rows: list[tuple[str, str | Text]] = [
         ("service", service),
         ("home", status.home), ("socket", socket), ("tcp", status.tcp or "off"), ("opencode", opencode),
         ("agents", str(status.agents)), ("clients", f"{status.clients} watching events"),
-    ):
+    ]
+    if status.spend is not None:
+        rows.append(("spend", f"{spend_text(status.spend)} ({status.spend.day})"))
+    rows.append(("inbox", f"{status.inbox} waiting on you (palot inbox)" if status.inbox else "nothing waiting"))
+    if status.settings_error:
+        rows.append(("settings", Text(status.settings_error, "red")))
+    for name, value in rows:
         if lines:
             lines.append("\n")
         lines.append(f"{name:<10}", style="bold")
         lines.append(value)
     return lines
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}"
+
+
+def spend_text(spend: api.Spend, *, tokens: bool = True) -> str:
+    """``$0.42 of $20.00, 120,000 of 1,000,000 tokens``: today's spend, against the day's budget when set
+    (the tokens without a token budget only with ``tokens``)."""
+    text = _usd(spend.usd) + (f" of {_usd(spend.budget_usd)}" if spend.budget_usd is not None else "")
+    if spend.budget_tokens is not None:
+        text += f", {spend.tokens:,} of {spend.budget_tokens:,} tokens"
+    elif spend.tokens and tokens:
+        text += f", {spend.tokens:,} tokens"
+    return text
+
+
+def overview_line(status: api.ServiceStatus) -> Text | None:
+    """The line under ``palot agents list``: ``today: $0.42 of $20.00 · 3 waiting on you (palot inbox)``, only
+    the parts that apply (None when none does)."""
+    parts: list[Text] = []
+    spend = status.spend
+    if spend is not None and (spend.usd or spend.tokens or spend.budget_usd is not None
+                              or spend.budget_tokens is not None):
+        over = ((spend.budget_usd is not None and spend.usd >= spend.budget_usd)
+                or (spend.budget_tokens is not None and spend.tokens >= spend.budget_tokens))
+        parts.append(Text(f"today: {spend_text(spend, tokens=False)}", "red" if over else ""))
+    if status.inbox:
+        parts.append(Text(f"{status.inbox} waiting on you (palot inbox)", "yellow"))
+    if status.settings_error:
+        parts.append(Text("settings.toml has a mistake (palot settings)", "red"))
+    return Text(" · ").join(parts) if parts else None
+
+
+def budget_text(agent: Agent) -> Text | None:
+    """``budget: $0.12 of $0.50 · 12,000 of 500,000 tokens`` for an agent with a budget, else None."""
+    if agent.budget_usd is None and agent.budget_tokens is None:
+        return None
+    parts = []
+    if agent.budget_usd is not None:
+        parts.append(f"${agent.cost:.2f} of {_usd(agent.budget_usd)}")
+    if agent.budget_tokens is not None:
+        parts.append(f"{agent.tokens:,} of {agent.budget_tokens:,} tokens")
+    return Text.assemble(("budget:", "bold"), " " + " · ".join(parts))
+
+
+def inbox_request(item: api.InboxItem) -> str:
+    """What is asked, exactly: the command(s) or path(s), else OpenCode's summary."""
+    return "\n".join(item.patterns) if item.patterns else item.summary
+
+
+def inbox_deadline(item: api.InboxItem, now: float | None = None) -> str:
+    """``in 4m05s (rule 2: ask bash 'git push*')`` when a rule answers the request at a deadline, else ""."""
+    if item.deadline is None:
+        return item.rule or ""
+    now = now or time.time()
+    left = "now" if item.deadline <= now else "in " + elapsed(now, item.deadline)
+    return left + (f" ({item.rule})" if item.rule else "")
+
+
+def inbox_table(items: list[api.InboxItem]) -> Table:
+    """``palot inbox``: one row per pending request, oldest first, the exact command or path in full."""
+    table = Table(expand=False)
+    table.add_column("agent", overflow="fold", max_width=30)
+    table.add_column("project", no_wrap=True)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("asks", overflow="fold", min_width=20)  # never cut: this is what you approve
+    table.add_column("waited", no_wrap=True, justify="right")
+    deadlines = any(item.deadline is not None or item.rule for item in items)
+    if deadlines:
+        table.add_column("deadline", overflow="fold")
+    table.add_column("id", no_wrap=True, style="bright_black")
+    for item in sorted(items, key=lambda i: i.asked_at):
+        row = [Text.assemble((item.agent_id, "bold"), "\n", item.agent_title), Text(item.project_name),
+               Text(item.tool, "yellow"), Text(inbox_request(item)), Text(elapsed(item.asked_at))]
+        if deadlines:
+            row.append(Text(inbox_deadline(item), "red"))
+        table.add_row(*row, Text(item.permission_id))
+    return table
+
+
+def inbox_line(item: api.InboxItem) -> Text:
+    """One answered request: ``ag_1 “title”  bash  npm test``."""
+    return Text.assemble(f"  {item.agent_id} “{item.agent_title}”  ", (item.tool, "yellow"),
+                         "  " + inbox_request(item).replace("\n", "; "))
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)  # strings, numbers, booleans and arrays read as TOML
+
+
+def toml_text(settings: dict[str, Any], prefix: str = "") -> list[str]:
+    """Settings as TOML lines (as settings.toml would say them); None values are left out."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, Any]]] = []
+    arrays: list[tuple[str, list[dict[str, Any]]]] = []
+    for key, value in settings.items():
+        name = prefix + _toml_key(str(key))
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            tables.append((name, value))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            arrays.append((name, value))
+        else:
+            lines.append(f"{_toml_key(str(key))} = {_toml_value(value)}")
+    for name, table in tables:
+        body = toml_text(table, name + ".")
+        if body and body[0]:  # keys of its own (a table of only tables needs no header)
+            lines += ["", f"[{name}]"]
+        lines += body
+    for name, array in arrays:
+        for entry in array:
+            lines += ["", f"[[{name}]]", *toml_text(entry, name + ".")]
+    return lines
+
+
+def settings_text(view: api.SettingsView) -> Text:
+    """``palot settings``: where the file is, when it was read, its mistake (red), the settings in use."""
+    loaded = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.loaded_at)) + f" ({elapsed(view.loaded_at)} ago)"
+              if view.loaded_at else "never: the defaults hold (no settings file)")
+    text = Text.assemble(("file      ", "bold"), view.path, "\n", ("loaded    ", "bold"), loaded)
+    if view.error:
+        text.append("\n")
+        text.append("error     ", "bold red")
+        text.append(view.error, "red")
+    body = "\n".join(toml_text(view.settings)).strip("\n")
+    text.append("\n\n" + (body or "# no settings: every default holds"))
+    return text
 
 
 class EventPrinter:
