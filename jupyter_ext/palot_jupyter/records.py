@@ -90,7 +90,8 @@ def service_html(status: ServiceStatus | None, projects: list[Project], models: 
 
 def settings_html(view: SettingsView) -> str:
     """The settings in use, folded: where the file is, when it was read, its mistake (shown, not folded)."""
-    loaded = f"read {ago(view.loaded_at)}" if view.loaded_at else "no file: the defaults hold"
+    loaded = f"read {ago(view.loaded_at)}" if view.loaded_at else (
+        "the defaults hold" if view.error else "no file: the defaults hold")
     error = f'<div class="palot-error">{esc(view.error)}</div>' if view.error else ""
     body = esc(json.dumps(view.settings, indent=2)) if view.settings else "(every default)"
     return (f'{error}<details><summary class="palot-muted">Settings: <code>{esc(view.path)}</code> · {loaded}'

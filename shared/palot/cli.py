@@ -307,7 +307,10 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     if args.json:
         _dump(items)
     elif action == "inbox":
-        console.print(render.inbox_table(items) if items else "Nothing is waiting for you.")
+        if items:
+            console.print(render.inbox_table(items), soft_wrap=True, end="")
+        else:
+            console.print("Nothing is waiting for you.")
     elif items:
         console.print(Text(f"answered {len(items)} request{'s' if len(items) != 1 else ''} with {args.reply}:"))
         for item in items:

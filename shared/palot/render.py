@@ -239,25 +239,22 @@ def inbox_deadline(item: api.InboxItem, now: float | None = None) -> str:
     return left + (f" ({item.rule})" if item.rule else "")
 
 
-def inbox_table(items: list[api.InboxItem]) -> Table:
-    """``palot inbox``: one row per pending request, oldest first, the exact command or path in full."""
-    table = Table(expand=False)
-    table.add_column("agent", overflow="fold", max_width=30)
-    table.add_column("project", no_wrap=True)
-    table.add_column("tool", no_wrap=True)
-    table.add_column("asks", overflow="fold", min_width=20)  # never cut: this is what you approve
-    table.add_column("waited", no_wrap=True, justify="right")
-    deadlines = any(item.deadline is not None or item.rule for item in items)
-    if deadlines:
-        table.add_column("deadline", overflow="fold")
-    table.add_column("id", no_wrap=True, style="bright_black")
-    for item in sorted(items, key=lambda i: i.asked_at):
-        row = [Text.assemble((item.agent_id, "bold"), "\n", item.agent_title), Text(item.project_name),
-               Text(item.tool, "yellow"), Text(inbox_request(item)), Text(elapsed(item.asked_at))]
-        if deadlines:
-            row.append(Text(inbox_deadline(item), "red"))
-        table.add_row(*row, Text(item.permission_id))
-    return table
+def inbox_table(items: list[api.InboxItem]) -> Text:
+    """``palot inbox``: one block per pending request, oldest first. Ids and the exact command or path are
+    never cut or wrapped mid-word by a narrow terminal: they are what you copy and what you approve."""
+    out = Text()
+    for n, item in enumerate(sorted(items, key=lambda i: i.asked_at)):
+        if n:
+            out.append("\n")
+        out.append_text(Text.assemble((item.permission_id, "bold"), "  ", (item.agent_id, "cyan"),
+                                      f" “{item.agent_title}”  {item.project_name}  ",
+                                      (f"waited {elapsed(item.asked_at)}", "bright_black"), "\n"))
+        for line in inbox_request(item).splitlines() or [""]:
+            out.append_text(Text.assemble("  ", (item.tool, "yellow"), f": {line}\n"))
+        deadline = inbox_deadline(item)
+        if deadline:
+            out.append_text(Text.assemble("  ", ("answered " + deadline, "red"), "\n"))
+    return out
 
 
 def inbox_line(item: api.InboxItem) -> Text:
@@ -306,7 +303,7 @@ def toml_text(settings: dict[str, Any], prefix: str = "") -> list[str]:
 def settings_text(view: api.SettingsView) -> Text:
     """``palot settings``: where the file is, when it was read, its mistake (red), the settings in use."""
     loaded = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.loaded_at)) + f" ({elapsed(view.loaded_at)} ago)"
-              if view.loaded_at else "never: the defaults hold (no settings file)")
+              if view.loaded_at else "never: the defaults hold" + ("" if view.error else " (no settings file)"))
     text = Text.assemble(("file      ", "bold"), view.path, "\n", ("loaded    ", "bold"), loaded)
     if view.error:
         text.append("\n")
