@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from conftest import git, make_repo
@@ -117,3 +118,16 @@ async def test_environment_reports_state_directory_and_disk_use(palot: Palot, re
     assert env.resources and env.resources["disk_bytes"] > 0
     await palot.agents.archive(agent.id)
     assert (await palot.agents.environment(agent.id)).state == "stopped"
+
+
+async def test_twelve_spawns_at_once_in_one_project_with_one_title_all_get_their_own_branch(palot: Palot, repo: Path):
+    """git cannot add two worktrees of one repository at once, and one title makes one slug: neither may fail
+    a spawn (50 at once in one project failed with "failed to read .git/worktrees/…/commondir")."""
+    agents = await asyncio.gather(*(palot.agents.spawn(repo, "write hello", title="same title") for _ in range(12)))
+    branches = sorted(a.branch or "" for a in agents)
+    assert len(set(branches)) == 12 and "palot/same-title" in branches and "palot/same-title-12" in branches
+    done = await asyncio.gather(*(palot.agents.wait(a.id, timeout=180) for a in agents))
+    assert all(a.status.value == "completed" for a in done), [a.error for a in done]
+    for agent in done:
+        assert (Path(agent.environment.directory) / "hello.txt").exists()
+        assert agent.branch in git(repo, "branch", "--list", agent.branch or "")

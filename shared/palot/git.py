@@ -362,6 +362,16 @@ async def is_ancestor(repo: Path, commit: str, ref: str) -> bool:
 
 # --- worktrees and branches ------------------------------------------------
 
+_worktree_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def worktree_lock(repo: Path) -> asyncio.Lock:
+    """One lock per repository for adding and removing worktrees: git reads every worktree's metadata while
+    it adds one, so concurrent adds fail ("failed to read .git/worktrees/…/commondir")."""
+    key = (id(asyncio.get_running_loop()), str(Path(repo).expanduser().resolve()))
+    return _worktree_locks.setdefault(key, asyncio.Lock())
+
+
 
 async def add_worktree(repo: Path, path: Path, branch: str, base_commit: str) -> None:
     """Create a new worktree at ``path`` on a new ``branch`` starting at ``base_commit``.
@@ -384,7 +394,8 @@ async def add_worktree(repo: Path, path: Path, branch: str, base_commit: str) ->
         )
     sha = await resolve_commit(repo, base_commit)
     path.parent.mkdir(parents=True, exist_ok=True)
-    await run_git("worktree", "add", "--quiet", "-b", branch, "--", str(path.absolute()), sha, cwd=repo)
+    async with worktree_lock(repo):
+        await run_git("worktree", "add", "--quiet", "-b", branch, "--", str(path.absolute()), sha, cwd=repo)
 
 
 async def remove_worktree(repo: Path, path: Path, *, force: bool = False) -> None:
@@ -401,7 +412,8 @@ async def remove_worktree(repo: Path, path: Path, *, force: bool = False) -> Non
             # Twice: also removes a worktree that was locked.
             args += ["--force", "--force"]
         args += ["--", str(path.absolute())]
-        res = await run_git(*args, cwd=repo, check=False)
+        async with worktree_lock(repo):
+            res = await run_git(*args, cwd=repo, check=False)
         if res.returncode != 0:
             stderr = res.stderr
             if "is not a working tree" not in stderr:
@@ -413,7 +425,8 @@ async def remove_worktree(repo: Path, path: Path, *, force: bool = False) -> Non
                 raise _command_failed(args, res)
             # Not (or no longer) a registered worktree: nothing to remove.
     # Drop records of worktrees whose directories were deleted by hand.
-    await run_git("worktree", "prune", cwd=repo)
+    async with worktree_lock(repo):
+        await run_git("worktree", "prune", cwd=repo)
 
 
 async def delete_branch(repo: Path, branch: str, *, force: bool = False) -> None:

@@ -203,6 +203,7 @@ class AgentService:
         self._file_owners: dict[str, tuple[str, str]] = {}
         self._file_owner_misses: dict[str, float] = {}  # places that belonged to no agent, when last looked
         self.mover: Any = None  # the migration engine, set by Palot
+        self._reserved: set[tuple[str, str]] = set()  # (repository, branch) chosen by spawns in progress
         for rec in store.list_agents():
             if rec.session_id:
                 self._by_session[rec.session_id] = rec.id
@@ -728,7 +729,7 @@ class AgentService:
         title = (title or "").strip() or _title_from(prompt)
         if branch:
             git.validate_branch_name(branch)
-            if await git.branch_exists(root, branch):
+            if (str(root), branch) in self._reserved or await git.branch_exists(root, branch):
                 raise BranchExists(f"branch '{branch}' already exists in {root}",
                                    "choose another branch name, or omit it and Palot picks a free one")
         else:
@@ -737,10 +738,15 @@ class AgentService:
         project_rec = self.store.upsert_project(str(root), root.name)
         self._project_paths[project_rec.path] = project_rec
         progress(f"creating {environment} on branch {branch} from {base_commit[:8]}")
-        env = await backend.provision(EnvironmentSpec(
-            project_path=root, project_id=project_rec.id, project_name=project_rec.name,
-            branch=branch, base_commit=base_commit, setup_script=setup_script, options=options,
-        ))
+        # Reserved until the branch exists: spawns at once with one title must not pick the same branch.
+        self._reserved.add((str(root), branch))
+        try:
+            env = await backend.provision(EnvironmentSpec(
+                project_path=root, project_id=project_rec.id, project_name=project_rec.name,
+                branch=branch, base_commit=base_commit, setup_script=setup_script, options=options,
+            ))
+        finally:
+            self._reserved.discard((str(root), branch))
         if setup_script:  # kept so a move can run it again in the new environment
             env = env.model_copy(update={"data": {**env.data, "setup_script": setup_script}})
         self.store.add_environment(env)
@@ -795,7 +801,9 @@ class AgentService:
     async def _free_branch(self, root: Path, slug: str) -> str:
         for n in range(1, 1000):
             candidate = f"palot/{slug}" if n == 1 else f"palot/{slug}-{n}"
-            if not await git.branch_exists(root, candidate):
+            # Checked after the await: another spawn may have taken it meanwhile (it reserves it at once).
+            if not await git.branch_exists(root, candidate) and (str(root), candidate) not in self._reserved:
+                self._reserved.add((str(root), candidate))
                 return candidate
         return f"palot/{slug}-{secrets.token_hex(3)}"
 

@@ -48,8 +48,9 @@ class WorktreeBackend:
         if spec.branch_from_bundle:
             # A move: the branch comes with the agent's code (import_code); start detached.
             path.parent.mkdir(parents=True, exist_ok=True)
-            await git.run_git("worktree", "add", "--quiet", "--detach", "--", str(path.absolute()),
-                              spec.base_commit, cwd=spec.project_path)
+            async with git.worktree_lock(spec.project_path):
+                await git.run_git("worktree", "add", "--quiet", "--detach", "--", str(path.absolute()),
+                                  spec.base_commit, cwd=spec.project_path)
         else:
             await git.add_worktree(spec.project_path, path, spec.branch, spec.base_commit)
         if spec.setup_script:
