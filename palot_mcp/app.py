@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from mcp.server.subscriptions import SubscriptionBus
 
+from palot import api
 from palot.client import PalotClient
 from palot.errors import ServiceUnavailable
 
@@ -39,6 +40,8 @@ class PalotApp:
         self._users = 0
         self._lock = asyncio.Lock()
         self._feed: asyncio.Task[None] | None = None
+        # Where the service's notifications go (the server's client channels); nowhere until it is set.
+        self.on_note: Callable[[api.Notification], None] = lambda _note: None
 
     @property
     def client(self) -> PalotClient:
@@ -70,7 +73,7 @@ class PalotApp:
         except BaseException:
             await self._stop()
             raise
-        feed = ChangeFeed(self.client, self._bus)
+        feed = ChangeFeed(self.client, self._bus, on_note=lambda note: self.on_note(note))
         await feed.seed()
         self._feed = asyncio.create_task(feed.run(), name="palot-mcp-feed")
         await self._attached(before)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -58,9 +59,11 @@ _TALK = frozenset({"message", "thinking"})
 class ChangeFeed:
     """Turns the service's events into resource change events on the bus, coalesced per ``debounce`` window."""
 
-    def __init__(self, client: PalotClient, bus: SubscriptionBus, *, debounce: float = 0.1) -> None:
+    def __init__(self, client: PalotClient, bus: SubscriptionBus, *, debounce: float = 0.1,
+                 on_note: Callable[[api.Notification], None] | None = None) -> None:
         self._client = client
         self._bus = bus
+        self._on_note = on_note  # the service's notifications ("needs you", "done"), said to the clients
         self._debounce = debounce
         self._visible: set[str] = set()  # agents listed by palot://agents (not archived)
         self._dirty: dict[str, None] = {}  # ordered set of URIs to announce
@@ -104,6 +107,8 @@ class ChangeFeed:
             if self._reseed is None or self._reseed.done():
                 self._reseed = asyncio.get_running_loop().create_task(self.seed(), name="palot-mcp-reseed")
             return
+        if kind == api.NOTIFICATION and event.notification is not None and self._on_note is not None:
+            self._on_note(event.notification)
         if agent_id is None:
             return
         if kind in (api.AGENT_CREATED, api.AGENT_UPDATED):
@@ -156,6 +161,7 @@ class LegacyChannel:
         self._pending: dict[ServerEvent, None] = {}
         self._wake = asyncio.Event()
         self._unsubscribe: Callable[[], None] = bus.subscribe(self._offer)
+        self._logging: set[asyncio.Task[None]] = set()
         self._task = asyncio.get_running_loop().create_task(self._send(), name="palot-mcp-legacy-channel")
 
     def _offer(self, event: ServerEvent) -> None:
@@ -176,6 +182,23 @@ class LegacyChannel:
                         await self.session.send_resource_list_changed()
                 except Exception as e:  # the client went away; the connection's teardown closes this channel
                     log.debug("could not notify a client: %s", e)
+
+    def log(self, note: api.Notification) -> None:
+        """A notification as ``notifications/message``: warning for "needs you", info for "done"."""
+        level = "warning" if note.kind == "needs_you" else "info"
+        data = {"kind": note.kind, "reason": note.reason, "title": note.title, "body": note.body,
+                "action": note.action, "agent_ids": note.agent_ids}
+        task = asyncio.get_running_loop().create_task(self._log(level, data), name="palot-mcp-log")
+        self._logging.add(task)
+        task.add_done_callback(self._logging.discard)
+
+    async def _log(self, level: str, data: dict[str, Any]) -> None:
+        try:
+            with warnings.catch_warnings():  # deprecated on 2026-07-28 only; it is how handshake clients hear
+                warnings.simplefilter("ignore")
+                await self.session.send_log_message(level, data, logger="palot")  # type: ignore[arg-type]
+        except Exception as e:  # the client went away; the connection's teardown closes this channel
+            log.debug("could not notify a client: %s", e)
 
     def close(self) -> None:
         self._unsubscribe()
@@ -207,6 +230,12 @@ class LegacyChannels:
             if isinstance(exit_stack, contextlib.AsyncExitStack):
                 exit_stack.callback(self._close, key)
         return channel
+
+    def notify(self, note: api.Notification) -> None:
+        """Say a notification to every handshake-era client (on the 2026-07-28 protocol, log messages ride only
+        the stream of a request that asked for them; those clients see the change in palot://agents)."""
+        for channel in tuple(self._channels.values()):
+            channel.log(note)
 
     def _close(self, key: int) -> None:
         channel = self._channels.pop(key, None)

@@ -42,6 +42,7 @@ class PalotMCPServer(MCPServer[PalotApp]):
         bus = InMemorySubscriptionBus()
         self.app = PalotApp(client, bus)
         self.channels = LegacyChannels(bus)
+        self.app.on_note = self.channels.notify
         super().__init__(
             name="palot", title="Palot", version=__version__, instructions=INSTRUCTIONS,
             lifespan=lambda _server: self.app.serving(), subscriptions=bus,

@@ -77,9 +77,12 @@ async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list
     palot: PalotClient, repo: Path
 ):
     notifications: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+    said: list[Any] = []  # notifications/message: the service's "needs you" and "done"
 
     async def on_message(message: Any) -> None:
         method = getattr(message, "method", None)
+        if method == "notifications/message":
+            said.append(message.params)
         if method and method.startswith("notifications/resources/"):
             params = getattr(message, "params", None)
             await notifications.put((method, str(getattr(params, "uri", "")) or None))
@@ -102,6 +105,15 @@ async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list
         assert await next_notification("notifications/resources/updated") == uri
         while (await read_json(client, uri))["status"] != "completed":
             assert await next_notification("notifications/resources/updated") == uri
+
+        async with asyncio.timeout(10):  # the service merges notifications for a second before it says them
+            while not any(p.level == "info" and agent_id in p.data["agent_ids"] for p in said):
+                await asyncio.sleep(0.1)
+        asked = next(p for p in said if agent_id in p.data["agent_ids"] and p.data["reason"] == "permission")
+        assert asked.level == "warning" and asked.logger == "palot" and asked.data["action"] == "palot inbox"
+        done = next(p for p in said if p.level == "info" and agent_id in p.data["agent_ids"])
+        assert done.data["kind"] == "done" and done.data["reason"] == "completed"
+        assert done.data["action"] == f"palot agents diff {agent_id}"
 
         await asyncio.sleep(0.3)  # let the last coalesced notifications arrive, then forget them
         while not notifications.empty():
