@@ -118,3 +118,24 @@ async def test_settings_give_new_agents_a_budget_and_a_bad_file_keeps_the_last_g
             assert "usd" in e.message
         assert (await palot.get(again.id)).budget_usd == 0.5
         await palot.wait(again.id, timeout=60)
+
+
+async def test_todays_budget_for_the_fleet_pauses_every_agent_and_refuses_new_work(
+        tmp_path: Path, opencode_bin: Path) -> None:
+    home = tmp_path / "home"
+    repo = make_repo(tmp_path / "project")
+    home.mkdir()
+    (home / "settings.toml").write_text("[budgets]\nday_usd = 0.005\n")
+    async with running_service(home, SCRIPT) as palot:
+        agent = await palot.spawn(repo, "long task: twelve steps")
+        agent = await palot.wait(agent.id, timeout=120)
+        assert agent.status == api.AgentStatus.PAUSED, (agent.status, agent.error)
+        assert agent.pause_reason is not None and agent.pause_reason.startswith("today's budget reached: $0.00")
+        spend = (await palot.status()).spend
+        assert spend is not None and spend.usd >= 0.005 and spend.budget_usd == 0.005
+        try:
+            await palot.spawn(repo, "go on")
+            raise AssertionError("a spawn over today's budget was accepted")
+        except BudgetReached as e:
+            assert "today's budget for all agents is spent" in e.message and "day_usd" in (e.fix or "")
+        assert [a.id for a in await palot.list(include_external=False)] == [agent.id]  # nothing was created

@@ -66,6 +66,9 @@ class Budgets:
         self._stopping: set[str] = set()
         self._day_said: set[tuple[str, str]] = set()  # (day, "warn"|"stop") already said
         self._tasks: set[asyncio.Task[None]] = set()
+        # Today's totals as last written: the service is the store's only writer of spend, so the day's
+        # limit is judged on every agent event without a read of the store.
+        self._today: tuple[str, float, int] | None = None
 
     async def start(self, agents: list[api.Agent]) -> None:
         # What agents cost before this start was counted by the service that saw it.
@@ -88,7 +91,10 @@ class Budgets:
         agent = event.agent
         cost, tokens = self._seen.get(agent.id, (0.0, 0))
         if agent.cost > cost or agent.tokens > tokens:
-            self.palot.store.add_spend(today(), max(0.0, agent.cost - cost), max(0, agent.tokens - tokens))
+            day = today()
+            usd, spent_tokens = self.palot.store.add_spend(day, max(0.0, agent.cost - cost),
+                                                           max(0, agent.tokens - tokens))
+            self._today = (day, usd, spent_tokens)
         self._seen[agent.id] = (max(cost, agent.cost), max(tokens, agent.tokens))
         self._check(agent)
         self._check_day()
@@ -116,7 +122,7 @@ class Budgets:
         if limits.day_usd is None and limits.day_tokens is None:
             return
         day = today()
-        usd, tokens = self.palot.store.spend(day)
+        usd, tokens = self._spent()
         used = max(usd / limits.day_usd if limits.day_usd else 0.0, tokens / limits.day_tokens if limits.day_tokens else 0.0)
         said = f"{_usd(usd)} of {_usd(limits.day_usd)}" if limits.day_usd else f"{tokens:,} of {limits.day_tokens:,} tokens"
         if used >= 1:
@@ -170,7 +176,7 @@ class Budgets:
 
     def _day_over(self) -> str | None:
         limits = self.settings.current.budgets
-        usd, tokens = self.palot.store.spend(today())
+        usd, tokens = self._spent()
         if limits.day_usd is not None and usd >= limits.day_usd:
             return f"{_usd(usd)} of {_usd(limits.day_usd)}"
         if limits.day_tokens is not None and tokens >= limits.day_tokens:
@@ -197,8 +203,15 @@ class Budgets:
         self._stopping.discard(agent.id)
         self._check(agent)
 
+    def _spent(self) -> tuple[float, int]:
+        """What the fleet spent today (USD, tokens); read from the store once a day."""
+        day = today()
+        if self._today is None or self._today[0] != day:
+            self._today = (day, *self.palot.store.spend(day))
+        return self._today[1], self._today[2]
+
     def spend(self) -> api.Spend:
-        usd, tokens = self.palot.store.spend(today())
+        usd, tokens = self._spent()
         limits = self.settings.current.budgets
         return api.Spend(day=today(), usd=round(usd, 6), tokens=tokens, budget_usd=limits.day_usd,
                          budget_tokens=limits.day_tokens)
