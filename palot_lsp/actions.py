@@ -251,6 +251,8 @@ def inbox_question(item: api.InboxItem, now: float | None = None) -> str:
             f"{inbox_request(item)} (waiting {waited})")
     if item.deadline is not None:
         text += f"; {item.rule or 'a rule answers it'} at {_clock(item.deadline)}"
+    if item.note:
+        text += f". {item.note}"
     return text
 
 

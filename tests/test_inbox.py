@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -157,6 +160,79 @@ async def test_a_pending_request_survives_a_restart_and_is_answered_once(tmp_pat
         replies = [e for e in await palot.audit(agent.id) if e.event == "permission"]
         assert [(e.detail["request"], e.detail["reply"]) for e in replies] == [(after.permission_id, "once")]
         assert (await palot.get(agent.id)).status == Status.COMPLETED
+    finally:
+        await palot.close()
+        await stop_service(home, proc)
+
+
+async def _opencode_restarted(palot: PalotClient, *agents: api.Agent) -> None:
+    """Kill the service's OpenCode server (SIGKILL, as a crash or the OOM killer would) and wait until it runs
+    again and the agents it was serving are seen as interrupted."""
+    status = await palot.status()
+    assert status.opencode_pid is not None
+    os.kill(status.opencode_pid, signal.SIGKILL)
+    for agent in agents:
+        after = await palot.wait(agent.id, timeout=90, until=[Status.FAILED])
+        assert after.status == Status.FAILED and after.error and after.error.startswith("interrupted"), after
+    for _ in range(60):
+        now = await palot.status()
+        if now.opencode_restarts > status.opencode_restarts and now.opencode_connected:
+            break
+        await asyncio.sleep(0.5)
+    assert now.opencode_restarts == status.opencode_restarts + 1 and now.opencode_pid != status.opencode_pid
+
+
+async def test_requests_outlive_an_opencode_restart_and_an_allow_resumes_the_agent_answered_once(
+        tmp_path: Path, opencode_bin: Path) -> None:
+    home = tmp_path / "palot-home"
+    repo = make_repo(tmp_path / "project")
+    proc: subprocess.Popen[bytes] | None = start_service(home, SCRIPT)
+    palot = await wait_ready(home, proc)
+    try:
+        allowed = await _asking(palot, repo, "run a command")
+        rejected = await _asking(palot, repo, "run a command")
+        before = await _inbox(palot)
+
+        # OpenCode forgets both requests and ends both turns; the inbox keeps them, with their age.
+        await _opencode_restarted(palot, allowed, rejected)
+        after = await _inbox(palot)
+        assert [(i.permission_id, i.asked_at, i.agent_id) for i in after] == \
+            [(i.permission_id, i.asked_at, i.agent_id) for i in before]
+        assert all(i.note and "OpenCode restarted" in i.note for i in after) and (await palot.status()).inbox == 2
+
+        # ... and so does a restart of the service after it.
+        assert await palot.stop_service()
+        await palot.close()
+        assert proc is not None
+        proc.wait(30)
+        proc = start_service(home, SCRIPT)
+        palot = await wait_ready(home, proc)
+        assert [(i.permission_id, i.asked_at, i.note) for i in await _inbox(palot)] == \
+            [(i.permission_id, i.asked_at, i.note) for i in after]
+
+        # Allowing one resumes its agent, whose repeat of the request is answered the same way; rejecting the
+        # other leaves that agent stopped, as a rejection does.
+        old_allowed, old_rejected = after[0].permission_id, after[1].permission_id
+        assert [i.permission_id for i in await _reply(palot, reply="once", permission_ids=[old_allowed])] == \
+            [old_allowed]
+        assert [i.permission_id for i in await _reply(palot, reply="reject", agent=rejected.id)] == [old_rejected]
+        final = await palot.wait(allowed.id, timeout=60, until=[Status.COMPLETED])
+        assert final.status == Status.COMPLETED, final
+        assert (_files(allowed) / "ran.txt").read_text() == "ran\n"
+        assert not (_files(rejected) / "ran.txt").exists()
+        assert (await palot.get(rejected.id)).status == Status.FAILED
+        assert await _inbox(palot) == []
+
+        # Each request was answered once: the person's answer, then Palot's for the repeat, naming it.
+        audit = [e for e in await palot.audit(allowed.id) if e.event in ("permission", "permission.auto")]
+        people = [(e.detail["request"], e.detail["reply"]) for e in audit if e.event == "permission"]
+        assert people[0] == (old_allowed, "once") and len(people) == 2 and people[1][0] != old_allowed
+        [auto] = [e for e in audit if e.event == "permission.auto"]
+        assert auto.detail["request"] == people[1][0] and old_allowed in auto.detail["rule"]
+        assert [(e.event, e.detail["request"], e.detail["reply"]) for e in await palot.audit(rejected.id)
+                if e.event.startswith("permission")] == [("permission", old_rejected, "reject")]
+        with pytest.raises(InvalidInput):
+            await _reply(palot, reply="once", permission_ids=[old_rejected])
     finally:
         await palot.close()
         await stop_service(home, proc)

@@ -513,4 +513,4 @@ def inbox_item_html(item: InboxItem, now: float | None = None) -> str:
     return (f'<b>{esc(item.agent_title)}</b> <span class="palot-muted">{esc(item.agent_id)} · '
             f'{esc(item.project_name)} · waiting {_elapsed(item.asked_at, now)}</span>'
             f'<div><span class="palot-badge">{esc(item.tool)}</span> <code class="palot-asks">{esc(asks)}</code></div>'
-            f'{deadline}')
+            f'{deadline}' + (f'<div class="palot-muted">{esc(item.note)}</div>' if item.note else ''))

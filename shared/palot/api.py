@@ -292,6 +292,9 @@ class InboxItem(BaseModel):
     # A rule with a timeout that will answer it: "reject in 4m (rule 2: bash 'git push*')".
     deadline: float | None = None
     rule: str | None = None
+    # Set when the agent's OpenCode server restarted while the request waited: OpenCode forgot it, Palot
+    # did not. Allowing it resumes the agent (its repeat of the request is answered the same way).
+    note: str | None = None
 
 
 class SettingsView(BaseModel):

@@ -254,6 +254,8 @@ def inbox_table(items: list[api.InboxItem]) -> Text:
         deadline = inbox_deadline(item)
         if deadline:
             out.append_text(Text.assemble("  ", ("answered " + deadline, "red"), "\n"))
+        if item.note:
+            out.append_text(Text.assemble("  ", (item.note, "yellow"), "\n"))
     return out
 
 

@@ -53,7 +53,7 @@ from .models import (
     PermissionView,
     PullRequest,
 )
-from .status import LiveState, derive_status
+from .status import INTERRUPTED, LiveState, derive_status
 
 log = logging.getLogger(__name__)
 
@@ -249,10 +249,7 @@ class AgentService:
                         msgs = []
                     aborted, error, unfinished = last_outcome(msgs)
                     live.aborted = aborted
-                    live.error = error or (
-                        "interrupted: the OpenCode server stopped during this turn; prompt the agent to continue"
-                        if unfinished and not live.permissions else None
-                    )
+                    live.error = error or (INTERRUPTED if unfinished and not live.permissions else None)
                 self._settle(rec.id)
         await self._discover_external()
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from .models import AgentStatus
 
+# The error of an agent whose turn ended because its OpenCode server stopped (killed, crashed) mid-turn.
+INTERRUPTED = "interrupted: the OpenCode server stopped during this turn; prompt the agent to continue"
+
 
 @dataclass
 class LiveState:

@@ -44,6 +44,7 @@ class Policies:
         self.outcomes = Outcomes(self.notifier)
         self.budgets = Budgets(palot, self.settings, self.notifier)
         self.inbox = Inbox(palot, self.settings, self.notifier)
+        self.inbox.check_prompt = self.budgets.check_prompt  # resuming an agent is a prompt: budgets hold
         self._poll: asyncio.Task[None] | None = None
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)
