@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from mcp.server.subscriptions import SubscriptionBus
@@ -18,6 +19,8 @@ from .notifications import ChangeFeed
 
 #: How long serving waits for the event stream to attach before it answers requests anyway.
 ATTACH_TIMEOUT = 5.0
+#: How many of the service's notifications palot://notifications keeps (newest first).
+KEPT_NOTES = 50
 
 
 def _say(line: str) -> None:
@@ -42,6 +45,9 @@ class PalotApp:
         self._feed: asyncio.Task[None] | None = None
         # Where the service's notifications go (the server's client channels); nowhere until it is set.
         self.on_note: Callable[[api.Notification], None] = lambda _note: None
+        # The latest notifications, for palot://notifications: 2026-07-28 clients hear of a notification
+        # as an update of that resource (log messages reach them only on a request's own stream).
+        self.notes: deque[api.Notification] = deque(maxlen=KEPT_NOTES)
 
     @property
     def client(self) -> PalotClient:
@@ -73,10 +79,14 @@ class PalotApp:
         except BaseException:
             await self._stop()
             raise
-        feed = ChangeFeed(self.client, self._bus, on_note=lambda note: self.on_note(note))
+        feed = ChangeFeed(self.client, self._bus, on_note=self._heard)
         await feed.seed()
         self._feed = asyncio.create_task(feed.run(), name="palot-mcp-feed")
         await self._attached(before)
+
+    def _heard(self, note: api.Notification) -> None:
+        self.notes.appendleft(note)
+        self.on_note(note)
 
     async def _attached(self, before: int) -> None:
         """Wait (briefly) until the service counts the feed's event stream, so no change made by the first

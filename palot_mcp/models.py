@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from palot.api import ActivityItem, Agent, AgentMessage, AuditEntry, InboxItem, MoveRecord, Spend
+from palot.api import ActivityItem, Agent, AgentMessage, AuditEntry, InboxItem, MoveRecord, Notification, Spend
 
 
 class Project(BaseModel):
@@ -44,6 +44,13 @@ class AgentOverview(AgentList):
 
     spend: Spend | None = Field(None, description="today's cost and tokens across all agents, and the day's budget")
     inbox: int = Field(0, description="permission requests waiting for a person (list_inbox shows them)")
+
+
+class Notifications(BaseModel):
+    """The service's latest notifications this MCP server heard, newest first."""
+
+    notifications: list[Notification]
+    total: int = Field(description="how many are listed (the latest 50 at most)")
 
 
 class Inbox(BaseModel):

@@ -34,6 +34,7 @@ from palot.errors import PalotError
 log = logging.getLogger(__name__)
 
 AGENTS_URI = "palot://agents"
+NOTIFICATIONS_URI = "palot://notifications"
 
 
 def agent_uri(agent_id: str) -> str:
@@ -107,8 +108,10 @@ class ChangeFeed:
             if self._reseed is None or self._reseed.done():
                 self._reseed = asyncio.get_running_loop().create_task(self.seed(), name="palot-mcp-reseed")
             return
-        if kind == api.NOTIFICATION and event.notification is not None and self._on_note is not None:
-            self._on_note(event.notification)
+        if kind == api.NOTIFICATION and event.notification is not None:
+            if self._on_note is not None:
+                self._on_note(event.notification)
+            self._mark(NOTIFICATIONS_URI)
         if agent_id is None:
             return
         if kind in (api.AGENT_CREATED, api.AGENT_UPDATED):
@@ -233,7 +236,7 @@ class LegacyChannels:
 
     def notify(self, note: api.Notification) -> None:
         """Say a notification to every handshake-era client (on the 2026-07-28 protocol, log messages ride only
-        the stream of a request that asked for them; those clients see the change in palot://agents)."""
+        the stream of a request that asked for them; those clients hear an update of palot://notifications)."""
         for channel in tuple(self._channels.values()):
             channel.log(note)
 

@@ -6,6 +6,7 @@
 | ``palot://agents/{agent_id}`` | one ``Agent`` (each agent is also listed by ``resources/list``) |
 | ``palot://agents/{agent_id}/diff`` | its ``AgentDiff`` against its base commit |
 | ``palot://agents/{agent_id}/activity`` | its whole activity (``ActivityPage``) |
+| ``palot://notifications`` | the service's latest "needs you" and "done" notifications, newest first |
 
 All are subscribable; ``notifications`` says when they change.
 """
@@ -25,8 +26,8 @@ from palot.client import PalotClient
 from palot.errors import InvalidInput, PalotError
 
 from .app import PalotApp
-from .models import ActivityPage, AgentOverview
-from .notifications import AGENTS_URI, agent_uri
+from .models import ActivityPage, AgentOverview, Notifications
+from .notifications import AGENTS_URI, NOTIFICATIONS_URI, agent_uri
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -54,6 +55,10 @@ RESOURCES: list[ResourceSpec] = [
     ResourceSpec(AGENTS_URI + "/{agent_id}/activity", "agent-activity", "Agent activity",
                  "Everything the agent did so far, oldest first (the get_activity tool reads it page by page).",
                  "activity"),
+    ResourceSpec(NOTIFICATIONS_URI, "notifications", "Notifications",
+                 "The latest notifications of the fleet, newest first: 'needs_you' (a permission asked, a budget "
+                 "reached, a failure, a failed move, a lost environment) or 'done' (completed, moved, archived), "
+                 "each naming the agents and the next action. Subscribe to hear of new ones.", "notifications"),
 ]
 
 
@@ -89,6 +94,10 @@ class Resources:
         agents, status = await asyncio.gather(self._palot.list(), self._palot.status())
         return _json(AgentOverview(agents=agents, total=len(agents), next_offset=None, spend=status.spend,
                                    inbox=status.inbox))
+
+    async def notifications(self) -> str:
+        notes = list(self._app.notes)
+        return _json(Notifications(notifications=notes, total=len(notes)))
 
     async def agent(self, agent_id: str) -> str:
         return await _read(lambda: self._palot.get(agent_id))

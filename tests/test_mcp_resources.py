@@ -73,6 +73,34 @@ async def test_a_listening_client_is_told_when_agents_appear_and_when_its_agent_
     assert updates and set(updates) == {uri}
 
 
+async def test_a_listening_client_hears_needs_you_and_done_through_palot_notifications(
+    palot: PalotClient, repo: Path
+):
+    """A 2026-07-28 client gets no log messages outside a request's stream: the notifications resource is how
+    it hears "needs you" and "done"."""
+    async with Client(build_server(palot)) as client:
+        assert "palot://notifications" in [r.uri for r in (await client.list_resources()).resources] + \
+            [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+        async with client.listen(resource_subscriptions=["palot://notifications"]) as subscription:
+            agent_id = await agent_waiting_for_permission(client, repo)
+            seen: dict[str, Any] = {}
+            async with asyncio.timeout(60):
+                async for event in subscription:
+                    assert isinstance(event, ResourceUpdated) and event.uri == "palot://notifications"
+                    notes = (await read_json(client, "palot://notifications"))["notifications"]
+                    seen |= {n["reason"]: n for n in notes if agent_id in n["agent_ids"]}
+                    if "permission" in seen and "completed" not in seen and "replied" not in seen:
+                        seen["replied"] = data(await client.call_tool("reply_permission",
+                                                                      {"agent": agent_id, "reply": "once"}))
+                    if "completed" in seen:
+                        break
+        assert seen["permission"]["kind"] == "needs_you" and seen["permission"]["action"] == "palot inbox"
+        assert seen["completed"]["kind"] == "done" and seen["completed"]["action"] == f"palot agents diff {agent_id}"
+        listed = (await read_json(client, "palot://notifications"))["notifications"]
+        assert [n["time"] for n in listed] == sorted((n["time"] for n in listed), reverse=True)  # newest first
+        data(await client.call_tool("destroy_agent", {"agent": agent_id, "force": True}))
+
+
 async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list_changed(
     palot: PalotClient, repo: Path
 ):
