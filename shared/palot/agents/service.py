@@ -237,7 +237,7 @@ class AgentService:
                 log.warning("could not resync %s: %s", directory, e)
                 continue
             for rec, _env in agents:
-                live = self._live.setdefault(rec.id, LiveState())
+                live = self._live_of(rec.id)
                 assert rec.session_id
                 live.busy = rec.session_id in statuses
                 live.permissions = {p.id: p.model_dump() for p in perms if p.sessionID == rec.session_id}
@@ -302,7 +302,7 @@ class AgentService:
                 if _follow(self._external_live.setdefault(sid, LiveState()), event):
                     self._announce_external(sid)
             return
-        if not _follow(self._live.setdefault(agent_id, LiveState()), event):
+        if not _follow(self._live_of(agent_id), event):
             return
         if kind == "session.idle":
             self._check_environment(agent_id)
@@ -474,7 +474,7 @@ class AgentService:
             if reason is None and lost:
                 reason = ("the environment's OpenCode server is unreachable; if its container stopped, "
                           "archive the agent to keep its work, then spawn a new one")
-            live = self._live.setdefault(agent_id, LiveState())
+            live = self._live_of(agent_id)
             if reason and live.env_error is None:
                 live.env_error = reason
                 self._settle(agent_id)
@@ -484,6 +484,17 @@ class AgentService:
     def _schedule_resync(self) -> None:
         if self._resync_task is None or self._resync_task.done():
             self._resync_task = asyncio.get_running_loop().create_task(self.resync())
+
+    def _live_of(self, agent_id: str) -> LiveState:
+        """The agent's live state. The first one in this process is seeded from the store, so an agent that
+        was paused (e.g. at its budget) or failed stays so after a restart until OpenCode says otherwise."""
+        live = self._live.get(agent_id)
+        if live is None:
+            rec = self.store.get_agent(agent_id)
+            live = self._live[agent_id] = LiveState(
+                tokens=rec.tokens, cost=rec.cost, aborted=rec.status == AgentStatus.PAUSED.value,
+                error=rec.error if rec.status == AgentStatus.FAILED.value else None)
+        return live
 
     def _settle(self, agent_id: str) -> None:
         """Persist a status change (with an audit entry) and announce it on the hub."""
@@ -671,7 +682,7 @@ class AgentService:
             try:
                 _, env = self._managed(agent_id, "read")
                 session = await self.backends[env.type].client_for(env).get_session(agent.session_id, env.directory)
-                live = self._live.setdefault(agent_id, LiveState())
+                live = self._live_of(agent_id)
                 live.tokens, live.cost = session.tokens.total, session.cost
                 agent = agent.model_copy(update={"tokens": live.tokens, "cost": live.cost})
             except PalotError as e:
@@ -845,7 +856,7 @@ class AgentService:
         client = self.backends[env.type].client_for(env)
         if model is not None:
             await self.check_model(model, client, env.directory)
-        live = self._live.setdefault(rec.id, LiveState())
+        live = self._live_of(rec.id)
         live.aborted, live.error, live.env_error, live.prompt_pending = False, None, None, True
         assert rec.session_id
         try:
@@ -866,7 +877,7 @@ class AgentService:
         rec, env = self._active(agent_ref, "abort")
         assert rec.session_id
         await self.backends[env.type].client_for(env).abort(rec.session_id, env.directory)
-        live = self._live.setdefault(rec.id, LiveState())
+        live = self._live_of(rec.id)
         if live.busy or live.prompt_pending or live.permissions or reason:
             live.aborted = True
         live.busy = live.prompt_pending = False
@@ -924,7 +935,7 @@ class AgentService:
             raise InvalidInput(f"agent {rec.id} has no pending permission '{permission_id}'",
                                "see the agent's pending permissions with `palot agents show`")
         await client.reply_permission(permission_id, env.directory, reply, message=message)
-        live = self._live.setdefault(rec.id, LiveState())
+        live = self._live_of(rec.id)
         live.permissions.pop(permission_id, None)
         if reply == "reject":
             live.aborted = True  # OpenCode ends the turn on a rejection: the agent is paused until prompted
@@ -1237,7 +1248,7 @@ class AgentService:
         return await self.mover.move(agent_ref, target, options=options, resume=resume, progress=progress)
 
     def set_migrating(self, agent_id: str, on: bool) -> None:
-        live = self._live.setdefault(agent_id, LiveState())
+        live = self._live_of(agent_id)
         live.migrating = on
         self._settle(agent_id)
 
@@ -1247,7 +1258,7 @@ class AgentService:
         env = self.store.get_environment(rec.environment_id or "")
         assert env is not None and rec.session_id
         client = self.backends[env.type].client_for(env)
-        live = self._live.setdefault(agent_id, LiveState())
+        live = self._live_of(agent_id)
         busy = (rec.session_id in await client.session_statuses(env.directory) or live.busy or live.prompt_pending
                 or bool(live.permissions))
         if busy:
