@@ -384,7 +384,7 @@ async def move(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> di
 
 
 def _budgeted(agent: api.Agent) -> str:
-    limits = [f"${agent.budget_usd:.2f} (spent ${agent.cost:.2f})" if agent.budget_usd is not None else "",
+    limits = [f"${agent.budget_usd:.2f} (spent ${agent.total_cost:.2f})" if agent.budget_usd is not None else "",
               f"{agent.budget_tokens:,} tokens (used {agent.tokens:,})" if agent.budget_tokens is not None else ""]
     text = f"Agent {agent_label(agent)}'s budget: {' and '.join(x for x in limits if x) or 'none'}."
     if agent.pause_reason:

@@ -41,6 +41,8 @@ timeout_minutes = 30
     (("timeout_minutes = 30", "timeout_minutes = 30\nwhen = 2"), 19, "unknown setting 'when'"),
     (('action = "allow"', 'action = "allow"\ntimeout_minutes = 1'), 8, 'timeout_minutes applies to action = "ask"'),
     (("day_usd = 20", "day_usd = "), None, "fix the TOML syntax"),
+    (("day_usd = 20", "day_usd = 20\ncloud_poll_seconds = 0.5"), 4,
+     "budgets.cloud_poll_seconds: Input should be greater than or equal to 1"),
 ])
 def test_a_mistake_names_its_line_and_the_fix(change: tuple[str, str], line: int | None, words: str) -> None:
     with pytest.raises(SettingsInvalid) as caught:

@@ -135,7 +135,10 @@ class Agent(BaseModel):
     error: str | None = None
     permissions: list[PermissionView] = Field(default_factory=list)
     tokens: int = 0
-    cost: float = 0.0
+    cost: float = 0.0  # the model's cost, as OpenCode reports it (USD)
+    # The estimated cost of its environments' running time so far (cloud: an upper bound from
+    # palot.cloud.costs, counted every budgets.cloud_poll_seconds); it counts toward budget_usd.
+    environment_cost: float = 0.0
     budget_usd: float | None = None  # the agent's own limit (None: the project's or the default, if any)
     budget_tokens: int | None = None
     pause_reason: str | None = None  # why Palot paused it, e.g. "budget reached: $0.52 of $0.50"
@@ -146,6 +149,11 @@ class Agent(BaseModel):
     @property
     def branch(self) -> str | None:
         return self.environment.branch
+
+    @property
+    def total_cost(self) -> float:
+        """What the agent cost in all: its model and its environments' running time (what budgets judge)."""
+        return self.cost + self.environment_cost
 
 
 class ActivityItem(BaseModel):

@@ -55,7 +55,7 @@ class AgentsTable:
         return {
             "id": Text(a.id), "status": status_text(a.status), "env": Text(a.environment.type),
             "project": Text(a.project_name), "title": Text(a.title), "branch": Text(a.environment.branch or ""),
-            "age": Text(elapsed(a.created_at)), "tokens": Text(f"{a.tokens:,}"), "cost": Text(f"${a.cost:.4f}"),
+            "age": Text(elapsed(a.created_at)), "tokens": Text(f"{a.tokens:,}"), "cost": Text(f"${a.total_cost:.4f}"),
         }
 
     def fitting_columns(self, width: int) -> tuple[str, ...]:
@@ -219,7 +219,8 @@ def budget_text(agent: Agent) -> Text | None:
         return None
     parts = []
     if agent.budget_usd is not None:
-        parts.append(f"${agent.cost:.2f} of {_usd(agent.budget_usd)}")
+        cloud = f" (incl. ${agent.environment_cost:.4f} cloud)" if agent.environment_cost else ""
+        parts.append(f"${agent.total_cost:.2f} of {_usd(agent.budget_usd)}{cloud}")
     if agent.budget_tokens is not None:
         parts.append(f"{agent.tokens:,} of {agent.budget_tokens:,} tokens")
     return Text.assemble(("budget:", "bold"), " " + " · ".join(parts))

@@ -70,6 +70,7 @@ class EnvironmentRecord(BaseModel):
     state: str  # "active" | "archived" | "destroyed"
     created_at: float
     data: dict = {}  # backend-specific, never secrets
+    cost: float = 0.0  # the estimated cost of its running time already counted (cloud), USD
 
 
 class AgentRecord(BaseModel):
@@ -94,6 +95,7 @@ class AgentRecord(BaseModel):
     budget_usd: float | None = None
     budget_tokens: int | None = None
     pause_reason: str | None = None  # why Palot paused the agent (a budget), cleared by the next prompt
+    environment_cost: float = 0.0  # its environments' running time counted so far (cloud), USD
 
 
 class PermissionRecord(BaseModel):
@@ -268,6 +270,11 @@ MIGRATIONS: list[str] = [
         answered_by  TEXT
     );
     CREATE INDEX permission_requests_open ON permission_requests(answered_at, asked_at);
+    """,
+    # 5: cloud running time counted toward budgets, per environment (so a restart never counts it twice)
+    """
+    ALTER TABLE environments ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN environment_cost REAL NOT NULL DEFAULT 0;
     """,
 ]
 
@@ -876,6 +883,31 @@ class Store:
             )
             row = conn.execute("SELECT usd, tokens FROM spend WHERE day = ?", (day,)).fetchone()
         return float(row[0]), int(row[1])
+
+    def count_environment_cost(self, agent_id: str, env_id: str, usd: float, day: str
+                               ) -> tuple[float, float, int] | None:
+        """Count an environment's running cost, now estimated at ``usd`` in all, toward its agent and ``day``.
+
+        Only the increase over what was counted before is added, in one transaction: to the environment's
+        ``cost``, the agent's ``environment_cost`` and the day's spend. Returns the agent's new
+        ``environment_cost`` and the day's totals, or None when there was nothing new to count.
+        """
+        with self._db(write=True) as conn:
+            row = conn.execute("SELECT cost FROM environments WHERE id = ?", (env_id,)).fetchone()
+            if row is None or usd <= float(row[0]):
+                return None
+            more = usd - float(row[0])
+            conn.execute("UPDATE environments SET cost = ? WHERE id = ?", (usd, env_id))
+            updated = conn.execute(
+                "UPDATE agents SET environment_cost = environment_cost + ?, updated_at = ? WHERE id = ?"
+                " RETURNING environment_cost", (more, time.time(), agent_id)).fetchone()
+            if updated is None:
+                raise AgentNotFound(f"no agent with id {agent_id!r}", _NOT_FOUND_FIX)
+            conn.execute(
+                "INSERT INTO spend (day, usd, tokens) VALUES (?, ?, 0)"
+                " ON CONFLICT(day) DO UPDATE SET usd = usd + excluded.usd", (day, more))
+            total = conn.execute("SELECT usd, tokens FROM spend WHERE day = ?", (day,)).fetchone()
+        return float(updated[0]), float(total[0]), int(total[1])
 
     def spend(self, day: str) -> tuple[float, int]:
         """What the fleet spent on ``day``: (USD, tokens)."""

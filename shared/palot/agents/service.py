@@ -573,7 +573,7 @@ class AgentService:
             project_name=project.name, environment=environment, session_id=rec.session_id, prompt=rec.prompt,
             model=rec.model, permission_mode=rec.permission_mode, error=error, permissions=permissions,
             tokens=tokens, cost=cost, created_at=rec.created_at, updated_at=rec.updated_at,
-            budget_usd=rec.budget_usd, budget_tokens=rec.budget_tokens,
+            environment_cost=rec.environment_cost, budget_usd=rec.budget_usd, budget_tokens=rec.budget_tokens,
             pause_reason=rec.pause_reason if status == AgentStatus.PAUSED else None,
         )
 

@@ -5,6 +5,11 @@ The service follows cost and tokens as the agents' views change. At ``warn_at`` 
 gets a "needs you" notification; at 100 % the agent's turn is aborted and it is paused with the reason
 (``budget reached: $0.52 of $0.50``). A prompt over budget is refused with the command that raises it.
 A turn is stopped when a step's cost arrives, so an agent may end slightly over its budget (by one step).
+
+Cloud running time counts too: every ``cloud_poll_seconds`` the service asks the Worker how long each active
+cloud environment has run and counts the increase of its estimated cost (:mod:`palot.cloud.costs`) toward
+the agent's USD budget and the day's spend. What was counted is kept per environment in the store, so a
+restart never counts it twice. A cloud agent costs while idle, so an idle one over budget is paused too.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .. import api
 from ..errors import BudgetReached, PalotError
+from ..store import EnvironmentRecord
 from .notify import Notifier
 from .settings import SettingsFile
 
@@ -37,10 +43,21 @@ def _usd(value: float) -> str:
     return f"${value:.2f}" if value >= 0.1 or value == 0 else f"${value:.3f}" if value >= 0.001 else f"${value:.5f}"
 
 
+def _of(spent: float, budget: float) -> str:
+    """``$0.0102 of $0.0100``: as many decimals as it takes to tell the two apart (running time adds little)."""
+    said, limit = _usd(spent), _usd(budget)
+    decimals = len(limit.partition(".")[2])
+    while said == limit and spent != budget and decimals < 6:
+        decimals += 1
+        said, limit = f"${spent:.{decimals}f}", f"${budget:.{decimals}f}"
+    return f"{said} of {limit}"
+
+
 def over(agent: api.Agent) -> str | None:
     """How the agent is over its own budget (``$0.52 of $0.50``), or None."""
-    if agent.budget_usd is not None and agent.cost >= agent.budget_usd:
-        return f"{_usd(agent.cost)} of {_usd(agent.budget_usd)}"
+    if agent.budget_usd is not None and agent.total_cost >= agent.budget_usd:
+        cloud = f" (incl. {_usd(agent.environment_cost)} cloud running time)" if agent.environment_cost else ""
+        return f"{_of(agent.total_cost, agent.budget_usd)}{cloud}"
     if agent.budget_tokens is not None and agent.tokens >= agent.budget_tokens:
         return f"{agent.tokens:,} of {agent.budget_tokens:,} tokens"
     return None
@@ -50,7 +67,7 @@ def share(agent: api.Agent) -> float:
     """The largest share of the agent's budgets it has used (0 without a budget)."""
     used = 0.0
     if agent.budget_usd:
-        used = max(used, agent.cost / agent.budget_usd)
+        used = max(used, agent.total_cost / agent.budget_usd)
     if agent.budget_tokens:
         used = max(used, agent.tokens / agent.budget_tokens)
     return used
@@ -69,15 +86,17 @@ class Budgets:
         # Today's totals as last written: the service is the store's only writer of spend, so the day's
         # limit is judged on every agent event without a read of the store.
         self._today: tuple[str, float, int] | None = None
+        self._cloud_poll: asyncio.Task[None] | None = None
 
     async def start(self, agents: list[api.Agent]) -> None:
         # What agents cost before this start was counted by the service that saw it.
         self._seen = {a.id: (a.cost, a.tokens) for a in agents}
         for agent in agents:
             self._check(agent)
+        self._cloud_poll = asyncio.get_running_loop().create_task(self._follow_cloud())
 
     async def close(self) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, *([self._cloud_poll] if self._cloud_poll else [])):
             task.cancel()
 
     def settings_changed(self) -> None:
@@ -99,19 +118,54 @@ class Budgets:
         self._check(agent)
         self._check_day()
 
+    # --- cloud running time ----------------------------------------------------------------
+
+    async def _follow_cloud(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.current.budgets.cloud_poll_seconds)
+            try:
+                await self.count_cloud()
+            except Exception:  # one bad poll must not end the following
+                log.exception("could not count the cloud running time")
+
+    async def count_cloud(self) -> None:
+        """Count what each active cloud environment's running time cost since it was last counted."""
+        active = [(rec.id, env) for rec, env, _ in self.palot.store.list_agents_with_environments(include_archived=False)
+                  if env is not None and env.type == "cloud" and env.state == "active"]
+        estimates = await asyncio.gather(*(self._running_cost(env) for _, env in active))
+        for (agent_id, env), usd in zip(active, estimates):
+            if usd is None:
+                continue
+            day = today()
+            counted = self.palot.store.count_environment_cost(agent_id, env.id, usd, day)
+            if counted is not None:
+                self._today = (day, counted[1], counted[2])
+                self.palot.agents.announce(agent_id)  # its new view comes back through on_event and is judged
+
+    async def _running_cost(self, env: EnvironmentRecord) -> float | None:
+        """The estimated cost of the environment's running time so far, as ``palot agents env`` shows it."""
+        resources = await self.palot.backends["cloud"].resources(env)  # None while the Worker cannot say
+        estimate = resources.get("cost_usd_estimate") if resources else None
+        return float(estimate) if estimate is not None else None
+
+    # --- judging -----------------------------------------------------------------------------
+
     def _check(self, agent: api.Agent) -> None:
-        if agent.status not in _STOPPABLE:
+        # An idle cloud agent still costs (its environment runs), so it is paused too; a worktree one is not.
+        stoppable = agent.status in _STOPPABLE or (agent.status == api.AgentStatus.COMPLETED
+                                                    and agent.environment_cost > 0)
+        if not stoppable:
             self._stopping.discard(agent.id)
         reached = over(agent)
         if reached is not None:
-            if agent.status in _STOPPABLE and agent.id not in self._stopping:
+            if stoppable and agent.id not in self._stopping:
                 self._stop(agent, f"budget reached: {reached}", f"palot agents budget {agent.id} "
                            f"{self._suggest(agent)}")
             return
         limits = (agent.budget_usd, agent.budget_tokens)
         if share(agent) >= self.settings.current.budgets.warn_at and self._warned.get(agent.id) != limits:
             self._warned[agent.id] = limits
-            used = f"{_usd(agent.cost)} of {_usd(agent.budget_usd)}" if agent.budget_usd else \
+            used = f"{_usd(agent.total_cost)} of {_usd(agent.budget_usd)}" if agent.budget_usd else \
                 f"{agent.tokens:,} of {agent.budget_tokens:,} tokens"
             self.notifier.notify("needs_you", "budget_warning", f"{agent.title} ({agent.id}) used {share(agent):.0%} "
                                  "of its budget", f"{used}; it stops at 100 %",
@@ -160,7 +214,8 @@ class Budgets:
     def _suggest(agent: api.Agent) -> str:
         """A budget to propose: double the current one (in the unit it has)."""
         if agent.budget_usd is not None:
-            return f"{max(agent.budget_usd * 2, agent.cost * 1.5):.2f}"
+            usd = max(agent.budget_usd * 2, agent.total_cost * 1.5)
+            return f"{usd:.2f}" if usd >= 0.01 else f"{usd:.6f}".rstrip("0")  # never "0.00" for a tiny budget
         return f"--tokens {max((agent.budget_tokens or 0) * 2, int(agent.tokens * 1.5))}"
 
     # --- what actions ask -----------------------------------------------------------------

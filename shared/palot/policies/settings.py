@@ -35,6 +35,7 @@ class BudgetSettings(_Strict):
     day_usd: float | None = Field(None, gt=0, description="all agents together, per calendar day")
     day_tokens: int | None = Field(None, gt=0, description="all agents together, per calendar day")
     warn_at: float = Field(0.8, gt=0, lt=1, description="the share of a budget that sends a 'needs you' warning")
+    cloud_poll_seconds: float = Field(60, ge=1, description="how often cloud running time is counted toward budgets")
 
 
 class ProjectSettings(_Strict):
