@@ -496,12 +496,15 @@ class ContainerBackend:
 
     async def failure(self, env: EnvironmentRecord) -> str | None:
         """Why the environment failed the agent, if it did: the container died, or the OOM killer struck."""
+        gone = "the environment's container is gone; destroy the agent or archive it to keep its branch"
         try:
             container = await self._container(env)
         except EnvironmentGone:
-            return "the environment's container is gone; destroy the agent or archive it to keep its branch"
+            return gone
         except PalotError:
             return "the container engine is unreachable; start it again, then prompt the agent to continue"
+        if container.status in ("removing", "dead"):  # `docker rm -f` caught in the act: it is not coming back
+            return gone
         limit = env.data.get("memory")
         state = container.attrs.get("State", {})
         if state.get("OOMKilled"):
