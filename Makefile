@@ -55,8 +55,11 @@ test-deps: $(STAMP)
 	  npm install --prefix $(INSPECTOR_DIR) --no-audit --no-fund --loglevel=error \
 	    node@22 @modelcontextprotocol/inspector@$(INSPECTOR_VERSION)
 
+# Two workers: the tests wait on servers more than they compute. Container tests share one worker (one engine).
+TEST_WORKERS ?= 2
+
 test: setup test-deps
-	$(PY) -m pytest tests --ignore=tests/bench --durations=15
+	$(PY) -m pytest tests --ignore=tests/bench --durations=15 -n $(TEST_WORKERS) --dist loadgroup
 
 bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench

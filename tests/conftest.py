@@ -21,6 +21,19 @@ SCRIPTS = Path(__file__).parent / "scripts"
 CORE_SCRIPT = SCRIPTS / "core.json"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for `make test`'s workers (``-n 2 --dist loadgroup``): every test that needs the private
+    container engine runs on one worker (one dockerd per machine: they would share its socket, bridge and
+    iptables), and every other module stays whole on one worker, so its module-scoped service starts once."""
+    for item in items:
+        if "container_engine" in item.fixturenames:
+            item.add_marker(pytest.mark.engine)
+            item.add_marker(pytest.mark.xdist_group("engine"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def opencode_bin() -> Path:
     """The pinned OpenCode where `make setup` put it, shared by every Palot home (installed if missing, so a test

@@ -222,8 +222,7 @@ def test_spawn_shows_progress_and_watch_follows_the_agent_until_it_settles(cli: 
     archived = cli.run("agents", "watch", spawned["id"], timeout=30)  # archived agents are not replayed
     assert archived.returncode == 0 and "archived" in archived.stdout
 
-
-def test_wait_exits_0_for_a_completed_agent(cli: Cli, spawned: dict[str, Any]):
+    # `wait` on a completed agent (by its branch) returns at once with exit 0.
     out = cli.run("agents", "wait", "palot/write-notes-please", "--timeout", "30", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "completed"

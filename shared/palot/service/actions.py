@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import api
-from ..errors import InvalidState, PalotError
+from ..errors import InvalidInput, InvalidState, PalotError
 from ..install import Progress
 
 if TYPE_CHECKING:
@@ -131,6 +131,8 @@ async def _move(svc: "Service", req: api.MoveRequest, progress: Progress) -> api
         try:
             result = await svc.palot.agents.move(agent_id, req.target, options=_opts(req.options),
                                                  resume=req.resume, progress=step)
+        except InvalidInput:
+            raise  # refused before anything moved: the caller has the error, nobody else needs to hear it
         except PalotError as e:
             svc.policies.outcomes.move_failed(agent_id, title, req.target, str(e))
             raise
