@@ -160,3 +160,43 @@ async def test_a_client_starting_the_service_while_the_old_one_still_stops_waits
         finally:
             await palot.close()
             await stop_service(home)
+
+
+def _servers_of(home: Path) -> list[int]:
+    """The `opencode serve` processes running for ``home`` (found by the PALOT_HOME they were started with)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            env = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmdline and any(c.endswith(b"opencode") for c in cmdline[:1]) \
+                and f"PALOT_HOME={home}".encode() in env and _alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+async def test_a_service_stopped_while_it_restarts_opencode_leaves_no_server_behind(
+        tmp_path: Path, opencode_bin: Path) -> None:
+    home = tmp_path / "palot-home"
+    proc = start_service(home, SCRIPT)
+    palot = await wait_ready(home, proc)
+    try:
+        status = await palot.status()
+        assert status.opencode_pid is not None and _servers_of(home) == [status.opencode_pid]
+        os.kill(status.opencode_pid, signal.SIGKILL)
+        # The service starts a new server; stop the service while that one is still starting.
+        await _until(lambda: any(pid != status.opencode_pid for pid in _servers_of(home)), 60,
+                     "the restart of the OpenCode server")
+        assert await palot.stop_service(stop_opencode=True)
+        proc.wait(30)
+        await _until(lambda: not _servers_of(home), 10, "the end of every OpenCode server of the home")
+    finally:
+        await palot.close()
+        for pid in _servers_of(home):  # never leave one running, whatever failed
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            await stop_service(home, proc)

@@ -355,33 +355,47 @@ class ServerManager:
         """Start the server (and the scripted model, unless a live one is reused as (pid, port))."""
         binary = await asyncio.to_thread(ensure_opencode, self.paths, self.opencode_bin, self.progress)
         scripted_pid = scripted_port = None
-        if self.scripted and reuse_scripted:
-            scripted_pid, scripted_port = reuse_scripted
-        elif self.scripted:
-            scripted_port = free_port()
-            self._scripted_proc = self._start_scripted(scripted_port)
-            scripted_pid = self._scripted_proc.pid
-            await _wait_port(scripted_port, 15.0, self._scripted_proc, self.paths.server_dir / "scripted.log")
-        log_path = self.paths.server_dir / "opencode.log"
-        env = self._server_env(password, scripted_port)
-        with open(log_path, "ab") as out:
-            # A new session: the server outlives this Palot process (`palot up`), and
-            # Ctrl-C in the terminal does not reach it.
-            self._proc = subprocess.Popen(
-                [str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.paths.home, env=env, start_new_session=True,
-            )
-        state = ServerState(pid=self._proc.pid, port=port, password=password, version=OPENCODE_VERSION,
-                            started_at=time.time(), profile=self.profile,
-                            scripted_pid=scripted_pid, scripted_port=scripted_port)
+        started: list[int] = []  # what this start launched: ended if the start fails or is cancelled
+        try:
+            if self.scripted and reuse_scripted:
+                scripted_pid, scripted_port = reuse_scripted
+            elif self.scripted:
+                scripted_port = free_port()
+                self._scripted_proc = self._start_scripted(scripted_port)
+                scripted_pid = self._scripted_proc.pid
+                started.append(scripted_pid)
+                await _wait_port(scripted_port, 15.0, self._scripted_proc, self.paths.server_dir / "scripted.log")
+            log_path = self.paths.server_dir / "opencode.log"
+            env = self._server_env(password, scripted_port)
+            with open(log_path, "ab") as out:
+                # A new session: the server outlives this Palot process (`palot up`), and
+                # Ctrl-C in the terminal does not reach it.
+                self._proc = subprocess.Popen(
+                    [str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=self.paths.home, env=env, start_new_session=True,
+                )
+            started.append(self._proc.pid)
+            state = ServerState(pid=self._proc.pid, port=port, password=password, version=OPENCODE_VERSION,
+                                started_at=time.time(), profile=self.profile,
+                                scripted_pid=scripted_pid, scripted_port=scripted_port)
+            await self._until_healthy(state, log_path)
+        except BaseException:  # failed, or cancelled (the service stops mid-restart): leave nothing running
+            for pid in reversed(started):
+                terminate(pid)
+            raise
+        self._write_state(state)
+        log.info("started OpenCode %s on %s (pid %s)", OPENCODE_VERSION, state.url, state.pid)
+        return state
+
+    async def _until_healthy(self, state: ServerState, log_path: Path) -> None:
+        assert self._proc is not None
         deadline = time.monotonic() + 60
         while not await self._healthy(state):
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                self._proc.kill()
                 tail = log_path.read_text(errors="replace")[-1500:]
                 raise ServerUnavailable(
-                    f"OpenCode did not start on 127.0.0.1:{port}; its log says:\n{tail}",
+                    f"OpenCode did not start on 127.0.0.1:{state.port}; its log says:\n{tail}",
                     f"see {log_path}; if the port is taken, run `palot down` or pick another with --port",
                 )
             await asyncio.sleep(0.1)
@@ -391,9 +405,6 @@ class ServerManager:
                 f"the server reports OpenCode {health.version}, Palot needs {OPENCODE_VERSION}",
                 "run `palot doctor --fix`",
             )
-        self._write_state(state)
-        log.info("started OpenCode %s on %s (pid %s)", OPENCODE_VERSION, state.url, state.pid)
-        return state
 
     def _adopt(self, state: ServerState) -> None:
         self.state = state
