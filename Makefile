@@ -59,7 +59,7 @@ test-deps: $(STAMP)
 TEST_WORKERS ?= 2
 
 test: setup test-deps
-	$(PY) -m pytest tests --ignore=tests/bench --durations=15 -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest tests --ignore=tests/bench --durations=15 -n $(TEST_WORKERS)
 
 bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import workers
 from palot import Palot, PalotPaths
 from palot.install import ensure_opencode, install_ripgrep
 
@@ -21,17 +22,17 @@ SCRIPTS = Path(__file__).parent / "scripts"
 CORE_SCRIPT = SCRIPTS / "core.json"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the tests for `make test`'s workers (``-n 2 --dist loadgroup``): every test that needs the private
-    container engine runs on one worker (one dockerd per machine: they would share its socket, bridge and
-    iptables), and every other module stays whole on one worker, so its module-scoped service starts once."""
-    for item in items:
-        if "container_engine" in item.fixturenames:
-            item.add_marker(pytest.mark.engine)
-            item.add_marker(pytest.mark.xdist_group("engine"))
-        else:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if "container_engine" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.engine)
+
+
+# `make test` runs on xdist workers, grouped by tests/workers.py (one worker for every engine test, and each
+# other module whole on one worker).
+pytest_configure = workers.configure
+pytest_unconfigure = workers.unconfigure
+pytest_collection_modifyitems = workers.collected
+pytest_xdist_make_scheduler = workers.make_scheduler
 
 
 @pytest.fixture(scope="session")
