@@ -316,9 +316,13 @@ def _sse_checks(api: httpx.Client, events: queue.Queue[tuple[float, dict]], open
     made = api.post("/envs/alpha/opencode/session", params={"directory": "/workspace"}, json={})
     assert made.status_code == 200
     session = made.json()["id"]
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
     while True:
+        assert time.monotonic() < deadline, f"no event of session {session} within 60 s; the stream sent {seen}"
         at, event = events.get(timeout=30)  # the stream is still open: events keep arriving
         kind = event.get("payload", {}).get("type")
+        seen.append(str(kind or event))
         if kind in ("session.created", "session.updated") and session in json.dumps(event):
             break
     print(f"SSE: {kind} arrived {1000 * (at - triggered):.0f} ms after the request that caused it")
