@@ -159,8 +159,9 @@ async def raw_request(client: LanguageClient, msg_id: int, method: str, params: 
 async def test_bad_commands_get_clear_errors_and_change_nothing(lsp_client: LanguageClient, workspace: Path):
     e = await error_of(lsp_client, "palot.nope")
     assert e.code == -32602 and "unknown command 'palot.nope'; Palot's commands are: palot.abort" in e.message
-    e = await error_of(lsp_client, "palot.spawn", {"uri": "file:///x"})
-    assert e.code == -32602 and e.message.startswith("palot.spawn needs 'prompt'; pass one object: {\"prompt\"")
+    e = await error_of(lsp_client, "palot.spawn", {"uri": "file:///x"})  # a prompt, or a template
+    assert e.code == -32602 and e.message.startswith("palot.spawn: the prompt is empty: say what the agent should "
+                                                     "work on, or give a template")
     e = await error_of(lsp_client, "palot.replyPermission", {"agent": "ag_1", "reply": "sure"})
     assert e.code == -32602 and "'reply' must be one of once, always, reject" in e.message
 
@@ -336,8 +337,8 @@ async def test_templates_are_added_picked_and_spawned_from_in_the_editor(lsp_cli
     # One that needs variables says how to give them; palot.spawn takes the template and its vars.
     pick["title"] = "greet (name)"
     await execute(lsp_client, "palot.templates")
-    await eventually(lambda: messages(lsp_client, 'run palot.spawn with {"template": "greet", "vars": {"name": "…"}}'),
-                     what="how to fill the variables")
+    usage = 'run palot.spawn with {"template": "greet", "vars": {"name": "…"}}'
+    await eventually(lambda: messages(lsp_client, usage), what="how to fill the variables")
     with pytest.raises(JsonRpcException) as e:
         await execute(lsp_client, "palot.spawn", {"template": "greet", "vars": {"nme": "Ada"}})
     assert "has no variable nme" in e.value.message and len(await execute(lsp_client, "palot.list")) == 1

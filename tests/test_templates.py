@@ -87,7 +87,8 @@ async def test_templates_are_added_listed_shown_replaced_and_removed_through_the
     text = cli(palot, "templates", "show", "fix-issue", "--project", str(web))
     assert text.returncode == 0
     assert "variables: issue, file" in text.stdout and "Fix issue #{issue} in {file}" in text.stdout
-    assert f"palot agents spawn {web} --template fix-issue --var issue=… --var file=…" in text.stdout.replace("\n", "")
+    spawn_line = f"palot agents spawn {web} --template fix-issue --var issue=… --var file=…"
+    assert spawn_line in text.stdout.replace("\n", "")
 
     # Adding it again replaces it, and says so.
     again = await palot.template_add("fix-issue", "Fix issue {issue} in {file}.", project=web)

@@ -707,7 +707,9 @@ def request_for(action: str, arguments: dict[str, Any]) -> BaseModel:
         return spec.request.model_validate(arguments)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        where = ".".join(str(p) for p in first.get("loc", ()))
         msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        if not where:  # a check of several fields together (e.g. a prompt or a template): its message says which
+            raise InvalidInput(f"{action}: {msg}", f"fix the arguments ({len(e.errors())} problem(s) in all)") from None
         raise InvalidInput(f"{action}: {where}: {msg}",
                            f"fix the '{where}' argument ({len(e.errors())} problem(s) in all)") from None

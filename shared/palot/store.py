@@ -997,7 +997,8 @@ class Store:
                                (template.project_path, template.name)).fetchone()
             if old is not None:
                 template = template.model_copy(update={"created_at": old[0]})
-            conn.execute(f"INSERT OR REPLACE INTO templates ({cols}) VALUES ({', '.join('?' for _ in _TEMPLATE_COLS)})",
+            marks = ", ".join("?" for _ in _TEMPLATE_COLS)
+            conn.execute(f"INSERT OR REPLACE INTO templates ({cols}) VALUES ({marks})",
                          [getattr(template, c) for c in _TEMPLATE_COLS])
         return template, old is not None
 

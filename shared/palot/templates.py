@@ -85,10 +85,12 @@ def fill(template: api.Template, values: Mapping[str, str]) -> str:
 
 
 def view(rec: TemplateRecord) -> api.Template:
-    return api.Template(name=rec.name, project=rec.project_path or None, prompt=rec.prompt,
-                        variables=variables(rec.prompt), title=rec.title, environment=rec.environment,  # type: ignore[arg-type]
-                        model=rec.model, permission_mode=rec.permission_mode,  # type: ignore[arg-type]
-                        setup_script=rec.setup_script, created_at=rec.created_at, updated_at=rec.updated_at)
+    """The API's view of a stored template (its environment and mode were checked by the request that added it)."""
+    return api.Template.model_validate({
+        "name": rec.name, "project": rec.project_path or None, "prompt": rec.prompt,
+        "variables": variables(rec.prompt), "title": rec.title, "environment": rec.environment, "model": rec.model,
+        "permission_mode": rec.permission_mode, "setup_script": rec.setup_script, "created_at": rec.created_at,
+        "updated_at": rec.updated_at})
 
 
 class Templates:
