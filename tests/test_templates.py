@@ -20,10 +20,22 @@ from service_support import PALOT, running_service
 from palot import api
 from palot.client import PalotClient
 from palot.errors import InvalidInput, TemplateNotFound
+from palot.templates import fill, variables
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GREETING = "Write a templated greeting for {name} in GREETING.md, signed {{the team}}."
+
+
+async def test_variables_are_named_once_in_order_and_double_braces_are_literal() -> None:
+    text = "Fix {issue} in {file}: {{keep}} {issue}'s {{ and }} as they are; {_x-1}"
+    assert variables(text) == ["issue", "file", "_x-1"]
+    template = api.Template(name="t", prompt=text, created_at=0, updated_at=0)
+    assert fill(template, {"issue": "#4", "file": "{a}.py", "_x-1": ""}) == (
+        "Fix #4 in {a}.py: {keep} #4's { and } as they are; ")  # a value is inserted as written, never re-read
+    for bad in ("{1st}", "{a b}", "{", "a}b", "{{x}", "{a.b}"):
+        with pytest.raises(InvalidInput):
+            variables(bad)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
