@@ -7,8 +7,9 @@
 | lines an agent changed | Show the agent's change · Apply the agent's change to this file | ``palot.showDiff`` · ``palot.apply`` |
 | a pending permission request | Allow once · Allow always · Reject | ``palot.replyPermission`` |
 
-And what the buttons of a "needs you" notification (``window/showMessageRequest``) and of ``palot.inbox``'s
-pick are: :func:`notification_button`, :func:`inbox_choices`, :data:`REPLY_CHOICES`.
+And what the buttons of a "needs you" notification (``window/showMessageRequest``), of ``palot.inbox``'s
+pick and of ``palot.templates``' pick are: :func:`notification_button`, :func:`inbox_choices`,
+:data:`REPLY_CHOICES`, :func:`template_choices`, :func:`template_spawn`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ BUDGET = "palot.setBudget"
 INBOX = "palot.inbox"
 REPLY_INBOX = "palot.replyInbox"
 SETTINGS = "palot.settings"
+TEMPLATES = "palot.templates"
+TEMPLATE_SHOW = "palot.showTemplate"
+TEMPLATE_ADD = "palot.addTemplate"
+TEMPLATE_REMOVE = "palot.removeTemplate"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"
@@ -258,3 +263,26 @@ def inbox_question(item: api.InboxItem, now: float | None = None) -> str:
 
 def _clock(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts))
+
+
+#: How many templates ``palot.templates`` offers as buttons (editors show a handful at most).
+TEMPLATE_CHOICES = 8
+
+
+def template_choices(templates: Sequence[api.Template]) -> dict[str, api.Template]:
+    """The templates as button titles: the name, and the variables it needs (to fill in ``vars``)."""
+    return {t.name + (f" ({', '.join(t.variables)})" if t.variables else ""): t
+            for t in templates[:TEMPLATE_CHOICES]}
+
+
+def template_spawn(template: api.Template, project: str) -> ActionSpec:
+    """The button that spawns an agent from a template in ``project`` (a template without variables)."""
+    return ActionSpec(f"Spawn from {template.name}", lsp.CodeActionKind.Empty, SPAWN,
+                      {"template": template.name, "project": project})
+
+
+def template_usage(template: api.Template) -> str:
+    """How to spawn from a template that needs variables (an editor cannot ask for free text)."""
+    example = ", ".join(f'"{v}": "…"' for v in template.variables)
+    return (f"Template {template.name} needs {', '.join(template.variables)}: run palot.spawn with "
+            f'{{"template": "{template.name}", "vars": {{{example}}}}}.')

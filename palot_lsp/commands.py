@@ -18,6 +18,7 @@ Some commands take a little more, for the editor:
 | ``palot.apply`` | path? | applies one file of the agent's changes, as the editor's own edit |
 | ``palot.inbox`` | pick? (default true) | offers the oldest pending requests as buttons and answers the picked one |
 | ``palot.settings`` | open? | opens settings.toml in the editor |
+| ``palot.templates`` | pick? (default true) | offers the templates as buttons; the picked one spawns an agent in the workspace (or says which ``vars`` it needs) |
 
 Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScript``, ``includeArchived``,
 ``permission``) are still accepted for the api names.
@@ -100,6 +101,8 @@ def _kind(annotation: Any) -> tuple[str, tuple[str, ...]]:
         return "string", tuple(str(a) for a in args)
     if origin in (list, tuple):
         return "array", ()
+    if origin is dict:
+        return "object", ()
     if annotation is bool:
         return "boolean", ()
     if annotation in (int, float):
@@ -120,6 +123,12 @@ def api_args(action: str, *, optional: Sequence[str] = (), first: Sequence[str] 
         kind, choices = _kind(fields[name].annotation)
         out.append(Arg(name, kind, fields[name].is_required() and name not in optional, choices))
     return tuple(out)
+
+
+def _is_model(action: str, field: str) -> bool:
+    """Whether the field is a request model of its own (container ``options``), not a plain mapping (``vars``)."""
+    annotation = api.ACTIONS[action].request.model_fields[field].annotation
+    return any(isinstance(a, type) and issubclass(a, BaseModel) for a in (annotation, *typing.get_args(annotation)))
 
 
 def _object_model(action: str, field: str) -> type[BaseModel]:
@@ -213,10 +222,12 @@ def dump(value: Any) -> Any:
 
 async def spawn(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
     client = await ls.palot_ready()
-    prompt, project = a["prompt"], a.get("project")
-    if "uri" in a:
+    prompt, project = a.get("prompt"), a.get("project")
+    if "uri" in a and prompt is not None:
         prompt, file_project = await ls.prompt_with_file(prompt, a["uri"], a.get("range"))
         project = project or file_project
+    elif "uri" in a:  # a template's prompt is the agent's: the file only says which project
+        project = project or ls.folder_of(a["uri"])
     project = project or ls.default_project()
     agent: api.Agent = await client.call("spawn", request(COMMANDS[names.SPAWN], a, prompt=prompt, project=project),
                                          progress=report)
@@ -429,6 +440,26 @@ async def settings(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -
     return dump(view)
 
 
+async def templates(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> list[dict[str, Any]]:
+    """The templates (of the workspace's project, when it has one); the editor offers them as buttons and spawns
+    an agent from the picked one, without holding up this command's answer."""
+    client = await ls.palot_ready()
+    found: list[api.Template] = await client.call("templates", request(COMMANDS[names.TEMPLATES], a))
+    if not found:
+        ls.show("No prompt templates yet: add one with palot.addTemplate (or `palot templates add`).")
+    elif a.get("pick", True):
+        ls.pick_template(found)
+    else:
+        ls.show("\n".join(f"{t.name}  {t.project or 'every project'}  needs: {', '.join(t.variables) or 'nothing'}"
+                          for t in found))
+    return dump(found)
+
+
+def _template_saved(saved: api.TemplateSaved) -> str:
+    return saved.message + (f" (variables: {', '.join(saved.template.variables)})" if saved.template.variables
+                            else "")
+
+
 def _destroyed(done: api.Done) -> str:
     return done.message or "Removed the agent, its environment and its branch."
 
@@ -445,6 +476,7 @@ _EXTRA: dict[str, tuple[Arg, ...]] = {
     names.APPLY: (Arg("path", "string", api=False),),
     names.INBOX: (Arg("pick", "boolean", api=False),),
     names.SETTINGS: (Arg("open", "boolean", api=False),),
+    names.TEMPLATES: (Arg("pick", "boolean", api=False),),
 }
 #: (command id, action, run, progress title); the order of the editor's command list.
 _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
@@ -473,6 +505,10 @@ _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.INBOX, "inbox", inbox, None),
     (names.REPLY_INBOX, "inbox_reply", _plain_call(names.REPLY_INBOX, _replied), None),
     (names.SETTINGS, "settings", settings, None),
+    (names.TEMPLATES, "templates", templates, None),
+    (names.TEMPLATE_SHOW, "template_show", _plain_call(names.TEMPLATE_SHOW), None),
+    (names.TEMPLATE_ADD, "template_add", _plain_call(names.TEMPLATE_ADD, _template_saved), None),
+    (names.TEMPLATE_REMOVE, "template_remove", _plain_call(names.TEMPLATE_REMOVE, lambda done: done.message), None),
 )
 
 
@@ -495,4 +531,5 @@ COMMAND_FIELDS: dict[str, tuple[str, ...]] = {c.name: tuple(a.name for a in c.ar
 #: ``options``: memory, cpus, pids, network, ports), from the api's request models.
 OBJECT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     c.name: {name: tuple(_object_model(c.action, name).model_fields) for name in
-             (a.name for a in c.args if a.type == "object" and a.api)} for c in COMMANDS.values()}
+             (a.name for a in c.args if a.type == "object" and a.api and _is_model(c.action, a.name))}
+    for c in COMMANDS.values()}

@@ -46,6 +46,9 @@ from .actions import (
     notification_button,
     notification_text,
     request_lines,
+    template_choices,
+    template_spawn,
+    template_usage,
 )
 from .changes import agent_label
 from .commands import COMMANDS, Command, InvalidArguments, inbox_lines, parse_arguments
@@ -255,6 +258,34 @@ class PalotLanguageServer(LanguageServer):
             return
         await self.press(ActionSpec(reply, lsp.CodeActionKind.Empty, names.REPLY_INBOX,
                                     {"reply": REPLY_CHOICES[reply], "permission_ids": [item.permission_id]}))
+
+    def pick_template(self, templates: list[api.Template]) -> None:
+        """Offer the templates as buttons; the picked one spawns an agent in the workspace's project (one that
+        needs variables says how to give them: an editor's buttons cannot ask for text)."""
+        self.ask(self._pick_template(templates))
+
+    async def _pick_template(self, templates: list[api.Template]) -> None:
+        choices = template_choices(templates)
+        listing = "\n".join(choices)
+        picked = await self.question("Spawn an agent from which template?", list(choices),
+                                     fallback=f"Prompt templates:\n{listing}", type=lsp.MessageType.Info)
+        template = choices.get(picked or "")
+        if template is None:
+            return
+        if template.variables:
+            self.show(template_usage(template))
+            return
+        try:
+            project = template.project or self.default_project()
+        except InvalidInput as e:
+            self.show(f"Spawn from {template.name} failed: {e}", lsp.MessageType.Error)
+            return
+        await self.press(template_spawn(template, project))
+
+    def folder_of(self, uri: str) -> str | None:
+        """The folder of a file (a spawn's project, when no other is given)."""
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        return os.path.dirname(path) if path else None
 
     def schedule_publish(self, uri: str) -> None:
         """Publish the file's diagnostics soon, once per burst of changes."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from palot.api import ActivityItem, Agent, AgentMessage, AuditEntry, InboxItem, MoveRecord, Notification, Spend
+from palot.api import (ActivityItem, Agent, AgentMessage, AuditEntry, InboxItem, MoveRecord, Notification, Spend,
+                       Template)
 
 
 class Project(BaseModel):
@@ -51,6 +52,13 @@ class Notifications(BaseModel):
 
     notifications: list[Notification]
     total: int = Field(description="how many are listed (the latest 50 at most)")
+
+
+class TemplateList(BaseModel):
+    """Prompt templates, by name: each with its project (null: every project) and the variables it needs."""
+
+    templates: list[Template]
+    total: int = Field(description="how many templates are listed")
 
 
 class Inbox(BaseModel):

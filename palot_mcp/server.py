@@ -31,6 +31,8 @@ its cursor, or subscribe to palot://agents/{id}), answer its permission requests
 it to your checkout, open a PR, move it to a container or the cloud, archive it (keeps the branch) or destroy it. \
 list_inbox shows every permission request waiting on a person across agents (reply_inbox answers many at once); \
 set_budget caps an agent's spend; palot://agents and service_status show today's spend and the inbox count. \
+Prompt templates (list_templates, save_template) are reusable prompts with {variables}: spawn_agent with \
+`template` and `vars` instead of a prompt. \
 Tools take an agent as `agent`: its id (like ag_1a2b3c4d), a unique prefix of it, or its branch. Errors say what \
 to do next."""
 

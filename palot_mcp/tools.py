@@ -27,7 +27,7 @@ from palot.errors import AgentNotFound
 from .app import PalotApp
 from .arguments import Override
 from .models import (ActivityPage, AgentList, ApplyResult, AuditLog, DestroyResult, Inbox, InboxReplies, MessageList,
-                     ModelList, MoveList, Project, ProjectList, WaitResult)
+                     ModelList, MoveList, Project, ProjectList, TemplateList, WaitResult)
 from .progress import Progress
 
 # --- tool hints --------------------------------------------------------------------
@@ -216,11 +216,47 @@ class Tools:
         settings then hold)."""
         return await self._palot.call("settings", request)
 
+    # --- prompt templates ------------------------------------------------------
+
+    @tool("templates", "List prompt templates", READ_ONLY,
+          project=Override(description="only the templates usable in this project: its path, name or id"))
+    async def list_templates(self, ctx: Context, request: api.TemplatesRequest) -> TemplateList:
+        """The reusable prompts agents can be spawned from (spawn_agent with `template` and `vars`): each with
+        its project (null: every project), the {variables} it needs and its defaults (title, environment, model,
+        permission mode, setup script). With a project, a template of the project hides one of the same name
+        for every project."""
+        templates = await self._palot.call("templates", request)
+        return TemplateList(templates=templates, total=len(templates))
+
+    @tool("template_show", "Get a prompt template", READ_ONLY,
+          project=Override(description="the project whose template it is (default: the one for every project, or "
+                                       "the only one of that name)"))
+    async def get_template(self, ctx: Context, request: api.TemplateRef) -> api.Template:
+        """One template: its whole prompt, the {variables} a spawn must give in `vars`, and its defaults."""
+        return await self._palot.call("template_show", request)
+
+    @tool("template_add", "Save a prompt template", changes(idempotent=True),
+          prompt=Override(description="the prompt, with {variable} placeholders; {{ and }} are literal braces"),
+          project=Override(description="the git repository it belongs to (path); default: every project"),
+          model=MODEL)
+    async def save_template(self, ctx: Context, request: api.TemplateAddRequest) -> api.TemplateSaved:
+        """Add a prompt template, or replace the one of that name in that project (`replaced` says which).
+        Spawn agents from it with spawn_agent(template=name, vars={...})."""
+        return await self._palot.call("template_add", request)
+
+    @tool("template_remove", "Remove a prompt template", changes(destructive=True))
+    async def remove_template(self, ctx: Context, request: api.TemplateRef) -> api.Done:
+        """Remove a prompt template (agents spawned from it are not touched)."""
+        return await self._palot.call("template_remove", request)
+
     # --- starting and steering -------------------------------------------------
 
     @tool("spawn", "Spawn an agent", changes(),
           project=Override(description="Path of a git repository on this machine"),
-          prompt=Override(description="What the agent should do"),
+          prompt=Override(description="What the agent should do (or give a template)"),
+          template=Override(description="start from this prompt template (list_templates) instead of a prompt; "
+                                        "its defaults apply to the options not given"),
+          vars=Override(description="a value for each of the template's {variables}, e.g. {\"issue\": \"42\"}"),
           model=MODEL,
           setup_script=Override(description="shell script run in the new environment before the agent starts "
                                             "(e.g. `cp \"$PALOT_PROJECT\"/.env* .`)"),
@@ -230,7 +266,7 @@ class Tools:
                                        "pids, network, ports"))
     async def spawn_agent(self, ctx: Context, request: api.SpawnRequest) -> api.Agent:
         """Start a coding agent: a new branch and environment (a git worktree by default) from the project,
-        an OpenCode session in it, and the prompt sent.
+        an OpenCode session in it, and the prompt sent (or a template's, with its variables filled in).
 
         Returns at once with the agent running; follow it with wait_for_agent, get_activity or the
         palot://agents/{id} resource. Sends progress notifications while it provisions."""

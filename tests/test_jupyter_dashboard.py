@@ -350,3 +350,49 @@ async def test_a_request_is_answered_in_the_overviews_inbox_which_shows_todays_s
     assert budgeted.budget_usd == 2.5 and dash.agents[agent.id].budget_usd == 2.5
     settings = await dash.load_settings()
     assert settings.path in dash.overview.settings.value
+
+
+async def test_the_spawn_form_offers_templates_with_a_box_per_variable_and_spawns_from_one(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "templated")
+    saved = await dash.save_template(name="greet", project=str(repo), prompt="Write a templated greeting for {name}.",
+                                     title="Greeting", permission_mode="auto")
+    assert saved.template.variables == ["name"]
+    await dash.save_template(name="notes-anywhere", prompt="write notes <b>as text</b>")
+    dash.new_agent()
+    form = dash.spawn_form
+    form.project.value = str(repo)
+    await dash.sync()
+    assert [value for _label, value in form.template.options] == ["", "greet", "notes-anywhere"]
+    assert ("greet (templated)", "greet") in form.template.options
+
+    form.template.value = "greet"
+    assert list(form.vars.boxes) == ["name"] and form.prompt.layout.display == "none"
+    assert (form.title.value, form.permission_mode.value) == ("Greeting", "auto")  # the template's defaults
+    assert "Write a templated greeting for {name}." in form.template_prompt.value
+    form.template.value = "notes-anywhere"
+    assert "&lt;b&gt;as text&lt;/b&gt;" in form.template_prompt.value and list(form.vars.boxes) == []
+    form.template.value = "greet"
+
+    # A variable left empty: the service names it, and nothing is spawned.
+    before = set(dash.agents)
+    form.launch_button.click()
+    await dash.sync()
+    assert "needs a value for name" in form.message.value and set(dash.agents) == before
+    untouched = git(repo, "branch", "--format=%(refname:short)").split()
+    assert untouched == ["main"]
+
+    form.vars.boxes["name"].value = "Ada"
+    form.launch_button.click()
+    await dash.sync()
+    agent_id = dash.selected
+    assert agent_id is not None, form.message.value
+    await settled(dash, agent_id)
+    agent = dash.agents[agent_id]
+    assert (agent.prompt, agent.title, agent.status) == ("Write a templated greeting for Ada.", "Greeting",
+                                                         AgentStatus.COMPLETED)
+    assert (Path(agent.environment.host_path or "") / "GREETING.md").read_text() == "Hello, Ada!\n"
+    removed = await dash.remove_template(name="notes-anywhere")
+    assert removed.message == "removed template 'notes-anywhere' for every project"
+    assert [value for _label, value in form.template.options] == ["", "greet"]

@@ -40,11 +40,12 @@ def free_port() -> int:
 
 __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 
-COMMANDS = ["palot.abort", "palot.activity", "palot.apply", "palot.archive", "palot.audit", "palot.createPr",
-            "palot.destroy", "palot.environment", "palot.get", "palot.inbox", "palot.list", "palot.messages",
-            "palot.models", "palot.move", "palot.moves", "palot.projects", "palot.prompt", "palot.replyInbox",
-            "palot.replyPermission", "palot.setBudget", "palot.settings", "palot.showDiff", "palot.spawn",
-            "palot.status", "palot.wait"]  # one per action of palot.api.ACTIONS
+COMMANDS = ["palot.abort", "palot.activity", "palot.addTemplate", "palot.apply", "palot.archive", "palot.audit",
+            "palot.createPr", "palot.destroy", "palot.environment", "palot.get", "palot.inbox", "palot.list",
+            "palot.messages", "palot.models", "palot.move", "palot.moves", "palot.projects", "palot.prompt",
+            "palot.removeTemplate", "palot.replyInbox", "palot.replyPermission", "palot.setBudget", "palot.settings",
+            "palot.showDiff", "palot.showTemplate", "palot.spawn", "palot.status", "palot.templates",
+            "palot.wait"]  # one per action of palot.api.ACTIONS
 
 
 async def agent_status(client: LanguageClient, agent_id: str) -> str:
@@ -158,8 +159,9 @@ async def raw_request(client: LanguageClient, msg_id: int, method: str, params: 
 async def test_bad_commands_get_clear_errors_and_change_nothing(lsp_client: LanguageClient, workspace: Path):
     e = await error_of(lsp_client, "palot.nope")
     assert e.code == -32602 and "unknown command 'palot.nope'; Palot's commands are: palot.abort" in e.message
-    e = await error_of(lsp_client, "palot.spawn", {"uri": "file:///x"})
-    assert e.code == -32602 and e.message.startswith("palot.spawn needs 'prompt'; pass one object: {\"prompt\"")
+    e = await error_of(lsp_client, "palot.spawn", {"uri": "file:///x"})  # a prompt, or a template
+    assert e.code == -32602 and e.message.startswith("palot.spawn: the prompt is empty: say what the agent should "
+                                                     "work on, or give a template")
     e = await error_of(lsp_client, "palot.replyPermission", {"agent": "ag_1", "reply": "sure"})
     assert e.code == -32602 and "'reply' must be one of once, always, reject" in e.message
 
@@ -301,3 +303,49 @@ async def test_a_permission_request_asks_with_an_inbox_button_and_the_picked_req
     with pytest.raises(JsonRpcException) as e:
         await execute(lsp_client, "palot.replyInbox", {"reply": "once"})
     assert e.value.code == -32602 and "say which requests" in e.value.message
+
+
+async def test_templates_are_added_picked_and_spawned_from_in_the_editor(lsp_client: LanguageClient, workspace: Path):
+    asked: list[lsp.ShowMessageRequestParams] = []
+    pick: dict[str, str] = {}
+
+    def ask(params: lsp.ShowMessageRequestParams) -> lsp.MessageActionItem | None:
+        asked.append(params)
+        titles = [a.title for a in params.actions or []]
+        return lsp.MessageActionItem(title=pick["title"]) if pick.get("title") in titles else None
+
+    lsp_client.answer_question = ask  # type: ignore[attr-defined]
+    saved = await execute(lsp_client, "palot.addTemplate", {"name": "notes", "prompt": "write notes, plainly",
+                                                            "project": str(workspace), "title": "Notes"})
+    assert saved["replaced"] is False and messages(lsp_client, f"added template 'notes' for {workspace}")
+    await execute(lsp_client, "palot.addTemplate", {"name": "greet",
+                                                    "prompt": "Write a templated greeting for {name}."})
+    assert (await execute(lsp_client, "palot.showTemplate", {"name": "greet"}))["variables"] == ["name"]
+
+    # The quick pick: a template without variables spawns an agent in the workspace at once.
+    pick["title"] = "notes"
+    listed = await execute(lsp_client, "palot.templates", {"project": str(workspace)})
+    assert [t["name"] for t in listed] == ["greet", "notes"]
+    question = await eventually(lambda: next((p for p in asked if "which template" in p.message), None),
+                                what="the templates offered")
+    assert [a.title for a in question.actions or []] == ["greet (name)", "notes"]
+    await eventually(lambda: messages(lsp_client, "“Notes” is working on branch palot/notes"), what="the spawn")
+    [agent] = await execute(lsp_client, "palot.list")
+    assert (agent["prompt"], agent["project_path"]) == ("write notes, plainly", str(workspace))
+    await eventually(lambda: messages(lsp_client, f"Agent {agent['id']} “Notes” completed"), what="completion")
+
+    # One that needs variables says how to give them; palot.spawn takes the template and its vars.
+    pick["title"] = "greet (name)"
+    await execute(lsp_client, "palot.templates")
+    usage = 'run palot.spawn with {"template": "greet", "vars": {"name": "…"}}'
+    await eventually(lambda: messages(lsp_client, usage), what="how to fill the variables")
+    with pytest.raises(JsonRpcException) as e:
+        await execute(lsp_client, "palot.spawn", {"template": "greet", "vars": {"nme": "Ada"}})
+    assert "has no variable nme" in e.value.message and len(await execute(lsp_client, "palot.list")) == 1
+    greeted = await execute(lsp_client, "palot.spawn", {"template": "greet", "vars": {"name": "Ada"}})
+    assert greeted["prompt"] == "Write a templated greeting for Ada."
+    await eventually(lambda: messages(lsp_client, f"Agent {greeted['id']} “Write a templated greeting for Ada.” "
+                                                  "completed"), what="completion")
+    assert (Path(greeted["environment"]["host_path"]) / "GREETING.md").read_text() == "Hello, Ada!\n"
+    removed = await execute(lsp_client, "palot.removeTemplate", {"name": "greet"})
+    assert removed["message"] == "removed template 'greet' for every project"

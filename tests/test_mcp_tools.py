@@ -23,7 +23,8 @@ EVERY_ACTION = {
     "list_projects", "list_agents", "get_agent", "spawn_agent", "send_prompt", "abort_agent", "reply_permission",
     "get_activity", "get_diff", "wait_for_agent", "apply_agent", "create_pr", "archive_agent", "destroy_agent",
     "environment_status", "move_agent", "service_status", "list_models", "get_messages", "list_moves",
-    "get_audit_log", "set_budget", "list_inbox", "reply_inbox", "get_settings",
+    "get_audit_log", "set_budget", "list_inbox", "reply_inbox", "get_settings", "list_templates", "get_template",
+    "save_template", "remove_template",
 }
 
 
@@ -64,14 +65,16 @@ async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(
     read_only = {name for name, t in tools.items() if t.annotations.read_only_hint}
     assert read_only == {"list_projects", "list_agents", "get_agent", "get_activity", "get_diff", "wait_for_agent",
                          "environment_status", "service_status", "list_models", "get_messages", "list_moves",
-                         "get_audit_log", "list_inbox", "get_settings"}
-    assert [n for n, t in tools.items() if t.annotations.destructive_hint] == ["destroy_agent"]
+                         "get_audit_log", "list_inbox", "get_settings", "list_templates", "get_template"}
+    assert [n for n, t in tools.items() if t.annotations.destructive_hint] == ["remove_template", "destroy_agent"]
     assert tools["archive_agent"].annotations.idempotent_hint and not tools["destroy_agent"].annotations.idempotent_hint
     spawn_args = tools["spawn_agent"].input_schema["properties"]
     assert set(spawn_args) >= {"project", "prompt", "environment", "model", "base_branch", "setup_script",
                                "permission_mode"}
-    assert spawn_args["permission_mode"]["enum"] == ["default", "ask", "auto"]
-    assert tools["spawn_agent"].input_schema["required"] == ["project", "prompt"]
+    # Optional (a template's default applies when it is not given), one of the three modes when it is.
+    assert [b.get("enum") for b in spawn_args["permission_mode"]["anyOf"]] == [["default", "ask", "auto"], None]
+    assert tools["spawn_agent"].input_schema["required"] == ["project"]  # a prompt, or a template
+    assert {"template", "vars"} <= set(spawn_args)
 
 
 async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: PalotClient, repo: Path):
@@ -279,3 +282,32 @@ async def test_the_inbox_settings_and_budget_tools_and_the_overview_resource(pal
     status = await palot.status()
     assert overview["inbox"] == status.inbox == 0
     assert overview["spend"] == (status.spend.model_dump(mode="json") if status.spend else None)
+
+
+async def test_a_template_is_saved_listed_and_spawned_from_with_its_variables(palot: PalotClient, tmp_path: Path):
+    project = make_repo(tmp_path / "templated")
+    async with Client(build_server(palot)) as client:
+        saved = data(await client.call_tool("save_template", {
+            "name": "greet", "project": str(project), "prompt": "Write a templated greeting for {name}.",
+            "title": "Greeting"}))
+        assert saved["replaced"] is False and saved["template"]["variables"] == ["name"]
+        listed = data(await client.call_tool("list_templates", {"project": str(project)}))
+        assert [(t["name"], t["project"], t["variables"]) for t in listed["templates"]] == [
+            ("greet", str(project), ["name"])]
+        shown = data(await client.call_tool("get_template", {"name": "greet", "project": str(project)}))
+        assert shown["prompt"] == "Write a templated greeting for {name}."
+
+        # A missing variable is a tool error naming it and the fix; nothing is spawned.
+        missing = error_text(await client.call_tool("spawn_agent", {"project": str(project), "template": "greet"}))
+        assert "template 'greet' needs a value for name" in missing and "--var name=VALUE" in missing
+        assert git(project, "branch", "--format=%(refname:short)").split() == ["main"]
+
+        agent = data(await client.call_tool("spawn_agent", {"project": str(project), "template": "greet",
+                                                            "vars": {"name": "Ada"}}))
+        assert (agent["prompt"], agent["title"]) == ("Write a templated greeting for Ada.", "Greeting")
+        done = await wait(client, agent["id"])
+        assert done["status"] == "completed"
+        assert (Path(done["environment"]["host_path"]) / "GREETING.md").read_text() == "Hello, Ada!\n"
+        removed = data(await client.call_tool("remove_template", {"name": "greet", "project": str(project)}))
+        assert removed["message"] == f"removed template 'greet' of {project}"
+        assert data(await client.call_tool("list_templates", {})) == {"templates": [], "total": 0}

@@ -29,6 +29,8 @@ from palot.api import (
     PullRequest,
     ServiceStatus,
     SettingsView,
+    Template,
+    TemplateSaved,
 )
 from palot.client import PalotClient
 from palot.errors import InvalidInput, PalotError
@@ -68,6 +70,10 @@ ACTION_CONTROLS: dict[str, str] = {
     "inbox": "load_inbox",
     "inbox_reply": "reply_inbox",
     "settings": "load_settings",
+    "templates": "load_templates",
+    "template_show": "show_template",
+    "template_add": "save_template",
+    "template_remove": "remove_template",
 }
 
 
@@ -183,20 +189,49 @@ class DashboardActions:
 
     # --- spawning and steering -------------------------------------------------------------
 
-    async def spawn(self, *, project: str, prompt: str, environment: str = "worktree", title: str | None = None,
-                    model: str | None = None, base_branch: str | None = None, branch: str | None = None,
-                    setup_script: str | None = None, permission_mode: str = "default",
+    async def spawn(self, *, project: str, prompt: str | None = None, environment: str | None = None,
+                    title: str | None = None, model: str | None = None, base_branch: str | None = None,
+                    branch: str | None = None, setup_script: str | None = None, permission_mode: str | None = None,
                     options: dict[str, Any] | ContainerOptions | None = None, budget_usd: float | None = None,
-                    budget_tokens: int | None = None) -> Agent:
-        """Start an agent; its provisioning steps show under the spawn form."""
+                    budget_tokens: int | None = None, template: str | None = None,
+                    vars: dict[str, str] | None = None) -> Agent:
+        """Start an agent from a prompt, or from a template with its variables; its provisioning steps show under
+        the spawn form."""
         form = self.spawn_form
         agent: Agent = await self._call(
             "spawn", progress=lambda line: form.say(line), project=project, prompt=prompt, environment=environment,
             title=title, model=model, base_branch=base_branch, branch=branch, setup_script=setup_script,
             permission_mode=permission_mode, options=_options(options), budget_usd=budget_usd,
-            budget_tokens=budget_tokens)
+            budget_tokens=budget_tokens, template=template, vars=vars)
         self._shown(agent)
         return agent
+
+    # --- prompt templates ------------------------------------------------------------------
+
+    async def load_templates(self, *, project: str | None = None) -> list[Template]:
+        """The templates (usable in ``project``), offered by the spawn form."""
+        templates: list[Template] = await self._call("templates", project=project)
+        self.spawn_form.offer_templates(templates)
+        return templates
+
+    async def show_template(self, *, name: str, project: str | None = None) -> Template:
+        """One template: its prompt, variables and defaults."""
+        return await self._call("template_show", name=name, project=project)
+
+    async def save_template(self, *, name: str, prompt: str, project: str | None = None, title: str | None = None,
+                            environment: str | None = None, model: str | None = None,
+                            permission_mode: str | None = None, setup_script: str | None = None) -> TemplateSaved:
+        """Add a template (or replace the one of that name in that project); the spawn form offers it."""
+        saved: TemplateSaved = await self._call(
+            "template_add", name=name, prompt=prompt, project=project, title=title, environment=environment,
+            model=model, permission_mode=permission_mode, setup_script=setup_script)
+        await self.load_templates(project=self.spawn_form.project.value or None)
+        return saved
+
+    async def remove_template(self, *, name: str, project: str | None = None) -> Done:
+        done: Done = await self._call("template_remove", name=name, project=project)
+        await self.load_templates(project=self.spawn_form.project.value or None)
+        return done
 
     async def prompt(self, *, agent: str | None = None, text: str, model: str | None = None) -> Agent:
         view: Agent = await self._call("prompt", agent=self._agent(agent), text=text, model=model)

@@ -108,8 +108,9 @@ class Dashboard(DashboardActions, w.VBox):
         self._tab_refresh = Refresher(self._refresh_tab, delay=0.3, name="palot-tab-refresh")
         self._reload = Refresher(self._reload_agents, delay=0.5, name="palot-reload")
         self._status_refresh = Refresher(self._refresh_status, delay=STATUS_SECONDS, name="palot-status-refresh")
+        self._templates_refresh = Refresher(self._offer_templates, delay=0.3, name="palot-templates-refresh")
         self._refreshers = (self._activity_refresh, self._diff_refresh, self._tab_refresh, self._reload,
-                            self._status_refresh)
+                            self._status_refresh, self._templates_refresh)
         if not _loop_running():
             return  # not in a notebook: the caller awaits start()
         self._start_task = background(self._start_in_background(), name="palot-dashboard-start")
@@ -153,11 +154,21 @@ class Dashboard(DashboardActions, w.VBox):
 
     async def _load_service_facts(self) -> None:
         """Projects and models for the forms, and the service's status for the overview; none is essential."""
-        for load in (self.load_projects, self.load_models, self.service_status, self.load_inbox, self.load_settings):
+        for load in (self.load_projects, self.load_models, self.service_status, self.load_inbox, self.load_settings,
+                     self._offer_templates):
             try:
                 await load()
             except PalotError as e:
                 log.info("palot dashboard: %s: %s", load.__name__, e)
+
+    async def _offer_templates(self) -> None:
+        """The templates usable in the spawn form's project (all of them while it names none, or no repository)."""
+        project = self.spawn_form.project.value.strip() or None
+        try:
+            await self.load_templates(project=project)
+        except PalotError:
+            if project is not None:
+                await self.load_templates()
 
     async def _start_in_background(self) -> None:
         with contextlib.suppress(PalotError):  # the status line says what failed and the fix
@@ -438,6 +449,7 @@ class Dashboard(DashboardActions, w.VBox):
         d.audit_form.limit.observe(lambda _c: self._tab_refresh.request(), names="value")
         f.launch_button.on_click(lambda _b: self._track(self._launch()))
         f.cancel_button.on_click(lambda _b: self.select(None))
+        f.project.observe(lambda _c: self._templates_refresh.request(), names="value")
 
     def _act(self, action: Callable[[], Awaitable[str]]) -> None:
         """Run a detail-panel action in the background; its outcome (or error) shows under the buttons."""

@@ -103,5 +103,7 @@ CSS = """
 .palot-dashboard .palot-inbox-item { align-items: center; border-bottom: 1px solid var(--palot-border); padding: 2px 0; }
 .palot-dashboard .palot-inbox-item .widget-html { flex: 1 1 auto; }
 .palot-dashboard .palot-inbox-item button { width: auto; min-width: 60px; }
+.palot-dashboard pre.palot-template { white-space: pre-wrap; font-size: 12px; background: var(--palot-bg2);
+  padding: 4px 6px; margin: 0 0 4px 0; }
 .palot-dashboard pre.palot-settings { font-size: 12px; max-height: 300px; overflow: auto; }
 """

@@ -10,6 +10,7 @@ Versioned: :data:`API_VERSION` changes whenever a request, response or event cha
 
 from __future__ import annotations
 
+import re
 import time
 from enum import Enum
 from typing import Any, Literal
@@ -37,6 +38,9 @@ PERMISSION_TOOLS = ("bash", "edit", "read", "glob", "grep", "list", "task", "web
                     "external_directory", "todowrite", "todoread", "lsp", "skill", "doom_loop", "question")
 #: The two kinds of notification: an agent waits on a person, or something finished.
 NOTIFICATION_KINDS = ("needs_you", "done")
+#: A template's name: letters, digits, - and _ (unique per project). Its prompt's variables are ``{name}``.
+TEMPLATE_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+TEMPLATE_VARIABLE = r"[A-Za-z_][A-Za-z0-9_-]{0,63}"
 
 EnvironmentType = Literal["worktree", "container", "cloud"]
 PermissionMode = Literal["default", "ask", "auto"]
@@ -335,6 +339,31 @@ class ServiceStatus(BaseModel):
     settings_error: str | None = None  # settings.toml has a mistake (the last good settings hold)
 
 
+class Template(BaseModel):
+    """A reusable prompt of one project (or of every project), with ``{variable}`` placeholders and defaults
+    for the spawn options worth keeping."""
+
+    name: str
+    project: str | None = None  # the project's path; None: usable in every project
+    prompt: str
+    variables: list[str] = Field(default_factory=list)  # the {names} a spawn must fill, in order of first use
+    title: str | None = None
+    environment: EnvironmentType | None = None
+    model: str | None = None
+    permission_mode: PermissionMode | None = None
+    setup_script: str | None = None
+    created_at: float
+    updated_at: float
+
+
+class TemplateSaved(BaseModel):
+    """The outcome of ``template_add``: the template as stored, and whether it replaced one of that name."""
+
+    template: Template
+    replaced: bool
+    message: str
+
+
 class Done(BaseModel):
     """The answer of an action that returns nothing but its success."""
 
@@ -376,26 +405,53 @@ class ListRequest(_Request):
     include_external: bool = Field(True, description="include OpenCode sessions Palot did not start")
 
 
+def _template_name(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(TEMPLATE_NAME, v):
+        raise ValueError(f"'{v}' is not a template name: use letters, digits, - and _ (e.g. fix-issue)")
+    return v
+
+
 class SpawnRequest(_Request):
     project: str = Field(description="the project's path (a git repository)")
-    prompt: str = Field(description="what the agent should work on")
-    environment: EnvironmentType = Field("worktree", description="where the agent runs")
+    prompt: str | None = Field(None, description="what the agent should work on (or give a template)")
+    environment: EnvironmentType | None = Field(None, description="where the agent runs (default: the template's, "
+                                                                  "else worktree)")
     title: str | None = Field(None, description="a short title (default: from the prompt)")
     model: str | None = Field(None, description="provider/model (default: OpenCode's)")
     base_branch: str | None = Field(None, description="branch or commit to start from (default: HEAD)")
     branch: str | None = Field(None, description="the agent's branch (default: palot/<slug>)")
     setup_script: str | None = Field(None, description="shell command run in the new environment first")
-    permission_mode: PermissionMode = Field("default", description="default, ask (every edit/bash) or auto")
+    permission_mode: PermissionMode | None = Field(None, description="default, ask (every edit/bash) or auto "
+                                                                     "(default: the template's, else default)")
     options: ContainerOptions | None = Field(None, description="container limits (environment container)")
     budget_usd: float | None = Field(None, gt=0, description="stop the agent when it has cost this much (USD)")
     budget_tokens: int | None = Field(None, gt=0, description="stop the agent when it has used this many tokens")
+    template: str | None = Field(None, description="start from this template (its prompt and defaults) instead "
+                                                   "of a prompt")
+    vars: dict[str, str] | None = Field(None, description="the template's variables: name → value")
 
     @field_validator("prompt")
     @classmethod
-    def _prompt(cls, v: str) -> str:
-        if not v.strip():
+    def _prompt(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
             raise ValueError("the prompt is empty: say what the agent should work on")
         return v
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        return _template_name(v)
+
+    @model_validator(mode="after")
+    def _prompt_or_template(self) -> "SpawnRequest":
+        if self.template is None:
+            if self.prompt is None:
+                raise ValueError("the prompt is empty: say what the agent should work on, or give a template")
+            if self.vars:
+                raise ValueError("vars fill a template's variables: give the template too, or drop them")
+        elif self.prompt is not None:
+            raise ValueError("give a prompt or a template, not both (the template's prompt is the agent's)")
+        return self
 
 
 class PromptRequest(AgentRef):
@@ -473,6 +529,45 @@ class InboxReplyRequest(_Request):
         return self
 
 
+class TemplatesRequest(_Request):
+    project: str | None = Field(None, description="only the templates usable in this project (path, name or id)")
+
+
+class TemplateRef(_Request):
+    name: str = Field(description="the template's name")
+    project: str | None = Field(None, description="the project it belongs to (default: the one for every project, "
+                                                  "or the only one of that name)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _template_name(v) or v
+
+
+class TemplateAddRequest(_Request):
+    name: str = Field(description="the template's name: letters, digits, - and _ (unique per project)")
+    prompt: str = Field(description="the prompt, with {variable} placeholders ({{ and }} for literal braces)")
+    project: str | None = Field(None, description="the project it belongs to (a git repository's path); "
+                                                  "default: every project")
+    title: str | None = Field(None, description="the agents' title (default: from the prompt)")
+    environment: EnvironmentType | None = Field(None, description="where its agents run (default: worktree)")
+    model: str | None = Field(None, description="provider/model its agents use (default: OpenCode's)")
+    permission_mode: PermissionMode | None = Field(None, description="default, ask or auto for its agents")
+    setup_script: str | None = Field(None, description="shell command run in each new environment first")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _template_name(v) or v
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the prompt is empty: say what the template's agents should work on")
+        return v
+
+
 class AuditRequest(_Request):
     agent: str | None = Field(None, description="only this agent's events")
     limit: int = Field(200, ge=0, le=10000)
@@ -539,6 +634,12 @@ ACTIONS: dict[str, Action] = dict([
     _a("inbox_reply", InboxReplyRequest, list[InboxItem], "answer many pending permission requests at once",
        changes=True),
     _a("settings", Empty, SettingsView, "the settings in use (budgets, permission rules, notifications)"),
+    _a("templates", TemplatesRequest, list[Template], "the prompt templates (of one project, and those of every "
+                                                      "project)"),
+    _a("template_show", TemplateRef, Template, "one prompt template, with the variables it needs"),
+    _a("template_add", TemplateAddRequest, TemplateSaved, "add a prompt template, or replace one of that name",
+       changes=True),
+    _a("template_remove", TemplateRef, Done, "remove a prompt template", changes=True),
 ])
 
 # --- events ----------------------------------------------------------------------------------
@@ -606,7 +707,9 @@ def request_for(action: str, arguments: dict[str, Any]) -> BaseModel:
         return spec.request.model_validate(arguments)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        where = ".".join(str(p) for p in first.get("loc", ()))
         msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        if not where:  # a check of several fields together (e.g. a prompt or a template): its message says which
+            raise InvalidInput(f"{action}: {msg}", f"fix the arguments ({len(e.errors())} problem(s) in all)") from None
         raise InvalidInput(f"{action}: {where}: {msg}",
                            f"fix the '{where}' argument ({len(e.errors())} problem(s) in all)") from None

@@ -60,7 +60,13 @@ ACTION_COMMANDS: dict[str, list[str]] = {
     "inbox": ["inbox"],
     "inbox_reply": ["inbox", "reply"],
     "settings": ["settings"],
+    "templates": ["templates", "list"],
+    "template_show": ["templates", "show"],
+    "template_add": ["templates", "add"],
+    "template_remove": ["templates", "remove"],
 }
+#: The actions of ``palot templates <command>``, by command.
+TEMPLATE_ACTIONS = {cmd[1]: action for action, cmd in ACTION_COMMANDS.items() if cmd[0] == "templates"}
 #: The nested request field whose own fields are separate arguments.
 NESTED = {"options": api.ContainerOptions}
 
@@ -93,12 +99,32 @@ def request_args(action: str, args: argparse.Namespace) -> dict[str, Any]:
     # The service runs elsewhere (its own working directory): paths are sent absolute.
     if action in ("spawn", "models"):
         values["project"] = os.path.abspath(os.path.expanduser(values.get("project") or "."))
-    elif action in ("list", "inbox", "inbox_reply") and values.get("project") and os.path.exists(
-            os.path.expanduser(values["project"])):
+    elif values.get("project") and os.path.exists(os.path.expanduser(values["project"])):
         values["project"] = os.path.abspath(os.path.expanduser(values["project"]))
+    if action == "spawn":
+        values["vars"] = _vars(values.get("vars") or [])
+    if action == "template_add" and values.get("prompt") == "-":
+        values["prompt"] = sys.stdin.read()
     if action == "inbox_reply" and not values.get("permission_ids"):
         values["permission_ids"] = None  # `palot inbox reply once --tool bash`: no ids given
     return values
+
+
+def _var(text: str) -> tuple[str, str]:
+    """``--var name=value``: one template variable."""
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE (e.g. --var issue=42)")
+    return name.strip(), value
+
+
+def _vars(pairs: list[tuple[str, str]]) -> dict[str, str] | None:
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        if name in values:
+            raise PalotError(f"--var {name} is given twice", f"give each variable once (--var {name}=VALUE)")
+        values[name] = value
+    return values or None
 
 
 async def _with_client(args: argparse.Namespace, fn: Callable[[PalotClient], Awaitable[Any]], *,
@@ -330,6 +356,27 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return EXIT_FAILED if view.error else EXIT_OK
 
 
+def cmd_templates(args: argparse.Namespace) -> int:
+    """``palot templates [list|show|add|remove]``: the prompt templates agents can be spawned from."""
+    action = TEMPLATE_ACTIONS[args.template_action or "list"]
+    result = asyncio.run(_with_client(args, lambda c: c.call(action, request_args(action, args))))
+    if args.json:
+        _dump(result)
+    elif action == "templates":
+        console.print(render.templates_text(result) if result else Text(
+            "no templates yet — `palot templates add NAME --prompt TEXT [--project PATH]`"), soft_wrap=True, end="")
+    elif action == "template_show":
+        console.print(render.template_text(result), soft_wrap=True)
+    elif action == "template_add":
+        console.print(Text(result.message + (f" (variables: {', '.join(result.template.variables)})"
+                                             if result.template.variables else "")), soft_wrap=True)
+        console.print(Text(f"spawn with: {render.template_spawn_command(result.template)}", "bright_black"),
+                      soft_wrap=True)
+    else:
+        console.print(Text(result.message), soft_wrap=True)
+    return EXIT_OK
+
+
 # --- the service ---------------------------------------------------------------------------
 
 
@@ -460,17 +507,21 @@ def _add_agent_commands(asub: Any) -> None:
 
     sp = asub.add_parser("spawn", help="start an agent in a new worktree, container or cloud environment")
     sp.add_argument("project", help="path of a git repository")
-    sp.add_argument("prompt", help="what the agent should work on")
+    sp.add_argument("prompt", nargs="?", help="what the agent should work on (or give --template)")
+    sp.add_argument("--template", help=_help(api.SpawnRequest, "template") + " (see `palot templates list`)")
+    sp.add_argument("--var", dest="vars", action="append", type=_var, metavar="NAME=VALUE",
+                    help="a value for one of the template's {variables} (repeat)")
     sp.add_argument("--title")
     sp.add_argument("--model", help="provider/model from your OpenCode config (see `palot models`)")
     sp.add_argument("--base-branch", help="branch or commit to start from (default: HEAD)")
     sp.add_argument("--branch", help="branch to create (default: palot/<slug of the title>)")
     sp.add_argument("--setup-script", "--setup", dest="setup_script", help="a bash script run in the new environment first")
-    sp.add_argument("--permission-mode", "--permission", dest="permission_mode", default="default",
-                    choices=api.PERMISSION_MODES,
-                    help="ask: edits and commands wait for your approval; auto: allow everything")
-    sp.add_argument("--env", "--environment", dest="environment", default="worktree", choices=api.TARGET_TYPES,
-                    help="where the agent runs (container: its own container from the agent image; "
+    sp.add_argument("--permission-mode", "--permission", dest="permission_mode", choices=api.PERMISSION_MODES,
+                    help="ask: edits and commands wait for your approval; auto: allow everything "
+                         "(default: the template's, else OpenCode's rules)")
+    sp.add_argument("--env", "--environment", dest="environment", choices=api.TARGET_TYPES,
+                    help="where the agent runs (default: the template's, else worktree; "
+                         "container: its own container from the agent image; "
                          "cloud: a Cloudflare Container behind Palot's Worker, see `palot cloud`)")
     sp.add_argument("--budget-usd", type=float, help=_help(api.SpawnRequest, "budget_usd"))
     sp.add_argument("--budget-tokens", type=int, help=_help(api.SpawnRequest, "budget_tokens"))
@@ -558,6 +609,38 @@ def _add_inbox_commands(sub: Any) -> argparse.ArgumentParser:
     return ib
 
 
+def _add_template_commands(sub: Any) -> list[argparse.ArgumentParser]:
+    """``palot templates``: list (the default), show, add, remove; returns the parsers that take ``--json``."""
+    tp = sub.add_parser("templates", help="reusable prompts with {variables}, per project or for every project "
+                                          "(`palot agents spawn PATH --template NAME --var k=v`)")
+    tsub = tp.add_subparsers(dest="template_action", required=False)
+    ls = tsub.add_parser("list", help="the templates (with --project: those usable there)")
+    # SUPPRESS: `palot templates --project P list` keeps the P given before `list` (as --json)
+    ls.add_argument("--project", default=argparse.SUPPRESS, help=_help(api.TemplatesRequest, "project"))
+    tp.add_argument("--project", help=_help(api.TemplatesRequest, "project"))
+    sh = tsub.add_parser("show", help="one template: its prompt, variables and defaults")
+    rm = tsub.add_parser("remove", help="remove a template (agents spawned from it are not touched)")
+    for parser in (sh, rm):
+        parser.add_argument("name", help=_help(api.TemplateRef, "name"))
+        parser.add_argument("--project", help=_help(api.TemplateRef, "project"))
+    ad = tsub.add_parser("add", help="add a template, or replace the one of that name in that project")
+    ad.add_argument("name", help=_help(api.TemplateAddRequest, "name"))
+    ad.add_argument("--prompt", required=True, help=_help(api.TemplateAddRequest, "prompt") + "; - reads stdin")
+    ad.add_argument("--project", help=_help(api.TemplateAddRequest, "project"))
+    ad.add_argument("--title", help=_help(api.TemplateAddRequest, "title"))
+    ad.add_argument("--env", "--environment", dest="environment", choices=api.TARGET_TYPES,
+                    help=_help(api.TemplateAddRequest, "environment"))
+    ad.add_argument("--model", help=_help(api.TemplateAddRequest, "model"))
+    ad.add_argument("--permission-mode", "--permission", dest="permission_mode", choices=api.PERMISSION_MODES,
+                    help=_help(api.TemplateAddRequest, "permission_mode"))
+    ad.add_argument("--setup-script", "--setup", dest="setup_script", help=_help(api.TemplateAddRequest,
+                                                                                 "setup_script"))
+    for parser in (ls, sh, rm, ad):
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    tp.set_defaults(func=cmd_templates)
+    return [tp]
+
+
 Extend = Callable[[Any], list[argparse.ArgumentParser]]
 
 
@@ -577,6 +660,7 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     se = sub.add_parser("settings", help="the settings in use (budgets, permission rules, notifications) "
                                          "and any mistake in settings.toml")
     se.set_defaults(func=cmd_settings)
+    templates = _add_template_commands(sub)
 
     ag = sub.add_parser("agents", help="list, spawn, steer and review agents")
     asub = ag.add_subparsers(dest="action", required=True)
@@ -596,7 +680,7 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     sv.set_defaults(func=cmd_service)
 
-    for sp_ in (*json_parsers, mo, pj, ib, se, *asub.choices.values(), *ssub.choices.values()):
+    for sp_ in (*json_parsers, mo, pj, ib, se, *templates, *asub.choices.values(), *ssub.choices.values()):
         sp_.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

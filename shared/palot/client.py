@@ -48,6 +48,13 @@ def _absolute(path: str | Path) -> str:
     return str(Path(path).expanduser().absolute())
 
 
+def _project_ref(project: str | Path | None) -> str | None:
+    """A project given by path is sent absolute (the service has its own working directory); a name or id as is."""
+    if project is None:
+        return None
+    return _absolute(project) if isinstance(project, Path) or Path(project).expanduser().exists() else str(project)
+
+
 class PalotClient:
     """A connection to the Palot service of one ``PALOT_HOME`` (``home``, or ``$PALOT_HOME``, or the default)."""
 
@@ -354,18 +361,20 @@ class PalotClient:
     async def get(self, agent: str) -> api.Agent:
         return await self.call("get", {"agent": agent})
 
-    async def spawn(self, project: str | Path, prompt: str, *, environment: str = "worktree",
+    async def spawn(self, project: str | Path, prompt: str | None = None, *, environment: str | None = None,
                     title: str | None = None, model: str | None = None, base_branch: str | None = None,
-                    branch: str | None = None, setup_script: str | None = None, permission_mode: str = "default",
+                    branch: str | None = None, setup_script: str | None = None, permission_mode: str | None = None,
                     options: dict[str, Any] | api.ContainerOptions | None = None,
                     budget_usd: float | None = None, budget_tokens: int | None = None,
+                    template: str | None = None, vars: dict[str, str] | None = None,
                     progress: Progress | None = None) -> api.Agent:
+        """Start an agent from ``prompt``, or from ``template`` with its ``vars`` filled in."""
         opts = options.model_dump(exclude_none=True) if isinstance(options, api.ContainerOptions) else options
         return await self.call("spawn", {
             "project": _absolute(project), "prompt": prompt, "environment": environment, "title": title,
             "model": model, "base_branch": base_branch, "branch": branch, "setup_script": setup_script,
             "permission_mode": permission_mode, "options": opts or None, "budget_usd": budget_usd,
-            "budget_tokens": budget_tokens}, progress=progress)
+            "budget_tokens": budget_tokens, "template": template, "vars": vars or None}, progress=progress)
 
     async def prompt(self, agent: str, text: str, *, model: str | None = None) -> api.Agent:
         return await self.call("prompt", {"agent": agent, "text": text, "model": model})
@@ -436,3 +445,21 @@ class PalotClient:
 
     async def settings(self) -> api.SettingsView:
         return await self.call("settings")
+
+    async def templates(self, *, project: str | Path | None = None) -> list[api.Template]:
+        return await self.call("templates", {"project": _project_ref(project)})
+
+    async def template_show(self, name: str, *, project: str | Path | None = None) -> api.Template:
+        return await self.call("template_show", {"name": name, "project": _project_ref(project)})
+
+    async def template_add(self, name: str, prompt: str, *, project: str | Path | None = None,
+                           title: str | None = None, environment: str | None = None, model: str | None = None,
+                           permission_mode: str | None = None, setup_script: str | None = None) -> api.TemplateSaved:
+        """Add a template (or replace the one of that name in that project); no project: for every project."""
+        return await self.call("template_add", {
+            "name": name, "prompt": prompt, "project": _project_ref(project), "title": title,
+            "environment": environment, "model": model, "permission_mode": permission_mode,
+            "setup_script": setup_script})
+
+    async def template_remove(self, name: str, *, project: str | Path | None = None) -> api.Done:
+        return await self.call("template_remove", {"name": name, "project": _project_ref(project)})

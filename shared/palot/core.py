@@ -13,6 +13,7 @@ from .opencode import EventStream, OpenCodeClient
 from .paths import PalotPaths
 from .servers import ServerManager
 from .store import Store
+from .templates import Templates
 
 
 class Palot:
@@ -51,6 +52,7 @@ class Palot:
         self.agents = AgentService(self.store, self.hub, self.backends, self._client)  # type: ignore[arg-type]
         self.migrations = MigrationEngine(self.paths, self.store, self.agents, self.backends)  # type: ignore[arg-type]
         self.agents.mover = self.migrations
+        self.templates = Templates(self.store)
 
     def _client(self) -> OpenCodeClient:
         assert self.server.client is not None, "Palot.start() has not been called"

@@ -46,6 +46,10 @@ class AgentNotFound(InvalidInput):
     code = "agent_not_found"
 
 
+class TemplateNotFound(InvalidInput):
+    code = "template_not_found"
+
+
 class ReadOnlyAgent(InvalidInput):
     """The action would change an agent Palot does not manage (an external session)."""
 

@@ -43,6 +43,7 @@ __all__ = [
     "ProjectRecord",
     "SCHEMA_VERSION",
     "Store",
+    "TemplateRecord",
 ]
 
 
@@ -147,6 +148,21 @@ class AuditEntry(BaseModel):
     project_id: str | None
     event: str
     detail: dict
+
+
+class TemplateRecord(BaseModel):
+    """A reusable prompt; ``project_path`` is the project's root, or "" for every project."""
+
+    name: str
+    project_path: str = ""
+    prompt: str
+    title: str | None = None
+    environment: str | None = None
+    model: str | None = None
+    permission_mode: str | None = None
+    setup_script: str | None = None
+    created_at: float
+    updated_at: float
 
 
 # --- schema ----------------------------------------------------------------
@@ -276,6 +292,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE environments ADD COLUMN cost REAL NOT NULL DEFAULT 0;
     ALTER TABLE agents ADD COLUMN environment_cost REAL NOT NULL DEFAULT 0;
     """,
+    # 6: prompt templates, per project ('' = every project), spawn defaults as typed columns
+    """
+    CREATE TABLE templates (
+        name             TEXT NOT NULL,
+        project_path     TEXT NOT NULL DEFAULT '',
+        prompt           TEXT NOT NULL,
+        title            TEXT,
+        environment      TEXT,
+        model            TEXT,
+        permission_mode  TEXT,
+        setup_script     TEXT,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        PRIMARY KEY (project_path, name)
+    );
+    CREATE INDEX templates_name ON templates(name);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -287,6 +320,7 @@ _ENV_COLS = tuple(EnvironmentRecord.model_fields)
 _AGENT_COLS = tuple(AgentRecord.model_fields)
 _MIGRATION_COLS = tuple(MigrationRecord.model_fields)
 _PERMISSION_COLS = tuple(PermissionRecord.model_fields)
+_TEMPLATE_COLS = tuple(TemplateRecord.model_fields)
 
 # Words that mark a key as secret. Matched per word ("access_token", "apiKey")
 # so harmless keys such as "input_tokens" still pass.
@@ -951,6 +985,43 @@ class Store:
             rows = conn.execute(f"SELECT {', '.join(_PERMISSION_COLS)} FROM permission_requests"
                                 " WHERE answered_at IS NULL ORDER BY asked_at, id").fetchall()
         return [_permission(r) for r in rows]
+
+    # -- templates ------------------------------------------------------------
+
+    def put_template(self, template: TemplateRecord) -> tuple[TemplateRecord, bool]:
+        """Add a template, or replace the one of its name and project (keeping its creation time);
+        returns it as stored and whether it replaced one."""
+        cols = ", ".join(_TEMPLATE_COLS)
+        with self._db(write=True) as conn:
+            old = conn.execute("SELECT created_at FROM templates WHERE project_path = ? AND name = ?",
+                               (template.project_path, template.name)).fetchone()
+            if old is not None:
+                template = template.model_copy(update={"created_at": old[0]})
+            marks = ", ".join("?" for _ in _TEMPLATE_COLS)
+            conn.execute(f"INSERT OR REPLACE INTO templates ({cols}) VALUES ({marks})",
+                         [getattr(template, c) for c in _TEMPLATE_COLS])
+        return template, old is not None
+
+    def get_template(self, project_path: str, name: str) -> TemplateRecord | None:
+        """The template ``name`` of exactly this project ("" : of every project), or None."""
+        with self._db() as conn:
+            row = conn.execute(f"SELECT {', '.join(_TEMPLATE_COLS)} FROM templates"
+                               " WHERE project_path = ? AND name = ?", (project_path, name)).fetchone()
+        return TemplateRecord.model_validate(dict(zip(_TEMPLATE_COLS, row))) if row else None
+
+    def list_templates(self, *, name: str | None = None) -> list[TemplateRecord]:
+        """Every template (or every one called ``name``), by name, then project ("" first)."""
+        where, params = (" WHERE name = ?", [name]) if name is not None else ("", [])
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT {', '.join(_TEMPLATE_COLS)} FROM templates{where}"
+                                " ORDER BY name, project_path", params).fetchall()
+        return [TemplateRecord.model_validate(dict(zip(_TEMPLATE_COLS, r))) for r in rows]
+
+    def delete_template(self, project_path: str, name: str) -> bool:
+        """Remove a template; False when there was none."""
+        with self._db(write=True) as conn:
+            cursor = conn.execute("DELETE FROM templates WHERE project_path = ? AND name = ?", (project_path, name))
+        return cursor.rowcount == 1
 
     # -- preferences ----------------------------------------------------------
 

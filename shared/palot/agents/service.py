@@ -706,12 +706,14 @@ class AgentService:
         options: dict[str, Any] | None = None,
         budget_usd: float | None = None,
         budget_tokens: int | None = None,
+        template: str | None = None,
         progress: Progress = quiet,
     ) -> Agent:
         """Create an environment on a new branch, a session in it, and send the prompt (asynchronously).
 
         Everything is validated before anything is created, so bad input changes nothing.
-        ``options`` are the environment tier's (container: memory, cpus, pids, network, ports).
+        ``options`` are the environment tier's (container: memory, cpus, pids, network, ports); ``template``
+        names the template the prompt was filled from (for the audit log).
         """
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidInput("the prompt is empty", "say what the agent should work on")
@@ -767,7 +769,8 @@ class AgentService:
         )
         self.store.add_agent(rec)
         self.store.audit("spawned", agent_id=agent_id, project_id=project_rec.id, environment=environment,
-                         branch=branch, base_commit=base_commit, directory=env.directory, title=title)
+                         branch=branch, base_commit=base_commit, directory=env.directory, title=title,
+                         **({"template": template} if template else {}))
         live = self._live[agent_id] = LiveState(provisioning=True)
         try:
             progress("creating the OpenCode session")

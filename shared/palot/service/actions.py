@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import api
 from ..errors import InvalidInput, InvalidState, PalotError
 from ..install import Progress
+from ..templates import fill
 
 if TYPE_CHECKING:
     from ..core import Palot
@@ -51,14 +52,23 @@ async def _get(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Age
 
 
 async def _spawn(svc: "Service", req: api.SpawnRequest, progress: Progress) -> api.Agent:
+    # A template's prompt is filled (every variable given, and only those) before anything is created; the
+    # options the request leaves out come from the template.
+    template = await svc.palot.templates.find(req.template, req.project) if req.template is not None else None
+    prompt = fill(template, req.vars or {}) if template is not None else req.prompt or ""
+
+    def given(name: str) -> Any:
+        value = getattr(req, name)
+        return value if value is not None or template is None else getattr(template, name)
+
     # A budget not given is the project's default, else the fleet's (settings.toml), fixed at spawn.
     usd, tokens = svc.policies.budgets.defaults_for(req.project)
     svc.policies.budgets.check_spawn()
     return await svc.palot.agents.spawn(
-        req.project, req.prompt, title=req.title, model=req.model, base_branch=req.base_branch, branch=req.branch,
-        setup_script=req.setup_script, permission_mode=req.permission_mode, environment=req.environment,
-        options=_opts(req.options), budget_usd=req.budget_usd or usd, budget_tokens=req.budget_tokens or tokens,
-        progress=progress)
+        req.project, prompt, title=given("title"), model=given("model"), base_branch=req.base_branch,
+        branch=req.branch, setup_script=given("setup_script"), permission_mode=given("permission_mode") or "default",
+        environment=given("environment") or "worktree", options=_opts(req.options), budget_usd=req.budget_usd or usd,
+        budget_tokens=req.budget_tokens or tokens, template=req.template, progress=progress)
 
 
 async def _prompt(svc: "Service", req: api.PromptRequest, progress: Progress) -> api.Agent:
@@ -168,12 +178,30 @@ async def _settings(svc: "Service", req: api.Empty, progress: Progress) -> api.S
     return svc.policies.settings.view()
 
 
+async def _templates(svc: "Service", req: api.TemplatesRequest, progress: Progress) -> list[api.Template]:
+    return await svc.palot.templates.list(req.project)
+
+
+async def _template_show(svc: "Service", req: api.TemplateRef, progress: Progress) -> api.Template:
+    return await svc.palot.templates.find(req.name, req.project)
+
+
+async def _template_add(svc: "Service", req: api.TemplateAddRequest, progress: Progress) -> api.TemplateSaved:
+    return await svc.palot.templates.add(req)
+
+
+async def _template_remove(svc: "Service", req: api.TemplateRef, progress: Progress) -> api.Done:
+    return await svc.palot.templates.remove(req.name, req.project)
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status, "projects": _projects, "models": _models, "list": _list, "get": _get, "spawn": _spawn,
     "prompt": _prompt, "abort": _abort, "reply": _reply, "wait": _wait, "activity": _activity,
     "messages": _messages, "diff": _diff, "apply": _apply, "create_pr": _create_pr, "archive": _archive,
     "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
     "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings,
+    "templates": _templates, "template_show": _template_show, "template_add": _template_add,
+    "template_remove": _template_remove,
 }
 
 
