@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import api
 from ..errors import InvalidInput, InvalidState, PalotError
 from ..install import Progress
+from .bulk import run_bulk
 
 if TYPE_CHECKING:
     from ..core import Palot
@@ -168,12 +169,33 @@ async def _settings(svc: "Service", req: api.Empty, progress: Progress) -> api.S
     return svc.policies.settings.view()
 
 
+async def _retry(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
+    # A new agent: the old one is left as it is (its branch, conversation and status), and says who retried it.
+    agent_id = svc.palot.agents.resolve(req.agent)
+    spawn = svc.palot.agents.retry_spawn(agent_id)
+    svc.policies.budgets.check_spawn()
+    agent = await svc.palot.agents.spawn(**spawn, progress=progress)
+    svc.palot.agents.retried(agent_id, agent)
+    return agent
+
+
+async def _request_changes(svc: "Service", req: api.RequestChangesRequest, progress: Progress) -> api.Agent:
+    async with svc.agent_lock(req.agent, "request changes") as agent_id:
+        svc.policies.budgets.check_prompt(agent_id)  # it is a prompt: over budget is refused, nothing sent
+        return await svc.palot.agents.request_changes(agent_id, req.comments, note=req.note)
+
+
+async def _bulk(svc: "Service", req: api.BulkRequest, progress: Progress) -> api.BulkResult:
+    return await run_bulk(svc, req, progress)
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status, "projects": _projects, "models": _models, "list": _list, "get": _get, "spawn": _spawn,
     "prompt": _prompt, "abort": _abort, "reply": _reply, "wait": _wait, "activity": _activity,
     "messages": _messages, "diff": _diff, "apply": _apply, "create_pr": _create_pr, "archive": _archive,
     "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
-    "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings,
+    "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings, "retry": _retry,
+    "request_changes": _request_changes, "bulk": _bulk,
 }
 
 
