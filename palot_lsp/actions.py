@@ -4,11 +4,12 @@
 |---|---|---|
 | a selection | Ask an agent about this · Fix with an agent | ``palot.spawn`` with the file and range |
 | another server's diagnostic in the context | Fix this diagnostic with an agent | ``palot.spawn`` with the diagnostic |
-| lines an agent changed | Show the agent's change · Apply the agent's change to this file | ``palot.showDiff`` · ``palot.apply`` |
+| lines an agent changed | Show the agent's change · Apply the agent's change to this file · Request a change from the agent here | ``palot.showDiff`` · ``palot.apply`` · ``palot.requestChanges`` |
 | a pending permission request | Allow once · Allow always · Reject | ``palot.replyPermission`` |
 
 And what the buttons of a "needs you" notification (``window/showMessageRequest``) and of ``palot.inbox``'s
-pick are: :func:`notification_button`, :func:`inbox_choices`, :data:`REPLY_CHOICES`.
+pick are: :func:`notification_button`, :func:`inbox_choices`, :data:`REPLY_CHOICES`; the comments a
+request for changes offers (:data:`REVIEW_CHOICES`) and a bulk action's question (:func:`bulk_question`).
 """
 
 from __future__ import annotations
@@ -51,12 +52,16 @@ BUDGET = "palot.setBudget"
 INBOX = "palot.inbox"
 REPLY_INBOX = "palot.replyInbox"
 SETTINGS = "palot.settings"
+RETRY = "palot.retry"
+REQUEST_CHANGES = "palot.requestChanges"
+BULK = "palot.bulk"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"
 FIX_DIAGNOSTIC_TITLE = "Fix this diagnostic with an agent"
 SHOW_CHANGE_TITLE = "Show the agent's change"
 APPLY_CHANGE_TITLE = "Apply the agent's change to this file"
+REQUEST_CHANGE_TITLE = "Request a change from"
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ def code_actions(
                            SHOW_DIFF, args),
                 ActionSpec(f"{APPLY_CHANGE_TITLE}: {agent_label(change.agent)}", lsp.CodeActionKind.Empty,
                            APPLY, args),
+                ActionSpec(f"{REQUEST_CHANGE_TITLE} {agent_label(change.agent)} here", lsp.CodeActionKind.Empty,
+                           REQUEST_CHANGES, {**args, "line": first, "end_line": last}),
             ]
 
     for diagnostic in context_diagnostics:
@@ -258,3 +265,31 @@ def inbox_question(item: api.InboxItem, now: float | None = None) -> str:
 
 def _clock(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts))
+
+
+# --- requesting changes and bulk actions ------------------------------------------------------
+
+#: The comments ``palot.requestChanges`` offers as buttons when no ``comment`` is given: an editor cannot
+#: ask for free text (``window/showMessageRequest`` has buttons only), so an extension that can (VS Code's
+#: input box) passes its own ``comment``.
+REVIEW_CHOICES = ("Undo this change", "Simplify this change", "Add a test for this change",
+                  "Explain this change in a code comment")
+
+
+def review_question(agent: api.Agent, path: str, first: int, last: int) -> str:
+    lines = f"line {first}" if first == last else f"lines {first}-{last}"
+    return f"What should agent {agent_label(agent)} change in {path}, {lines}?"
+
+
+def bulk_question(plan: api.BulkResult) -> tuple[str, str] | None:
+    """The question confirming a bulk plan and its one button, or None when the plan does nothing."""
+    todo = [i for i in plan.items if i.outcome == "would"]
+    if not todo:
+        return None
+    shown = "; ".join(f"{i.agent_id} “{_short(i.title, 40)}”" for i in todo[:8])
+    more = f" and {len(todo) - 8} more" if len(todo) > 8 else ""
+    skipped = plan.count("skipped")
+    also = f" ({skipped} skipped)" if skipped else ""
+    noun = f"{len(todo)} agent{'s' if len(todo) != 1 else ''}"
+    verb = plan.operation.capitalize()
+    return f"{verb} {noun}{also}: {shown}{more}?", f"{verb} {noun}"

@@ -23,7 +23,8 @@ EVERY_ACTION = {
     "list_projects", "list_agents", "get_agent", "spawn_agent", "send_prompt", "abort_agent", "reply_permission",
     "get_activity", "get_diff", "wait_for_agent", "apply_agent", "create_pr", "archive_agent", "destroy_agent",
     "environment_status", "move_agent", "service_status", "list_models", "get_messages", "list_moves",
-    "get_audit_log", "set_budget", "list_inbox", "reply_inbox", "get_settings",
+    "get_audit_log", "set_budget", "list_inbox", "reply_inbox", "get_settings", "retry_agent", "request_changes",
+    "bulk_agents",
 }
 
 

@@ -521,6 +521,30 @@ class ReviewComment(_Request):
         return self
 
 
+_COMMENT_LINE = r"^(?P<path>[^\n]+?):(?P<line>\d+)(?:-(?P<end>\d+))?:(?P<comment>.*)$"
+
+
+def review_comment(text: str) -> ReviewComment:
+    """``src/app.py:12:use a constant`` or ``src/app.py:10-14:split this`` as a comment (how the command line and
+    the notebook write one); InvalidInput naming the form otherwise."""
+    import re
+
+    from pydantic import ValidationError
+
+    from .errors import InvalidInput
+
+    found = re.match(_COMMENT_LINE, text.strip(), re.S)
+    if found is None or not found["comment"].strip():
+        raise InvalidInput(f"'{text}' is not a review comment of the form PATH:LINE:COMMENT",
+                           "e.g. 'src/app.py:12:use a constant' or 'src/app.py:10-14:split this function'")
+    try:
+        return ReviewComment(path=found["path"], line=int(found["line"]),
+                             end_line=int(found["end"]) if found["end"] else None, comment=found["comment"].strip())
+    except ValidationError as e:  # e.g. a range given last to first
+        msg = str(e.errors()[0].get("msg", "invalid")).removeprefix("Value error, ")
+        raise InvalidInput(f"review comment '{text}': {msg}", "give lines as FIRST-LAST, counting from 1") from None
+
+
 class RequestChangesRequest(AgentRef):
     comments: list[ReviewComment] = Field(
         description="review comments on the agent's diff: each a path, line (end_line) and comment")
