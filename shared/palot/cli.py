@@ -214,8 +214,8 @@ def cmd_bulk(args: argparse.Namespace) -> int:
             if args.json or not sys.stdin.isatty():
                 return plan, None
             _print_bulk(plan)
-            answer = console.input(f"{operation.capitalize()} these {len(todo)} agent{'s' if len(todo) != 1 else ''}? "
-                                   "[y/N] ")
+            noun = f"{len(todo)} agent{'s' if len(todo) != 1 else ''}"
+            answer = console.input(Text(f"{operation.capitalize()} these {noun}? [y/N] "))  # [y/N] is not markup
             if answer.strip().lower() not in ("y", "yes"):
                 return plan, api.BulkResult(operation=operation, dry_run=True, items=[])
         done = await client.call("bulk", {**request, "agents": todo, "dry_run": False}, progress=_progress(args))
