@@ -66,7 +66,8 @@ async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(
     assert read_only == {"list_projects", "list_agents", "get_agent", "get_activity", "get_diff", "wait_for_agent",
                          "environment_status", "service_status", "list_models", "get_messages", "list_moves",
                          "get_audit_log", "list_inbox", "get_settings"}
-    assert [n for n, t in tools.items() if t.annotations.destructive_hint] == ["destroy_agent"]
+    # bulk_agents can destroy many agents (a dry run unless told otherwise)
+    assert [n for n, t in tools.items() if t.annotations.destructive_hint] == ["destroy_agent", "bulk_agents"]
     assert tools["archive_agent"].annotations.idempotent_hint and not tools["destroy_agent"].annotations.idempotent_hint
     spawn_args = tools["spawn_agent"].input_schema["properties"]
     assert set(spawn_args) >= {"project", "prompt", "environment", "model", "base_branch", "setup_script",
