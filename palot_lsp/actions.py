@@ -221,6 +221,8 @@ def notification_button(note: api.Notification) -> ActionSpec | None:
         return ActionSpec("Show the agent", lsp.CodeActionKind.Empty, GET, agent)
     if verb == "moves":
         return ActionSpec("Show its moves", lsp.CodeActionKind.Empty, MOVES, agent)
+    if verb == "archive":  # an auto-archive that failed: try it now
+        return ActionSpec("Archive it", lsp.CodeActionKind.Empty, ARCHIVE, agent)
     if verb == "budget" and len(words) >= 5:
         try:
             if words[4] == "--tokens" and len(words) >= 6:

@@ -338,3 +338,11 @@ def test_a_bulk_plan_is_asked_as_one_question_naming_the_agents_and_nothing_to_d
     assert question.startswith("Archive 10 agents (1 skipped): ag_1 “job 1”; ag_3 “job 3”")
     assert question.endswith("and 2 more?") and "ag_2" not in question
     assert bulk_question(api.BulkResult(operation="destroy", dry_run=True, items=[item(1, "skipped")])) is None
+
+
+def test_a_failed_auto_archive_offers_to_archive_the_agent_now():
+    note = api.Notification(kind="needs_you", reason="auto_archive_failed", title="t (ag_1) could not be archived",
+                            action="palot agents archive ag_1", agent_ids=["ag_1"])
+    button = notification_button(note)
+    assert button is not None and (button.title, button.command, button.arguments) == (
+        "Archive it", "palot.archive", {"agent": "ag_1"})

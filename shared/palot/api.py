@@ -701,7 +701,7 @@ class Notification(BaseModel):
     body: str = ""
     action: str | None = None  # the next thing to do, e.g. a command
     reason: str = ""  # permission, budget_warning, budget_reached, failed, move_failed, environment_lost,
-    #                   completed, moved, archived, auto_archived, rule_timeout, settings
+    #                   completed, moved, archived, auto_archived, auto_archive_failed, rule_timeout, settings
     agent_ids: list[str] = Field(default_factory=list)
     time: float = Field(default_factory=time.time)
 

@@ -193,6 +193,9 @@ def _bulk_wanted(args: argparse.Namespace) -> bool:
     if args.agent and filtered:
         raise InvalidInput(f"give one agent or filters ({', '.join(filtered)}), not both",
                            f"`palot agents {args.action} AGENT`, or `palot agents {args.action} --status …` for many")
+    if args.agent and getattr(args, "dry_run", None):  # never do for real what was asked as a rehearsal
+        raise InvalidInput("--dry-run goes with filters, not with one agent given as AGENT",
+                           f"to see the plan for one agent: `palot agents {args.action} --only {args.agent} --dry-run`")
     if not args.agent and not filtered:
         raise InvalidInput(f"say which agent to {args.action}",
                            f"give its id, or filters for many: `palot agents {args.action} --status completed "
