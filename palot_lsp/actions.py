@@ -4,12 +4,13 @@
 |---|---|---|
 | a selection | Ask an agent about this · Fix with an agent | ``palot.spawn`` with the file and range |
 | another server's diagnostic in the context | Fix this diagnostic with an agent | ``palot.spawn`` with the diagnostic |
-| lines an agent changed | Show the agent's change · Apply the agent's change to this file | ``palot.showDiff`` · ``palot.apply`` |
+| lines an agent changed | Show the agent's change · Apply the agent's change to this file · Request a change from the agent here | ``palot.showDiff`` · ``palot.apply`` · ``palot.requestChanges`` |
 | a pending permission request | Allow once · Allow always · Reject | ``palot.replyPermission`` |
 
 And what the buttons of a "needs you" notification (``window/showMessageRequest``), of ``palot.inbox``'s
 pick and of ``palot.templates``' pick are: :func:`notification_button`, :func:`inbox_choices`,
-:data:`REPLY_CHOICES`, :func:`template_choices`, :func:`template_spawn`.
+:data:`REPLY_CHOICES`, :func:`template_choices`, :func:`template_spawn`; the comments a request for changes
+offers (:data:`REVIEW_CHOICES`) and a bulk action's question (:func:`bulk_question`).
 """
 
 from __future__ import annotations
@@ -56,12 +57,16 @@ TEMPLATES = "palot.templates"
 TEMPLATE_SHOW = "palot.showTemplate"
 TEMPLATE_ADD = "palot.addTemplate"
 TEMPLATE_REMOVE = "palot.removeTemplate"
+RETRY = "palot.retry"
+REQUEST_CHANGES = "palot.requestChanges"
+BULK = "palot.bulk"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"
 FIX_DIAGNOSTIC_TITLE = "Fix this diagnostic with an agent"
 SHOW_CHANGE_TITLE = "Show the agent's change"
 APPLY_CHANGE_TITLE = "Apply the agent's change to this file"
+REQUEST_CHANGE_TITLE = "Request a change from"
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,8 @@ def code_actions(
                            SHOW_DIFF, args),
                 ActionSpec(f"{APPLY_CHANGE_TITLE}: {agent_label(change.agent)}", lsp.CodeActionKind.Empty,
                            APPLY, args),
+                ActionSpec(f"{REQUEST_CHANGE_TITLE} {agent_label(change.agent)} here", lsp.CodeActionKind.Empty,
+                           REQUEST_CHANGES, {**args, "line": first, "end_line": last}),
             ]
 
     for diagnostic in context_diagnostics:
@@ -219,6 +226,8 @@ def notification_button(note: api.Notification) -> ActionSpec | None:
         return ActionSpec("Show the agent", lsp.CodeActionKind.Empty, GET, agent)
     if verb == "moves":
         return ActionSpec("Show its moves", lsp.CodeActionKind.Empty, MOVES, agent)
+    if verb == "archive":  # an auto-archive that failed: try it now
+        return ActionSpec("Archive it", lsp.CodeActionKind.Empty, ARCHIVE, agent)
     if verb == "budget" and len(words) >= 5:
         try:
             if words[4] == "--tokens" and len(words) >= 6:
@@ -286,3 +295,29 @@ def template_usage(template: api.Template) -> str:
     example = ", ".join(f'"{v}": "…"' for v in template.variables)
     return (f"Template {template.name} needs {', '.join(template.variables)}: run palot.spawn with "
             f'{{"template": "{template.name}", "vars": {{{example}}}}}.')
+# --- requesting changes and bulk actions ------------------------------------------------------
+
+#: The comments ``palot.requestChanges`` offers as buttons when no ``comment`` is given: an editor cannot
+#: ask for free text (``window/showMessageRequest`` has buttons only), so an extension that can (VS Code's
+#: input box) passes its own ``comment``.
+REVIEW_CHOICES = ("Undo this change", "Simplify this change", "Add a test for this change",
+                  "Explain this change in a code comment")
+
+
+def review_question(agent: api.Agent, path: str, first: int, last: int) -> str:
+    lines = f"line {first}" if first == last else f"lines {first}-{last}"
+    return f"What should agent {agent_label(agent)} change in {path}, {lines}?"
+
+
+def bulk_question(plan: api.BulkResult) -> tuple[str, str] | None:
+    """The question confirming a bulk plan and its one button, or None when the plan does nothing."""
+    todo = [i for i in plan.items if i.outcome == "would"]
+    if not todo:
+        return None
+    shown = "; ".join(f"{i.agent_id} “{_short(i.title, 40)}”" for i in todo[:8])
+    more = f" and {len(todo) - 8} more" if len(todo) > 8 else ""
+    skipped = plan.count("skipped")
+    also = f" ({skipped} skipped)" if skipped else ""
+    noun = f"{len(todo)} agent{'s' if len(todo) != 1 else ''}"
+    verb = plan.operation.capitalize()
+    return f"{verb} {noun}{also}: {shown}{more}?", f"{verb} {noun}"

@@ -19,6 +19,8 @@ Some commands take a little more, for the editor:
 | ``palot.inbox`` | pick? (default true) | offers the oldest pending requests as buttons and answers the picked one |
 | ``palot.settings`` | open? | opens settings.toml in the editor |
 | ``palot.templates`` | pick? (default true) | offers the templates as buttons; the picked one spawns an agent in the workspace (or says which ``vars`` it needs) |
+| ``palot.requestChanges`` | path?, line?, end_line?, comment? | one comment on those lines (without ``comment``: asks, offering a few) |
+| ``palot.bulk`` | — | shows the plan; with ``dry_run`` true (the default) asks before doing it, false does it |
 
 Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScript``, ``includeArchived``,
 ``permission``) are still accepted for the api names.
@@ -458,6 +460,76 @@ async def templates(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
 def _template_saved(saved: api.TemplateSaved) -> str:
     return saved.message + (f" (variables: {', '.join(saved.template.variables)})" if saved.template.variables
                             else "")
+def _retried(agent: api.Agent) -> str:
+    return f"Agent {agent_label(agent)} retries it on branch {agent.branch}; the old agent is left as it was."
+
+
+async def request_changes(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any] | None:
+    """Review comments to the agent; from a code action, one comment on ``path`` ``line``..``end_line``, its
+    text from ``comment`` or, without it, asked of the person (in the background: the command answers None)."""
+    client = await ls.palot_ready()
+    command = COMMANDS[names.REQUEST_CHANGES]
+    if "comments" not in a:
+        if "path" not in a or "line" not in a:
+            raise InvalidInput(f"{names.REQUEST_CHANGES} needs comments, or a path and line to comment on",
+                               'pass {"agent", "comments": [{"path", "line", "comment"}]} or {"agent", "path", '
+                               '"line", "comment"}')
+        comment = {"path": a["path"], "line": a["line"], "end_line": a.get("end_line"), "comment": a.get("comment")}
+        if not a.get("comment"):
+            agent = await client.get(a["agent"])
+            ls.ask(_ask_review(ls, agent, {**a, "agent": agent.id}, comment))
+            return None
+        a = {**a, "comments": [comment]}
+    agent: api.Agent = await client.call("request_changes", request(command, a))
+    ls.live.track(agent)
+    count = len(a["comments"])
+    ls.show(f"Sent {count} review comment{'s' if count != 1 else ''} to agent {agent_label(agent)}.")
+    return dump(agent)
+
+
+async def _ask_review(ls: PalotLanguageServer, agent: api.Agent, a: dict[str, Any], comment: dict[str, Any]) -> None:
+    last = comment["end_line"] or comment["line"]
+    question = names.review_question(agent, comment["path"], comment["line"], last)
+    picked = await ls.question(question, list(names.REVIEW_CHOICES), type=lsp.MessageType.Info,
+                               fallback=f"{question} Run {names.REQUEST_CHANGES} with a \"comment\" to say it.")
+    if picked in names.REVIEW_CHOICES:
+        await ls.press(names.ActionSpec(picked, lsp.CodeActionKind.Empty, names.REQUEST_CHANGES,
+                                        {**{k: v for k, v in a.items() if v is not None}, "comment": picked}))
+
+
+async def bulk(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
+    """The plan of a bulk action, shown; asked before it is carried out (``dry_run`` false: carried out)."""
+    client = await ls.palot_ready()
+    command = COMMANDS[names.BULK]
+    plan: api.BulkResult = await client.call("bulk", request(command, a, dry_run=True))
+    if a.get("dry_run") is False:
+        todo = [i.agent_id for i in plan.items if i.outcome == "would"]
+        done: api.BulkResult = await client.call("bulk", request(command, a, agents=todo, dry_run=False),
+                                                 progress=report)
+        ls.show(bulk_lines(done))
+        return dump(done)
+    asked = names.bulk_question(plan)
+    if asked is None:
+        ls.show(bulk_lines(plan) if plan.items else "No agent matches these filters: nothing to do.")
+    else:
+        ls.ask(_confirm_bulk(ls, a, plan, *asked))
+    return dump(plan)
+
+
+async def _confirm_bulk(ls: PalotLanguageServer, a: dict[str, Any], plan: api.BulkResult, question: str,
+                        button: str) -> None:
+    picked = await ls.question(question, [button, "Cancel"], fallback=f"{bulk_lines(plan)}\nRun {names.BULK} "
+                               "with dry_run false to do it.")
+    if picked != button:
+        return
+    todo = [i.agent_id for i in plan.items if i.outcome == "would"]
+    await ls.press(names.ActionSpec(button, lsp.CodeActionKind.Empty, names.BULK,
+                                    {**a, "agents": todo, "dry_run": False}))
+
+
+def bulk_lines(result: api.BulkResult) -> str:
+    """A bulk action's agents with their outcomes, one a line."""
+    return "\n".join(f"{i.agent_id}  {i.status.value:<10} {i.title}: {i.message}" for i in result.items)
 
 
 def _destroyed(done: api.Done) -> str:
@@ -477,6 +549,8 @@ _EXTRA: dict[str, tuple[Arg, ...]] = {
     names.INBOX: (Arg("pick", "boolean", api=False),),
     names.SETTINGS: (Arg("open", "boolean", api=False),),
     names.TEMPLATES: (Arg("pick", "boolean", api=False),),
+    names.REQUEST_CHANGES: (Arg("path", "string", api=False), Arg("line", "number", api=False),
+                            Arg("end_line", "number", api=False), Arg("comment", "string", api=False)),
 }
 #: (command id, action, run, progress title); the order of the editor's command list.
 _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
@@ -509,6 +583,9 @@ _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.TEMPLATE_SHOW, "template_show", _plain_call(names.TEMPLATE_SHOW), None),
     (names.TEMPLATE_ADD, "template_add", _plain_call(names.TEMPLATE_ADD, _template_saved), None),
     (names.TEMPLATE_REMOVE, "template_remove", _plain_call(names.TEMPLATE_REMOVE, lambda done: done.message), None),
+    (names.RETRY, "retry", _agent_call(names.RETRY, _retried), "Retrying a Palot agent"),
+    (names.REQUEST_CHANGES, "request_changes", request_changes, None),
+    (names.BULK, "bulk", bulk, "A Palot bulk action"),
 )
 
 
@@ -516,6 +593,8 @@ def _command(name: str, action: str, run: Run, progress: str | None) -> Command:
     if action == "spawn":  # the prompt first; the project defaults to the file's or the workspace's
         args = api_args(action, optional=("project",), first=("prompt",))
         args = (args[0], *_EXTRA[name], *args[1:])
+    elif action == "request_changes":  # a code action gives one comment's path and lines instead
+        args = (*api_args(action, optional=("comments",)), *_EXTRA[name])
     else:
         args = (*api_args(action), *_EXTRA.get(name, ()))
     return Command(name, action, api.ACTIONS[action].summary, args, run, progress)

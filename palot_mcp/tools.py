@@ -406,6 +406,48 @@ class Tools:
         return DestroyResult(agent_id=agent_id, destroyed=True,
                              message=f"destroyed agent {agent_id}: its environment, session and branch are gone")
 
+    @tool("retry", "Retry an agent", changes())
+    async def retry_agent(self, ctx: Context, request: api.AgentRef) -> api.Agent:
+        """Start a new agent from a failed (or paused, completed, archived) agent's prompt, base commit, model,
+        permission mode, budget, environment type and options, on a new branch; its title ends in "(retry)".
+
+        The old agent is left exactly as it is (its branch, conversation and status). An agent still running
+        or waiting for a permission is refused: abort it first."""
+        async with Progress(ctx) as progress:
+            agent: api.Agent = await self._palot.call("retry", request, progress=progress)
+            progress(f"agent {agent.id} retries {request.agent} on branch {agent.branch}")
+        return agent
+
+    @tool("request_changes", "Request changes", changes(),
+          comments=Override(description="review comments on the agent's diff (get_diff): each {path, line, "
+                                        "end_line?, comment}, lines as the agent left the file"),
+          note=Override(description="a general note sent after the comments"))
+    async def request_changes(self, ctx: Context, request: api.RequestChangesRequest) -> api.Agent:
+        """Send the agent one prompt built from review comments on its diff: each comment's file, lines, the
+        quoted diff lines and what should change, then the note. A comment on a file the agent did not change,
+        or on lines outside its change, is refused (naming what it could be on) and nothing is sent."""
+        return await self._palot.call("request_changes", request)
+
+    @tool("bulk", "Archive, abort or destroy many agents", changes(destructive=True),
+          operation=Override(description="archive (keeps each branch), abort (stops running turns) or destroy "
+                                         "(deletes; agents with unmerged work are skipped unless force)"),
+          status=Override(api.AgentStatus | list[api.AgentStatus] | None,
+                          description="only agents in this status (or these statuses)",
+                          coerce=lambda v: [v] if isinstance(v, api.AgentStatus) else v),
+          older_than=Override(description="only agents unchanged for this long: 7d, 12h, 30m, 90s, 2w"),
+          agents=Override(description="only these agent ids, e.g. the items of the dry run you showed the user"),
+          dry_run=Override(description="true (the default): only list what would happen. Show that list to the "
+                                       "user and call again with dry_run false and agents = its ids to do it"))
+    async def bulk_agents(self, ctx: Context, request: api.BulkRequest) -> api.BulkResult:
+        """Archive, abort or destroy every agent the filters select (status, project, environment, older_than,
+        title, agents; at least one). By default a dry run: each selected agent with what would happen ("would")
+        or why it is skipped; with dry_run false each one's outcome (done, skipped, failed with its error: one
+        agent's error does not stop the others)."""
+        if request.dry_run:
+            return await self._palot.call("bulk", request)
+        async with Progress(ctx) as progress:
+            return await self._palot.call("bulk", request, progress=progress)
+
 
 #: Each action of ``palot.api.ACTIONS`` → the name of the tool that offers it.
 ACTION_TOOLS: dict[str, str] = {spec.action: spec.name for spec in TOOLS}

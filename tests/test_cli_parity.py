@@ -114,3 +114,24 @@ def test_the_overview_line_says_only_what_applies():
                                        inbox=3))
     assert line is not None and line.plain == "today: $0.42 of $20.00 · 3 waiting on you (palot inbox)"
     assert render.overview_line(status(inbox=1)).plain == "1 waiting on you (palot inbox)"
+
+
+def test_bulk_filters_on_archive_abort_destroy_and_review_comments_become_valid_requests():
+    archive = build_parser().parse_args(["agents", "archive", "--status", "completed", "--project", "app",
+                                         "--older-than", "7d", "--env", "worktree", "--title", "deps"])
+    assert api.request_for("bulk", {k: v for k, v in request_args("bulk", archive).items() if v is not None}
+                           ).model_dump(exclude_none=True) == {
+        "operation": "archive", "status": [api.AgentStatus.COMPLETED], "project": "app", "environment": "worktree",
+        "older_than": "7d", "title": "deps", "force": False, "dry_run": True}
+    destroy = _request("bulk", ["agents", "destroy", "--status", "failed", "--force", "--only", "ag_1"])
+    assert (destroy["operation"], destroy["force"], destroy["agents"]) == ("destroy", True, ["ag_1"])
+    assert _request("bulk", ["agents", "bulk", "abort", "--env", "cloud"])["operation"] == "abort"
+    review = _request("request_changes", ["agents", "request-changes", "ag_1", "--comment", "src/a.py:3:use x",
+                                          "--comment", "src/a.py:10-12:split: this", "--note", "thanks"])
+    assert review == {"agent": "ag_1", "note": "thanks", "comments": [
+        {"path": "src/a.py", "line": 3, "comment": "use x"},
+        {"path": "src/a.py", "line": 10, "end_line": 12, "comment": "split: this"}]}
+    with pytest.raises(api.PalotError, match="not a review comment"):
+        _request("request_changes", ["agents", "request-changes", "ag_1", "--comment", "src/a.py:x:use x"])
+    with pytest.raises(api.PalotError, match="no comments"):
+        _request("request_changes", ["agents", "request-changes", "ag_1"])

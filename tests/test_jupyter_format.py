@@ -212,13 +212,18 @@ def test_an_activity_line_has_time_icon_verb_target_and_summary() -> None:
 
 def test_actions_follow_the_agent_status() -> None:
     assert actions(agent("r", AgentStatus.RUNNING)) == {
-        "abort": True, "apply": True, "archive": True, "send": True, "permission": False}
+        "abort": True, "apply": True, "archive": True, "send": True, "permission": False, "retry": False,
+        "request_changes": True}
     perm = PermissionView(id="per_1", permission="bash", patterns=["ls"], summary="bash: ls")
-    assert actions(agent("w", AgentStatus.WAITING, permissions=[perm]))["permission"]
+    waiting = actions(agent("w", AgentStatus.WAITING, permissions=[perm]))
+    assert waiting["permission"] and not waiting["retry"]
     assert actions(agent("c", AgentStatus.COMPLETED)) == {
-        "abort": False, "apply": True, "archive": True, "send": True, "permission": False}
+        "abort": False, "apply": True, "archive": True, "send": True, "permission": False, "retry": True,
+        "request_changes": True}
+    assert actions(agent("f", AgentStatus.FAILED))["retry"]
     assert actions(agent("a", AgentStatus.ARCHIVED)) == {
-        "abort": False, "apply": True, "archive": False, "send": False, "permission": False}
+        "abort": False, "apply": True, "archive": False, "send": False, "permission": False, "retry": True,
+        "request_changes": False}
     assert not any(actions(agent("x", env="external", read_only=True)).values())
 
 

@@ -49,7 +49,8 @@ async def test_fix_with_an_agent_on_a_selection_then_show_and_apply_its_change_t
     on_change = await code_actions(lsp_client, uri, cursor, [change])
     label = f"{agent['id']} “Fix the problems in this code.”"
     assert [a.title for a in on_change] == [f"Show the agent's change: {label}",
-                                           f"Apply the agent's change to this file: {label}"]
+                                           f"Apply the agent's change to this file: {label}",
+                                           f"Request a change from {label} here"]
     assert await code_actions(lsp_client, uri, lsp.Range(lsp.Position(2, 0), lsp.Position(2, 0))) == []
 
     shown = await run_action(lsp_client, on_change[0])

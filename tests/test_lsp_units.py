@@ -16,8 +16,10 @@ from palot_lsp.actions import (
     INBOX_CHOICES,
     REPLY_CHOICES,
     REPLY_PERMISSION,
+    REQUEST_CHANGES,
     SHOW_DIFF,
     SPAWN,
+    bulk_question,
     code_actions,
     code_lenses,
     inbox_choices,
@@ -86,12 +88,14 @@ def test_another_servers_diagnostic_can_be_fixed_by_an_agent_but_palots_own_cann
     assert action.arguments["range"]["start"]["line"] == 4
 
 
-def test_lines_an_agent_changed_offer_to_show_or_apply_that_agents_change():
+def test_lines_an_agent_changed_offer_to_show_or_apply_that_agents_change_or_request_a_change_there():
     actions = code_actions(URI, rng(2, 2), [], [ONE_CHANGE, FAR_CHANGE], [])
     assert [(a.title, a.command, a.arguments) for a in actions] == [
         ("Show the agent's change: ag_one “Tidy the notes”", SHOW_DIFF, {"agent": "ag_one", "path": "notes.md"}),
         ("Apply the agent's change to this file: ag_one “Tidy the notes”", APPLY,
          {"agent": "ag_one", "path": "notes.md"}),
+        ("Request a change from ag_one “Tidy the notes” here", REQUEST_CHANGES,
+         {"agent": "ag_one", "path": "notes.md", "line": 3, "end_line": 3}),
     ]
     assert code_actions(URI, rng(9, 9), [], [ONE_CHANGE, FAR_CHANGE], []) == []
 
@@ -251,7 +255,10 @@ def test_every_api_action_is_a_command_taking_every_field_of_its_request():
         assert command.action == action
         assert set(spec.request.model_fields) <= set(COMMAND_FIELDS[command.name]), action
         required = {n for n, f in spec.request.model_fields.items() if f.is_required()}
-        assert {a.name for a in command.args if a.required} == required - ({"project"} if action == "spawn" else set())
+        # The editor may leave out a spawn's project (the workspace's) and request_changes' comments (a code
+        # action gives one comment's path, lines and text).
+        optional = {"spawn": {"project"}, "request_changes": {"comments"}}.get(action, set())
+        assert {a.name for a in command.args if a.required} == required - optional
 
 
 # --- one file's change as the editor's edit ------------------------------------------------------
@@ -317,3 +324,25 @@ def test_the_inbox_offers_the_oldest_requests_as_unique_buttons_then_the_three_a
     assert [i.permission_id for i in choices.values()][0] == f"per_{INBOX_CHOICES + 2}"  # the oldest first
     assert inbox_question(items[0], now + 65).startswith("Agent ag_1 “Fix” in app asks to bash: npm test (waiting 1m05s)")
     assert REPLY_CHOICES == {"Allow once": "once", "Allow always": "always", "Reject": "reject"}
+
+
+def test_a_bulk_plan_is_asked_as_one_question_naming_the_agents_and_nothing_to_do_asks_nothing():
+    def item(n: int, outcome: str) -> api.BulkItem:
+        return api.BulkItem(agent_id=f"ag_{n}", title=f"job {n}", status=AgentStatus.COMPLETED, project_name="web",
+                            environment="worktree", updated_at=0, outcome=outcome, message="")
+
+    plan = api.BulkResult(operation="archive", dry_run=True, items=[item(1, "would"), item(2, "skipped"),
+                                                                    *(item(n, "would") for n in range(3, 12))])
+    question, button = bulk_question(plan)
+    assert button == "Archive 10 agents"
+    assert question.startswith("Archive 10 agents (1 skipped): ag_1 “job 1”; ag_3 “job 3”")
+    assert question.endswith("and 2 more?") and "ag_2" not in question
+    assert bulk_question(api.BulkResult(operation="destroy", dry_run=True, items=[item(1, "skipped")])) is None
+
+
+def test_a_failed_auto_archive_offers_to_archive_the_agent_now():
+    note = api.Notification(kind="needs_you", reason="auto_archive_failed", title="t (ag_1) could not be archived",
+                            action="palot agents archive ag_1", agent_ids=["ag_1"])
+    button = notification_button(note)
+    assert button is not None and (button.title, button.command, button.arguments) == (
+        "Archive it", "palot.archive", {"agent": "ag_1"})

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from palot import api
 from palot.api import (
     ActivityItem,
     Agent,
@@ -19,6 +20,7 @@ from palot.api import (
     AgentMessage,
     AgentStatus,
     AuditEntry,
+    BulkResult,
     ContainerOptions,
     Done,
     EnvironmentStatus,
@@ -27,6 +29,7 @@ from palot.api import (
     MoveRecord,
     Project,
     PullRequest,
+    ReviewComment,
     ServiceStatus,
     SettingsView,
     Template,
@@ -74,6 +77,9 @@ ACTION_CONTROLS: dict[str, str] = {
     "template_show": "show_template",
     "template_add": "save_template",
     "template_remove": "remove_template",
+    "retry": "retry",
+    "request_changes": "request_changes",
+    "bulk": "bulk_agents",
 }
 
 
@@ -336,6 +342,39 @@ class DashboardActions:
         self._forget(ref)
         self._arrange(time.time())
         return done
+
+    async def retry(self, *, agent: str | None = None) -> Agent:
+        """A new agent from the agent's prompt, base commit and options (the old one is left as it is); the new
+        agent is selected."""
+        ref = self._agent(agent)
+        view: Agent = await self._call("retry", progress=lambda line: self._say_for(ref, line), agent=ref)
+        self._shown(view)
+        return view
+
+    async def request_changes(self, *, agent: str | None = None,
+                              comments: list[dict[str, Any]] | list[ReviewComment] | list[str],
+                              note: str | None = None) -> Agent:
+        """Send the agent review comments on its diff as one prompt: each a {path, line, end_line?, comment}, or
+        a line ``PATH:LINE:COMMENT`` (``PATH:FIRST-LAST:COMMENT``)."""
+        ref = self._agent(agent)
+        given = [api.review_comment(c) if isinstance(c, str) else c for c in comments]
+        view: Agent = await self._call("request_changes", agent=ref, note=note, comments=[
+            c.model_dump() if isinstance(c, ReviewComment) else c for c in given])
+        self._shown(view)
+        return view
+
+    async def bulk_agents(self, *, operation: str, status: list[str] | None = None, project: str | None = None,
+                          environment: str | None = None, older_than: str | None = None, title: str | None = None,
+                          agents: list[str] | None = None, force: bool = False, dry_run: bool = True) -> BulkResult:
+        """Archive, abort or destroy every agent the filters select; a dry run (the default) only lists what
+        would happen. The plan (or the outcome) shows in the overview's bulk section."""
+        result: BulkResult = await self._call(
+            "bulk", operation=operation, status=status or None, project=project, environment=environment,
+            older_than=older_than, title=title, agents=agents, force=force, dry_run=dry_run)
+        self.overview.bulk.show(result)
+        if not dry_run:
+            await self.reload()
+        return result
 
     async def move(self, *, agent: str | None = None, target: str,
                    options: dict[str, Any] | ContainerOptions | None = None,

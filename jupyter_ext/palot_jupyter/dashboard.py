@@ -442,6 +442,11 @@ class Dashboard(DashboardActions, w.VBox):
         d.wait_button.on_click(lambda _b: self._act(self._wait_clicked))
         d.destroy_button.on_click(lambda _b: self._act(self._destroy_clicked))
         d.budget_button.on_click(lambda _b: self._act(self._budget_clicked))
+        d.retry_button.on_click(lambda _b: self._act(self._retry_clicked))
+        d.review_button.on_click(lambda _b: self._act(self._review_clicked))
+        bulk = self.overview.bulk
+        bulk.preview_button.on_click(lambda _b: self._track(self._bulk_clicked(dry_run=True)))
+        bulk.confirm_button.on_click(lambda _b: self._track(self._bulk_clicked(dry_run=False)))
         d.close_button.on_click(lambda _b: self.select(None))
         d.move_button.on_click(lambda _b: self._move_clicked())
         d.tabs.observe(lambda _c: self._tab_refresh.request(now=True), names="selected_index")
@@ -496,6 +501,35 @@ class Dashboard(DashboardActions, w.VBox):
     async def _archive_clicked(self) -> str:
         agent = await self.archive()
         return f"Archived: the environment is removed, the work stays on branch {agent.environment.branch}."
+
+    async def _retry_clicked(self) -> str:
+        old = self._agent(None)
+        agent = await self.retry(agent=old)
+        self.select(agent.id)
+        return f"Retrying {old} as {agent.id} on branch {agent.branch}; {old} is left as it was."
+
+    async def _review_clicked(self) -> str:
+        d = self.detail
+        lines = [line for line in d.review_comments.value.splitlines() if line.strip()]
+        await self.request_changes(comments=lines, note=d.review_note.value.strip() or None)
+        d.review_comments.value, d.review_note.value = "", ""
+        d.tabs.selected_index = ACTIVITY_TAB
+        return f"Sent {len(lines)} review comment(s)."
+
+    async def _bulk_clicked(self, *, dry_run: bool) -> None:
+        """Preview lists what the filters select and would happen; confirm carries out that list."""
+        bulk = self.overview.bulk
+        try:
+            values = bulk.form.values()
+            if dry_run:
+                await self.bulk_agents(**values)
+            elif bulk.planned():
+                await self.bulk_agents(**values, agents=bulk.planned(), dry_run=False)
+        except PalotError as e:
+            bulk.say(str(e))
+        except Exception as e:  # shown, never lost in the kernel log
+            log.exception("palot dashboard: bulk action failed")
+            bulk.say(f"unexpected error: {e!r}")
 
     async def _send_clicked(self) -> str:
         d = self.detail

@@ -1,6 +1,7 @@
 """The right column for one agent: header, environment (and moving it, with the move's options), permission
 approval (with a note), tabs (activity, diff, messages, environment, moves, audit), prompt box, actions (abort,
-apply, archive, close) and, under "More", create a pull request, wait, set the budget and destroy.
+apply, archive, retry, close) and, under "More", create a pull request, wait, set the budget, destroy and
+request changes (review comments on the diff).
 
 Every control's fields come from the request model of its action in :mod:`palot.api`. The panel only shows
 things and reports clicks; the dashboard performs the actions.
@@ -45,7 +46,7 @@ TAB_TITLES = ("Activity", "Diff", "Messages", "Environment", "Moves", "Audit")
 #: The action each record tab shows.
 TAB_ACTIONS = {ACTIVITY_TAB: "activity", DIFF_TAB: "diff", MESSAGES_TAB: "messages", ENVIRONMENT_TAB: "environment",
                MOVES_TAB: "moves", AUDIT_TAB: "audit"}
-PR_TAB, WAIT_TAB, BUDGET_TAB, DESTROY_TAB = range(4)
+PR_TAB, WAIT_TAB, BUDGET_TAB, DESTROY_TAB, REVIEW_TAB = range(5)
 
 
 def _loading() -> w.HTML:
@@ -101,7 +102,11 @@ class DetailPanel:
         self.archive_button = w.Button(description="Archive", icon="archive",
                                        tooltip="Stop the agent and remove its environment; the branch stays")
         self.close_button = w.Button(description="Close", icon="times", tooltip="Back to the overview")
-        buttons = w.HBox([self.abort_button, self.apply_button, self.archive_button, self.close_button])
+        self.retry_button = w.Button(description="Retry", icon="repeat",
+                                     tooltip="A new agent from the same prompt, base commit and options "
+                                             "(this one is left as it is)")
+        buttons = w.HBox([self.abort_button, self.apply_button, self.archive_button, self.retry_button,
+                          self.close_button])
         buttons.add_class("palot-actions")
         self._build_more()
         self.message = w.HTML()
@@ -126,13 +131,21 @@ class DetailPanel:
                                         indent=False)
         self.destroy_button = w.Button(description="Destroy", icon="trash", button_style="danger",
                                        tooltip="Remove the agent, its environment and its branch")
+        self.review_comments = w.Textarea(
+            placeholder="One comment a line, on the agent's diff: PATH:LINE:COMMENT or PATH:FIRST-LAST:COMMENT",
+            layout=w.Layout(width="100%"))
+        self.review_note = w.Text(placeholder="a general note (optional)", layout=w.Layout(width="100%"))
+        self.review_button = w.Button(description="Request changes", icon="comments",
+                                      tooltip="Send the comments, with the diff lines they are on, as one prompt")
         self.more = w.Accordion(children=[
             w.VBox([self.pr_form.box(("title", "body", "base", "remote")), self.pr_button]),
             w.VBox([self.wait_form.box(), self.wait_button]),
             w.VBox([self.budget_form.box(), self.budget_button]),
             w.VBox([w.HTML('<div class="palot-muted">Removes the agent, its environment and its branch.</div>'),
                     self.destroy_force, self.destroy_button]),
-        ], titles=("Create pull request", "Wait until settled", "Budget", "Destroy"), selected_index=None)
+            w.VBox([self.review_comments, self.review_note, self.review_button]),
+        ], titles=("Create pull request", "Wait until settled", "Budget", "Destroy", "Request changes"),
+            selected_index=None)
 
     def _build_move(self, environments: Sequence[str]) -> None:
         """The environment badge, a dropdown of the other environments, Move… (then Confirm move), a status line.
@@ -184,7 +197,8 @@ class DetailPanel:
             "abort": (self.abort_button,), "apply": (self.apply_button,), "archive": (self.archive_button,),
             "send": (self.send_button,),
             "permission": (self.approve_button, self.always_button, self.reject_button),
-            "create_pr": (self.pr_button,), "destroy": (self.destroy_button,),
+            "create_pr": (self.pr_button,), "destroy": (self.destroy_button,), "retry": (self.retry_button,),
+            "request_changes": (self.review_button,),
         }
 
     def show_agent(self, agent: Agent, now: float, *, fresh: bool = False) -> None:

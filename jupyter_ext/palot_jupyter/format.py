@@ -156,6 +156,10 @@ def actions(agent: Agent) -> dict[str, bool]:
         "archive": steerable,
         "send": steerable,
         "permission": steerable and bool(agent.permissions),
+        # A retry starts a new agent from a settled one (the service refuses one at work or waiting).
+        "retry": not agent.read_only and agent.status in (AgentStatus.FAILED, AgentStatus.PAUSED,
+                                                          AgentStatus.COMPLETED, AgentStatus.ARCHIVED),
+        "request_changes": steerable,
     }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import ipywidgets as w
 from palot.api import InboxItem
 
+from .bulk_form import BulkForm
 from .format import Overview, OverviewItem, esc, inbox_item_html, overview_html, overview_item_html
 
 #: The answers each inbox item offers: button label, reply, style.
@@ -80,7 +81,8 @@ class OverviewPanel:
             self._boxes[key] = w.VBox([])
             self._empty[key] = w.HTML(f'<div class="palot-muted">{empty}</div>')
             children += [self._heads[key], self._boxes[key]]
-        self.widget = w.VBox([*children, self.settings])
+        self.bulk = BulkForm()  # archive, abort or destroy many agents: a plan first, then confirm
+        self.widget = w.VBox([*children, self.bulk.widget, self.settings])
 
     def show_inbox(self, items: list[InboxItem], now: float | None = None) -> None:
         """The pending requests, oldest first, each with Allow once / Always / Reject."""

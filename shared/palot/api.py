@@ -309,6 +309,32 @@ class InboxItem(BaseModel):
     note: str | None = None
 
 
+class BulkItem(BaseModel):
+    """One agent a bulk action selected, and what happened to it (or would, in a dry run)."""
+
+    agent_id: str
+    title: str
+    status: AgentStatus  # as it was when selected
+    project_name: str
+    environment: str
+    branch: str | None = None
+    updated_at: float
+    # would (a dry run's plan), done, skipped (the action does not apply to it), failed (its error in message)
+    outcome: Literal["would", "done", "skipped", "failed"]
+    message: str
+
+
+class BulkResult(BaseModel):
+    """The answer of ``bulk``: each selected agent with its outcome; a dry run changes nothing."""
+
+    operation: str
+    dry_run: bool
+    items: list[BulkItem] = Field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for i in self.items if i.outcome == outcome)
+
+
 class SettingsView(BaseModel):
     """The settings the service runs with, and whether the file on disk could be read."""
 
@@ -568,6 +594,108 @@ class TemplateAddRequest(_Request):
         return v
 
 
+class ReviewComment(_Request):
+    """One review comment on the agent's diff: a file, a line (or lines) of it, and what should change."""
+
+    path: str = Field(description="a file of the agent's diff, relative to the project")
+    line: int = Field(ge=1, description="the line (1-based) of the file as the agent left it")
+    end_line: int | None = Field(None, ge=1, description="the last line of a range (default: line)")
+    comment: str = Field(description="what should change there")
+
+    @field_validator("path", "comment")
+    @classmethod
+    def _not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty: give the file and say what should change")
+        return v
+
+    @model_validator(mode="after")
+    def _range(self) -> "ReviewComment":
+        if self.end_line is not None and self.end_line < self.line:
+            raise ValueError(f"end_line {self.end_line} is before line {self.line}: give the range first to last")
+        return self
+
+
+_COMMENT_LINE = r"^(?P<path>[^\n]+?):(?P<line>\d+)(?:-(?P<end>\d+))?:(?P<comment>.*)$"
+
+
+def review_comment(text: str) -> ReviewComment:
+    """``src/app.py:12:use a constant`` or ``src/app.py:10-14:split this`` as a comment (how the command line and
+    the notebook write one); InvalidInput naming the form otherwise."""
+    import re
+
+    from pydantic import ValidationError
+
+    from .errors import InvalidInput
+
+    found = re.match(_COMMENT_LINE, text.strip(), re.S)
+    if found is None or not found["comment"].strip():
+        raise InvalidInput(f"'{text}' is not a review comment of the form PATH:LINE:COMMENT",
+                           "e.g. 'src/app.py:12:use a constant' or 'src/app.py:10-14:split this function'")
+    try:
+        return ReviewComment(path=found["path"], line=int(found["line"]),
+                             end_line=int(found["end"]) if found["end"] else None, comment=found["comment"].strip())
+    except ValidationError as e:  # e.g. a range given last to first
+        msg = str(e.errors()[0].get("msg", "invalid")).removeprefix("Value error, ")
+        raise InvalidInput(f"review comment '{text}': {msg}", "give lines as FIRST-LAST, counting from 1") from None
+
+
+class RequestChangesRequest(AgentRef):
+    comments: list[ReviewComment] = Field(
+        description="review comments on the agent's diff: each a path, line (end_line) and comment")
+    note: str | None = Field(None, description="a general note sent after the comments")
+
+    @field_validator("comments")
+    @classmethod
+    def _some(cls, v: list[ReviewComment]) -> list[ReviewComment]:
+        if not v:
+            raise ValueError("no comments: give at least one (path, line, comment); for a plain message use prompt")
+        return v
+
+
+#: What ``bulk`` can do to many agents at once.
+BULK_OPERATIONS = ("archive", "abort", "destroy")
+_AGE = r"(\d+(?:\.\d+)?)\s*([smhdw])"
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def age_seconds(text: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``90s``, ``2w`` → seconds; ValueError naming the form otherwise."""
+    import re
+
+    found = re.fullmatch(_AGE, text.strip().lower())
+    if found is None:
+        raise ValueError(f"'{text}' is not an age: use a number and a unit, e.g. 7d, 12h, 30m, 90s or 2w")
+    return float(found.group(1)) * _AGE_UNITS[found.group(2)]
+
+
+class BulkRequest(_Request):
+    operation: Literal["archive", "abort", "destroy"] = Field(description="what to do to each selected agent")
+    status: list[AgentStatus] | None = Field(None, description="only agents in these statuses")
+    project: str | None = Field(None, description="only this project's agents (path, name or id)")
+    environment: Literal["worktree", "container", "cloud"] | None = Field(
+        None, description="only agents in this environment type")
+    older_than: str | None = Field(None, description="only agents unchanged for this long, e.g. 7d, 12h, 30m")
+    title: str | None = Field(None, description="only agents whose title contains this (any case)")
+    agents: list[str] | None = Field(None, description="only these agents (ids), e.g. those a dry run listed")
+    force: bool = Field(False, description="destroy: also agents with work neither applied nor merged (lost)")
+    dry_run: bool = Field(True, description="only list what would happen (the default); false to do it")
+
+    @field_validator("older_than")
+    @classmethod
+    def _age(cls, v: str | None) -> str | None:
+        if v is not None:
+            age_seconds(v)
+        return v
+
+    @model_validator(mode="after")
+    def _selected(self) -> "BulkRequest":
+        if not (self.status or self.project or self.environment or self.older_than or self.title or self.agents):
+            raise ValueError("say which agents: status, project, environment, older_than, title and/or agents "
+                             "(a bulk action never applies to every agent unasked)")
+        return self
+
+
 class AuditRequest(_Request):
     agent: str | None = Field(None, description="only this agent's events")
     limit: int = Field(200, ge=0, le=10000)
@@ -640,6 +768,12 @@ ACTIONS: dict[str, Action] = dict([
     _a("template_add", TemplateAddRequest, TemplateSaved, "add a prompt template, or replace one of that name",
        changes=True),
     _a("template_remove", TemplateRef, Done, "remove a prompt template", changes=True),
+    _a("retry", AgentRef, Agent, "a new agent from the same prompt, base and options (the old one stays)",
+       changes=True, long=True),
+    _a("request_changes", RequestChangesRequest, Agent, "send the agent review comments on its diff as one prompt",
+       changes=True),
+    _a("bulk", BulkRequest, BulkResult, "archive, abort or destroy every agent a filter selects (a dry run first)",
+       changes=True, long=True),
 ])
 
 # --- events ----------------------------------------------------------------------------------
@@ -668,7 +802,7 @@ class Notification(BaseModel):
     body: str = ""
     action: str | None = None  # the next thing to do, e.g. a command
     reason: str = ""  # permission, budget_warning, budget_reached, failed, move_failed, environment_lost,
-    #                   completed, moved, archived, rule_timeout, settings
+    #                   completed, moved, archived, auto_archived, auto_archive_failed, rule_timeout, settings
     agent_ids: list[str] = Field(default_factory=list)
     time: float = Field(default_factory=time.time)
 

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from . import api, render
 from .client import PalotClient
-from .errors import PalotError, ServiceUnavailable
+from .errors import InvalidInput, PalotError, ServiceUnavailable
 
 # Strings print as written (agent titles, paths and errors may contain "[/x]"); style goes in ``Text``.
 console = render.console()
@@ -64,9 +64,15 @@ ACTION_COMMANDS: dict[str, list[str]] = {
     "template_show": ["templates", "show"],
     "template_add": ["templates", "add"],
     "template_remove": ["templates", "remove"],
+    "retry": ["agents", "retry"],
+    "request_changes": ["agents", "request-changes"],
+    "bulk": ["agents", "bulk"],
 }
 #: The actions of ``palot templates <command>``, by command.
 TEMPLATE_ACTIONS = {cmd[1]: action for action, cmd in ACTION_COMMANDS.items() if cmd[0] == "templates"}
+#: Commands that act on one agent, or on every agent their filters select (``bulk``) when given filters.
+BULK_COMMANDS = ("archive", "abort", "destroy")
+_FILTERS = ("status", "project", "environment", "older_than", "title", "agents")
 #: The nested request field whose own fields are separate arguments.
 NESTED = {"options": api.ContainerOptions}
 
@@ -107,6 +113,14 @@ def request_args(action: str, args: argparse.Namespace) -> dict[str, Any]:
         values["prompt"] = sys.stdin.read()
     if action == "inbox_reply" and not values.get("permission_ids"):
         values["permission_ids"] = None  # `palot inbox reply once --tool bash`: no ids given
+    if action == "request_changes":
+        values["comments"] = _comments(args)
+    if action == "bulk":
+        values["operation"] = getattr(args, "operation", None) or args.action
+        if values.get("project") and os.path.exists(os.path.expanduser(values["project"])):
+            values["project"] = os.path.abspath(os.path.expanduser(values["project"]))
+        values["dry_run"] = True if values.get("dry_run") is None else values["dry_run"]
+        values["force"] = bool(values.get("force"))
     return values
 
 
@@ -125,6 +139,23 @@ def _vars(pairs: list[tuple[str, str]]) -> dict[str, str] | None:
             raise PalotError(f"--var {name} is given twice", f"give each variable once (--var {name}=VALUE)")
         values[name] = value
     return values or None
+def _comments(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``--comment PATH:LINE[-END]:TEXT`` (repeated) and ``--comments-file`` (a JSON list) as review comments."""
+    out: list[dict[str, Any]] = []
+    for text in getattr(args, "comments", None) or []:
+        out.append(api.review_comment(text).model_dump())
+    if getattr(args, "comments_file", None):
+        path = Path(args.comments_file).expanduser()
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InvalidInput(f"cannot read the comments of {path}: {e}",
+                               'give a JSON list: [{"path": "src/app.py", "line": 12, "comment": "…"}]') from None
+        if not isinstance(loaded, list):
+            raise InvalidInput(f"{path} holds no list of comments",
+                               'give a JSON list: [{"path": "src/app.py", "line": 12, "comment": "…"}]')
+        out += loaded
+    return out
 
 
 async def _with_client(args: argparse.Namespace, fn: Callable[[PalotClient], Awaitable[Any]], *,
@@ -145,6 +176,8 @@ def cmd_agents(args: argparse.Namespace) -> int:
     command = args.action
     if command == "watch":
         return cmd_watch(args)
+    if command == "bulk" or (command in BULK_COMMANDS and _bulk_wanted(args)):
+        return cmd_bulk(args)
     action = AGENT_ACTIONS[command]
 
     overview: list[api.ServiceStatus] = []
@@ -176,6 +209,68 @@ def cmd_agents(args: argparse.Namespace) -> int:
         if line is not None:
             console.print(line, soft_wrap=True)
     return _outcome_code(args, result)
+
+
+def _bulk_wanted(args: argparse.Namespace) -> bool:
+    """``palot agents archive --status completed``: filters instead of one agent (both is a mistake)."""
+    filtered = [f"--{f.replace('_', '-')}" for f in _FILTERS if getattr(args, f, None)]
+    if args.agent and filtered:
+        raise InvalidInput(f"give one agent or filters ({', '.join(filtered)}), not both",
+                           f"`palot agents {args.action} AGENT`, or `palot agents {args.action} --status …` for many")
+    if args.agent and getattr(args, "dry_run", None):  # never do for real what was asked as a rehearsal
+        raise InvalidInput("--dry-run goes with filters, not with one agent given as AGENT",
+                           f"to see the plan for one agent: `palot agents {args.action} --only {args.agent} --dry-run`")
+    if not args.agent and not filtered:
+        raise InvalidInput(f"say which agent to {args.action}",
+                           f"give its id, or filters for many: `palot agents {args.action} --status completed "
+                           "--project P` (--env, --older-than 7d, --title …)")
+    return not args.agent
+
+
+def cmd_bulk(args: argparse.Namespace) -> int:
+    """A bulk action: the plan first (a dry run), then — confirmed, or with --yes — the plan carried out."""
+    request = request_args("bulk", args)
+    operation = request["operation"]
+
+    async def run(client: PalotClient) -> tuple[api.BulkResult, api.BulkResult | None]:
+        plan: api.BulkResult = await client.call("bulk", {**request, "dry_run": True})
+        todo = [i.agent_id for i in plan.items if i.outcome == "would"]
+        if args.dry_run or not todo:
+            return plan, None
+        if not args.yes:
+            if args.json or not sys.stdin.isatty():
+                return plan, None
+            _print_bulk(plan)
+            noun = f"{len(todo)} agent{'s' if len(todo) != 1 else ''}"
+            answer = console.input(Text(f"{operation.capitalize()} these {noun}? [y/N] "))  # [y/N] is not markup
+            if answer.strip().lower() not in ("y", "yes"):
+                return plan, api.BulkResult(operation=operation, dry_run=True, items=[])
+        done = await client.call("bulk", {**request, "agents": todo, "dry_run": False}, progress=_progress(args))
+        return plan, done
+
+    plan, done = asyncio.run(_with_client(args, run))
+    if args.json:
+        _dump(done or plan)
+        return EXIT_OK
+    if done is None:
+        _print_bulk(plan)
+        if any(i.outcome == "would" for i in plan.items) and not args.dry_run:
+            console.print(Text(f"nothing was done: run it again with --yes to {operation} them "
+                               "(or answer the question in a terminal)"), soft_wrap=True)
+        elif args.dry_run:
+            console.print(Text("dry run: nothing was done"))
+        return EXIT_OK
+    if not done.items:
+        console.print(Text("nothing was done"))
+        return EXIT_OK
+    _print_bulk(done)
+    return EXIT_FAILED if done.count("failed") else EXIT_OK
+
+
+def _print_bulk(result: api.BulkResult) -> None:
+    for item in result.items:
+        console.print(render.bulk_line(item), soft_wrap=True)
+    console.print(render.bulk_summary(result), soft_wrap=True)
 
 
 def _outcome_code(args: argparse.Namespace, result: Any) -> int:
@@ -529,11 +624,34 @@ def _add_agent_commands(asub: Any) -> None:
     sp.add_argument("--wait", action="store_true", help="wait until the agent settles")
     sp.add_argument("--timeout", type=float, default=600, help="with --wait: seconds at most (default 600)")
 
+    rt = asub.add_parser("retry", help="a new agent from the same prompt, base commit and options "
+                                       "(the old one is left as it is)")
+    rt.add_argument("agent")
+    rc = asub.add_parser("request-changes", help="send the agent review comments on its diff as one prompt",
+                         description="Each comment is PATH:LINE:TEXT or PATH:FIRST-LAST:TEXT, on a file and lines of "
+                                     "the agent's diff (`palot agents diff AGENT`).")
+    rc.add_argument("agent")
+    rc.add_argument("--comment", dest="comments", action="append", metavar="PATH:LINE:TEXT",
+                    help="a review comment, e.g. 'src/app.py:12:use a constant' (repeat)")
+    rc.add_argument("--comments-file", metavar="FILE",
+                    help='a JSON list of comments: [{"path": …, "line": …, "end_line"?: …, "comment": …}]')
+    rc.add_argument("--note", help=_help(api.RequestChangesRequest, "note"))
+    bk = asub.add_parser("bulk", help="archive, abort or destroy every agent the filters select (a plan first)")
+    bk.add_argument("operation", choices=api.BULK_OPERATIONS)
+    _add_bulk_options(bk)
+    bk.add_argument("--force", action="store_true", help=_help(api.BulkRequest, "force"))
+
     ap = asub.add_parser("apply", help="apply the agent's changes to your checkout")
     ap.add_argument("agent")
     ap.add_argument("--path", help="only this file (relative to the project)")
-    for name, helptext in (("show", "one agent with its activity"), ("abort", "stop the current turn"),
-                           ("archive", "stop the agent, remove its environment, keep its branch"),
+    for name, helptext in (("abort", "stop the current turn (with filters instead of AGENT: of every agent they "
+                                     "select)"),
+                           ("archive", "stop the agent, remove its environment, keep its branch (with filters "
+                                       "instead of AGENT: every agent they select)")):
+        one = asub.add_parser(name, help=helptext)
+        one.add_argument("agent", nargs="?")
+        _add_bulk_options(one)
+    for name, helptext in (("show", "one agent with its activity"),
                            ("messages", "the agent's conversation"),
                            ("env", "the agent's environment: state, directory, resources"),
                            ("moves", "the agent's moves between environments")):
@@ -571,9 +689,11 @@ def _add_agent_commands(asub: Any) -> None:
     _add_container_options(mv)
     mv.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                     help="send the agent a note to carry on (default: only if the move stopped a turn)")
-    ds = asub.add_parser("destroy", help="remove the agent, its worktree and branch")
-    ds.add_argument("agent")
+    ds = asub.add_parser("destroy", help="remove the agent, its worktree and branch (with filters instead of AGENT: "
+                                         "of every agent they select)")
+    ds.add_argument("agent", nargs="?")
     ds.add_argument("--force", action="store_true", help="even if its changes were never applied or merged")
+    _add_bulk_options(ds)
     au = asub.add_parser("audit", help="the audit log, oldest first")
     au.add_argument("agent", nargs="?", help="only this agent's events")
     au.add_argument("--limit", type=int, default=200, help="at most this many entries (default 200)")
@@ -581,6 +701,21 @@ def _add_agent_commands(asub: Any) -> None:
     bu.add_argument("agent")
     bu.add_argument("usd", nargs="?", type=float, help=_help(api.BudgetRequest, "usd") + ", e.g. 1.50")
     bu.add_argument("--tokens", type=int, help=_help(api.BudgetRequest, "tokens"))
+
+
+def _add_bulk_options(parser: argparse.ArgumentParser) -> None:
+    """The filters of a bulk action, and how it is confirmed."""
+    parser.add_argument("--status", action="append", choices=[s.value for s in api.AgentStatus],
+                        help="only agents in this status (repeat)")
+    parser.add_argument("--project", help=_help(api.BulkRequest, "project"))
+    parser.add_argument("--env", "--environment", dest="environment", choices=api.TARGET_TYPES,
+                        help=_help(api.BulkRequest, "environment"))
+    parser.add_argument("--older-than", metavar="AGE", help=_help(api.BulkRequest, "older_than"))
+    parser.add_argument("--title", help=_help(api.BulkRequest, "title"))
+    parser.add_argument("--only", dest="agents", action="append", metavar="AGENT",
+                        help="only this agent (an id; repeat), within the other filters")
+    parser.add_argument("--dry-run", action="store_true", default=None, help="only list what would happen")
+    parser.add_argument("--yes", "-y", action="store_true", help="do it without asking (scripts)")
 
 
 def _help(model: type[Any], field: str) -> str:

@@ -443,6 +443,27 @@ class PalotClient:
         return await self.call("inbox_reply", {"reply": reply, "permission_ids": permission_ids, "agent": agent,
                                                "tool": tool, "project": project, "message": message})
 
+    async def retry(self, agent: str, *, progress: Progress | None = None) -> api.Agent:
+        """A new agent from the agent's prompt, base commit and options; the old one is left as it is."""
+        return await self.call("retry", {"agent": agent}, progress=progress)
+
+    async def request_changes(self, agent: str, comments: list[dict[str, Any]] | list[api.ReviewComment], *,
+                              note: str | None = None) -> api.Agent:
+        """Send the agent one prompt built from review comments ({path, line, end_line?, comment}) on its diff."""
+        return await self.call("request_changes", {"agent": agent, "comments": [
+            c.model_dump() if isinstance(c, BaseModel) else c for c in comments], "note": note})
+
+    async def bulk(self, operation: str, *, status: str | list[str] | None = None, project: str | None = None,
+                   environment: str | None = None, older_than: str | None = None, title: str | None = None,
+                   agents: list[str] | None = None, force: bool = False, dry_run: bool = True,
+                   progress: Progress | None = None) -> api.BulkResult:
+        """Archive, abort or destroy every agent the filters select; ``dry_run`` (the default) only lists what
+        would happen."""
+        statuses = [status] if isinstance(status, str) else status
+        return await self.call("bulk", {"operation": operation, "status": statuses, "project": project,
+                                        "environment": environment, "older_than": older_than, "title": title,
+                                        "agents": agents, "force": force, "dry_run": dry_run}, progress=progress)
+
     async def settings(self) -> api.SettingsView:
         return await self.call("settings")
 

@@ -266,6 +266,28 @@ def inbox_line(item: api.InboxItem) -> Text:
                          "  " + inbox_request(item).replace("\n", "; "))
 
 
+#: How each outcome of a bulk action looks: icon and colour.
+BULK_STYLE = {"would": ("→", "cyan"), "done": ("✓", "green"), "skipped": ("·", "bright_black"), "failed": ("✕", "red")}
+
+
+def bulk_line(item: api.BulkItem) -> Text:
+    """One agent of a bulk action: ``→ ag_1 completed worktree web “title” — would archive it …``."""
+    icon, colour = BULK_STYLE[item.outcome]
+    return Text.assemble((f"{icon} ", colour), (item.agent_id, "bold"),
+                         f"  {item.status.value:<10} {item.environment:<9} {item.project_name}  “{item.title}”"
+                         f"  (changed {api.elapsed(item.updated_at)} ago)\n    ", (item.message, colour))
+
+
+def bulk_summary(result: api.BulkResult) -> Text:
+    """What a bulk action did (or would do), counted."""
+    if not result.items:
+        return Text("no agent matches these filters: nothing to do")
+    counts = [f"{result.count(o)} {word}" for o, word in (
+        ("would", f"to {result.operation}"), ("done", "done"), ("skipped", "skipped"), ("failed", "failed"))
+        if result.count(o)]
+    return Text(f"{len(result.items)} agent{'s' if len(result.items) != 1 else ''} selected: " + ", ".join(counts))
+
+
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 

@@ -13,4 +13,5 @@ from ..api import (  # noqa: F401 - the views live in the API, the one vocabular
     FileChange,
     PermissionView,
     PullRequest,
+    ReviewComment,
 )

@@ -52,7 +52,9 @@ from .models import (
     FileChange,
     PermissionView,
     PullRequest,
+    ReviewComment,
 )
+from . import review
 from .status import INTERRUPTED, LiveState, derive_status
 
 log = logging.getLogger(__name__)
@@ -757,8 +759,10 @@ class AgentService:
             ))
         finally:
             self._reserved.discard((str(root), branch))
+        data = {**env.data, "spawn": {"environment": environment, "options": options}}  # for a retry
         if setup_script:  # kept so a move can run it again in the new environment
-            env = env.model_copy(update={"data": {**env.data, "setup_script": setup_script}})
+            data["setup_script"] = setup_script
+        env = env.model_copy(update={"data": data})
         self.store.add_environment(env)
         now = time.time()
         agent_id = "ag_" + secrets.token_hex(4)
@@ -1089,8 +1093,9 @@ class AgentService:
         self._announce(rec.id)
         return changed
 
-    async def archive(self, agent_ref: str) -> Agent:
-        """Stop the agent and remove its environment; every change stays on its branch."""
+    async def archive(self, agent_ref: str, *, reason: str | None = None) -> Agent:
+        """Stop the agent and remove its environment; every change stays on its branch. ``reason``: why Palot
+        archived it by itself (a policy), kept in the audit log."""
         rec, env = self._managed(agent_ref, "archive")
         if rec.archived_at is not None:
             return self._view_by_id(rec.id)
@@ -1100,9 +1105,56 @@ class AgentService:
         self.store.update_environment(env.id, state="archived")
         self.store.update_agent(rec.id, archived_at=time.time(), status=AgentStatus.ARCHIVED.value)
         self._live.pop(rec.id, None)
-        self.store.audit("archived", agent_id=rec.id, project_id=rec.project_id, branch=env.branch)
+        self.store.audit("archived", agent_id=rec.id, project_id=rec.project_id, branch=env.branch,
+                         **({"reason": reason} if reason else {}))
         self._announce(rec.id)
         return self._view_by_id(rec.id)
+
+    def retry_spawn(self, agent_ref: str) -> dict[str, Any]:
+        """What a retry of the agent spawns (the arguments of :meth:`spawn`): its project, prompt, base commit,
+        model, permission mode, budget, environment type with its spawn's options and setup script.
+
+        A failed, paused, completed or archived agent can be retried; one still at work or waiting is refused.
+        """
+        rec, env = self._managed(agent_ref, "retry")
+        status = self._view_by_id(rec.id).status
+        if status.active or status == AgentStatus.WAITING:
+            doing = "waiting for you" if status == AgentStatus.WAITING else status.value
+            raise InvalidState(f"agent {rec.id} is {doing}, so it cannot be retried now",
+                               f"wait for it to settle, or abort it first (`palot agents abort {rec.id}`)")
+        project = self.store.get_project(rec.project_id)
+        assert project is not None
+        if not env.base_commit:
+            raise InvalidState(f"agent {rec.id} has no base commit to start again from",
+                               "spawn a new agent with its prompt instead")
+        spawned = env.data.get("spawn") or {}
+        # A moved agent is retried where it runs now; the spawn's options are its first environment's.
+        options = spawned.get("options") if spawned.get("environment") == env.type else None
+        title = re.sub(r"\s*\(retry\)$", "", rec.title) + " (retry)"
+        return {"project": project.path, "prompt": rec.prompt, "title": title, "model": rec.model,
+                "base_branch": env.base_commit, "setup_script": env.data.get("setup_script"),
+                "permission_mode": rec.permission_mode, "environment": env.type, "options": options,
+                "budget_usd": rec.budget_usd, "budget_tokens": rec.budget_tokens}
+
+    def retried(self, old_id: str, new: Agent) -> None:
+        """Note in the audit log that ``new`` retries ``old_id`` (the old agent is left as it is)."""
+        rec = self.store.get_agent(old_id)
+        self.store.audit("retried", agent_id=old_id, project_id=rec.project_id, retry=new.id, branch=new.branch)
+        self.store.audit("retry_of", agent_id=new.id, project_id=rec.project_id, original=old_id)
+
+    async def request_changes(self, agent_ref: str, comments: list[ReviewComment], *,
+                              note: str | None = None) -> Agent:
+        """Send the agent one prompt built from review comments on its diff (file, lines, quoted diff lines,
+        comment); a comment on a file or lines outside its diff is refused and nothing is sent."""
+        rec, _ = self._active(agent_ref, "request changes of")
+        comments = [c.model_copy(update={"path": c.path.strip().removeprefix("./")}) for c in comments]
+        d = await self.diff(rec.id)
+        hunks = review.check_comments(comments, d)
+        agent = await self.prompt(rec.id, review.changes_prompt(comments, hunks, note))
+        self.store.audit("changes_requested", agent_id=rec.id, project_id=rec.project_id,
+                         comments=[{"path": c.path, "line": c.line, "end_line": c.end_line or c.line}
+                                   for c in comments], note=bool(note))
+        return agent
 
     async def destroy(self, agent_ref: str, *, force: bool = False) -> None:
         """Remove the agent, its environment, session and branch; refuses to drop unapplied work unless forced."""
@@ -1124,6 +1176,15 @@ class AgentService:
         if rec.session_id:
             self._by_session.pop(rec.session_id, None)
         self.hub.publish(make_event(AGENT_REMOVED, env.directory, agentID=rec.id, sessionID=rec.session_id))
+
+    async def unmerged_work(self, agent_ref: str) -> str | None:
+        """What destroying the agent would lose (its changes neither applied nor merged), or None."""
+        rec, env = self._managed(agent_ref, "destroy")
+        try:
+            await self._check_no_unmerged_work(rec, env)
+        except UnmergedWork as e:
+            return e.message
+        return None
 
     async def _check_no_unmerged_work(self, rec: AgentRecord, env: EnvironmentRecord) -> None:
         try:

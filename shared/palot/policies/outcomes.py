@@ -1,4 +1,5 @@
-"""What happened to agents, said as notifications: failed and lost environments need you; done, archived are done.
+"""What happened to agents, said as notifications: failed and lost environments need you; done, archived
+(by a person or automatically, once, saying why) are done.
 
 Permission requests are the inbox's to announce (a rule may answer them first) and budgets the budgets'.
 """
@@ -17,6 +18,15 @@ class Outcomes:
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
         self._status: dict[str, api.AgentStatus] = {}
+        self._archive_reasons: dict[str, str] = {}  # agents Palot archives by itself, and why
+
+    def archiving(self, agent_id: str, reason: str | None) -> None:
+        """Palot is about to archive the agent by itself (``reason``), or (None) no longer is: the archive's
+        one notification says why."""
+        if reason is None:
+            self._archive_reasons.pop(agent_id, None)
+        else:
+            self._archive_reasons[agent_id] = reason
 
     def seed(self, agents: list[api.Agent]) -> None:
         """The statuses as they are when the service starts: only later changes are news."""
@@ -47,9 +57,15 @@ class Outcomes:
             self.notifier.notify("done", "completed", f"{name} is done", f"in {agent.project_name}",
                                  action=f"palot agents diff {agent.id}", agent_ids=[agent.id])
         elif agent.status == api.AgentStatus.ARCHIVED:
-            self.notifier.notify("done", "archived", f"{name} was archived",
-                                 f"its work is on branch {agent.branch}" if agent.branch else "",
-                                 action=f"palot agents show {agent.id}", agent_ids=[agent.id])
+            kept = f"its work is on branch {agent.branch}" if agent.branch else ""
+            reason = self._archive_reasons.pop(agent.id, None)
+            if reason is not None:
+                self.notifier.notify("done", "auto_archived", f"{name} was archived automatically",
+                                     f"{reason}; {kept}" if kept else reason,
+                                     action=f"palot agents show {agent.id}", agent_ids=[agent.id])
+            else:
+                self.notifier.notify("done", "archived", f"{name} was archived", kept,
+                                     action=f"palot agents show {agent.id}", agent_ids=[agent.id])
 
     def moved(self, agent_id: str, title: str, result: api.MigrationResult) -> None:
         self.notifier.notify("done", "moved", f"{title} ({agent_id}) moved to {result.target}",

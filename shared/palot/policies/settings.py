@@ -1,4 +1,5 @@
-"""``$PALOT_HOME/settings.toml``: the fleet policies a person sets — budgets, permission rules, notifications.
+"""``$PALOT_HOME/settings.toml``: the fleet policies a person sets — budgets, permission rules, notifications,
+housekeeping (auto-archive).
 
 The service reads the file at start and again whenever it changes. A file with a mistake is refused with
 the line it is on (``settings.toml line 7: rules[1].tool: unknown tool 'bsh' …``) and the service keeps the
@@ -36,6 +37,14 @@ class BudgetSettings(_Strict):
     day_tokens: int | None = Field(None, gt=0, description="all agents together, per calendar day")
     warn_at: float = Field(0.8, gt=0, lt=1, description="the share of a budget that sends a 'needs you' warning")
     cloud_poll_seconds: float = Field(60, ge=1, description="how often cloud running time is counted toward budgets")
+
+
+class HousekeepingSettings(_Strict):
+    """``[housekeeping]``: what the service tidies by itself."""
+
+    archive_completed_after_hours: float = Field(
+        24, ge=0, description="archive completed agents unchanged for this long (0: never); waiting ones never")
+    check_seconds: float = Field(60, ge=0.1, description="how often the service looks for agents to archive")
 
 
 class ProjectSettings(_Strict):
@@ -129,6 +138,7 @@ class Settings(_Strict):
     projects: dict[str, ProjectSettings] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
 
     def project(self, project_path: str, project_name: str) -> ProjectSettings | None:
         for key, value in self.projects.items():

@@ -16,6 +16,7 @@ from .. import api
 from ..errors import InvalidInput, InvalidState, PalotError
 from ..install import Progress
 from ..templates import fill
+from .bulk import run_bulk
 
 if TYPE_CHECKING:
     from ..core import Palot
@@ -192,6 +193,24 @@ async def _template_add(svc: "Service", req: api.TemplateAddRequest, progress: P
 
 async def _template_remove(svc: "Service", req: api.TemplateRef, progress: Progress) -> api.Done:
     return await svc.palot.templates.remove(req.name, req.project)
+async def _retry(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
+    # A new agent: the old one is left as it is (its branch, conversation and status), and says who retried it.
+    agent_id = svc.palot.agents.resolve(req.agent)
+    spawn = svc.palot.agents.retry_spawn(agent_id)
+    svc.policies.budgets.check_spawn()
+    agent = await svc.palot.agents.spawn(**spawn, progress=progress)
+    svc.palot.agents.retried(agent_id, agent)
+    return agent
+
+
+async def _request_changes(svc: "Service", req: api.RequestChangesRequest, progress: Progress) -> api.Agent:
+    async with svc.agent_lock(req.agent, "request changes") as agent_id:
+        svc.policies.budgets.check_prompt(agent_id)  # it is a prompt: over budget is refused, nothing sent
+        return await svc.palot.agents.request_changes(agent_id, req.comments, note=req.note)
+
+
+async def _bulk(svc: "Service", req: api.BulkRequest, progress: Progress) -> api.BulkResult:
+    return await run_bulk(svc, req, progress)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -201,7 +220,7 @@ HANDLERS: dict[str, Handler] = {
     "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
     "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings,
     "templates": _templates, "template_show": _template_show, "template_add": _template_add,
-    "template_remove": _template_remove,
+    "template_remove": _template_remove, "retry": _retry, "request_changes": _request_changes, "bulk": _bulk,
 }
 
 

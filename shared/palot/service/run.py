@@ -110,8 +110,8 @@ class Service:
         # starting client relays; stderr is a pipe nobody reads once that client has gone.
         self.palot.server.progress = log.info
         self.bridge = EventBridge(self.palot)
-        self.policies = Policies(self.palot, self.bridge)
         self.locks = AgentLocks(self.palot)
+        self.policies = Policies(self.palot, self.bridge, self.locks.hold)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.stop_opencode = False
