@@ -51,6 +51,7 @@ class Palot:
         self.agents = AgentService(self.store, self.hub, self.backends, self._client)  # type: ignore[arg-type]
         self.migrations = MigrationEngine(self.paths, self.store, self.agents, self.backends)  # type: ignore[arg-type]
         self.agents.mover = self.migrations
+        self.agents.env_map = self.paths.agent_env_map
 
     def _client(self) -> OpenCodeClient:
         assert self.server.client is not None, "Palot.start() has not been called"

@@ -30,6 +30,7 @@ from .errors import InvalidState, OpenCodeVersionMismatch, PalotError, ServerUna
 from .install import OPENCODE_VERSION, Progress, ensure_opencode, require_opencode, tool_path_dirs
 from .opencode import OpenCodeClient
 from .paths import PalotPaths
+from .ports import write_plugin
 
 log = logging.getLogger(__name__)
 
@@ -303,8 +304,10 @@ class ServerManager:
                 env[var] = str(home / sub)
             env.update(OFFLINE_ENV)
         config = self.opencode_config(f"http://127.0.0.1:{scripted_port}/v1" if scripted_port else None)
-        if config:
-            env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
+        # Every worktree agent's bash gets its own variables (dev-server ports) through Palot's plugin.
+        plugin = write_plugin(self.paths.agent_env_plugin, self.paths.agent_env_map)
+        config["plugin"] = [*config.get("plugin", []), plugin]
+        env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
         return env
 
     def cli(self) -> tuple[Path, dict[str, str]]:
