@@ -51,6 +51,8 @@ BUDGET = "palot.setBudget"
 INBOX = "palot.inbox"
 REPLY_INBOX = "palot.replyInbox"
 SETTINGS = "palot.settings"
+DISK_USE = "palot.diskUse"
+GC = "palot.gc"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"

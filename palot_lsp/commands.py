@@ -18,6 +18,7 @@ Some commands take a little more, for the editor:
 | ``palot.apply`` | path? | applies one file of the agent's changes, as the editor's own edit |
 | ``palot.inbox`` | pick? (default true) | offers the oldest pending requests as buttons and answers the picked one |
 | ``palot.settings`` | open? | opens settings.toml in the editor |
+| ``palot.gc`` | — | lists orphans (with yes removes the safe ones) and says what holds work, with the command to keep it |
 
 Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScript``, ``includeArchived``,
 ``permission``) are still accepted for the api names.
@@ -429,6 +430,27 @@ async def settings(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -
     return dump(view)
 
 
+def _disk_use(use: api.DiskUse) -> str:
+    top = sorted(use.by_agent.items(), key=lambda kv: -kv[1])[:5]
+    return (f"Palot uses {api.human_bytes(use.total)}"
+            + (": " + ", ".join(f"{agent} {api.human_bytes(size)}" for agent, size in top) if top else "")
+            + "".join(f" (not measured: {why})" for why in use.unchecked))
+
+
+def _gc(report: api.GcReport) -> str:
+    if not report.orphans:
+        return "Nothing is orphaned: everything Palot made has an agent."
+    unsafe = [o for o in report.orphans if not o.safe and not o.removed]
+    if report.removing:
+        text = f"Removed {report.removed} of {len(report.orphans)} orphans ({api.human_bytes(report.freed)})."
+    else:
+        total = api.human_bytes(sum(o.size or 0 for o in report.orphans))
+        text = f"{len(report.orphans)} orphans ({total}); run palot.gc with yes to remove the safe ones."
+    if unsafe:
+        text += " Holding work (kept): " + "; ".join(f"{o.kind} {o.name}: {o.keep}" for o in unsafe)
+    return text
+
+
 def _destroyed(done: api.Done) -> str:
     return done.message or "Removed the agent, its environment and its branch."
 
@@ -473,6 +495,8 @@ _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.INBOX, "inbox", inbox, None),
     (names.REPLY_INBOX, "inbox_reply", _plain_call(names.REPLY_INBOX, _replied), None),
     (names.SETTINGS, "settings", settings, None),
+    (names.DISK_USE, "du", _plain_call(names.DISK_USE, _disk_use), None),
+    (names.GC, "gc", _plain_call(names.GC, _gc), "Looking for what no agent owns"),
 )
 
 

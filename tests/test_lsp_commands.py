@@ -41,7 +41,7 @@ def free_port() -> int:
 __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 
 COMMANDS = ["palot.abort", "palot.activity", "palot.apply", "palot.archive", "palot.audit", "palot.createPr",
-            "palot.destroy", "palot.environment", "palot.get", "palot.inbox", "palot.list", "palot.messages",
+            "palot.destroy", "palot.diskUse", "palot.environment", "palot.gc", "palot.get", "palot.inbox", "palot.list", "palot.messages",
             "palot.models", "palot.move", "palot.moves", "palot.projects", "palot.prompt", "palot.replyInbox",
             "palot.replyPermission", "palot.setBudget", "palot.settings", "palot.showDiff", "palot.spawn",
             "palot.status", "palot.wait"]  # one per action of palot.api.ACTIONS

@@ -436,3 +436,9 @@ class PalotClient:
 
     async def settings(self) -> api.SettingsView:
         return await self.call("settings")
+
+    async def du(self) -> api.DiskUse:
+        return await self.call("du")
+
+    async def gc(self, *, yes: bool = False, force: bool = False, progress: Progress | None = None) -> api.GcReport:
+        return await self.call("gc", {"yes": yes, "force": force}, progress=progress)

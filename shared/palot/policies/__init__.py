@@ -5,6 +5,7 @@
 - :mod:`.inbox` — every pending permission request in one place, rules that answer them, deadlines.
 - :mod:`.notify` — "needs you" and "done", merged within a moment, to the stream, the desktop, webhooks.
 - :mod:`.outcomes` — which agent changes are news (failed, done, archived, moved).
+- :mod:`.housekeeping` — the daily look for what no agent owns (``palot gc``); dev-server port settings.
 
 :class:`Policies` wires them to the service's event stream: each sees every Palot-level event as it is
 published, in order.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from .. import api
 from .budgets import Budgets
 from .desktop import DesktopSink
+from .housekeeping import Housekeeping
 from .inbox import Inbox
 from .notify import Notifier
 from .outcomes import Outcomes
@@ -45,6 +47,7 @@ class Policies:
         self.budgets = Budgets(palot, self.settings, self.notifier)
         self.inbox = Inbox(palot, self.settings, self.notifier)
         self.inbox.check_prompt = self.budgets.check_prompt  # resuming an agent is a prompt: budgets hold
+        self.housekeeping = Housekeeping(palot, self.settings, self.notifier)
         self._poll: asyncio.Task[None] | None = None
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)
@@ -56,6 +59,7 @@ class Policies:
         self.outcomes.seed(agents)
         await self.budgets.start(agents)
         await self.inbox.start(agents)
+        await self.housekeeping.start()
         self._poll = asyncio.get_running_loop().create_task(self._watch_settings())
 
     async def close(self) -> None:
@@ -63,6 +67,7 @@ class Policies:
             self._poll.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll
+        await self.housekeeping.close()
         await self.inbox.close()
         await self.budgets.close()
         await self.notifier.close()
@@ -84,6 +89,7 @@ class Policies:
                     log.info("settings re-read from %s", self.settings.path)
                     self.inbox.settings_changed()
                     self.budgets.settings_changed()
+                    self.housekeeping.settings_changed()
             except Exception:
                 log.exception("could not re-read the settings")
 

@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import api
+from ..diskuse import disk_use
 from ..errors import InvalidInput, InvalidState, PalotError
 from ..install import Progress
+from ..orphans import Sweeper
 
 if TYPE_CHECKING:
     from ..core import Palot
@@ -168,12 +170,21 @@ async def _settings(svc: "Service", req: api.Empty, progress: Progress) -> api.S
     return svc.policies.settings.view()
 
 
+async def _du(svc: "Service", req: api.Empty, progress: Progress) -> api.DiskUse:
+    return await disk_use(svc.palot)
+
+
+async def _gc(svc: "Service", req: api.GcRequest, progress: Progress) -> api.GcReport:
+    progress("looking for what no agent owns" + (" and removing it" if req.yes else ""))
+    return await Sweeper(svc.palot).run(yes=req.yes, force=req.force)
+
+
 HANDLERS: dict[str, Handler] = {
     "status": _status, "projects": _projects, "models": _models, "list": _list, "get": _get, "spawn": _spawn,
     "prompt": _prompt, "abort": _abort, "reply": _reply, "wait": _wait, "activity": _activity,
     "messages": _messages, "diff": _diff, "apply": _apply, "create_pr": _create_pr, "archive": _archive,
     "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
-    "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings,
+    "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings, "du": _du, "gc": _gc,
 }
 
 
