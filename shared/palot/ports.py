@@ -63,6 +63,8 @@ class PortRange:
 def _free(port: int) -> bool:
     """Nothing on this machine listens on ``port`` (loopback), so a dev server can take it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As dev servers bind: a port whose last connections linger in TIME_WAIT is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -106,24 +108,22 @@ def read_env_map(path: Path) -> dict[str, dict[str, str]]:
 #: command (the agent's bash tool, and a session's shell) with the command's cwd; the variables of the
 #: agent whose worktree holds that cwd are added to the command's environment. The map's path is filled in.
 PLUGIN_SOURCE = """// Written by Palot: each agent's own variables (PALOT_PORT, PALOT_PORTS) in its bash commands.
-import { readFileSync } from "node:fs";
-import { sep } from "node:path";
-
+// No imports: OpenCode 1.18 would wait to install a package for this file; it runs under Bun.
 const MAP = __MAP__;
 
-function varsFor(cwd) {
+async function varsFor(cwd) {
   let map = {};
-  try { map = JSON.parse(readFileSync(MAP, "utf8")); } catch { return {}; }
+  try { map = await Bun.file(MAP).json(); } catch { return {}; }
   let best = "";
   for (const dir of Object.keys(map)) {
-    if ((cwd === dir || cwd.startsWith(dir + sep)) && dir.length > best.length) best = dir;
+    if ((cwd === dir || cwd.startsWith(dir + "/")) && dir.length > best.length) best = dir;
   }
   return best ? map[best] : {};
 }
 
 export const PalotAgentEnv = async (ctx) => ({
   "shell.env": async (input, output) => {
-    const vars = varsFor(String(input.cwd || ctx.directory || ""));
+    const vars = await varsFor(String(input.cwd || ctx.directory || ""));
     for (const [k, v] of Object.entries(vars)) output.env[k] = String(v);
   },
 });
