@@ -179,3 +179,40 @@ async def test_gc_removes_labelled_orphan_containers_and_volumes_only(
                 except docker.errors.NotFound:
                     pass
             await palot.destroy(agent.id, force=True)
+
+
+async def test_the_services_sweep_only_reports_orphans_unless_settings_say_remove(
+        tmp_path: Path, opencode_bin: Path) -> None:
+    import asyncio
+
+    from palot.client import PalotClient
+
+    home = tmp_path / "home"
+    leftover = home / "migrations" / "mig_00000000aa"
+    leftover.mkdir(parents=True)
+    (leftover / "session.json").write_text("{}" * 100)
+    (home / "settings.toml").write_text("[gc]\nfirst_after_seconds = 6\n\n[notifications]\ncoalesce_seconds = 0\n")
+    async with running_service(home) as palot:
+        listener = PalotClient(home, autostart=False)
+        seen: list[api.Notification] = []
+
+        async def read() -> None:
+            async for event in listener.events():
+                if event.type == api.NOTIFICATION and event.notification and event.notification.reason == "gc":
+                    seen.append(event.notification)
+
+        task = asyncio.create_task(read())
+        try:
+            for _ in range(300):
+                if seen:
+                    break
+                await asyncio.sleep(0.1)
+            [note] = seen
+            assert note.title == "1 thing(s) no agent owns" and note.action == "palot gc (then palot gc --yes)"
+            assert note.body == f"move {leftover} (200 B)"
+            assert leftover.is_dir()  # reported, not removed
+            assert (await palot.settings()).settings["gc"] == {"daily": True, "remove": False,
+                                                               "first_after_seconds": 6.0}
+        finally:
+            task.cancel()
+            await listener.close()

@@ -206,7 +206,9 @@ class ContainerBackend:
         import docker.errors
 
         env = self._opencode_env(password)
-        if spec.dev_ports is not None:  # the agent's own dev-server ports, inside and (published) on the host
+        if spec.dev_ports is not None:
+            # The agent's own dev-server ports, inside only: publishing them could collide with its old
+            # environment's dev server during a move (publish with --port when the host needs them).
             env.update(spec.dev_ports.env())
         ports: dict[str, tuple[str, int]] = {}
         if options.network == "none":
@@ -214,8 +216,6 @@ class ContainerBackend:
         else:
             assert port is not None
             ports["8080/tcp"] = ("127.0.0.1", port)
-            if spec.dev_ports is not None:
-                ports.update({f"{p}/tcp": ("127.0.0.1", p) for p in spec.dev_ports.ports()})
             ports.update({f"{inner}/tcp": ("127.0.0.1", outer) for inner, outer in published.items()})
         home_volume = f"palot-{env_id}-home"
         labels = {"palot.environment": env_id, "palot.project": str(spec.project_path),

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 24 * 3600.0  # seconds between sweeps
-FIRST_SWEEP = 600.0  # seconds after the service starts: never in the way of a start
 
 
 class Housekeeping:
@@ -31,7 +30,7 @@ class Housekeeping:
         self.palot = palot
         self.settings = settings
         self.notifier = notifier
-        self.first_sweep, self.every = FIRST_SWEEP, SWEEP_EVERY
+        self.every = SWEEP_EVERY
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -49,7 +48,8 @@ class Housekeeping:
         self.palot.agents.port_base, self.palot.agents.ports_per_agent = ports.base, ports.per_agent
 
     async def _loop(self) -> None:
-        await asyncio.sleep(self.first_sweep)
+        # Not at once by default: never in the way of a start.
+        await asyncio.sleep(self.settings.current.gc.first_after_seconds)
         while True:
             if self.settings.current.gc.daily:
                 try:

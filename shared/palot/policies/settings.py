@@ -136,6 +136,7 @@ class GcSettings(_Strict):
 
     daily: bool = Field(True, description="look for orphans once a day and notify when there are some")
     remove: bool = Field(False, description="also remove the safe ones (never work that was not merged)")
+    first_after_seconds: float = Field(600, ge=0, description="the first look, this long after the service starts")
 
 
 class Settings(_Strict):
