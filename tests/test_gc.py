@@ -216,3 +216,41 @@ async def test_the_services_sweep_only_reports_orphans_unless_settings_say_remov
         finally:
             task.cancel()
             await listener.close()
+
+
+async def test_an_assistant_and_a_notebook_find_and_remove_orphans_and_see_disk_use(
+        tmp_path: Path, service) -> None:
+    from mcp import Client
+    from mcp_support import data, error_text
+    from palot_jupyter import Dashboard
+
+    from palot_mcp import build_server
+
+    repo = make_repo(tmp_path / "project")
+    agent = await service.spawn(repo, "write hello")
+    await service.wait(agent.id, timeout=120)
+    git(repo, "branch", "palot/forgotten", "main")
+    home = service.paths.home
+    leftover = home / "migrations" / "mig_aaaaaaaaaa"
+    leftover.mkdir(parents=True)
+
+    async with Client(build_server(service)) as client:
+        found = data(await client.call_tool("collect_garbage", {}))
+        assert {(o["kind"], o["name"]) for o in found["orphans"]} == {("branch", "palot/forgotten"),
+                                                                      ("move", str(leftover))}
+        assert "force only applies with yes" in error_text(await client.call_tool("collect_garbage",
+                                                                                   {"force": True}))
+        use = data(await client.call_tool("disk_use", {}))
+        assert list(use["by_agent"]) == [agent.id] and use["total"] > 0
+
+    dash = Dashboard(service)
+    try:
+        report = await dash.collect_garbage(yes=True)
+        assert report.removed == 2 and "removed" in dash.overview.housekeeping.value
+        assert "palot/forgotten" not in branches(repo) and not leftover.exists()
+        await dash.load_disk_use()
+        assert agent.id in dash.overview.housekeeping.value and "Disk use" in dash.overview.housekeeping.value
+        env = await service.environment(agent.id)
+        assert env.dev_port is not None and env.dev_port >= 41000 and env.dev_ports == f"{env.dev_port}-{env.dev_port + 9}"
+    finally:
+        dash.close()
