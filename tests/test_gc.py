@@ -254,3 +254,22 @@ async def test_an_assistant_and_a_notebook_find_and_remove_orphans_and_see_disk_
         assert env.dev_port is not None and env.dev_port >= 41000 and env.dev_ports == f"{env.dev_port}-{env.dev_port + 9}"
     finally:
         dash.close()
+
+
+async def test_gc_leaves_alone_the_environment_a_spawn_is_still_making(tmp_path: Path, service) -> None:
+    import asyncio
+
+    repo = make_repo(tmp_path / "project")
+    first = await service.spawn(repo, "write hello")  # the project is known
+    spawning = asyncio.create_task(service.spawn(repo, "write notes", branch="palot/slow",
+                                                 setup_script="touch started; sleep 6"))
+    worktrees = Path(first.environment.host_path or "").parent
+    for _ in range(200):
+        if (worktrees / "palot-slow" / "started").exists():
+            break
+        await asyncio.sleep(0.05)
+    assert (worktrees / "palot-slow" / "started").exists()
+    report = await service.gc(yes=True)  # the worktree and branch exist, their records do not yet
+    assert report.orphans == [], report.orphans
+    agent = await spawning
+    assert Path(agent.environment.host_path or "").is_dir() and "palot/slow" in branches(repo)

@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from .core import Palot
 
 LIVE_STATES = ("active", "migrating")
+#: While a spawn or a move is in progress, what was made this recently may be its environment, not yet
+#: recorded: it is left alone.
+GRACE_SECONDS = 600.0
 #: Where a kept branch goes: out of ``palot/*``, so gc never looks at it again.
 KEEP_PREFIX = "kept/"
 
@@ -94,14 +98,29 @@ class Sweeper:
         self.palot = palot
         self.store = palot.store
         self.paths = palot.paths
+        self._busy = False
+
+    def _new(self, made_at: float) -> bool:
+        """Made so recently, while a spawn or move runs, that it may be that one's (not yet recorded)."""
+        return self._busy and time.time() - made_at < GRACE_SECONDS
+
+    def _new_path(self, path: Path) -> bool:
+        try:
+            return self._new(path.stat().st_mtime)
+        except OSError:
+            return False
 
     # --- what the records own -----------------------------------------------
 
     def _records(self) -> tuple[list[EnvironmentRecord], set[str], set[str]]:
         envs = self.store.list_environments()
-        live = {e.id for e in envs if e.state in LIVE_STATES}
+        moving = self.store.list_migrations(state=["running", "committed"])
+        # A move's target is journaled before it is made: it is live already.
+        live = {e.id for e in envs if e.state in LIVE_STATES} | {
+            str(m.manifest.get("target", {}).get("environment_id") or "") for m in moving}
         known = {e.id for e in envs} | {m.target_env_id for m in self.store.list_migrations() if m.target_env_id}
-        return envs, live, known
+        self._busy = self.palot.agents.spawning or bool(moving)
+        return envs, live - {""}, known
 
     # --- scanning -----------------------------------------------------------
 
@@ -157,7 +176,7 @@ class Sweeper:
             return found
         for project_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             for path in sorted(p for p in project_dir.iterdir() if p.is_dir()):
-                if str(path) not in owned:
+                if str(path) not in owned and not self._new_path(path):
                     found.append(await self._worktree(path))
         return found
 
@@ -203,7 +222,8 @@ class Sweeper:
             return found
         by_id = {e.id: e for e in envs}
         for path in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in live):
-            found.append(await self._environment_dir(path, by_id.get(path.name)))
+            if not self._new_path(path):
+                found.append(await self._environment_dir(path, by_id.get(path.name)))
         return found
 
     async def _environment_dir(self, path: Path, env: EnvironmentRecord | None) -> Found:
@@ -259,7 +279,7 @@ class Sweeper:
         for c in containers:
             labels = c.get("Labels") or {}
             env_id = labels.get("palot.environment", "")
-            if env_id in live or not self._ours(labels, known):
+            if env_id in live or not self._ours(labels, known) or self._new(float(c.get("Created") or 0)):
                 continue
             name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
 
@@ -279,8 +299,8 @@ class Sweeper:
         for v in volumes.get("Volumes") or []:
             labels = v.get("Labels") or {}
             env_id = labels.get("palot.environment", "")
-            if env_id in live or not self._ours(labels, known):
-                continue
+            if env_id in live or not self._ours(labels, known) or self._busy:
+                continue  # (a volume has no creation time the API gives reliably: not during a spawn)
 
             async def rm_volume(name: str = v["Name"]) -> None:
                 await asyncio.to_thread(lambda: client.api.remove_volume(name, force=True))
@@ -378,6 +398,7 @@ class Sweeper:
         for e in envs:
             if e.state != "destroyed" and e.branch and e.data.get("project_path"):
                 owned.setdefault(str(Path(e.data["project_path"])), set()).add(e.branch)
+        reserved = self.palot.agents.reserved_branches()
         found: list[Found] = []
         for project in self.store.list_projects():
             repo = Path(project.path)
@@ -385,7 +406,7 @@ class Sweeper:
                 continue
             refs = await _git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/palot/")
             for branch in (refs or "").split():
-                if branch in owned.get(str(repo), set()):
+                if branch in owned.get(str(repo), set()) or (str(repo), branch) in reserved:
                     continue
                 found.append(await self._branch(repo, branch))
         return found

@@ -238,6 +238,15 @@ class AgentService:
         self._ports_reserved.append(chosen)
         return chosen
 
+    @property
+    def spawning(self) -> bool:
+        """A spawn is in progress: its environment exists before its record does."""
+        return bool(self._reserved)
+
+    def reserved_branches(self) -> set[tuple[str, str]]:
+        """(repository, branch) of the spawns in progress: their branches have no record yet."""
+        return set(self._reserved)
+
     def write_env_map(self) -> None:
         """Tell the shared server's plugin each worktree agent's own variables (keyed by its directory)."""
         if self.env_map is None:
