@@ -60,6 +60,8 @@ TEMPLATE_REMOVE = "palot.removeTemplate"
 RETRY = "palot.retry"
 REQUEST_CHANGES = "palot.requestChanges"
 BULK = "palot.bulk"
+DISK_USE = "palot.diskUse"
+GC = "palot.gc"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"

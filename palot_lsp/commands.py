@@ -21,6 +21,7 @@ Some commands take a little more, for the editor:
 | ``palot.templates`` | pick? (default true) | offers the templates as buttons; the picked one spawns an agent in the workspace (or says which ``vars`` it needs) |
 | ``palot.requestChanges`` | path?, line?, end_line?, comment? | one comment on those lines (without ``comment``: asks, offering a few) |
 | ``palot.bulk`` | — | shows the plan; with ``dry_run`` true (the default) asks before doing it, false does it |
+| ``palot.gc`` | — | lists orphans (with yes removes the safe ones) and says what holds work, with the command to keep it |
 
 Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScript``, ``includeArchived``,
 ``permission``) are still accepted for the api names.
@@ -530,6 +531,25 @@ async def _confirm_bulk(ls: PalotLanguageServer, a: dict[str, Any], plan: api.Bu
 def bulk_lines(result: api.BulkResult) -> str:
     """A bulk action's agents with their outcomes, one a line."""
     return "\n".join(f"{i.agent_id}  {i.status.value:<10} {i.title}: {i.message}" for i in result.items)
+def _disk_use(use: api.DiskUse) -> str:
+    top = sorted(use.by_agent.items(), key=lambda kv: -kv[1])[:5]
+    return (f"Palot uses {api.human_bytes(use.total)}"
+            + (": " + ", ".join(f"{agent} {api.human_bytes(size)}" for agent, size in top) if top else "")
+            + "".join(f" (not measured: {why})" for why in use.unchecked))
+
+
+def _gc(report: api.GcReport) -> str:
+    if not report.orphans:
+        return "Nothing is orphaned: everything Palot made has an agent."
+    unsafe = [o for o in report.orphans if not o.safe and not o.removed]
+    if report.removing:
+        text = f"Removed {report.removed} of {len(report.orphans)} orphans ({api.human_bytes(report.freed)})."
+    else:
+        total = api.human_bytes(sum(o.size or 0 for o in report.orphans))
+        text = f"{len(report.orphans)} orphans ({total}); run palot.gc with yes to remove the safe ones."
+    if unsafe:
+        text += " Holding work (kept): " + "; ".join(f"{o.kind} {o.name}: {o.keep}" for o in unsafe)
+    return text
 
 
 def _destroyed(done: api.Done) -> str:
@@ -586,6 +606,8 @@ _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.RETRY, "retry", _agent_call(names.RETRY, _retried), "Retrying a Palot agent"),
     (names.REQUEST_CHANGES, "request_changes", request_changes, None),
     (names.BULK, "bulk", bulk, "A Palot bulk action"),
+    (names.DISK_USE, "du", _plain_call(names.DISK_USE, _disk_use), None),
+    (names.GC, "gc", _plain_call(names.GC, _gc), "Looking for what no agent owns"),
 )
 
 

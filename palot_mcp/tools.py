@@ -449,5 +449,31 @@ class Tools:
             return await self._palot.call("bulk", request, progress=progress)
 
 
+    # --- housekeeping --------------------------------------------------------------
+
+    @tool("du", "Show Palot's disk use", READ_ONLY)
+    async def disk_use(self, ctx: Context, request: api.Empty) -> api.DiskUse:
+        """Disk used on this machine, in bytes, per agent, per project and per environment type (worktree,
+        container, cloud, images), with each item: a worktree's files, a container's workspace clone and
+        writable layer, a cloud agent's mirror, moves in progress, the agent image."""
+        return await self._palot.call("du", request)
+
+    @tool("gc", "Clean up what no agent owns", changes(destructive=True),
+          yes=Override(description="remove the orphans that hold no unmerged or uncommitted work (default: "
+                                   "only list them)"),
+          force=Override(description="with yes: also remove the orphans that hold work (it is lost); "
+                                     "prefer each orphan's keep command"))
+    async def collect_garbage(self, ctx: Context, request: api.GcRequest) -> api.GcReport:
+        """Find what Palot made that no agent owns any more: worktrees, palot/* branches, containers and
+        volumes labelled by Palot, relay sockets, cloud environments, move leftovers, stale locks, and agents
+        whose environment is gone. Each says its size, why it is an orphan, whether it holds work (unmerged
+        commits, uncommitted changes) and the command that keeps that work.
+
+        Without yes nothing changes; with yes the safe ones are removed and the rest are listed. Never
+        touches anything without a Palot label or record."""
+        async with Progress(ctx) as progress:
+            return await self._palot.call("gc", request, progress=progress)
+
+
 #: Each action of ``palot.api.ACTIONS`` → the name of the tool that offers it.
 ACTION_TOOLS: dict[str, str] = {spec.action: spec.name for spec in TOOLS}

@@ -41,11 +41,11 @@ def free_port() -> int:
 __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 
 COMMANDS = ["palot.abort", "palot.activity", "palot.addTemplate", "palot.apply", "palot.archive", "palot.audit",
-            "palot.bulk", "palot.createPr", "palot.destroy", "palot.environment", "palot.get", "palot.inbox",
-            "palot.list", "palot.messages", "palot.models", "palot.move", "palot.moves", "palot.projects",
-            "palot.prompt", "palot.removeTemplate", "palot.replyInbox", "palot.replyPermission",
-            "palot.requestChanges", "palot.retry", "palot.setBudget", "palot.settings", "palot.showDiff",
-            "palot.showTemplate", "palot.spawn", "palot.status", "palot.templates",
+            "palot.bulk", "palot.createPr", "palot.destroy", "palot.diskUse", "palot.environment", "palot.gc",
+            "palot.get", "palot.inbox", "palot.list", "palot.messages", "palot.models", "palot.move",
+            "palot.moves", "palot.projects", "palot.prompt", "palot.removeTemplate", "palot.replyInbox",
+            "palot.replyPermission", "palot.requestChanges", "palot.retry", "palot.setBudget", "palot.settings",
+            "palot.showDiff", "palot.showTemplate", "palot.spawn", "palot.status", "palot.templates",
             "palot.wait"]  # one per action of palot.api.ACTIONS
 
 

@@ -24,7 +24,8 @@ EVERY_ACTION = {
     "get_activity", "get_diff", "wait_for_agent", "apply_agent", "create_pr", "archive_agent", "destroy_agent",
     "environment_status", "move_agent", "service_status", "list_models", "get_messages", "list_moves",
     "get_audit_log", "set_budget", "list_inbox", "reply_inbox", "get_settings", "list_templates", "get_template",
-    "save_template", "remove_template", "retry_agent", "request_changes", "bulk_agents",
+    "save_template", "remove_template", "retry_agent", "request_changes", "bulk_agents", "disk_use",
+    "collect_garbage",
 }
 
 
@@ -65,10 +66,11 @@ async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(
     read_only = {name for name, t in tools.items() if t.annotations.read_only_hint}
     assert read_only == {"list_projects", "list_agents", "get_agent", "get_activity", "get_diff", "wait_for_agent",
                          "environment_status", "service_status", "list_models", "get_messages", "list_moves",
-                         "get_audit_log", "list_inbox", "get_settings", "list_templates", "get_template"}
+                         "get_audit_log", "list_inbox", "get_settings", "list_templates", "get_template",
+                         "disk_use"}
     # bulk_agents can destroy many agents (a dry run unless told otherwise)
     assert sorted(n for n, t in tools.items() if t.annotations.destructive_hint) == \
-        ["bulk_agents", "destroy_agent", "remove_template"]
+        ["bulk_agents", "collect_garbage", "destroy_agent", "remove_template"]
     assert tools["archive_agent"].annotations.idempotent_hint and not tools["destroy_agent"].annotations.idempotent_hint
     spawn_args = tools["spawn_agent"].input_schema["properties"]
     assert set(spawn_args) >= {"project", "prompt", "environment", "model", "base_branch", "setup_script",

@@ -22,8 +22,10 @@ from palot.api import (
     AuditEntry,
     BulkResult,
     ContainerOptions,
+    DiskUse,
     Done,
     EnvironmentStatus,
+    GcReport,
     InboxItem,
     MigrationResult,
     MoveRecord,
@@ -39,7 +41,7 @@ from palot.client import PalotClient
 from palot.errors import InvalidInput, PalotError
 
 from .format import activity_entry, move_result_text
-from .records import audit_html, environment_html, messages_html, moves_html, settings_html
+from .records import audit_html, disk_use_html, environment_html, gc_html, messages_html, moves_html, settings_html
 
 if TYPE_CHECKING:
     from .detail import DetailPanel
@@ -80,6 +82,8 @@ ACTION_CONTROLS: dict[str, str] = {
     "retry": "retry",
     "request_changes": "request_changes",
     "bulk": "bulk_agents",
+    "du": "load_disk_use",
+    "gc": "collect_garbage",
 }
 
 
@@ -136,6 +140,21 @@ class DashboardActions:
         self.settings = await self._call("settings")
         _set(self.overview.settings, settings_html(self.settings))
         return self.settings
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    async def load_disk_use(self) -> DiskUse:
+        """Disk used per agent, project and environment type, shown in the overview."""
+        use: DiskUse = await self._call("du")
+        _set(self.overview.housekeeping, disk_use_html(use))
+        return use
+
+    async def collect_garbage(self, *, yes: bool = False, force: bool = False) -> GcReport:
+        """What no agent owns, with sizes and why (shown in the overview); ``yes`` removes what holds no work,
+        ``force`` (with yes) the rest too."""
+        report: GcReport = await self._call("gc", yes=yes, force=force)
+        _set(self.overview.housekeeping, gc_html(report))
+        return report
 
     # --- the inbox and budgets --------------------------------------------------------------
 

@@ -85,7 +85,7 @@ class Dashboard(DashboardActions, w.VBox):
 
         self.sidebar = Sidebar(self._set_filters, self.new_agent)
         self.agent_list = AgentList(self.select)
-        self.overview = OverviewPanel(self.select, self._inbox_reply_clicked)
+        self.overview = OverviewPanel(self.select, self._inbox_reply_clicked, self._housekeeping_clicked)
         self.detail = DetailPanel(api.TARGET_TYPES)
         self.spawn_form = SpawnForm(api.TARGET_TYPES)
         self.right = w.VBox([self.overview.widget])
@@ -556,6 +556,19 @@ class Dashboard(DashboardActions, w.VBox):
                   f"{agent.budget_tokens:,} tokens" if agent.budget_tokens is not None else ""]
         paused = " It is paused: send it a message to go on." if agent.status == api.AgentStatus.PAUSED else ""
         return f"Budget set: {' and '.join(x for x in limits if x)}.{paused}"
+
+    def _housekeeping_clicked(self, what: str) -> None:
+        """Disk use, or orphans looked for (``gc``) or removed (``gc_yes``), from the overview's buttons."""
+        self._track(self._housekeeping(what))
+
+    async def _housekeeping(self, what: str) -> None:
+        try:
+            if what == "du":
+                await self.load_disk_use()
+            else:
+                await self.collect_garbage(yes=what == "gc_yes")
+        except PalotError as e:
+            self.overview.housekeeping.value = f'<div class="palot-error">{esc(str(e))}</div>'
 
     def _inbox_reply_clicked(self, permission_id: str, reply: str) -> None:
         """An answer given in the overview's inbox; its outcome shows under the inbox."""

@@ -57,7 +57,8 @@ class _InboxItem:
 
 class OverviewPanel:
     def __init__(self, on_view: Callable[[str], None],
-                 on_reply: Callable[[str, str], None] | None = None) -> None:
+                 on_reply: Callable[[str, str], None] | None = None,
+                 on_housekeeping: Callable[[str], None] | None = None) -> None:
         self._on_view = on_view
         self._on_reply = on_reply or (lambda _id, _reply: None)
         self.current: Overview | None = None
@@ -75,6 +76,16 @@ class OverviewPanel:
         self.inbox_message = w.HTML()
         self.inbox_message.add_class("palot-message")
         self.settings = w.HTML()  # the settings in use (folded), and a mistake in the file
+        # Housekeeping: disk use, and what no agent owns (looked at, then the safe part removed).
+        on_house = on_housekeeping or (lambda _what: None)
+        self.housekeeping_buttons = []
+        for text, what, tip in (("Disk use", "du", "disk used per agent, project and environment"),
+                                ("Find orphans", "gc", "what no agent owns, with sizes (changes nothing)"),
+                                ("Remove safe orphans", "gc_yes", "remove the orphans that hold no work")):
+            button = w.Button(description=text, tooltip=tip)
+            button.on_click(lambda _b, wh=what: on_house(wh))
+            self.housekeeping_buttons.append(button)
+        self.housekeeping = w.HTML()
         children: list[w.Widget] = [self.summary, self.service, self.inbox_head, self.inbox_box, self.inbox_message]
         for key, heading, empty in _SECTIONS:
             self._heads[key] = w.HTML(f'<div class="palot-h">{heading}</div>')
@@ -82,7 +93,8 @@ class OverviewPanel:
             self._empty[key] = w.HTML(f'<div class="palot-muted">{empty}</div>')
             children += [self._heads[key], self._boxes[key]]
         self.bulk = BulkForm()  # archive, abort or destroy many agents: a plan first, then confirm
-        self.widget = w.VBox([*children, self.bulk.widget, self.settings])
+        self.widget = w.VBox([*children, self.bulk.widget, w.HBox(self.housekeeping_buttons), self.housekeeping,
+                              self.settings])
 
     def show_inbox(self, items: list[InboxItem], now: float | None = None) -> None:
         """The pending requests, oldest first, each with Allow once / Always / Reject."""

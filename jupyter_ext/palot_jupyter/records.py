@@ -11,13 +11,17 @@ import time
 from palot.api import (
     AgentMessage,
     AuditEntry,
+    DiskUse,
     EnvironmentStatus,
+    GcReport,
     MoveRecord,
     Project,
     PullRequest,
     ServiceStatus,
     SettingsView,
 )
+
+from palot.api import human_bytes
 
 from .format import ago, environment_badge, esc
 
@@ -47,6 +51,8 @@ def environment_html(env: EnvironmentStatus) -> str:
         rows.append(("branch", f"<code>{esc(env.branch)}</code>"))
     if env.base_commit:
         rows.append(("base", f"<code>{esc(env.base_commit[:12])}</code>"))
+    if env.dev_ports:
+        rows.append(("dev-server ports", f"<code>{esc(env.dev_ports)}</code> (PALOT_PORT={env.dev_port})"))
     for key, value in (env.resources or {}).items():
         rows.append((esc(key), esc(json.dumps(value) if not isinstance(value, str) else value)))
     table = "".join(f'<tr><td class="palot-muted">{k}</td><td>{v}</td></tr>' for k, v in rows)
@@ -100,3 +106,39 @@ def settings_html(view: SettingsView) -> str:
 
 def pull_request_text(pr: PullRequest) -> str:
     return f"{pr.message} {pr.url}" if pr.url and pr.url not in pr.message else pr.message
+
+
+def disk_use_html(use: DiskUse) -> str:
+    """Disk use per agent, project and environment type, each item folded below."""
+    def table(title: str, sums: dict[str, int]) -> str:
+        rows = "".join(f'<tr><td>{esc(k)}</td><td>{human_bytes(v)}</td></tr>'
+                       for k, v in sorted(sums.items(), key=lambda kv: -kv[1]))
+        return f'<div class="palot-muted">{title}</div><table class="palot-du">{rows}</table>'
+
+    items = "".join(f'<tr><td>{esc(i.kind)}</td><td><code>{esc(i.name)}</code></td><td>{human_bytes(i.bytes)}</td>'
+                    f'<td class="palot-muted">{esc(i.agent_id or "")}</td></tr>' for i in use.items)
+    unchecked = "".join(f'<div class="palot-muted">not measured: {esc(u)}</div>' for u in use.unchecked)
+    return (f'<div><b>Disk use: {human_bytes(use.total)}</b></div>{table("by agent", use.by_agent)}'
+            f'{table("by project", use.by_project)}{table("by environment", use.by_environment)}'
+            f'<details><summary class="palot-muted">{len(use.items)} item(s)</summary>'
+            f'<table class="palot-du">{items}</table></details>{unchecked}')
+
+
+def gc_html(report: GcReport) -> str:
+    """Each orphan: kind, name, size, why; the work it holds and the command that keeps it; what was done."""
+    if not report.orphans:
+        body = '<div class="palot-ok">Nothing is orphaned: everything Palot made has an agent.</div>'
+    else:
+        rows = []
+        for o in report.orphans:
+            state = ("removed" if o.removed else "could not remove: " + o.error if o.error
+                     else "safe" if o.safe else "holds work")
+            keep = f'<div>keep it: <code>{esc(o.keep)}</code></div>' if o.keep and not o.removed else ""
+            work = f'<div class="palot-error">{esc(o.work)}</div>' if o.work else ""
+            rows.append(f'<tr><td>{esc(o.kind)}</td><td><code>{esc(o.name)}</code><div class="palot-muted">'
+                        f'{esc(o.why)}</div>{work}{keep}</td><td>{human_bytes(o.size)}</td>'
+                        f'<td>{esc(state)}</td></tr>')
+        done = (f'<div>Removed {report.removed} ({human_bytes(report.freed)}).</div>' if report.removing else "")
+        body = f'<table class="palot-gc">{"".join(rows)}</table>{done}'
+    unchecked = "".join(f'<div class="palot-muted">not checked: {esc(u)}</div>' for u in report.unchecked)
+    return body + unchecked

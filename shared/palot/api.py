@@ -95,6 +95,20 @@ def elapsed(since: float, now: float | None = None) -> str:
     return f"{secs // 3600}h{(secs % 3600) // 60:02d}m"
 
 
+def human_bytes(n: int | None) -> str:
+    """``512 B``, ``3.4 MB``, ``1.2 GB`` (1024-based); ``?`` when unknown."""
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "TB":
+            break
+        size /= 1024
+    else:
+        unit = "TB"
+    return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+
+
 # --- views -----------------------------------------------------------------------------------
 
 
@@ -229,6 +243,9 @@ class EnvironmentStatus(BaseModel):
     branch: str | None = None
     base_commit: str | None = None
     resources: dict[str, Any] | None = None
+    # The agent's own dev-server ports (its processes see PALOT_PORT and PALOT_PORTS); None once archived.
+    dev_port: int | None = None
+    dev_ports: str | None = None  # e.g. "41000-41009"
 
 
 class MigrationResult(BaseModel):
@@ -333,6 +350,51 @@ class BulkResult(BaseModel):
 
     def count(self, outcome: str) -> int:
         return sum(1 for i in self.items if i.outcome == outcome)
+class Orphan(BaseModel):
+    """Something Palot made that no agent record owns any more (``palot gc``)."""
+
+    kind: str  # worktree, branch, container, volume, relay_socket, environment_files, cloud, move, lock, record
+    name: str  # a path, branch, container, volume or environment id, or an agent id (a record)
+    project: str | None = None  # the project's path, when it belongs to one
+    size: int | None = None  # bytes on disk; None when it cannot be measured
+    why: str  # why it is an orphan
+    safe: bool  # holds no unmerged, unapplied or uncommitted work: `palot gc --yes` removes it
+    work: str | None = None  # the work it holds, when not safe
+    keep: str | None = None  # the command that keeps that work (then `palot gc --yes` can remove the rest)
+    removed: bool = False
+    error: str | None = None  # why removing it failed
+
+
+class GcReport(BaseModel):
+    """What ``palot gc`` found and, with ``yes``, did."""
+
+    orphans: list[Orphan] = Field(default_factory=list)
+    removing: bool = False  # yes was given: safe orphans (all, with force) were removed
+    removed: int = 0
+    freed: int = 0  # bytes removed
+    unchecked: list[str] = Field(default_factory=list)  # what could not be looked at, and why
+
+
+class DiskUseItem(BaseModel):
+    """One thing on disk that belongs to an agent (or to Palot as a whole: the agent image)."""
+
+    kind: str  # worktree, clone, container_layer, image, move
+    name: str  # a path, container or image
+    bytes: int
+    agent_id: str | None = None
+    project: str | None = None  # the project's name
+    environment: str | None = None  # the environment type
+
+
+class DiskUse(BaseModel):
+    """Disk used per agent, project and environment type (``palot du``)."""
+
+    items: list[DiskUseItem] = Field(default_factory=list)
+    by_agent: dict[str, int] = Field(default_factory=dict)
+    by_project: dict[str, int] = Field(default_factory=dict)
+    by_environment: dict[str, int] = Field(default_factory=dict)
+    total: int = 0
+    unchecked: list[str] = Field(default_factory=list)  # what could not be measured, and why
 
 
 class SettingsView(BaseModel):
@@ -705,6 +767,17 @@ class ModelsRequest(_Request):
     project: str | None = Field(None, description="the project whose OpenCode config counts")
 
 
+class GcRequest(_Request):
+    yes: bool = Field(False, description="remove the orphans that hold no unmerged or uncommitted work")
+    force: bool = Field(False, description="with yes: remove the others too (their work is lost)")
+
+    @model_validator(mode="after")
+    def _force_needs_yes(self) -> "GcRequest":
+        if self.force and not self.yes:
+            raise ValueError("force only applies with yes: add yes (`palot gc --yes --force`), or drop force to look")
+        return self
+
+
 class Empty(_Request):
     pass
 
@@ -774,6 +847,9 @@ ACTIONS: dict[str, Action] = dict([
        changes=True),
     _a("bulk", BulkRequest, BulkResult, "archive, abort or destroy every agent a filter selects (a dry run first)",
        changes=True, long=True),
+    _a("du", Empty, DiskUse, "disk used per agent, project and environment type"),
+    _a("gc", GcRequest, GcReport, "find what no agent owns (worktrees, palot/* branches, containers …); "
+       "with yes remove what holds no unmerged work", changes=True, long=True),
 ])
 
 # --- events ----------------------------------------------------------------------------------
@@ -801,7 +877,7 @@ class Notification(BaseModel):
     title: str
     body: str = ""
     action: str | None = None  # the next thing to do, e.g. a command
-    reason: str = ""  # permission, budget_warning, budget_reached, failed, move_failed, environment_lost,
+    reason: str = ""  # permission, budget_warning, budget_reached, failed, move_failed, environment_lost, gc,
     #                   completed, moved, archived, auto_archived, auto_archive_failed, rule_timeout, settings
     agent_ids: list[str] = Field(default_factory=list)
     time: float = Field(default_factory=time.time)

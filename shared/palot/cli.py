@@ -67,6 +67,8 @@ ACTION_COMMANDS: dict[str, list[str]] = {
     "retry": ["agents", "retry"],
     "request_changes": ["agents", "request-changes"],
     "bulk": ["agents", "bulk"],
+    "du": ["du"],
+    "gc": ["gc"],
 }
 #: The actions of ``palot templates <command>``, by command.
 TEMPLATE_ACTIONS = {cmd[1]: action for action, cmd in ACTION_COMMANDS.items() if cmd[0] == "templates"}
@@ -354,6 +356,9 @@ def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
     elif command == "env":
         console.print(Text(f"{result.type} {result.state} at {result.directory} on {result.branch}"
                            + (f" — {result.resources}" if result.resources else "")))
+        if result.dev_ports:
+            console.print(Text(f"dev-server ports: {result.dev_ports} (PALOT_PORT={result.dev_port}, "
+                               f"PALOT_PORTS={result.dev_ports})"))
         if result.unavailable:
             console.print(Text(result.unavailable, "yellow"))
     else:
@@ -470,6 +475,35 @@ def cmd_templates(args: argparse.Namespace) -> int:
     else:
         console.print(Text(result.message), soft_wrap=True)
     return EXIT_OK
+
+
+def cmd_du(args: argparse.Namespace) -> int:
+    """``palot du``: disk used per agent, project and environment type."""
+
+    async def run(client: PalotClient) -> tuple[api.DiskUse, dict[str, str]]:
+        use = await client.call("du")
+        titles = {a.id: a.title for a in await client.list(include_archived=True, include_external=False)}
+        return use, titles
+
+    use, titles = asyncio.run(_with_client(args, run))
+    if args.json:
+        _dump(use)
+    else:
+        console.print(render.du_text(use, titles), soft_wrap=True, end="")
+    return EXIT_OK
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """``palot gc``: what no agent owns; ``--yes`` removes what holds no work. Exit 1 when something that
+    holds work was left (or could not be removed)."""
+    report = asyncio.run(_with_client(args, lambda c: c.call("gc", request_args("gc", args),
+                                                            progress=_progress(args))))
+    if args.json:
+        _dump(report)
+    else:
+        console.print(render.gc_text(report), soft_wrap=True, end="")
+    left = [o for o in report.orphans if not o.removed and (o.error or (report.removing and not o.safe))]
+    return EXIT_FAILED if left else EXIT_OK
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -796,6 +830,13 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
                                          "and any mistake in settings.toml")
     se.set_defaults(func=cmd_settings)
     templates = _add_template_commands(sub)
+    du = sub.add_parser("du", help="disk used per agent, project and environment type")
+    du.set_defaults(func=cmd_du)
+    gc = sub.add_parser("gc", help="find what no agent owns (worktrees, palot/* branches, containers, volumes, "
+                                   "move leftovers …) with sizes; --yes removes what holds no work")
+    gc.add_argument("--yes", "-y", action="store_true", help=_help(api.GcRequest, "yes"))
+    gc.add_argument("--force", action="store_true", help=_help(api.GcRequest, "force"))
+    gc.set_defaults(func=cmd_gc)
 
     ag = sub.add_parser("agents", help="list, spawn, steer and review agents")
     asub = ag.add_subparsers(dest="action", required=True)
@@ -815,7 +856,8 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     sv.set_defaults(func=cmd_service)
 
-    for sp_ in (*json_parsers, mo, pj, ib, se, *templates, *asub.choices.values(), *ssub.choices.values()):
+    for sp_ in (*json_parsers, mo, pj, ib, se, du, gc, *templates, *asub.choices.values(),
+                *ssub.choices.values()):
         sp_.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

@@ -484,3 +484,8 @@ class PalotClient:
 
     async def template_remove(self, name: str, *, project: str | Path | None = None) -> api.Done:
         return await self.call("template_remove", {"name": name, "project": _project_ref(project)})
+    async def du(self) -> api.DiskUse:
+        return await self.call("du")
+
+    async def gc(self, *, yes: bool = False, force: bool = False, progress: Progress | None = None) -> api.GcReport:
+        return await self.call("gc", {"yes": yes, "force": force}, progress=progress)

@@ -53,6 +53,7 @@ class Palot:
         self.migrations = MigrationEngine(self.paths, self.store, self.agents, self.backends)  # type: ignore[arg-type]
         self.agents.mover = self.migrations
         self.templates = Templates(self.store)
+        self.agents.env_map = self.paths.agent_env_map
 
     def _client(self) -> OpenCodeClient:
         assert self.server.client is not None, "Palot.start() has not been called"

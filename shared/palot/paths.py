@@ -48,6 +48,21 @@ class PalotPaths:
         return self.home / "server"
 
     @property
+    def agent_env_map(self) -> Path:
+        """Each worktree agent's own variables (dev-server ports) by directory, read by Palot's OpenCode plugin."""
+        return self.server_dir / "agent-env.json"
+
+    @property
+    def agent_env_plugin(self) -> Path:
+        """Palot's OpenCode plugin that adds an agent's own variables to its bash commands."""
+        return self.server_dir / "palot-agent-env.js"
+
+    @property
+    def migrations(self) -> Path:
+        """Work directories of moves in progress (bundles, exports), and the per-agent move locks."""
+        return self.home / "migrations"
+
+    @property
     def environments(self) -> Path:
         """Per-environment files of container agents: workspace clone, relay socket, credentials (0600)."""
         return self.home / "environments"

@@ -441,4 +441,60 @@ def template_text(template: api.Template) -> Text:
     out.append("prompt:\n", "bright_black")
     out.append(template.prompt.rstrip("\n") + "\n")
     out.append(f"spawn with: {template_spawn_command(template)}", "bright_black")
+def gc_text(report: api.GcReport) -> Text:
+    """``palot gc``: one block per orphan (kind, name, size, why; the work it holds and the command that keeps
+    it), then what was done. Names and commands are never cut: they are what you copy."""
+    out = Text()
+    if not report.orphans:
+        out.append("Nothing is orphaned: every worktree, palot/* branch, container and file of Palot has an agent.\n")
+    for o in report.orphans:
+        mark = ("removed", "green") if o.removed else (("failed", "red") if o.error else
+                                                       (("safe", "blue") if o.safe else ("holds work", "yellow")))
+        out.append_text(Text.assemble((o.kind, "bold"), f"  {o.name}  ", (api.human_bytes(o.size), "cyan"), "  ",
+                                      mark, "\n"))
+        out.append_text(Text.assemble("  ", (o.why, "bright_black"), "\n"))
+        if o.project and o.kind in ("branch", "worktree"):
+            out.append_text(Text.assemble("  in ", o.project, "\n"))
+        if o.work:
+            out.append_text(Text.assemble("  ", ("work: ", "yellow"), o.work, "\n"))
+        if o.keep and not o.removed:
+            out.append_text(Text.assemble("  keep it: ", (o.keep, "bold"), "\n"))
+        if o.error:
+            out.append_text(Text.assemble("  ", ("could not remove: ", "red"), o.error, "\n"))
+    total = sum(o.size or 0 for o in report.orphans)
+    safe = [o for o in report.orphans if o.safe and not o.removed]
+    unsafe = [o for o in report.orphans if not o.safe and not o.removed]
+    if report.removing:
+        out.append(f"removed {report.removed} of {len(report.orphans)} ({api.human_bytes(report.freed)})")
+        if unsafe:
+            out.append(f"; kept {len(unsafe)} that hold work: keep it with the commands above, "
+                       "or remove them with `palot gc --yes --force` (their work is lost)")
+        out.append("\n")
+    elif report.orphans:
+        out.append(f"{len(report.orphans)} orphan(s), {api.human_bytes(total)}; "
+                   f"`palot gc --yes` removes the {len(safe)} safe one(s)"
+                   + (f", not the {len(unsafe)} that hold work" if unsafe else "") + "\n")
+    for why in report.unchecked:
+        out.append_text(Text.assemble(("not checked: ", "yellow"), why, "\n"))
+    return out
+
+
+def du_text(use: api.DiskUse, agents: dict[str, str] | None = None) -> Text:
+    """``palot du``: per agent (with its title when known), per project, per environment type, then each item."""
+    out = Text()
+    for heading, sums in (("agent", use.by_agent), ("project", use.by_project),
+                          ("environment", use.by_environment)):
+        out.append_text(Text(f"by {heading}\n", "bold"))
+        for key, size in sorted(sums.items(), key=lambda kv: -kv[1]):
+            title = f" “{agents[key]}”" if agents and key in agents else ""
+            out.append_text(Text.assemble(f"  {api.human_bytes(size):>9}  ", key, title, "\n"))
+        if not sums:
+            out.append("  (nothing)\n")
+    out.append_text(Text("items\n", "bold"))
+    for i in use.items:
+        out.append_text(Text.assemble(f"  {api.human_bytes(i.bytes):>9}  ", (i.kind, "cyan"), f"  {i.name}",
+                                      (f"  {i.agent_id}" if i.agent_id else ""), "\n"))
+    out.append_text(Text.assemble(("total ", "bold"), api.human_bytes(use.total), "\n"))
+    for why in use.unchecked:
+        out.append_text(Text.assemble(("not measured: ", "yellow"), why, "\n"))
     return out

@@ -30,6 +30,7 @@ from .errors import InvalidState, OpenCodeVersionMismatch, PalotError, ServerUna
 from .install import OPENCODE_VERSION, Progress, ensure_opencode, require_opencode, tool_path_dirs
 from .opencode import OpenCodeClient
 from .paths import PalotPaths
+from .ports import write_plugin
 
 log = logging.getLogger(__name__)
 
@@ -302,9 +303,12 @@ class ServerManager:
                 (home / sub).mkdir(parents=True, exist_ok=True)
                 env[var] = str(home / sub)
             env.update(OFFLINE_ENV)
+            _no_plugin_install(home / "config" / "opencode")
         config = self.opencode_config(f"http://127.0.0.1:{scripted_port}/v1" if scripted_port else None)
-        if config:
-            env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
+        # Every worktree agent's bash gets its own variables (dev-server ports) through Palot's plugin.
+        plugin = write_plugin(self.paths.agent_env_plugin, self.paths.agent_env_map)
+        config["plugin"] = [*config.get("plugin", []), plugin]
+        env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
         return env
 
     def cli(self) -> tuple[Path, dict[str, str]]:
@@ -536,3 +540,14 @@ def _package_root() -> str:
     root = str(Path(__file__).resolve().parent.parent)
     existing = os.environ.get("PYTHONPATH")
     return f"{root}{os.pathsep}{existing}" if existing else root
+
+
+def _no_plugin_install(config_dir: Path) -> None:
+    """Offline, tell OpenCode its config dir has its plugin package: with any plugin configured (Palot's own,
+    which imports nothing) OpenCode 1.18 holds every directory's start until it has tried to install
+    ``@opencode-ai/plugin`` there, a minute of retries against the closed registry."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "node_modules").mkdir(exist_ok=True)
+    lock = config_dir / "package-lock.json"
+    if not lock.exists():
+        lock.write_text(json.dumps({"packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}}))

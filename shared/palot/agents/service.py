@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import git
+from .. import git, ports
 from ..backends import EnvironmentSpec, RuntimeBackend
 from ..errors import (
     AgentNotFound,
@@ -206,6 +206,11 @@ class AgentService:
         self._file_owner_misses: dict[str, float] = {}  # places that belonged to no agent, when last looked
         self.mover: Any = None  # the migration engine, set by Palot
         self._reserved: set[tuple[str, str]] = set()  # (repository, branch) chosen by spawns in progress
+        # Dev-server ports: where ranges start and how many each agent gets (settings.toml [ports]), the
+        # ranges of spawns in progress, and the file the shared server's plugin reads (set by Palot).
+        self.port_base, self.ports_per_agent = ports.DEFAULT_BASE, ports.DEFAULT_PER_AGENT
+        self._ports_reserved: list[ports.PortRange] = []
+        self.env_map: Path | None = None
         for rec in store.list_agents():
             if rec.session_id:
                 self._by_session[rec.session_id] = rec.id
@@ -218,7 +223,42 @@ class AgentService:
 
     async def start(self) -> None:
         """Bring every unfinished agent's status up to date and discover external sessions."""
+        self.write_env_map()
         await self.resync()
+
+    # --- dev-server ports ---------------------------------------------------
+
+    def _live_port_ranges(self) -> list[ports.PortRange]:
+        """The ranges live environments hold (a move's target holds its agent's range too)."""
+        held = [ports.PortRange.from_data(env.data) for env in self.store.list_environments()
+                if env.state in ("active", "migrating")]
+        return [r for r in held if r is not None] + self._ports_reserved
+
+    def _allocate_ports(self) -> ports.PortRange:
+        """A range of dev-server ports no live agent holds; reserved until its environment is recorded."""
+        chosen = ports.allocate(self._live_port_ranges(), base=self.port_base, per_agent=self.ports_per_agent)
+        self._ports_reserved.append(chosen)
+        return chosen
+
+    @property
+    def spawning(self) -> bool:
+        """A spawn is in progress: its environment exists before its record does."""
+        return bool(self._reserved)
+
+    def reserved_branches(self) -> set[tuple[str, str]]:
+        """(repository, branch) of the spawns in progress: their branches have no record yet."""
+        return set(self._reserved)
+
+    def write_env_map(self) -> None:
+        """Tell the shared server's plugin each worktree agent's own variables (keyed by its directory)."""
+        if self.env_map is None:
+            return
+        envs: dict[str, dict[str, str]] = {}
+        for env in self.store.list_environments(state="active"):
+            held = ports.PortRange.from_data(env.data)
+            if env.type == "worktree" and held is not None:
+                envs[env.directory] = held.env()
+        ports.write_env_map(self.env_map, envs)
 
     async def resync(self) -> None:
         """Re-read status, permissions and last outcome from OpenCode for agents that may have moved on."""
@@ -752,18 +792,22 @@ class AgentService:
         progress(f"creating {environment} on branch {branch} from {base_commit[:8]}")
         # Reserved until the branch exists: spawns at once with one title must not pick the same branch.
         self._reserved.add((str(root), branch))
+        dev_ports = self._allocate_ports()
         try:
             env = await backend.provision(EnvironmentSpec(
                 project_path=root, project_id=project_rec.id, project_name=project_rec.name,
                 branch=branch, base_commit=base_commit, setup_script=setup_script, options=options,
+                dev_ports=dev_ports,
             ))
+            data = {**env.data, "spawn": {"environment": environment, "options": options}}  # for a retry
+            if setup_script:  # kept so a move can run it again in the new environment
+                data["setup_script"] = setup_script
+            env = env.model_copy(update={"data": data})
+            self.store.add_environment(env)
         finally:
             self._reserved.discard((str(root), branch))
-        data = {**env.data, "spawn": {"environment": environment, "options": options}}  # for a retry
-        if setup_script:  # kept so a move can run it again in the new environment
-            data["setup_script"] = setup_script
-        env = env.model_copy(update={"data": data})
-        self.store.add_environment(env)
+            self._ports_reserved.remove(dev_ports)
+        self.write_env_map()
         now = time.time()
         agent_id = "ag_" + secrets.token_hex(4)
         rec = AgentRecord(
@@ -1102,8 +1146,9 @@ class AgentService:
         self._not_moving(rec, "archive")
         await self._stop_session(rec, env)
         await self.backends[env.type].archive(env)
-        self.store.update_environment(env.id, state="archived")
+        self.store.update_environment(env.id, state="archived")  # its dev-server ports are free again
         self.store.update_agent(rec.id, archived_at=time.time(), status=AgentStatus.ARCHIVED.value)
+        self.write_env_map()
         self._live.pop(rec.id, None)
         self.store.audit("archived", agent_id=rec.id, project_id=rec.project_id, branch=env.branch,
                          **({"reason": reason} if reason else {}))
@@ -1170,6 +1215,7 @@ class AgentService:
                 log.info("could not delete session %s: %s", rec.session_id, e)
         await self.backends[env.type].destroy(env)
         self.store.update_environment(env.id, state="destroyed")
+        self.write_env_map()
         self.store.audit("destroyed", agent_id=rec.id, project_id=rec.project_id, branch=env.branch, forced=force)
         self.store.delete_agent(rec.id)
         self._live.pop(rec.id, None)
@@ -1297,9 +1343,11 @@ class AgentService:
             except PalotError as e:
                 reason = e.message
             unavailable = reason or f"resource use cannot be measured: the environment's state is '{state}'"
+        held = ports.PortRange.from_data(env.data) if env.state == "active" else None
         return EnvironmentStatus(
             agent_id=rec.id, type=env.type, state=state, directory=env.directory, host_path=self._host_path(env),
             branch=env.branch, base_commit=env.base_commit, resources=resources, unavailable=unavailable,
+            dev_port=held.first if held else None, dev_ports=str(held) if held else None,
         )
 
     # --- moving (the migration engine drives these) -------------------------
@@ -1345,6 +1393,7 @@ class AgentService:
         live = LiveState(tokens=rec.tokens, cost=rec.cost, aborted=status == AgentStatus.PAUSED.value,
                          error=rec.error if status == AgentStatus.FAILED.value else None)
         self._live[agent_id] = live
+        self.write_env_map()  # its ports now belong to its new directory
         self._settle(agent_id)
         self._announce(agent_id)
         if note:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from .. import git
 from ..opencode import OpenCodeClient
+from ..ports import PortRange
 from ..store import EnvironmentRecord
 
 #: Seconds a setup script may run, in any tier, before it is stopped.
@@ -34,6 +35,7 @@ class EnvironmentSpec:
     # The branch arrives later through import_code (a migration): create the environment detached at
     # base_commit and leave the branch alone.
     branch_from_bundle: bool = False
+    dev_ports: PortRange | None = None  # the agent's dev-server ports (PALOT_PORT, PALOT_PORTS)
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ class ContainerBackend:
         await asyncio.to_thread(require_image, client)
         env_id = spec.env_id or "env_" + secrets.token_hex(6)
         envdir = self.paths.environments / env_id
-        workspace, rundir = envdir / "workspace", _run_dir(env_id)
+        workspace, rundir = envdir / "workspace", run_dir(env_id)
         try:
             await clone_project(spec, workspace)
             rundir.mkdir(parents=True)
@@ -158,7 +158,8 @@ class ContainerBackend:
                 data={"project_path": str(spec.project_path), "workspace": str(workspace),
                       "container": container.name, "network": options.network, "port": port,
                       "ports": {str(k): v for k, v in published.items()}, "memory": options.memory,
-                      "cpus": options.cpus, "pids": options.pids},
+                      "cpus": options.cpus, "pids": options.pids,
+                      **({"dev_ports": spec.dev_ports.as_data()} if spec.dev_ports else {})},
             )
             await self._wait_ready(record, container)
             if spec.setup_script:
@@ -205,6 +206,10 @@ class ContainerBackend:
         import docker.errors
 
         env = self._opencode_env(password)
+        if spec.dev_ports is not None:
+            # The agent's own dev-server ports, inside only: publishing them could collide with its old
+            # environment's dev server during a move (publish with --port when the host needs them).
+            env.update(spec.dev_ports.env())
         ports: dict[str, tuple[str, int]] = {}
         if options.network == "none":
             env["PALOT_RELAY_SOCKET"] = "/run/palot/opencode.sock"
@@ -213,10 +218,14 @@ class ContainerBackend:
             ports["8080/tcp"] = ("127.0.0.1", port)
             ports.update({f"{inner}/tcp": ("127.0.0.1", outer) for inner, outer in published.items()})
         home_volume = f"palot-{env_id}-home"
+        labels = {"palot.environment": env_id, "palot.project": str(spec.project_path),
+                  "palot.home": str(self.paths.home)}
+        # Labelled, so `palot gc` can tell Palot's volumes from everyone else's.
+        client.volumes.create(name=home_volume, labels=labels)
         kwargs: dict[str, Any] = dict(
             detach=True, name=f"palot-{env_id}", init=True, environment=env, ports=ports,
             volumes=self._volumes(workspace, rundir, home_volume),
-            labels={"palot.environment": env_id, "palot.project": str(spec.project_path)},
+            labels=labels,
             mem_limit=options.memory, pids_limit=options.pids,
             nano_cpus=int(options.cpus * 1e9) if options.cpus else None,
         )
@@ -315,7 +324,7 @@ class ContainerBackend:
 
     def _socket(self, env: EnvironmentRecord) -> str | None:
         if env.data.get("network") == "none":
-            return str(_run_dir(env.id) / "opencode.sock")
+            return str(run_dir(env.id) / "opencode.sock")
         return None
 
     def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
@@ -380,7 +389,7 @@ class ContainerBackend:
         with contextlib.suppress(PalotError):
             await asyncio.to_thread(self._remove_container, await self._docker(), f"palot-{env_id}")
         shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
-        shutil.rmtree(_run_dir(env_id), ignore_errors=True)
+        shutil.rmtree(run_dir(env_id), ignore_errors=True)
 
     @staticmethod
     def _remove_container(client: Any, name: str) -> None:
@@ -455,7 +464,7 @@ class ContainerBackend:
         # Into a file in the host-mounted run directory, not a pipe: OpenCode 1.18 exits before a piped
         # stdout drains (cut at 384 KiB).
         name = f"export-{secrets.token_hex(4)}.json"
-        path = _run_dir(env.id) / name
+        path = run_dir(env.id) / name
         try:
             await self._exec(env, ["sh", "-c", 'umask 077 && opencode export "$1" > "$2"', "sh", session_id,
                                    f"/run/palot/{name}"], "`opencode export`")
@@ -466,7 +475,7 @@ class ContainerBackend:
     async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
         # Through the host-mounted run directory, never the workspace (it would show in the agent's diff).
         name = f"import-{secrets.token_hex(4)}.json"
-        path = _run_dir(env.id) / name
+        path = run_dir(env.id) / name
         write_private(path, data)
         if os.getuid() == 0:
             os.chown(path, AGENT_UID, AGENT_UID)
@@ -528,7 +537,7 @@ class ContainerBackend:
         return None
 
 
-def _run_dir(env_id: str) -> Path:
+def run_dir(env_id: str) -> Path:
     """The environment's relay-socket directory: short, because unix socket paths are limited to 107 bytes."""
     base = Path(tempfile.gettempdir()) / f"palot-{os.getuid()}"
     base.mkdir(mode=0o700, exist_ok=True)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from .. import git, procscan
 from ..errors import BranchExists, InvalidInput, PalotError
 from ..opencode import OpenCodeClient
+from ..ports import PortRange
 from ..store import EnvironmentRecord
 from .base import SETUP_TIMEOUT, EnvironmentSpec, ProcessInfo
 
@@ -53,17 +54,19 @@ class WorktreeBackend:
                                   spec.base_commit, cwd=spec.project_path)
         else:
             await git.add_worktree(spec.project_path, path, spec.branch, spec.base_commit)
+        data: dict[str, Any] = {"project_path": str(spec.project_path)}
+        if spec.dev_ports is not None:
+            data["dev_ports"] = spec.dev_ports.as_data()
         if spec.setup_script:
             try:
-                await run_setup(spec.setup_script, path, spec.project_path)
+                await run_setup(spec.setup_script, path, spec.project_path, _agent_env(data))
             except PalotError:
                 await git.remove_worktree(spec.project_path, path, force=True)
                 await git.delete_branch(spec.project_path, spec.branch, force=True)
                 raise
         return EnvironmentRecord(
             id=spec.env_id or "env_" + secrets.token_hex(6), type=self.type, directory=str(path), branch=spec.branch,
-            base_commit=spec.base_commit, server_url=None, state="active", created_at=time.time(),
-            data={"project_path": str(spec.project_path)},
+            base_commit=spec.base_commit, server_url=None, state="active", created_at=time.time(), data=data,
         )
 
     def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
@@ -179,7 +182,7 @@ class WorktreeBackend:
             os.unlink(name)
 
     async def run_setup(self, env: EnvironmentRecord, script: str) -> None:
-        await run_setup(script, Path(env.directory), Path(env.data["project_path"]))
+        await run_setup(script, Path(env.directory), Path(env.data["project_path"]), _agent_env(env.data))
 
     async def processes(self, env: EnvironmentRecord) -> list[ProcessInfo]:
         found = await asyncio.to_thread(procscan.scan, env.directory)
@@ -190,6 +193,7 @@ class WorktreeBackend:
         log_path = self._logs / f"{env.id}.log"
         with open(log_path, "ab") as out:
             subprocess.Popen(["bash", "-c", process.command], cwd=Path(env.directory) / process.cwd,
+                             env={**os.environ, **_agent_env(env.data)},
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
@@ -239,14 +243,21 @@ def _tree_size(root: Path) -> int:
     return total
 
 
-async def run_setup(script: str, cwd: Path, project_path: Path) -> str:
+def _agent_env(data: dict[str, Any]) -> dict[str, str]:
+    """The agent's own variables (its dev-server ports), from its environment record's data."""
+    ports = PortRange.from_data(data)
+    return ports.env() if ports is not None else {}
+
+
+async def run_setup(script: str, cwd: Path, project_path: Path, extra: dict[str, str] | None = None) -> str:
     """Run a setup script with bash in the new environment; a failure raises with its output.
 
     ``$PALOT_PROJECT`` names the user's checkout, so the common case of copying
-    ``.env*`` files is ``cp "$PALOT_PROJECT"/.env* . 2>/dev/null || true``.
+    ``.env*`` files is ``cp "$PALOT_PROJECT"/.env* . 2>/dev/null || true``; ``extra`` are the agent's
+    own variables (``$PALOT_PORT``, ``$PALOT_PORTS``).
     """
     bash = shutil.which("bash") or "/bin/sh"
-    env = {**os.environ, "PALOT_PROJECT": str(project_path), "PALOT_WORKTREE": str(cwd)}
+    env = {**os.environ, "PALOT_PROJECT": str(project_path), "PALOT_WORKTREE": str(cwd), **(extra or {})}
     proc = await asyncio.create_subprocess_exec(
         bash, "-c", script, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,  # never the protocol's stdin
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,

@@ -36,6 +36,7 @@ from ..backends import EnvironmentSpec, RuntimeBackend
 from ..errors import InvalidInput, InvalidState, MigrationFailed, PalotError
 from ..install import Progress, quiet
 from ..paths import PalotPaths, write_private
+from ..ports import PortRange
 from ..store import EnvironmentRecord, MigrationRecord, ProjectRecord, Store
 from .manifest import (
     STEPS,
@@ -74,7 +75,7 @@ class MigrationEngine:
         self.store = store
         self.agents = agents
         self.backends = backends
-        self.root = paths.home / "migrations"
+        self.root = paths.migrations
 
     # --- public -------------------------------------------------------------
 
@@ -236,10 +237,11 @@ class MigrationEngine:
 
     @staticmethod
     def _spec(project: ProjectRecord, branch: str, base_commit: str, env_id: str,
-              options: dict[str, Any] | None) -> EnvironmentSpec:
+              options: dict[str, Any] | None, dev_ports: PortRange | None = None) -> EnvironmentSpec:
+        # The agent keeps its dev-server ports in its new environment.
         return EnvironmentSpec(project_path=Path(project.path), project_id=project.id, project_name=project.name,
                                branch=branch, base_commit=base_commit, options=options or None, env_id=env_id,
-                               branch_from_bundle=True)
+                               branch_from_bundle=True, dev_ports=dev_ports)
 
     async def _rollback(self, manifest: MigrationManifest, project: ProjectRecord, reason: str) -> None:
         """Undo a move that did not reach its commit point: discard the target, keep the source as it was."""
@@ -393,8 +395,9 @@ class _Run:
     async def _provision(self) -> None:
         m = self.manifest
         backend = self.e.backends[m.target.type]
+        source, _ = self._source()
         spec = self.e._spec(self.project, m.git.branch, m.git.base_commit, m.target.environment_id,
-                            m.target.options)
+                            m.target.options, PortRange.from_data(source.data))
         env = await backend.provision(spec)
         data = dict(env.data)
         if m.environment.setup_script:

@@ -6,6 +6,7 @@
 - :mod:`.notify` — "needs you" and "done", merged within a moment, to the stream, the desktop, webhooks.
 - :mod:`.outcomes` — which agent changes are news (failed, done, archived, moved).
 - :mod:`.housekeeping` — completed agents left alone for a while are archived (their work stays on the branch).
+- :mod:`.sweep` — the daily look for what no agent owns (``palot gc``); dev-server port settings.
 
 :class:`Policies` wires them to the service's event stream: each sees every Palot-level event as it is
 published, in order.
@@ -26,6 +27,7 @@ from .inbox import Inbox
 from .notify import Notifier
 from .outcomes import Outcomes
 from .settings import SettingsFile
+from .sweep import DailySweep
 from .webhooks import WebhookSink
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ class Policies:
         self.inbox = Inbox(palot, self.settings, self.notifier)
         self.inbox.check_prompt = self.budgets.check_prompt  # resuming an agent is a prompt: budgets hold
         self.housekeeping = Housekeeping(palot, self.settings, self.notifier, self.outcomes, hold)
+        self.sweep = DailySweep(palot, self.settings, self.notifier)
         self._poll: asyncio.Task[None] | None = None
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)
@@ -60,6 +63,7 @@ class Policies:
         await self.budgets.start(agents)
         await self.inbox.start(agents)
         await self.housekeeping.start()
+        await self.sweep.start()
         self._poll = asyncio.get_running_loop().create_task(self._watch_settings())
 
     async def close(self) -> None:
@@ -68,6 +72,7 @@ class Policies:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll
         await self.housekeeping.close()
+        await self.sweep.close()
         await self.inbox.close()
         await self.budgets.close()
         await self.notifier.close()
@@ -89,6 +94,7 @@ class Policies:
                     log.info("settings re-read from %s", self.settings.path)
                     self.inbox.settings_changed()
                     self.budgets.settings_changed()
+                    self.sweep.settings_changed()
             except Exception:
                 log.exception("could not re-read the settings")
 

@@ -133,12 +133,29 @@ class NotificationSettings(_Strict):
     webhooks: list[Webhook] = Field(default_factory=list)
 
 
+class PortSettings(_Strict):
+    """``[ports]``: each live agent's own range of dev-server ports (``PALOT_PORT``, ``PALOT_PORTS``)."""
+
+    base: int = Field(41000, ge=1024, le=65000, description="where the first agent's range starts")
+    per_agent: int = Field(10, ge=1, le=100, description="how many ports each agent gets")
+
+
+class GcSettings(_Strict):
+    """``[gc]``: the service's daily sweep for what no agent owns (``palot gc``)."""
+
+    daily: bool = Field(True, description="look for orphans once a day and notify when there are some")
+    remove: bool = Field(False, description="also remove the safe ones (never work that was not merged)")
+    first_after_seconds: float = Field(600, ge=0, description="the first look, this long after the service starts")
+
+
 class Settings(_Strict):
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     projects: dict[str, ProjectSettings] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
+    ports: PortSettings = Field(default_factory=PortSettings)
+    gc: GcSettings = Field(default_factory=GcSettings)
 
     def project(self, project_path: str, project_name: str) -> ProjectSettings | None:
         for key, value in self.projects.items():

@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import api
+from ..diskuse import disk_use
 from ..errors import InvalidInput, InvalidState, PalotError
 from ..install import Progress
 from ..templates import fill
 from .bulk import run_bulk
+from ..orphans import Sweeper
 
 if TYPE_CHECKING:
     from ..core import Palot
@@ -211,6 +213,13 @@ async def _request_changes(svc: "Service", req: api.RequestChangesRequest, progr
 
 async def _bulk(svc: "Service", req: api.BulkRequest, progress: Progress) -> api.BulkResult:
     return await run_bulk(svc, req, progress)
+async def _du(svc: "Service", req: api.Empty, progress: Progress) -> api.DiskUse:
+    return await disk_use(svc.palot)
+
+
+async def _gc(svc: "Service", req: api.GcRequest, progress: Progress) -> api.GcReport:
+    progress("looking for what no agent owns" + (" and removing it" if req.yes else ""))
+    return await Sweeper(svc.palot).run(yes=req.yes, force=req.force)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -221,6 +230,7 @@ HANDLERS: dict[str, Handler] = {
     "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings,
     "templates": _templates, "template_show": _template_show, "template_add": _template_add,
     "template_remove": _template_remove, "retry": _retry, "request_changes": _request_changes, "bulk": _bulk,
+    "du": _du, "gc": _gc,
 }
 
 

@@ -1,0 +1,76 @@
+"""The daily sweep: the service's daily look for what no agent owns (``palot gc``), and the dev-port settings.
+
+By default the sweep only reports: one notification listing the orphans, with ``palot gc`` as the next
+step. With ``[gc] remove = true`` in settings.toml it also removes the safe ones (never unmerged or
+uncommitted work; those stay listed with the command that keeps them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from ..api import human_bytes
+from ..orphans import Sweeper
+from .notify import Notifier
+from .settings import SettingsFile
+
+if TYPE_CHECKING:
+    from ..core import Palot
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY = 24 * 3600.0  # seconds between sweeps
+
+
+class DailySweep:
+    def __init__(self, palot: "Palot", settings: SettingsFile, notifier: Notifier) -> None:
+        self.palot = palot
+        self.settings = settings
+        self.notifier = notifier
+        self.every = SWEEP_EVERY
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.settings_changed()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def settings_changed(self) -> None:
+        ports = self.settings.current.ports
+        self.palot.agents.port_base, self.palot.agents.ports_per_agent = ports.base, ports.per_agent
+
+    async def _loop(self) -> None:
+        # Not at once by default: never in the way of a start.
+        await asyncio.sleep(self.settings.current.gc.first_after_seconds)
+        while True:
+            if self.settings.current.gc.daily:
+                try:
+                    await self.sweep()
+                except Exception:
+                    log.exception("the daily sweep failed")
+            await asyncio.sleep(self.every)
+
+    async def sweep(self) -> None:
+        """Look for orphans; notify when there are some (and remove the safe ones when settings say so)."""
+        remove = self.settings.current.gc.remove
+        report = await Sweeper(self.palot).run(yes=remove)
+        left = [o for o in report.orphans if not o.removed]
+        if not report.orphans:
+            return
+        lines = [f"{o.kind} {o.name}" + (f" ({human_bytes(o.size)})" if o.size else "")
+                 + ("" if o.safe else " — holds work") for o in left[:20]]
+        if len(left) > 20:
+            lines.append(f"… and {len(left) - 20} more")
+        title = (f"removed {report.removed} orphan(s) ({human_bytes(report.freed)})" if report.removed else "")
+        if left:
+            title = (title + "; " if title else "") + f"{len(left)} thing(s) no agent owns"
+        self.notifier.notify("done", "gc", title, "\n".join(lines),
+                             action="palot gc (then palot gc --yes)" if left else None)
