@@ -461,6 +461,8 @@ async def templates(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
 def _template_saved(saved: api.TemplateSaved) -> str:
     return saved.message + (f" (variables: {', '.join(saved.template.variables)})" if saved.template.variables
                             else "")
+
+
 def _retried(agent: api.Agent) -> str:
     return f"Agent {agent_label(agent)} retries it on branch {agent.branch}; the old agent is left as it was."
 
@@ -531,6 +533,8 @@ async def _confirm_bulk(ls: PalotLanguageServer, a: dict[str, Any], plan: api.Bu
 def bulk_lines(result: api.BulkResult) -> str:
     """A bulk action's agents with their outcomes, one a line."""
     return "\n".join(f"{i.agent_id}  {i.status.value:<10} {i.title}: {i.message}" for i in result.items)
+
+
 def _disk_use(use: api.DiskUse) -> str:
     top = sorted(use.by_agent.items(), key=lambda kv: -kv[1])[:5]
     return (f"Palot uses {api.human_bytes(use.total)}"

@@ -42,7 +42,8 @@ containers = st.one_of(st.lists(st.integers(), min_size=1, max_size=3),
 # A well-typed value for each required argument; the project never exists, so even a call that
 # got through validation could not spawn anything.
 REQUIRED_BASE = {"agent": "ag_0000dead", "project": "/nonexistent/palot-fuzz", "prompt": "write hello",
-                 "text": "write hello", "reply": "once", "target": "container", "name": "no-such-template"}
+                 "text": "write hello", "reply": "once", "target": "container", "name": "no-such-template",
+                 "comments": [{"path": "README.md", "line": 1, "comment": "simplify"}], "operation": "archive"}
 
 
 def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:

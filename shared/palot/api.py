@@ -350,6 +350,8 @@ class BulkResult(BaseModel):
 
     def count(self, outcome: str) -> int:
         return sum(1 for i in self.items if i.outcome == outcome)
+
+
 class Orphan(BaseModel):
     """Something Palot made that no agent record owns any more (``palot gc``)."""
 

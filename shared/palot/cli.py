@@ -141,6 +141,8 @@ def _vars(pairs: list[tuple[str, str]]) -> dict[str, str] | None:
             raise PalotError(f"--var {name} is given twice", f"give each variable once (--var {name}=VALUE)")
         values[name] = value
     return values or None
+
+
 def _comments(args: argparse.Namespace) -> list[dict[str, Any]]:
     """``--comment PATH:LINE[-END]:TEXT`` (repeated) and ``--comments-file`` (a JSON list) as review comments."""
     out: list[dict[str, Any]] = []

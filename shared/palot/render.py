@@ -441,6 +441,9 @@ def template_text(template: api.Template) -> Text:
     out.append("prompt:\n", "bright_black")
     out.append(template.prompt.rstrip("\n") + "\n")
     out.append(f"spawn with: {template_spawn_command(template)}", "bright_black")
+    return out
+
+
 def gc_text(report: api.GcReport) -> Text:
     """``palot gc``: one block per orphan (kind, name, size, why; the work it holds and the command that keeps
     it), then what was done. Names and commands are never cut: they are what you copy."""

@@ -195,6 +195,8 @@ async def _template_add(svc: "Service", req: api.TemplateAddRequest, progress: P
 
 async def _template_remove(svc: "Service", req: api.TemplateRef, progress: Progress) -> api.Done:
     return await svc.palot.templates.remove(req.name, req.project)
+
+
 async def _retry(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
     # A new agent: the old one is left as it is (its branch, conversation and status), and says who retried it.
     agent_id = svc.palot.agents.resolve(req.agent)
@@ -213,6 +215,8 @@ async def _request_changes(svc: "Service", req: api.RequestChangesRequest, progr
 
 async def _bulk(svc: "Service", req: api.BulkRequest, progress: Progress) -> api.BulkResult:
     return await run_bulk(svc, req, progress)
+
+
 async def _du(svc: "Service", req: api.Empty, progress: Progress) -> api.DiskUse:
     return await disk_use(svc.palot)
 
