@@ -36,6 +36,17 @@ async def _reply(palot: PalotClient, **selection: object) -> list[api.InboxItem]
     return await palot.call("inbox_reply", selection)
 
 
+async def _restart_service(home: Path, palot: PalotClient, proc: subprocess.Popen[bytes] | None
+                           ) -> tuple[PalotClient, subprocess.Popen[bytes]]:
+    """Stop the service (OpenCode keeps running, its requests with it) and start it again."""
+    assert await palot.stop_service()
+    await palot.close()
+    assert proc is not None
+    proc.wait(30)
+    proc = start_service(home, SCRIPT)
+    return await wait_ready(home, proc), proc
+
+
 def _files(agent: api.Agent) -> Path:
     return Path(agent.environment.host_path or agent.environment.directory)
 
@@ -139,12 +150,7 @@ async def test_a_pending_request_survives_a_restart_and_is_answered_once(tmp_pat
         [before] = await _inbox(palot)
 
         # The service stops (OpenCode keeps running, the request with it) and starts again.
-        assert await palot.stop_service()
-        await palot.close()
-        assert proc is not None
-        proc.wait(30)
-        proc = start_service(home, SCRIPT)
-        palot = await wait_ready(home, proc)
+        palot, proc = await _restart_service(home, palot, proc)
 
         [after] = await _inbox(palot)
         assert (after.permission_id, after.asked_at, after.agent_id) == (before.permission_id, before.asked_at,
@@ -201,12 +207,7 @@ async def test_requests_outlive_an_opencode_restart_and_an_allow_resumes_the_age
         assert all(i.note and "OpenCode restarted" in i.note for i in after) and (await palot.status()).inbox == 2
 
         # ... and so does a restart of the service after it.
-        assert await palot.stop_service()
-        await palot.close()
-        assert proc is not None
-        proc.wait(30)
-        proc = start_service(home, SCRIPT)
-        palot = await wait_ready(home, proc)
+        palot, proc = await _restart_service(home, palot, proc)
         assert [(i.permission_id, i.asked_at, i.note) for i in await _inbox(palot)] == \
             [(i.permission_id, i.asked_at, i.note) for i in after]
 
