@@ -134,6 +134,11 @@ class PermissionView(BaseModel):
     summary: str
 
 
+def permission_summary(permission: str, patterns: list[str]) -> str:
+    """How a permission request reads everywhere: ``bash: npm test`` (the tool, then what it asks for)."""
+    return f"{permission}: {', '.join(patterns)}"
+
+
 class Agent(BaseModel):
     """One agent: one OpenCode session in one environment (a snapshot; frozen because views are shared)."""
 

@@ -40,6 +40,7 @@ from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, Messa
 from ..opencode.failures import error_sentence
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import build_activity, last_outcome, simplify_messages
+from ..api import permission_summary
 from .models import (
     PERMISSION_MODES,
     ActivityItem,
@@ -135,7 +136,8 @@ def _notice(text: str) -> ActivityItem:
 def _permission_views(live: LiveState) -> list[PermissionView]:
     return [
         PermissionView(id=pid, permission=str(p.get("permission", "")), patterns=list(p.get("patterns") or []),
-                       summary=f"{p.get('permission', 'permission')}: {', '.join(p.get('patterns') or [])}")
+                       summary=permission_summary(str(p.get("permission", "permission")),
+                                                  list(p.get("patterns") or [])))
         for pid, p in live.permissions.items()
     ]
 

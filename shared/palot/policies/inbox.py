@@ -249,7 +249,8 @@ class Inbox:
         if resume:
             self.check_prompt(p.agent.id)  # a prompt that would be refused (a budget) answers nothing
         if not self.palot.store.answer_permission(rid, reply, by):
-            raise InvalidState(f"permission request {rid} was answered already", "see what is pending with `palot inbox`")
+            raise InvalidState(f"permission request {rid} was answered already",
+                               "see what is pending with `palot inbox`")
         self._drop(rid)
         self.palot.store.audit("permission" if by == "person" else "permission.auto", agent_id=p.agent.id,
                                project_id=p.agent.project_id, request=rid, reply=reply, tool=p.tool,
@@ -263,8 +264,9 @@ class Inbox:
         try:
             await self.palot.agents.prompt(p.agent.id, text)
         except PalotError as e:
-            raise InvalidState(f"request {rid} is answered ({reply}), but agent {p.agent.id} could not be resumed: "
-                               f"{e.message}", f"resume it with `palot agents prompt {p.agent.id} 'continue'`") from None
+            raise InvalidState(
+                f"request {rid} is answered ({reply}), but agent {p.agent.id} could not be resumed: {e.message}",
+                f"resume it with `palot agents prompt {p.agent.id} 'continue'`") from None
 
     def settings_changed(self) -> None:
         for rid, p in list(self._open.items()):
@@ -301,7 +303,7 @@ class Inbox:
                 found.append(api.InboxItem(
                     permission_id=rid, agent_id=agent.id, agent_title=agent.title, project_name=agent.project_name,
                     project_path=agent.project_path, tool=p.tool, patterns=p.patterns,
-                    summary=f"{p.tool}: {', '.join(p.patterns)}", asked_at=p.asked_at, deadline=p.deadline,
+                    summary=api.permission_summary(p.tool, p.patterns), asked_at=p.asked_at, deadline=p.deadline,
                     rule=p.rule, note=INTERRUPTED_NOTE))
         found.sort(key=lambda i: (i.asked_at, i.permission_id))
         return found

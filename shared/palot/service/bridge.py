@@ -116,7 +116,8 @@ class EventBridge:
                 patterns = props.get("patterns") if isinstance(props.get("patterns"), list) else []
                 view = api.PermissionView(id=str(props.get("id", "")), permission=str(props.get("permission", "")),
                                           patterns=[str(p) for p in patterns],
-                                          summary=f"{props.get('permission', '')} {' '.join(map(str, patterns))}".strip())
+                                          summary=api.permission_summary(str(props.get("permission", "")),
+                                                                         [str(p) for p in patterns]))
                 self.publish(api.Event(type=api.PERMISSION_ASKED, agent_id=agent_id, permission=view))
         elif kind == "permission.replied":
             agent_id = self._agent_of(event)
