@@ -236,3 +236,10 @@ async def dashboard_of_new_service(home: Path) -> AsyncIterator[Dashboard]:
             yield dashboard
         finally:
             await dashboard.aclose()
+
+
+def press(button: Any) -> None:
+    """Click ``button`` as a person would: only when it is enabled (``click()`` itself ignores ``disabled``,
+    which once hid buttons the dashboard never enabled)."""
+    assert not button.disabled, f"the '{button.description}' button is disabled"
+    button.click()

@@ -66,6 +66,8 @@ async def test_move_worktree_to_cloud_and_back_keeps_code_history_and_conversati
     (worktree / "old.txt").unlink()
     before = await capture(palot, agent.id)
     users = sum(1 for role, _ in before.messages if role == "user")
+    dev_ports = (await palot.agents.environment(agent.id)).dev_ports
+    assert dev_ports
 
     steps: list[str] = []
     result = await palot.agents.move(agent.id, "cloud", progress=steps.append)
@@ -73,6 +75,10 @@ async def test_move_worktree_to_cloud_and_back_keeps_code_history_and_conversati
     assert len(steps) == 9
     moved = await palot.agents.get(agent.id)
     assert moved.environment.type == "cloud" and moved.session_id == agent.session_id
+    # Its dev-server ports went with it: recorded, and in the cloud environment's own variables.
+    assert (await palot.agents.environment(agent.id)).dev_ports == dev_ports
+    shown = await palot.backends["cloud"].worker().run(result.environment_id, ["printenv", "PALOT_PORTS"], "reading")
+    assert shown.strip() == dev_ports
     in_cloud = await capture(palot, agent.id)
     assert in_cloud.files == before.files  # byte for byte: uncommitted, untracked, deleted and binary
     assert in_cloud.status == before.status and in_cloud.log == before.log
@@ -191,3 +197,30 @@ async def test_deploy_without_a_wrangler_login_is_refused_and_saves_nothing(tmp_
     error = json.loads(out.stdout)["error"]
     assert "not logged in" in error["message"] and "wrangler login" in error["fix"]
     assert not (tmp_path / "home" / "cloud.json").exists()
+
+
+async def test_gc_destroys_a_cloud_environment_no_agent_owns_and_leaves_another_homes_alone(cloud_palot: Palot):
+    from palot.orphans import Sweeper
+    from palot.store import EnvironmentRecord
+
+    palot = cloud_palot
+    worker = palot.backends["cloud"].worker()
+    # One this home recorded and archived whose destroy never happened (the Worker was away then), and one
+    # this home never made (another home on the same Worker).
+    ours, theirs = "env_gc" + os.urandom(3).hex(), "env_other" + os.urandom(3).hex()
+    for env_id in (ours, theirs):
+        await worker.create(env_id, {})
+    palot.store.add_environment(EnvironmentRecord(
+        id=ours, type="cloud", directory="/workspace", branch="palot/gone", base_commit=None, server_url=None,
+        state="archived", created_at=0.0, data={}))
+    try:
+        report = await Sweeper(palot).run()
+        cloud = [o for o in report.orphans if o.kind == "cloud"]
+        assert [o.name for o in cloud] == [ours] and cloud[0].safe and "no agent owns it" in cloud[0].why
+        report = await Sweeper(palot).run(yes=True)
+        assert [o.name for o in report.orphans if o.kind == "cloud" and o.removed] == [ours]
+        with pytest.raises(CloudEnvironmentGone):
+            await worker.status(ours)
+        assert (await worker.status(theirs))["id"] == theirs  # untouched
+    finally:
+        await worker.destroy(theirs)

@@ -67,6 +67,9 @@ async def test_the_memory_limit_is_enforced_and_the_agent_fails_with_the_reason(
         agent = await palot.agents.get(agent.id)
     assert agent.status == AgentStatus.FAILED
     assert agent.error and "memory" in agent.error and "1g" in agent.error
+    # A retry makes its container alike: the options are read back from the environment's record.
+    assert palot.agents.retry_spawn(agent.id)["options"] == {"memory": "1g", "cpus": 2.0, "pids": 1024,
+                                                             "network": "full"}
 
 
 async def test_an_environment_with_network_none_cannot_reach_the_host(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import git, make_repo
-from jupyter_support import dash, shared_service
+from jupyter_support import dash, press, shared_service
 from palot import api
 from palot.api import AgentStatus, PalotError
 from palot.client import PalotClient
@@ -47,7 +47,7 @@ async def spawn_from_form(dash: Dashboard, project: Path, prompt: str, **fields:
     form.prompt.value = prompt
     for name, value in fields.items():
         getattr(form, name).value = value
-    form.launch_button.click()
+    press(form.launch_button)
     await dash.sync()
     assert dash.selected is not None, form.message.value
     return dash.selected
@@ -80,7 +80,7 @@ async def test_spawn_form_launches_an_agent_that_goes_live_to_completed_with_its
     assert 'class="palot-line-add"' in detail.diff.value
     assert detail.abort_button.disabled and not detail.apply_button.disabled
 
-    detail.close_button.click()
+    press(detail.close_button)
     assert dash.right.children == (dash.overview.widget,)
     assert "completed: <b>" in dash.overview.summary.value
 
@@ -130,7 +130,7 @@ async def test_a_waiting_agent_is_approved_from_the_detail_panel(dash: Dashboard
     assert detail.permission_box.layout.display is None  # shown
     assert "edit" in detail.permission_text.value and not detail.approve_button.disabled
 
-    detail.approve_button.click()
+    press(detail.approve_button)
     await settled(dash, agent_id, AgentStatus.COMPLETED)
     assert detail.permission_box.layout.display == "none"
     assert "Approved once." in detail.message.value
@@ -153,13 +153,13 @@ async def test_abort_pauses_a_running_agent_and_the_prompt_box_resumes_it(dash: 
     assert "● running" in cells(dash, agent_id)["status"]
     assert not dash.detail.abort_button.disabled
 
-    dash.detail.abort_button.click()
+    press(dash.detail.abort_button)
     await settled(dash, agent_id, AgentStatus.PAUSED)
     assert "⏸ paused" in cells(dash, agent_id)["status"]
     assert "paused until you send it a message" in dash.detail.message.value
 
     dash.detail.prompt.value = "write notes"
-    dash.detail.send_button.click()
+    press(dash.detail.send_button)
     await dash.sync()
     await settled(dash, agent_id, AgentStatus.COMPLETED)
     assert dash.detail.prompt.value == ""
@@ -172,12 +172,12 @@ async def test_apply_then_archive_from_the_detail_panel(dash: Dashboard, tmp_pat
     agent_id = await spawn_from_form(dash, repo, "write hello")
     await settled(dash, agent_id)
 
-    dash.detail.apply_button.click()
+    press(dash.detail.apply_button)
     await dash.sync()
     assert "Applied 1 file(s)" in dash.detail.message.value
     assert (repo / "hello.txt").read_text() == "hello from the agent\n"
 
-    dash.detail.archive_button.click()
+    press(dash.detail.archive_button)
     await dash.sync()
     assert "▣ archived" in cells(dash, agent_id)["status"]
     assert agent_id not in shown(dash)  # archived agents show only when asked for
@@ -222,7 +222,7 @@ async def test_spawn_errors_show_in_the_form_and_change_nothing(dash: Dashboard,
     form = dash.spawn_form
     form.project.value = str(plain)
     form.prompt.value = "write hello"
-    form.launch_button.click()
+    press(form.launch_button)
     await dash.sync()
     assert "not a git repository" in form.message.value.lower() or "git" in form.message.value
     assert "palot-error" in form.message.value
@@ -230,7 +230,7 @@ async def test_spawn_errors_show_in_the_form_and_change_nothing(dash: Dashboard,
 
     form.project.value = str(make_repo(tmp_path / "repo"))
     form.prompt.value = "  "
-    form.launch_button.click()
+    press(form.launch_button)
     await dash.sync()
     assert "the prompt is empty" in form.message.value and set(dash.agents) == before
 
@@ -301,18 +301,18 @@ async def test_every_spawn_option_the_record_tabs_and_the_folded_actions_from_th
         assert text in view.value, (tab, view.value)
 
     d.wait_form.timeout.value = "5"
-    d.wait_button.click()
+    press(d.wait_button)
     await dash.sync()
     assert "Full options: completed." in d.message.value
 
     d.pr_form.title.value = "Say hello"
-    d.pr_button.click()
+    press(d.pr_button)
     await dash.sync()
     assert 'class="palot-ok"' in d.message.value, d.message.value
     assert "palot/full-options" in git(origin, "branch", "--list")  # pushed
 
     d.destroy_force.value = True
-    d.destroy_button.click()
+    press(d.destroy_button)
     await dash.sync()
     assert agent_id not in dash.agents and dash.selected is None
     assert not git(repo, "branch", "--list", "palot/full-options").strip()
@@ -323,7 +323,7 @@ async def test_a_rejection_with_a_note_pauses_the_agent(dash: Dashboard, tmp_pat
     agent_id = await spawn_from_form(dash, repo, "edit readme", permission_mode="ask")
     await settled(dash, agent_id, AgentStatus.WAITING)
     dash.detail.reply_form.message.value = "not this file, please"
-    dash.detail.reject_button.click()
+    press(dash.detail.reject_button)
     await settled(dash, agent_id, AgentStatus.PAUSED, AgentStatus.COMPLETED, AgentStatus.FAILED)
     assert "Rejected" in dash.detail.message.value and dash.detail.reply_form.message.value == ""
     assert dash.agents[agent_id].status != AgentStatus.WAITING and not dash.agents[agent_id].permissions
@@ -341,7 +341,7 @@ async def test_a_request_is_answered_in_the_overviews_inbox_which_shows_todays_s
     assert "for you</div>" in dash.overview.summary.value and "Today: <b>$" in dash.overview.summary.value
     assert "README.md" in dash.overview._inbox_items[mine.permission_id].html.value
 
-    dash.overview._inbox_items[mine.permission_id].buttons[0].click()  # Allow once
+    press(dash.overview._inbox_items[mine.permission_id].buttons[0])  # Allow once
     await settled(dash, agent.id, AgentStatus.COMPLETED)
     assert "Approved once." in dash.overview.inbox_message.value
     assert mine.permission_id not in {i.permission_id for i in dash.overview.inbox}
@@ -377,14 +377,14 @@ async def test_the_spawn_form_offers_templates_with_a_box_per_variable_and_spawn
 
     # A variable left empty: the service names it, and nothing is spawned.
     before = set(dash.agents)
-    form.launch_button.click()
+    press(form.launch_button)
     await dash.sync()
     assert "needs a value for name" in form.message.value and set(dash.agents) == before
     untouched = git(repo, "branch", "--format=%(refname:short)").split()
     assert untouched == ["main"]
 
     form.vars.boxes["name"].value = "Ada"
-    form.launch_button.click()
+    press(form.launch_button)
     await dash.sync()
     agent_id = dash.selected
     assert agent_id is not None, form.message.value

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Engine, make_repo
-from jupyter_support import dashboard_of_new_service
+from jupyter_support import dashboard_of_new_service, press
 from palot.api import AgentStatus
 from palot.opencode import OpenCodeClient
 from palot.paths import PalotPaths
@@ -73,16 +73,16 @@ async def _move_control_and_errors(dash: Dashboard, tmp_path: Path) -> None:
         d.move_target.value = "worktree"
 
     # The first click says what will happen; Cancel goes back and nothing moved.
-    d.move_button.click()
+    press(d.move_button)
     assert "Move to a local container?" in d.move_status.value and "palot/write-hello" in d.move_status.value
     assert d.move_button.description == "Confirm move" and d.move_cancel_button.layout.display is None
-    d.move_cancel_button.click()
+    press(d.move_cancel_button)
     assert d.move_status.value == "" and d.move_button.description == "Move…"
     assert d.move_cancel_button.layout.display == "none"
 
     # No container engine: the service's error, with its fix, and the agent stays where it was.
-    d.move_button.click()
-    d.move_button.click()
+    press(d.move_button)
+    press(d.move_button)
     assert d.move_button.disabled and d.move_target.disabled and d.archive_button.disabled  # at once
     await dash.sync()
     assert 'class="palot-error"' in d.move_status.value
@@ -99,7 +99,7 @@ async def _move_control_and_errors(dash: Dashboard, tmp_path: Path) -> None:
     assert "DOCKER_HOST" in d.move_status.value
 
     # An archived agent cannot move.
-    d.archive_button.click()
+    press(d.archive_button)
     await dash.sync()
     assert dash.agents[agent_id].status == AgentStatus.ARCHIVED
     assert d.move_target.disabled and d.move_button.disabled
@@ -134,8 +134,8 @@ async def _move_to_a_container(dash: Dashboard, tmp_path: Path) -> None:
     d.header.observe(lambda change: headers.append(change["new"]), names="value")
 
     d.move_target.value = "container"
-    d.move_button.click()
-    d.move_button.click()
+    press(d.move_button)
+    press(d.move_button)
     assert d.move_button.disabled and d.send_button.disabled
     await dash.sync()  # waits for the move
 

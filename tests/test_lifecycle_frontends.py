@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import SCRIPTS, git, make_repo
+from jupyter_support import press
 from lsp_support import (
     code_actions,
     diagnostics,
@@ -210,7 +211,7 @@ async def test_the_dashboard_retries_requests_changes_and_previews_then_confirms
             dash.select(failed.id)
             await dash.sync()
             assert not dash.detail.retry_button.disabled
-            dash.detail.retry_button.click()
+            press(dash.detail.retry_button)
             await dash.sync()
             retry = dash.agents[dash.selected]  # the new agent is selected
             assert retry.id != failed.id and retry.title == "flaky job (retry)"
@@ -218,11 +219,11 @@ async def test_the_dashboard_retries_requests_changes_and_previews_then_confirms
             dash.select(agent.id)
             await dash.sync()
             dash.detail.review_comments.value = "greeting.py:2:use an f-string\n\nREADME.md:1:nope\n"
-            dash.detail.review_button.click()
+            press(dash.detail.review_button)
             await dash.sync()
             assert "README.md, which the agent did not change" in dash.detail.message.value
             dash.detail.review_comments.value = "greeting.py:2:use an f-string <i>please</i>"
-            dash.detail.review_button.click()
+            press(dash.detail.review_button)
             await dash.sync()
             assert "Sent 1 review comment(s)." in dash.detail.message.value
             await palot.wait(agent.id, timeout=90, until=[Status.COMPLETED])
@@ -231,12 +232,12 @@ async def test_the_dashboard_retries_requests_changes_and_previews_then_confirms
             bulk = dash.overview.bulk
             bulk.form.operation.value = "archive"
             bulk.form.status.value = ("completed",)
-            bulk.preview_button.click()
+            press(bulk.preview_button)
             await dash.sync()
             assert bulk.planned() == [agent.id] and bulk.confirm_button.layout.display is None
             assert "nothing is done until you confirm" in bulk.result.value
             assert (await palot.get(agent.id)).status == Status.COMPLETED
-            bulk.confirm_button.click()
+            press(bulk.confirm_button)
             await dash.sync()
             assert (await palot.get(agent.id)).status == Status.ARCHIVED
             assert "1 done" in bulk.result.value and bulk.confirm_button.layout.display == "none"

@@ -106,6 +106,8 @@ async def test_a_running_dev_server_is_recorded_and_restarted_in_the_new_environ
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         await _until_serves(lambda: _get(f"http://127.0.0.1:{port}/hello.txt"))
+        dev_ports = (await palot.agents.environment(agent.id)).dev_ports
+        assert dev_ports
         result = await palot.agents.move(agent.id, "container")
         assert result.processes_restarted == [" ".join(command)]  # the interpreter found through PATH again
         assert f"`{' '.join(command)}` (port {port})" in (result.resume_note or "")
@@ -117,9 +119,16 @@ async def test_a_running_dev_server_is_recorded_and_restarted_in_the_new_environ
                  f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/hello.txt').read())"]
         await _until_serves(lambda: "hello from the agent" in subprocess.run(probe, capture_output=True,
                                                                              text=True).stdout)
+        # The agent keeps its dev-server ports in the container, and a retry would make one alike.
+        assert env.dev_ports == dev_ports
+        shown = subprocess.run(["docker", "-H", container_engine.host, "exec", name, "printenv", "PALOT_PORTS"],
+                               capture_output=True, text=True)
+        assert shown.stdout.strip() == dev_ports, shown
+        assert palot.agents.retry_spawn(agent.id)["options"]["ports"] == [port]
 
         back = await palot.agents.move(agent.id, "worktree")
         assert back.processes_restarted == [" ".join(command)]
+        assert (await palot.agents.environment(agent.id)).dev_ports == dev_ports
         await _until_serves(lambda: _get(f"http://127.0.0.1:{port}/hello.txt"))
     finally:
         server.kill()

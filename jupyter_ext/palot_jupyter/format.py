@@ -160,6 +160,9 @@ def actions(agent: Agent) -> dict[str, bool]:
         "retry": not agent.read_only and agent.status in (AgentStatus.FAILED, AgentStatus.PAUSED,
                                                           AgentStatus.COMPLETED, AgentStatus.ARCHIVED),
         "request_changes": steerable,
+        # An archived agent's branch can still be proposed; nothing is done to an agent while it moves.
+        "create_pr": not agent.read_only and agent.status not in (AgentStatus.PROVISIONING, AgentStatus.MIGRATING),
+        "destroy": not agent.read_only and agent.status != AgentStatus.MIGRATING,
     }
 
 

@@ -16,7 +16,7 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from .store import EnvironmentRecord
 
 if TYPE_CHECKING:
     from .core import Palot
+    from .policies.housekeeping import Hold
 
 LIVE_STATES = ("active", "migrating")
 #: While a spawn or a move is in progress, what was made this recently may be its environment, not yet
@@ -94,8 +95,11 @@ async def _unique_bytes(repo: Path, rev: str) -> int:
 class Sweeper:
     """Finds and removes orphans of one Palot home."""
 
-    def __init__(self, palot: "Palot") -> None:
+    def __init__(self, palot: "Palot", hold: "Hold | None" = None) -> None:
         self.palot = palot
+        # The service's per-agent lock: archiving a record whose environment is gone never races a
+        # prompt, a move or an auto-archive of the same agent.
+        self._hold = hold or _unlocked
         self.store = palot.store
         self.paths = palot.paths
         self._busy = False
@@ -160,7 +164,8 @@ class Sweeper:
                 continue
 
             async def archive(agent_id: str = rec.id) -> None:
-                await self.palot.agents.archive(agent_id)
+                async with self._hold(agent_id, "gc"):
+                    await self.palot.agents.archive(agent_id)
 
             found.append(Found(api.Orphan(
                 kind="record", name=rec.id, project=project.path if project else None, size=0,
@@ -446,6 +451,12 @@ class Sweeper:
             self.store.audit("gc", removed=[f"{o.kind}:{o.name}" for o in report.orphans if o.removed],
                              forced=force)
         return report
+
+
+@contextlib.asynccontextmanager
+async def _unlocked(agent_id: str, action: str) -> AsyncIterator[str]:
+    """No lock (outside the service, where nothing else acts on the agent)."""
+    yield agent_id
 
 
 def _held(path: Path) -> bool:

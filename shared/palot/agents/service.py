@@ -801,7 +801,7 @@ class AgentService:
                 branch=branch, base_commit=base_commit, setup_script=setup_script, options=options,
                 dev_ports=dev_ports,
             ))
-            data = {**env.data, "spawn": {"environment": environment, "options": options}}  # for a retry
+            data = dict(env.data)
             if setup_script:  # kept so a move can run it again in the new environment
                 data["setup_script"] = setup_script
             env = env.model_copy(update={"data": data})
@@ -1174,9 +1174,7 @@ class AgentService:
         if not env.base_commit:
             raise InvalidState(f"agent {rec.id} has no base commit to start again from",
                                "spawn a new agent with its prompt instead")
-        spawned = env.data.get("spawn") or {}
-        # A moved agent is retried where it runs now; the spawn's options are its first environment's.
-        options = spawned.get("options") if spawned.get("environment") == env.type else None
+        options = self.backends[env.type].options_of(env)  # a moved agent is retried where it runs now
         title = re.sub(r"\s*\(retry\)$", "", rec.title) + " (retry)"
         return {"project": project.path, "prompt": rec.prompt, "title": title, "model": rec.model,
                 "base_branch": env.base_commit, "setup_script": env.data.get("setup_script"),

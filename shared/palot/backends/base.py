@@ -77,6 +77,11 @@ class RuntimeBackend(Protocol):
         """Where the environment's files are on this machine (for git diff and apply)."""
         ...
 
+    def options_of(self, env: EnvironmentRecord) -> dict[str, Any] | None:
+        """The options the environment was made with, as a spawn takes them (None for a tier without any):
+        a retry makes its new environment alike, whether the old one was spawned or moved there."""
+        ...
+
     async def sync(self, env: EnvironmentRecord) -> Path:
         """Bring the environment's files up to date at :meth:`host_path` and return it (a no-op for tiers
         whose files already are on this machine; the cloud tier fetches them)."""

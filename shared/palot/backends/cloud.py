@@ -140,7 +140,9 @@ class CloudBackend:
                 await git.run_git("update-ref", "refs/palot/base", spec.base_commit, cwd=mirror)
                 await git.create_bundle(mirror, bundle, ["refs/palot/base"])
                 await git.delete_ref(mirror, "refs/palot/base")
-                await worker.create(env_id, self.server.environment_env(SCRIPTED_PORT, SCRIPT_PATH))
+                # The agent's dev-server ports are in the environment's own variables, as in a container.
+                await worker.create(env_id, {**self.server.environment_env(SCRIPTED_PORT, SCRIPT_PATH),
+                                             **(spec.dev_ports.env() if spec.dev_ports else {})})
                 created = True
                 await self._wait_ready(env_id)
                 await worker.put_file(env_id, f"{TRANSFER}/base.bundle", bundle.read_bytes())
@@ -155,7 +157,8 @@ class CloudBackend:
                 id=env_id, type=self.type, directory=WORKSPACE, branch=spec.branch, base_commit=spec.base_commit,
                 server_url=worker.opencode_url(env_id), state="active", created_at=time.time(),
                 data={"project_path": str(spec.project_path), "mirror": str(mirror), "worker_url": worker.url,
-                      "instance_type": health.get("instance_type")},
+                      "instance_type": health.get("instance_type"),
+                      **({"dev_ports": spec.dev_ports.as_data()} if spec.dev_ports else {})},
             )
             if spec.setup_script:
                 await self.run_setup(record, spec.setup_script)
@@ -190,6 +193,9 @@ class CloudBackend:
 
     def host_path(self, env: EnvironmentRecord) -> Path:
         return Path(env.data.get("mirror") or self.paths.environments / env.id / "mirror")
+
+    def options_of(self, env: EnvironmentRecord) -> dict[str, Any] | None:
+        return None  # the instance type is the Worker's
 
     async def sync(self, env: EnvironmentRecord) -> Path:
         """Bring the mirror to the environment's branch and working tree (one snapshot bundle)."""

@@ -349,6 +349,14 @@ class ContainerBackend:
     def host_path(self, env: EnvironmentRecord) -> Path:
         return Path(env.data.get("workspace") or self.paths.environments / env.id / "workspace")
 
+    def options_of(self, env: EnvironmentRecord) -> dict[str, Any] | None:
+        # Read back from what provision recorded, so environments made before retries existed count too.
+        data = env.data
+        options = {key: data[key] for key in ("memory", "cpus", "pids", "network") if key in data}
+        if data.get("ports"):
+            options["ports"] = sorted(int(inner) for inner in data["ports"])
+        return options
+
     async def sync(self, env: EnvironmentRecord) -> Path:
         return self.host_path(env)  # the workspace is bind-mounted from this machine
 

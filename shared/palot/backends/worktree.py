@@ -75,6 +75,9 @@ class WorktreeBackend:
     def host_path(self, env: EnvironmentRecord) -> Path:
         return Path(env.directory)
 
+    def options_of(self, env: EnvironmentRecord) -> dict[str, Any] | None:
+        return None
+
     async def sync(self, env: EnvironmentRecord) -> Path:
         return self.host_path(env)
 

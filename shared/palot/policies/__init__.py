@@ -50,7 +50,7 @@ class Policies:
         self.inbox = Inbox(palot, self.settings, self.notifier)
         self.inbox.check_prompt = self.budgets.check_prompt  # resuming an agent is a prompt: budgets hold
         self.housekeeping = Housekeeping(palot, self.settings, self.notifier, self.outcomes, hold)
-        self.sweep = DailySweep(palot, self.settings, self.notifier)
+        self.sweep = DailySweep(palot, self.settings, self.notifier, hold)
         self._poll: asyncio.Task[None] | None = None
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)

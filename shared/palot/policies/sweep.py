@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..api import human_bytes
 from ..orphans import Sweeper
+from .housekeeping import Hold
 from .notify import Notifier
 from .settings import SettingsFile
 
@@ -26,8 +27,9 @@ SWEEP_EVERY = 24 * 3600.0  # seconds between sweeps
 
 
 class DailySweep:
-    def __init__(self, palot: "Palot", settings: SettingsFile, notifier: Notifier) -> None:
+    def __init__(self, palot: "Palot", settings: SettingsFile, notifier: Notifier, hold: Hold) -> None:
         self.palot = palot
+        self.hold = hold
         self.settings = settings
         self.notifier = notifier
         self.every = SWEEP_EVERY
@@ -61,7 +63,7 @@ class DailySweep:
     async def sweep(self) -> None:
         """Look for orphans; notify when there are some (and remove the safe ones when settings say so)."""
         remove = self.settings.current.gc.remove
-        report = await Sweeper(self.palot).run(yes=remove)
+        report = await Sweeper(self.palot, self.hold).run(yes=remove)
         left = [o for o in report.orphans if not o.removed]
         if not report.orphans:
             return

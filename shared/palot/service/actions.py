@@ -223,7 +223,7 @@ async def _du(svc: "Service", req: api.Empty, progress: Progress) -> api.DiskUse
 
 async def _gc(svc: "Service", req: api.GcRequest, progress: Progress) -> api.GcReport:
     progress("looking for what no agent owns" + (" and removing it" if req.yes else ""))
-    return await Sweeper(svc.palot).run(yes=req.yes, force=req.force)
+    return await Sweeper(svc.palot, svc.agent_lock).run(yes=req.yes, force=req.force)
 
 
 HANDLERS: dict[str, Handler] = {
