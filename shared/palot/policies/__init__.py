@@ -7,6 +7,7 @@
 - :mod:`.outcomes` — which agent changes are news (failed, done, archived, moved).
 - :mod:`.housekeeping` — completed agents left alone for a while are archived (their work stays on the branch).
 - :mod:`.sweep` — the daily look for what no agent owns (``palot gc``); dev-server port settings.
+- :mod:`.idle` — worktrees whose agents have settled are unloaded from OpenCode after a quiet spell.
 
 :class:`Policies` wires them to the service's event stream: each sees every Palot-level event as it is
 published, in order.
@@ -27,6 +28,7 @@ from .inbox import Inbox
 from .notify import Notifier
 from .outcomes import Outcomes
 from .settings import SettingsFile
+from .idle import IdleInstances
 from .sweep import DailySweep
 from .webhooks import WebhookSink
 
@@ -51,6 +53,7 @@ class Policies:
         self.inbox.check_prompt = self.budgets.check_prompt  # resuming an agent is a prompt: budgets hold
         self.housekeeping = Housekeeping(palot, self.settings, self.notifier, self.outcomes, hold)
         self.sweep = DailySweep(palot, self.settings, self.notifier, hold)
+        self.idle = IdleInstances(palot, self.settings, hold)
         self._poll: asyncio.Task[None] | None = None
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)
@@ -64,6 +67,7 @@ class Policies:
         await self.inbox.start(agents)
         await self.housekeeping.start()
         await self.sweep.start()
+        await self.idle.start()
         self._poll = asyncio.get_running_loop().create_task(self._watch_settings())
 
     async def close(self) -> None:
@@ -72,6 +76,7 @@ class Policies:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll
         await self.housekeeping.close()
+        await self.idle.close()
         await self.sweep.close()
         await self.inbox.close()
         await self.budgets.close()

@@ -44,7 +44,11 @@ class HousekeepingSettings(_Strict):
 
     archive_completed_after_hours: float = Field(
         24, ge=0, description="archive completed agents unchanged for this long (0: never); waiting ones never")
-    check_seconds: float = Field(60, ge=0.1, description="how often the service looks for agents to archive")
+    release_idle_minutes: float = Field(
+        10, ge=0, description="unload from OpenCode a worktree whose agents have all settled and that has been "
+        "quiet this long, freeing its memory (0: never); it loads again on the next prompt")
+    check_seconds: float = Field(60, ge=0.1, description="how often the service looks for agents to archive "
+                                 "and for idle worktrees")
 
 
 class ProjectSettings(_Strict):
