@@ -59,7 +59,8 @@ test-deps: $(STAMP)
 TEST_WORKERS ?= 2
 
 test: setup test-deps
-	$(PY) -m pytest tests --ignore=tests/bench --durations=15 -n $(TEST_WORKERS)
+	$(PY) -m pytest tests --ignore=tests/bench --durations=15 -n $(TEST_WORKERS) \
+	  --junitxml=test-artifacts/junit.xml  # every test's time, for finding where the suite's time goes
 
 bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench
