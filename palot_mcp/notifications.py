@@ -3,8 +3,9 @@
 One source, two ways out:
 
 * ``ChangeFeed`` reads the Palot service's event stream (``client.events()``: agent created, updated,
-  removed, activity, file changed, permission, move progress, resync) and publishes, debounced, which
-  resources changed on the server's ``SubscriptionBus``. Clients on the 2026-07-28 protocol receive them
+  removed, activity, file changed, permission, move progress, resync) and publishes, throttled (at once
+  after a quiet window, then at most once per window: ``throttle.py``), which resources changed on the
+  server's ``SubscriptionBus``. Clients on the 2026-07-28 protocol receive them
   on a ``subscriptions/listen`` stream.
 * Clients on the handshake protocol (Claude Desktop, Cursor, VS Code, the
   Inspector) subscribe with ``resources/subscribe``. ``LegacyChannels`` keeps
@@ -30,6 +31,8 @@ from mcp_types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestPar
 from palot import api
 from palot.client import PalotClient
 from palot.errors import PalotError
+
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -58,29 +61,31 @@ _TALK = frozenset({"message", "thinking"})
 
 
 class ChangeFeed:
-    """Turns the service's events into resource change events on the bus, coalesced per ``debounce`` window."""
+    """Turns the service's events into resource change events on the bus: a resource quiet for ``window``
+    seconds is announced at once, one that keeps changing at most once per window."""
 
-    def __init__(self, client: PalotClient, bus: SubscriptionBus, *, debounce: float = 0.1,
+    def __init__(self, client: PalotClient, bus: SubscriptionBus, *, window: float = 0.1,
                  on_note: Callable[[api.Notification], None] | None = None) -> None:
         self._client = client
-        self._bus = bus
         self._on_note = on_note  # the service's notifications ("needs you", "done"), said to the clients
-        self._debounce = debounce
         self._visible: set[str] = set()  # agents listed by palot://agents (not archived)
-        self._dirty: dict[str, None] = {}  # ordered set of URIs to announce
-        self._list_changed = False
-        self._flush: asyncio.Task[None] | None = None
+        self._statuses: dict[str, api.AgentStatus] = {}  # each agent's last status, to tell when it changes
+        self._changes: Throttle[ServerEvent] = Throttle(window, bus.publish)
         self._reseed: asyncio.Task[None] | None = None
 
     async def seed(self) -> None:
-        """Learn which agents palot://agents lists now (a missed one is learnt from its next update)."""
+        """Learn which agents palot://agents lists now, and their statuses (a missed one is learnt from its next
+        update)."""
         try:
-            self._visible = {a.id for a in await self._client.list()}
+            agents = await self._client.list()
+            self._visible = {a.id for a in agents}
+            self._statuses = {a.id: a.status for a in agents}
         except PalotError as e:  # tools keep working; list changes are then judged from events alone
             log.warning("could not read the agents: %s", e)
 
     async def run(self) -> None:
         """Follow the service's events until cancelled (the client reconnects by itself)."""
+        sending = asyncio.create_task(self._changes.run(), name="palot-mcp-changes")
         try:
             async for event in self._client.events():
                 try:
@@ -90,20 +95,20 @@ class ChangeFeed:
         except Exception:  # tools keep working without notifications; say why they stopped
             log.exception("resource change notifications stopped")
         finally:
-            for task in (self._flush, self._reseed):
+            for task in (sending, self._reseed):
                 if task is not None:
                     task.cancel()
 
     def _show(self, agent_id: str, visible: bool) -> None:
         if visible != (agent_id in self._visible):
             (self._visible.add if visible else self._visible.discard)(agent_id)
-            self._list_changed = True
+            self._changes.mark(ResourcesListChanged())
 
     def _on_event(self, event: api.Event) -> None:
         kind, agent_id = event.type, event.agent_id
         if kind == api.RESYNC:
             # The service restarted or lost OpenCode for a while: anything may have changed.
-            self._list_changed = True
+            self._changes.mark(ResourcesListChanged())
             self._mark(AGENTS_URI, *(u for a in sorted(self._visible) for u in _uris(a)))
             if self._reseed is None or self._reseed.done():
                 self._reseed = asyncio.get_running_loop().create_task(self.seed(), name="palot-mcp-reseed")
@@ -116,8 +121,14 @@ class ChangeFeed:
             return
         if kind in (api.AGENT_CREATED, api.AGENT_UPDATED):
             self._show(agent_id, event.agent is None or event.agent.status != api.AgentStatus.ARCHIVED)
+            if event.agent is not None and self._statuses.get(agent_id) != event.agent.status:
+                # A new status (completed, waiting for a person …) is what a subscriber waits for: said at
+                # once, even right after a token count's update of the same agent.
+                self._statuses[agent_id] = event.agent.status
+                self._changes.mark(ResourceUpdated(uri=agent_uri(agent_id)), urgent=True)
             self._mark(AGENTS_URI, *_uris(agent_id))
         elif kind == api.AGENT_REMOVED:
+            self._statuses.pop(agent_id, None)
             self._show(agent_id, False)
             self._mark(AGENTS_URI, *_uris(agent_id))
         elif kind == api.ACTIVITY:
@@ -134,22 +145,7 @@ class ChangeFeed:
 
     def _mark(self, *uris: str) -> None:
         for uri in uris:
-            self._dirty[uri] = None
-        if self._flush is None or self._flush.done():
-            self._flush = asyncio.get_running_loop().create_task(self._publish(), name="palot-mcp-changes")
-
-    async def _publish(self) -> None:
-        # Loops until a window passes with nothing new, so a change marked while publishing is not stranded.
-        while True:
-            await asyncio.sleep(self._debounce)
-            dirty, self._dirty = self._dirty, {}
-            list_changed, self._list_changed = self._list_changed, False
-            if not dirty and not list_changed:
-                return
-            if list_changed:
-                await self._bus.publish(ResourcesListChanged())
-            for uri in dirty:
-                await self._bus.publish(ResourceUpdated(uri=uri))
+            self._changes.mark(ResourceUpdated(uri=uri))
 
 
 # --- handshake-era clients -------------------------------------------------------

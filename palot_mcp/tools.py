@@ -127,9 +127,10 @@ class Tools:
         Each agent shows its status (running, waiting for a permission, completed, failed, paused…),
         environment and branch, pending permission requests, tokens and cost. Agents of type
         "external" are OpenCode sessions Palot found but did not start: they can be read, not steered."""
-        agents = await self._palot.call("list", request)
+        # Only the page crosses the socket: reading 1,000 agents to show 50 was most of this tool's time.
+        agents, total = await self._palot.page("list", request, offset=offset, limit=limit)
         end = offset + limit
-        return AgentList(agents=agents[offset:end], total=len(agents), next_offset=end if end < len(agents) else None)
+        return AgentList(agents=agents, total=total, next_offset=end if end < total else None)
 
     @tool("get", "Get an agent", READ_ONLY)
     async def get_agent(self, ctx: Context, request: api.AgentRef) -> api.Agent:

@@ -197,6 +197,7 @@ async def test_projects_and_agents_are_listed_with_filters_and_pages(palot: Palo
         everyone = data(await client.call_tool("list_agents", {}))
         first = data(await client.call_tool("list_agents", {"limit": 1}))
         second = data(await client.call_tool("list_agents", {"limit": 1, "offset": 1}))
+        last = data(await client.call_tool("list_agents", {"limit": 2, "offset": everyone["total"] - 1}))
 
     assert done["status"] == "completed"
     assert failed["status"] == "failed" and "scripted failure" in failed["error"]
@@ -205,6 +206,8 @@ async def test_projects_and_agents_are_listed_with_filters_and_pages(palot: Palo
     assert b in [x["id"] for x in failed_ones["agents"]] and a not in [x["id"] for x in failed_ones["agents"]]
     assert first["total"] == everyone["total"] >= 2 and first["next_offset"] == 1
     assert [x["id"] for x in first["agents"] + second["agents"]] == [x["id"] for x in everyone["agents"][:2]]
+    assert last["agents"] == everyone["agents"][-1:] and last["next_offset"] is None
+    assert last["total"] == everyone["total"]
 
 
 async def test_bad_input_and_failed_operations_are_tool_errors_that_name_the_fix(palot: PalotClient, tmp_path: Path):

@@ -64,3 +64,21 @@ async def test_raw_http_errors_are_message_and_fix(service: PalotClient) -> None
         assert "unknown action 'teleport'" in unknown.json()["error"]["message"]
         extra = await http.post("/v1/get", json={"agent": "x", "colour": "red"})
         assert extra.status_code == 400 and "colour" in extra.json()["error"]["message"]
+
+
+async def test_a_list_answer_can_be_read_a_page_at_a_time(service: PalotClient) -> None:
+    """A front end showing part of a list (MCP's pages) is sent only that part, and how long the list is."""
+    for name in ("alpha", "beta", "gamma"):
+        await service.call("template_add", {"name": name, "prompt": f"do {name}"})
+    everything = await service.call("templates", {})
+    page, total = await service.page("templates", {}, offset=1, limit=1)
+    beyond, total_beyond = await service.page("templates", {}, offset=5, limit=2)
+    assert total == total_beyond == len(everything) == 3
+    assert page == everything[1:2] and beyond == []
+    with pytest.raises(InvalidInput, match="'status' does not answer a list"):
+        await service.page("status", {}, offset=0, limit=1)
+    transport = httpx.AsyncHTTPTransport(uds=str(service.endpoint.socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://palot") as http:
+        for query in ("offset=one&limit=2", "offset=0&limit=0", "offset=-1&limit=2"):
+            bad = await http.post(f"/v1/templates?{query}", json={})
+            assert bad.status_code == 400 and bad.json()["error"]["fix"].startswith("e.g. ?offset=0&limit=50"), query

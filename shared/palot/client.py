@@ -254,6 +254,19 @@ class PalotClient:
     async def call(self, action: str, arguments: dict[str, Any] | BaseModel | None = None, *,
                    progress: Progress | None = None) -> Any:
         """Run ``action`` of :data:`palot.api.ACTIONS` with ``arguments``; the typed response."""
+        body = await self._request(action, arguments, progress, None)
+        return TypeAdapter(api.ACTIONS[action].response).validate_python(body)
+
+    async def page(self, action: str, arguments: dict[str, Any] | BaseModel | None = None, *, offset: int,
+                   limit: int) -> tuple[list[Any], int]:
+        """``limit`` items from ``offset`` of an action's list answer, typed, and the whole list's length. The
+        service sends only the page (a front end showing 50 of 1,000 agents reads 50)."""
+        body = await self._request(action, arguments, None, {"offset": offset, "limit": limit})
+        return TypeAdapter(api.ACTIONS[action].response).validate_python(body["items"]), body["total"]
+
+    async def _request(self, action: str, arguments: dict[str, Any] | BaseModel | None, progress: Progress | None,
+                       window: dict[str, int] | None) -> Any:
+        """The service's answer to ``action``, as JSON (started again and retried once when it is gone)."""
         spec = api.ACTIONS.get(action)
         if spec is None:
             raise PalotError(f"unknown action '{action}'", f"use one of: {', '.join(api.ACTIONS)}")
@@ -266,9 +279,8 @@ class PalotClient:
             await self.connect()
         for attempt in (1, 2):
             try:
-                body = await (self._streamed(action, payload, progress) if progress is not None
-                              else self._plain(action, payload))
-                return TypeAdapter(spec.response).validate_python(body)
+                return await (self._streamed(action, payload, progress) if progress is not None
+                              else self._plain(action, payload, window))
             except (httpx.ConnectError, FileNotFoundError):
                 # Nothing was sent: the service is gone (crashed, killed). Start it again, then retry.
                 if attempt == 2 or not self.autostart:
@@ -283,8 +295,8 @@ class PalotClient:
                 await self._start()
         raise AssertionError("unreachable")
 
-    async def _plain(self, action: str, payload: dict[str, Any]) -> Any:
-        return self._answer(await self._http.post(f"/v1/{action}", json=payload))
+    async def _plain(self, action: str, payload: dict[str, Any], window: dict[str, int] | None) -> Any:
+        return self._answer(await self._http.post(f"/v1/{action}", json=payload, params=window))
 
     async def _streamed(self, action: str, payload: dict[str, Any], progress: Progress) -> Any:
         async with self._http.stream("POST", f"/v1/{action}", json=payload,

@@ -8,8 +8,12 @@ subprocess, a thin client of that service, and a real ``mcp.Client`` times, 200 
 * ``list_agents`` with ``limit=1000`` (every agent in one answer; 20 runs);
 * the default page as a bare ``tools/call`` request, without the Python client's output-schema check;
 * baseline: ``tools/list``, the round trip without Palot work (the transport floor);
-* also: ``PalotClient.list()`` in this process (the service request every ``list_agents`` makes), reported
+* also: ``PalotClient.list()`` in this process (every agent, as the CLI and the notebook read them), reported
   as its own row against ``PalotClient.status()`` (the service's round trip with a small answer).
+
+Where the time goes, in the details: the service request ``list_agents`` makes (``PalotClient.page``: one page
+of 50 and the total), and the Python client's output-schema check of a page alone (``jsonschema`` over 50
+agents, in this process).
 """
 
 from __future__ import annotations
@@ -63,7 +67,10 @@ async def test_mcp_list_agents_round_trip_over_stdio_with_1000_agents(tmp_path: 
             bare, _ = await _time(lambda: client.session.send_request(bare_request, CallToolResult), RUNS)
             full, full_result = await _time(lambda: client.call_tool("list_agents", {"limit": AGENTS}), FULL_RUNS)
             floor, tools = await _time(client.list_tools, RUNS)
+            schema_check, _ = await _time(lambda: client.session.validate_tool_result("list_agents", page_result),
+                                          RUNS)
         service, agents = await _time(palot.list, RUNS)
+        service_page, _ = await _time(lambda: palot.page("list", {}, offset=0, limit=PAGE), RUNS)
         status, _ = await _time(palot.status, RUNS)
     finally:
         await palot.close()
@@ -89,6 +96,8 @@ async def test_mcp_list_agents_round_trip_over_stdio_with_1000_agents(tmp_path: 
         list_agents_all_1000=summary_ms(full),
         tools_list_round_trip=base,
         service_list_from_this_process=summary_ms(service),
+        service_page_from_this_process=summary_ms(service_page),
+        client_output_schema_check_of_a_page=summary_ms(schema_check),
         connect_s=round(connected_s, 2),
         answer_bytes={"default_page": len(page_result.model_dump_json()),
                       "all_1000": len(full_result.model_dump_json())},

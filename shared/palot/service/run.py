@@ -29,11 +29,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 import uvicorn
 from pydantic import BaseModel, TypeAdapter
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -172,10 +173,11 @@ class Service:
             if not isinstance(arguments, dict):
                 raise InvalidInput("the request body is not a JSON object", "send the action's arguments as an object")
             req = api.request_for(name, arguments)
+            window = _window(name, request.query_params)
         except PalotError as e:
             return JSONResponse(_error_body(e), status_code=_status_code(e))
         if "application/x-ndjson" in request.headers.get("accept", ""):
-            return StreamingResponse(self._streamed(name, req), media_type="application/x-ndjson")
+            return StreamingResponse(self._streamed(name, req, window), media_type="application/x-ndjson")
         try:
             result = await HANDLERS[name](self, req, lambda _line: None)
         except PalotError as e:
@@ -183,14 +185,21 @@ class Service:
         except Exception as e:  # a bug must reach the user as one sentence, the trace in the log
             log.exception("action %s failed", name)
             return JSONResponse(self._internal(name, e), status_code=500)
-        return Response(self._adapters[name].dump_json(result), media_type="application/json")
+        return Response(self._dump(name, result, window), media_type="application/json")
+
+    def _dump(self, name: str, result: Any, window: slice | None) -> bytes:
+        """The answer as JSON; with a window, only that part of the list and the whole list's length."""
+        adapter = self._adapters[name]
+        if window is None:
+            return adapter.dump_json(result)
+        return b'{"total": %d, "items": ' % len(result) + adapter.dump_json(result[window]) + b"}"
 
     def _internal(self, name: str, e: BaseException) -> dict[str, Any]:
         return {"error": {"code": "internal", "type": type(e).__name__,
                           "message": f"the Palot service failed on '{name}': {str(e).splitlines()[0] if str(e) else type(e).__name__}",
                           "fix": f"see `palot service logs` ({self.endpoint.log_file}) and report it"}}
 
-    async def _streamed(self, name: str, req: BaseModel) -> AsyncIterator[bytes]:
+    async def _streamed(self, name: str, req: BaseModel, window: slice | None) -> AsyncIterator[bytes]:
         """Progress lines, then the result (or the error), one JSON object per line."""
         lines: asyncio.Queue[str] = asyncio.Queue()
         task = asyncio.create_task(HANDLERS[name](self, req, lines.put_nowait))
@@ -213,7 +222,7 @@ class Service:
                 log.exception("action %s failed", name)
                 yield json.dumps(self._internal(name, e)).encode() + b"\n"
                 return
-            yield b'{"result": ' + self._adapters[name].dump_json(result) + b"}\n"
+            yield b'{"result": ' + self._dump(name, result, window) + b"}\n"
         except asyncio.CancelledError:
             # The client went away: the work goes on to its end (nothing half-done); its outcome is in the
             # agent's view and the audit log.
@@ -335,6 +344,22 @@ def _bind_tcp(address: str) -> tuple[socket.socket, str]:
     sock.setblocking(False)
     bound = sock.getsockname()
     return sock, f"{bound[0]}:{bound[1]}"
+
+
+def _window(name: str, query: QueryParams) -> slice | None:
+    """The part of a list answer a client asked for with ``?offset=&limit=`` (a page of it: the service sends
+    only that part, with the list's length), or None for the whole answer."""
+    if "offset" not in query and "limit" not in query:
+        return None
+    if get_origin(api.ACTIONS[name].response) is not list:
+        raise InvalidInput(f"'{name}' does not answer a list", "ask it without offset and limit")
+    try:
+        offset, limit = int(query.get("offset", "0")), int(query.get("limit", "0"))
+    except ValueError:
+        raise InvalidInput("offset and limit must be whole numbers", "e.g. ?offset=0&limit=50") from None
+    if offset < 0 or limit < 1:
+        raise InvalidInput("a page needs offset ≥ 0 and limit ≥ 1", "e.g. ?offset=0&limit=50")
+    return slice(offset, offset + limit)
 
 
 def _log_to(path: Path) -> None:
