@@ -302,6 +302,26 @@ async def test_diff_path_filter_rename_and_empty(repo: Path, tmp_path: Path) -> 
     assert empty.is_empty and empty.files == [] and empty.additions == 0
 
 
+async def test_diff_of_one_file_is_its_part_of_the_whole_diff(repo: Path, tmp_path: Path) -> None:
+    wt, base = await _agent_with_work(repo, tmp_path)
+    (wt / "logs").mkdir()
+    (wt / "logs" / "kept.log").write_text("tracked although ignored\n")
+    sh(wt, "add", "-f", "logs/kept.log")  # a tracked file the ignore rules match
+    sh(wt, "commit", "-q", "--no-verify", "-m", "a log kept", "--", "logs/kept.log")
+    whole = await git.diff(wt, base)
+    assert "logs/kept.log" in {f.path for f in whole.files}
+
+    for file in whole.files:
+        one = await git.diff(wt, base, path=file.path)
+        assert one.files == [file]
+        assert one.patch in whole.patch and one.patch.startswith(f"diff --git a/{file.path} ")
+        # The same file, asked from a folder inside the worktree.
+        assert await git.diff(wt / "src", base, path=file.path) == one
+    # An ignored file, and one that is nowhere: no change to show.
+    for path in ("skip.log", "nowhere.txt"):
+        assert (await git.diff(wt, base, path=path)).is_empty
+
+
 # --- apply_patch -----------------------------------------------------------
 
 
