@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -126,6 +127,46 @@ async def test_run_git_error_names_command(repo: Path) -> None:
     assert "git rev-parse --verify nothing-here" in info.value.message
     res = await git.run_git("rev-parse", "--verify", "nothing-here", cwd=repo, check=False)
     assert res.returncode != 0 and res.stderr
+
+
+def _running_with(argument: str) -> list[int]:
+    """Processes of this machine whose command line has ``argument``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and argument.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+async def _gone(argument: str) -> bool:
+    for _ in range(200):
+        if not _running_with(argument):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_run_git_stops_a_git_that_runs_too_long_or_is_cancelled(tmp_path: Path) -> None:
+    # A git that runs until stopped: the credential cache's daemon, in the foreground.
+    (tmp_path / "cache").mkdir(mode=0o700)
+    socket = str(tmp_path / "cache" / "socket")
+    with pytest.raises(GitError, match="did not finish within"):
+        await git.run_git("credential-cache--daemon", socket, cwd=tmp_path, timeout=0.5)
+    assert await _gone(socket)
+
+    task = asyncio.create_task(git.run_git("credential-cache--daemon", socket + "2", cwd=tmp_path))
+    for _ in range(200):
+        if _running_with(socket + "2"):
+            break
+        await asyncio.sleep(0.05)
+    assert _running_with(socket + "2")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _gone(socket + "2")
 
 
 async def test_validate_branch_name() -> None:  # sync API; async only to share pytestmark

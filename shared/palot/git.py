@@ -24,7 +24,9 @@ import asyncio
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +171,45 @@ class GitResult:
     returncode: int
 
 
+#: Where git processes are started and waited for. Started from the event loop's thread, each would hold the
+#: loop until the child runs (vfork): tens of ms per process on a busy machine, for every client's events.
+_GIT_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="palot-git")
+
+
+class _GitProcess:
+    """One git process, run to its end in a thread (``run``); ``kill`` stops it from any thread."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None) -> None:
+        self.argv, self.cwd, self.env, self.input = argv, cwd, env, input
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._killed = False
+        self._lock = threading.Lock()
+
+    def run(self, timeout: float) -> tuple[bytes, bytes, int]:
+        """(stdout, stderr, exit code); ``subprocess.TimeoutExpired`` once it is stopped after ``timeout`` s."""
+        with self._lock:
+            if self._killed:
+                raise ProcessLookupError("stopped before it started")
+            self._proc = subprocess.Popen(
+                self.argv, cwd=str(self.cwd), env=self.env,
+                # Never inherit our stdin: git must not wait on a terminal.
+                stdin=subprocess.PIPE if self.input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with self._proc as proc:
+            try:
+                out, err = proc.communicate(self.input, timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        return out, err, proc.returncode
+
+    def kill(self) -> None:
+        with self._lock:
+            self._killed = True
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.kill()
+
+
 async def run_git(
     *args: str,
     cwd: Path,
@@ -191,37 +232,21 @@ async def run_git(
             f"directory {cwd} does not exist",
             "check the path, or recreate the directory",
         )
+    git = _GitProcess(["git", *_BASE_OPTIONS, *args], cwd, _git_env(env), input)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            "git",
-            *_BASE_OPTIONS,
-            *args,
-            cwd=str(cwd),
-            env=_git_env(env),
-            # Never inherit our stdin: git must not wait on a terminal.
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        out, err, returncode = await asyncio.get_running_loop().run_in_executor(_GIT_THREADS, git.run, timeout)
     except FileNotFoundError as exc:
         raise GitError(
             "the `git` program was not found",
             "install git (2.30 or newer) and make sure it is on PATH",
         ) from exc
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(input), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
+    except subprocess.TimeoutExpired:
         raise GitError(f"`{_command_text(args)}` did not finish within {timeout:.0f} s and was stopped",
                        "check that the repository and its remote are reachable, then try again") from None
     except BaseException:
-        # Cancelled or interrupted: don't leave an orphaned git behind.
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        git.kill()  # cancelled or interrupted: don't leave an orphaned git behind
         raise
-    result = GitResult(_decode(out), _decode(err), proc.returncode or 0)
+    result = GitResult(_decode(out), _decode(err), returncode)
     if check and result.returncode != 0:
         raise _command_failed(args, result)
     return result
