@@ -3,11 +3,13 @@
 ``LiveChanges`` knows the workspace's agents (``client.list``, then the full
 view in every ``agent.created``/``agent.updated`` event) and, for every open
 file, each agent's hunks in it. ``agent.file`` says which agent changed which
-file and the changed lines; when the file is open, that agent's diff of that
+file, with the service's diff of that file: when the file is open, its hunks
+(what hovers and overlap warnings show) are taken from the event at once. A
 file is read (``client.diff(agent, path=...)``, after a short debounce that
-folds bursts of edits into one read) for the hunks hovers and overlap warnings
-show. ``resync`` (the service restarted, or lost OpenCode for a while) re-reads
-everything. Whenever what a file shows may have changed, ``on_file_changed(uri)``
+folds bursts into one read) when it opens, when an agent appears or completes,
+and when an event came without a diff; an event that arrives during such a read
+wins over the read. ``resync`` (the service restarted, or lost OpenCode for a
+while) re-reads everything. Whenever what a file shows may have changed, ``on_file_changed(uri)``
 is called; whenever an agent's status changes, ``on_status(agent, before)``; a
 ``notification`` (an agent needs a person, or something is done) goes to
 ``on_notification(note)``.
@@ -68,6 +70,7 @@ class LiveChanges:
         self._files: dict[str, OpenFile] = {}
         self._hunks: dict[tuple[str, str], tuple[Hunk, ...]] = {}  # (agent id, relative path) → hunks
         self._pending: set[tuple[str, str]] = set()
+        self._told: set[tuple[str, str]] = set()  # hunks an event gave while a read was under way
         self._flusher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(concurrency)
@@ -244,19 +247,10 @@ class LiveChanges:
         roots = self._roots[agent_id]
         if not any(relative_path(f.path, roots) == rel for f in self._files.values()):
             return
-        if ranges == []:  # the service already knows the file is as it was: no diff to read
-            if self._hunks.pop((agent_id, rel), None) is not None:
-                self._changed({(agent_id, rel)})
-            return
-        if patch is not None and (agent_id, rel) not in self._pending:
-            found = parse_hunks(patch).get(rel)
-            hunks = tuple(found.hunks) if found else ()
-            if self._hunks.get((agent_id, rel), ()) != hunks:
-                if hunks:
-                    self._hunks[(agent_id, rel)] = hunks
-                else:
-                    self._hunks.pop((agent_id, rel), None)
-                self._changed({(agent_id, rel)})
+        if ranges == [] or patch is not None:  # the service read the diff: shown now, no read of ours
+            found = parse_hunks(patch).get(rel) if patch else None
+            self._told.add((agent_id, rel))
+            self._set_hunks({(agent_id, rel): tuple(found.hunks) if found else ()})
             return
         self._schedule(agent_id, rel)
 
@@ -279,19 +273,23 @@ class LiveChanges:
     async def _flush(self) -> None:
         while self._pending:
             await asyncio.sleep(self.debounce)
-            batch, self._pending = list(self._pending), set()
+            batch, self._pending, self._told = list(self._pending), set(), set()
             results = await asyncio.gather(*(self._read_hunks(agent_id, rel) for agent_id, rel in batch))
-            changed_rels: set[tuple[str, str]] = set()
-            for (agent_id, rel), hunks in zip(batch, results):
-                if agent_id not in self.agents or hunks is None:
-                    continue
-                if self._hunks.get((agent_id, rel), ()) != hunks:
-                    changed_rels.add((agent_id, rel))
-                    if hunks:
-                        self._hunks[(agent_id, rel)] = hunks
-                    else:
-                        self._hunks.pop((agent_id, rel), None)
-            self._changed(changed_rels)
+            # An event's hunks that came during the read are as new as the read, or newer: they stay.
+            self._set_hunks({key: hunks for key, hunks in zip(batch, results)
+                             if key[0] in self.agents and hunks is not None and key not in self._told})
+
+    def _set_hunks(self, found: dict[tuple[str, str], tuple[Hunk, ...]]) -> None:
+        """Take in agents' hunks in files (``()``: no change there); the files whose hunks changed are shown."""
+        changed_rels: set[tuple[str, str]] = set()
+        for key, hunks in found.items():
+            if self._hunks.get(key, ()) != hunks:
+                changed_rels.add(key)
+                if hunks:
+                    self._hunks[key] = hunks
+                else:
+                    self._hunks.pop(key, None)
+        self._changed(changed_rels)
 
     def _changed(self, changed_rels: set[tuple[str, str]]) -> None:
         for uri, file in list(self._files.items()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -126,6 +127,46 @@ async def test_run_git_error_names_command(repo: Path) -> None:
     assert "git rev-parse --verify nothing-here" in info.value.message
     res = await git.run_git("rev-parse", "--verify", "nothing-here", cwd=repo, check=False)
     assert res.returncode != 0 and res.stderr
+
+
+def _running_with(argument: str) -> list[int]:
+    """Processes of this machine whose command line has ``argument``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and argument.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+async def _gone(argument: str) -> bool:
+    for _ in range(200):
+        if not _running_with(argument):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_run_git_stops_a_git_that_runs_too_long_or_is_cancelled(tmp_path: Path) -> None:
+    # A git that runs until stopped: the credential cache's daemon, in the foreground.
+    (tmp_path / "cache").mkdir(mode=0o700)
+    socket = str(tmp_path / "cache" / "socket")
+    with pytest.raises(GitError, match="did not finish within"):
+        await git.run_git("credential-cache--daemon", socket, cwd=tmp_path, timeout=0.5)
+    assert await _gone(socket)
+
+    task = asyncio.create_task(git.run_git("credential-cache--daemon", socket + "2", cwd=tmp_path))
+    for _ in range(200):
+        if _running_with(socket + "2"):
+            break
+        await asyncio.sleep(0.05)
+    assert _running_with(socket + "2")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _gone(socket + "2")
 
 
 async def test_validate_branch_name() -> None:  # sync API; async only to share pytestmark
@@ -300,6 +341,26 @@ async def test_diff_path_filter_rename_and_empty(repo: Path, tmp_path: Path) -> 
     sh(repo, "mv", "src/main.py", "src/app.py")
     empty = await git.diff(repo, base)
     assert empty.is_empty and empty.files == [] and empty.additions == 0
+
+
+async def test_diff_of_one_file_is_its_part_of_the_whole_diff(repo: Path, tmp_path: Path) -> None:
+    wt, base = await _agent_with_work(repo, tmp_path)
+    (wt / "logs").mkdir()
+    (wt / "logs" / "kept.log").write_text("tracked although ignored\n")
+    sh(wt, "add", "-f", "logs/kept.log")  # a tracked file the ignore rules match
+    sh(wt, "commit", "-q", "--no-verify", "-m", "a log kept", "--", "logs/kept.log")
+    whole = await git.diff(wt, base)
+    assert "logs/kept.log" in {f.path for f in whole.files}
+
+    for file in whole.files:
+        one = await git.diff(wt, base, path=file.path)
+        assert one.files == [file]
+        assert one.patch in whole.patch and one.patch.startswith(f"diff --git a/{file.path} ")
+        # The same file, asked from a folder inside the worktree.
+        assert await git.diff(wt / "src", base, path=file.path) == one
+    # An ignored file, and one that is nowhere: no change to show.
+    for path in ("skip.log", "nowhere.txt"):
+        assert (await git.diff(wt, base, path=path)).is_empty
 
 
 # --- apply_patch -----------------------------------------------------------

@@ -24,8 +24,12 @@ import asyncio
 import os
 import subprocess
 import tempfile
+import threading
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from palot.errors import (
     ApplyConflict,
@@ -167,6 +171,45 @@ class GitResult:
     returncode: int
 
 
+#: Where git processes are started and waited for. Started from the event loop's thread, each would hold the
+#: loop until the child runs (vfork): tens of ms per process on a busy machine, for every client's events.
+_GIT_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="palot-git")
+
+
+class _GitProcess:
+    """One git process, run to its end in a thread (``run``); ``kill`` stops it from any thread."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], input: bytes | None) -> None:
+        self.argv, self.cwd, self.env, self.input = argv, cwd, env, input
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._killed = False
+        self._lock = threading.Lock()
+
+    def run(self, timeout: float) -> tuple[bytes, bytes, int]:
+        """(stdout, stderr, exit code); ``subprocess.TimeoutExpired`` once it is stopped after ``timeout`` s."""
+        with self._lock:
+            if self._killed:
+                raise ProcessLookupError("stopped before it started")
+            self._proc = subprocess.Popen(
+                self.argv, cwd=str(self.cwd), env=self.env,
+                # Never inherit our stdin: git must not wait on a terminal.
+                stdin=subprocess.PIPE if self.input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with self._proc as proc:
+            try:
+                out, err = proc.communicate(self.input, timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        return out, err, proc.returncode
+
+    def kill(self) -> None:
+        with self._lock:
+            self._killed = True
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.kill()
+
+
 async def run_git(
     *args: str,
     cwd: Path,
@@ -189,37 +232,21 @@ async def run_git(
             f"directory {cwd} does not exist",
             "check the path, or recreate the directory",
         )
+    git = _GitProcess(["git", *_BASE_OPTIONS, *args], cwd, _git_env(env), input)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            "git",
-            *_BASE_OPTIONS,
-            *args,
-            cwd=str(cwd),
-            env=_git_env(env),
-            # Never inherit our stdin: git must not wait on a terminal.
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        out, err, returncode = await asyncio.get_running_loop().run_in_executor(_GIT_THREADS, git.run, timeout)
     except FileNotFoundError as exc:
         raise GitError(
             "the `git` program was not found",
             "install git (2.30 or newer) and make sure it is on PATH",
         ) from exc
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(input), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
+    except subprocess.TimeoutExpired:
         raise GitError(f"`{_command_text(args)}` did not finish within {timeout:.0f} s and was stopped",
                        "check that the repository and its remote are reachable, then try again") from None
     except BaseException:
-        # Cancelled or interrupted: don't leave an orphaned git behind.
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        git.kill()  # cancelled or interrupted: don't leave an orphaned git behind
         raise
-    result = GitResult(_decode(out), _decode(err), proc.returncode or 0)
+    result = GitResult(_decode(out), _decode(err), returncode)
     if check and result.returncode != 0:
         raise _command_failed(args, result)
     return result
@@ -562,7 +589,10 @@ _STATUS_NAMES = {
 
 def _parse_numstat(output: str) -> dict[str, tuple[int, int, bool]]:
     """Parse ``--numstat -z`` output into ``{path: (additions, deletions, binary)}``."""
-    fields = output.split("\0")
+    return _numstat_fields(output.split("\0"))
+
+
+def _numstat_fields(fields: list[str]) -> dict[str, tuple[int, int, bool]]:
     stats: dict[str, tuple[int, int, bool]] = {}
     i = 0
     while i < len(fields):
@@ -581,7 +611,10 @@ def _parse_numstat(output: str) -> dict[str, tuple[int, int, bool]]:
 
 def _parse_name_status(output: str) -> list[tuple[str, str, str | None]]:
     """Parse ``--name-status -z`` output into ``(status, path, old_path)`` triples."""
-    fields = output.split("\0")
+    return _name_status_fields(output.split("\0"))
+
+
+def _name_status_fields(fields: list[str]) -> list[tuple[str, str, str | None]]:
     entries: list[tuple[str, str, str | None]] = []
     i = 0
     while i < len(fields):
@@ -600,6 +633,27 @@ def _parse_name_status(output: str) -> list[tuple[str, str, str | None]]:
     return entries
 
 
+def _parse_summary_and_patch(
+    output: str,
+) -> tuple[list[tuple[str, str, str | None]], dict[str, tuple[int, int, bool]], str]:
+    """Split ``--raw --numstat -z --patch`` output into the files' ``(status, path, old_path)``, their numstat
+    and the patch.
+
+    Raw records (``:modes shas status\\0path\\0``, two paths for a rename or copy) come first, then one
+    numstat record per file, then an empty field and the patch (no NUL in it: binary files are base85).
+    """
+    fields = output.split("\0")
+    codes: list[str] = []  # the raw records as ``--name-status -z`` prints them
+    i = 0
+    while i < len(fields) and fields[i].startswith(":"):
+        code = fields[i].rsplit(" ", 1)[1]
+        paths = 2 if code[:1] in ("R", "C") else 1
+        codes += [code, *fields[i + 1:i + 1 + paths]]
+        i += 1 + paths
+    end = fields.index("", i) if "" in fields[i:] else len(fields)
+    return _name_status_fields(codes), _numstat_fields(fields[i:end]), "\0".join(fields[end + 1:])
+
+
 async def diff(worktree: Path, base_commit: str, *, path: str | None = None) -> Diff:
     """Everything in ``worktree`` that differs from ``base_commit``, as a binary-safe patch.
 
@@ -608,15 +662,46 @@ async def diff(worktree: Path, base_commit: str, *, path: str | None = None) -> 
     untouched: the snapshot is staged into a throwaway index.  ``path``
     restricts the diff to that one file (relative to the worktree root).
     """
-    base = await resolve_commit(worktree, base_commit)
-    root = await _toplevel(worktree)
     with tempfile.TemporaryDirectory(prefix="palot-index-") as tmp:
         # A private index: `git add -A` into it captures untracked files
         # without staging anything in the user's (or agent's) real index.
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        await run_git("read-tree", "HEAD", cwd=root, env=env)
-        await run_git("add", "--all", cwd=root, env=env)
-        return await _diff(root, ["--cached", base], base, path=path, env=env)
+        # Few git processes, independent ones at once: each takes a few ms, many more when several agents
+        # edit at once on a busy machine, and an editor waits for one file's diff after every agent edit.
+        # (Paths are from the top of the work tree, whatever folder of it ``worktree`` is.)
+        base, _ = await _together(resolve_commit(worktree, base_commit),
+                                  run_git("read-tree", "HEAD", cwd=worktree, env=env))
+        await _add_all(worktree, path, env)
+        return await _diff(worktree, ["--cached", base], base, path=path, env=env)
+
+
+async def _add_all(worktree: Path, path: str | None, env: dict[str, str]) -> None:
+    """Stage the work tree (or only ``path``: no walk of the whole tree) into the private index of ``env``."""
+    if path is None:
+        await run_git("add", "--all", cwd=worktree, env=env)
+        return
+    args = ("add", "--all", "--", _pathspec(path))
+    res = await run_git(*args, cwd=worktree, env=env, check=False)
+    # Named alone, an ignored untracked file (exit 1) or one that is nowhere (128) is refused where
+    # `add --all` passes it by: the index then holds for it what `add --all` would leave.
+    refused = (res.returncode == 1 and "ignored by one of your .gitignore files" in res.stderr) or \
+        (res.returncode == 128 and "did not match any files" in res.stderr)
+    if res.returncode != 0 and not refused:
+        raise _command_failed(args, res)
+
+
+def _pathspec(path: str) -> str:
+    """``path`` (from the top of the work tree) as a pathspec: a file name with "*" or ":" means just that file."""
+    return f":(top,literal){path}"
+
+
+async def _together(*steps: Awaitable[Any]) -> list[Any]:
+    """The results of independent steps run at once; the first failure (in the order given) once all ended."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 async def diff_refs(repo: Path, base_commit: str, ref: str, *, path: str | None = None) -> Diff:
@@ -627,15 +712,13 @@ async def diff_refs(repo: Path, base_commit: str, ref: str, *, path: str | None 
 
 
 async def _diff(root: Path, revs: list[str], base: str, *, path: str | None, env: dict[str, str] | None = None) -> Diff:
-    # Literal pathspec: a file name with "*" or ":" means just that file.
-    spec = ["--", f":(literal){path}"] if path else []
-    common = ["diff", *_DIFF_OPTIONS]
-    patch_res = await run_git(*common, "--binary", *revs, *spec, cwd=root, env=env)
-    numstat_res = await run_git(*common, "--numstat", "-z", *revs, *spec, cwd=root, env=env)
-    names_res = await run_git(*common, "--name-status", "-z", *revs, *spec, cwd=root, env=env)
-    stats = _parse_numstat(numstat_res.stdout)
+    spec = ["--", _pathspec(path)] if path else []
+    # One git process for the files, their counts and the patch (three cost three times the time).
+    res = await run_git("diff", *_DIFF_OPTIONS, "--binary", "--raw", "--numstat", "-z", "--patch", *revs, *spec,
+                        cwd=root, env=env)
+    names, stats, patch = _parse_summary_and_patch(res.stdout)
     files = []
-    for letter, name, old in _parse_name_status(names_res.stdout):
+    for letter, name, old in names:
         additions, deletions, binary = stats.get(name, (0, 0, False))
         files.append(
             FileDiff(
@@ -647,7 +730,7 @@ async def _diff(root: Path, revs: list[str], base: str, *, path: str | None, env
                 old_path=old,
             )
         )
-    return Diff(base_commit=base, patch=patch_res.stdout, files=files)
+    return Diff(base_commit=base, patch=patch, files=files)
 
 
 async def apply_patch(repo: Path, patch: str) -> list[str]:

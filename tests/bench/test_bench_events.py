@@ -72,12 +72,13 @@ async def _round(client: PalotClient, server: Any, sessions: dict[str, str], fro
     reference = StreamRecorder(client.paths.home) if lsp_project is not None else None
     if reference is not None:
         await reference.start(ids)
-        reference.begin()
     await asyncio.sleep(0.5)
     cpu_before = (time.process_time(), tree_cpu_seconds(server.pid))
     started = time.perf_counter()
     bare.since = started
     front.begin()
+    if reference is not None:
+        reference.begin()
     await asyncio.gather(*(client.prompt(i, "bench stream, measured round") for i in ids))
     writers: list[api.Agent] = []
     if lsp_project is not None:
@@ -98,13 +99,7 @@ async def _round(client: PalotClient, server: Any, sessions: dict[str, str], fro
     }
     # activity: every event the service turns into activity, in order per agent
     if front.activity:
-        pairs = []
-        for sid, agent_id in sessions.items():
-            seen, shown = bare.activity.get(sid, []), front.activity.get(agent_id, [])
-            assert len(shown) == len(seen), f"{front.name}: agent {agent_id} showed {len(shown)} of {len(seen)}"
-            pairs += _pairs(seen, shown)
-        assert len(pairs) >= AGENTS * 3, f"only {len(pairs)} activity events"
-        result["activity"] = _summary(pairs)
+        result["activity"] = _summary(_activity_pairs(bare, front, sessions))
     # completion: the turn's first idle event to the agent shown completed
     pairs = []
     for sid, agent_id in sessions.items():
@@ -131,9 +126,25 @@ async def _round(client: PalotClient, server: Any, sessions: dict[str, str], fro
         through_stream = [p for w in writers if (s := reference.edited.get(w.id))
                           for p in _pairs([bare.edited[w.environment.directory]], [s])]
         result["edit_service_stream_agent_file"] = _summary(through_stream) if through_stream else None
+        # Where the editor's time goes: the service's agent.file (its diff of the file included) to the
+        # diagnostics, and how late the service's stream was with activity in the same round.
+        result["edit_lsp_after_service_stream"] = summary_ms(
+            shown[0] - seen[0] for w in writers if (seen := reference.edited.get(w.id)) and (shown := front.shown(w.id)))
+        result["edit_service_stream_activity"] = _summary(_activity_pairs(bare, reference, sessions))
         for writer in writers:
             await client.destroy(writer.id, force=True)
     return result
+
+
+def _activity_pairs(bare: Bare, front: Recorder, sessions: dict[str, str]) -> list[tuple[float, float, float]]:
+    """Every event the service turns into activity, matched in order per agent with what ``front`` showed."""
+    pairs = []
+    for sid, agent_id in sessions.items():
+        seen, shown = bare.activity.get(sid, []), front.activity.get(agent_id, [])
+        assert len(shown) == len(seen), f"{front.name}: agent {agent_id} showed {len(shown)} of {len(seen)}"
+        pairs += _pairs(seen, shown)
+    assert len(pairs) >= AGENTS * 3, f"only {len(pairs)} activity events"
+    return pairs
 
 
 def _summary(pairs: list[tuple[float, float, float]]) -> dict[str, Any]:
