@@ -3,7 +3,9 @@
 It owns the core (:class:`palot.Palot`: store, the shared OpenCode server and its supervision, every
 environment's event source, agents, moves) and answers :mod:`palot.api` requests on a unix socket in
 ``PALOT_HOME`` (mode 0600; a connection from another uid is closed before it is read). An optional
-loopback TCP listener, for a remote editor, needs the generated token in ``service/tcp-token``.
+loopback TCP listener, for a remote editor, needs the generated token in ``service/tcp-token``. An action
+that answers a list can be asked for a page of it (``POST /v1/list?offset=0&limit=50``: ``{"total": …,
+"items": […]}``, ``PalotClient.page``), so a front end showing 50 of 1,000 agents is sent 50.
 
 One service per home: it holds ``service/lock`` for its whole life. Its options (e.g. the scripted model
 of a rehearsal) are kept in ``service/service.json`` so a client that restarts it restarts the same one.
