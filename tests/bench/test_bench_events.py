@@ -196,7 +196,8 @@ async def test_event_delivery_to_each_front_end(tmp_path: Path, bench_results: A
         mcp = await _round(client, server, sessions, McpRecorder(home))
         _report(bench_results, mcp, "completion", "agent resource updated after idle",
                 service_stream_completion=stream["completion"],
-                mcp_note="MCP debounces resource notifications (100 ms windows) and names only the URI: the "
+                mcp_note="MCP sends a quiet resource's change at once, then at most one per 100 ms window (a new "
+                         "status always at once), and names only the URI: the "
                          "first update at or after the idle event counts")
         lsp = await _round(client, server, sessions, LspRecorder(home, repos[0]), lsp_project=repos[0])
         _report(bench_results, lsp, "edit", f"file.edited to publishDiagnostics ({WRITERS} writers)")
