@@ -66,7 +66,8 @@ async def test_a_completed_agent_is_archived_after_the_setting_with_its_work_on_
         await asyncio.sleep(2)
         assert (await palot.get(done.id)).status == Status.COMPLETED
         view = await palot.settings()
-        assert view.settings["housekeeping"] == {"archive_completed_after_hours": 0, "check_seconds": 0.2}
+        assert view.settings["housekeeping"] == {"archive_completed_after_hours": 0, "check_seconds": 0.2,
+                                                 "release_idle_minutes": 10}
 
     # 1.8 s: the agent completed before this service started, judged by the store's time of its last change.
     settings.write_text(QUICK + "[housekeeping]\narchive_completed_after_hours = 0.0005\ncheck_seconds = 0.2\n")

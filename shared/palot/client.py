@@ -295,7 +295,7 @@ class PalotClient:
                 await self._start()
         raise AssertionError("unreachable")
 
-    async def _plain(self, action: str, payload: dict[str, Any], window: dict[str, int] | None) -> Any:
+    async def _plain(self, action: str, payload: dict[str, Any], window: dict[str, int] | None = None) -> Any:
         return self._answer(await self._http.post(f"/v1/{action}", json=payload, params=window))
 
     async def _streamed(self, action: str, payload: dict[str, Any], progress: Progress) -> Any:
