@@ -1159,7 +1159,8 @@ class AgentService:
 
     def retry_spawn(self, agent_ref: str) -> dict[str, Any]:
         """What a retry of the agent spawns (the arguments of :meth:`spawn`): its project, prompt, base commit,
-        model, permission mode, budget, environment type with its options (read back from the environment) and setup script.
+        model, permission mode, budget, environment type with its options (read back from the environment) and
+        setup script.
 
         A failed, paused, completed or archived agent can be retried; one still at work or waiting is refused.
         """
