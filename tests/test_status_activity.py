@@ -332,6 +332,7 @@ def test_several_text_parts_are_joined_line_by_line():
                  (False, FAILED_TEXT, False), id="failed"),
     pytest.param([user("msg_u", "write hello"), assistant("msg_a", [step_start(1)], created=T0 + 1)],
                  (False, None, True), id="answer-still-streaming"),
+    pytest.param(hello_transcript()[:2], (False, None, True), id="stopped-after-a-tool-step"),
     pytest.param([*hello_transcript(), user("msg_u2", "and now notes")], (False, None, True),
                  id="prompt-without-an-answer-yet"),
     pytest.param([user("msg_u", "x"),

@@ -120,7 +120,9 @@ def last_outcome(messages: list[Message]) -> tuple[bool, str | None, bool]:
         if msg.info.role == "assistant":
             err = msg.info.error
             aborted = bool(err and err.name == "MessageAbortedError")
-            unfinished = err is None and msg.info.time.completed is None
+            # A step that ended asking for tools is not the turn's end: OpenCode was to call the model again
+            # (its server died between the tool call and the next step).
+            unfinished = err is None and (msg.info.time.completed is None or msg.info.finish == "tool-calls")
             return aborted, (err.text if err and not aborted else None), unfinished
         if msg.info.role == "user":
             return False, None, True  # a prompt with no answer yet
