@@ -120,7 +120,8 @@ async def test_opencode_killed_with_no_client_attached_is_restarted_by_the_servi
         assert after.pid == before.pid
 
         interrupted = await palot.wait(agent.id, timeout=60)
-        assert interrupted.status == api.AgentStatus.FAILED
+        assert interrupted.status == api.AgentStatus.FAILED, [
+            (m.role, m.text[-80:], m.tools, m.error) for m in await palot.messages(agent.id)]
         assert interrupted.error and "interrupted" in interrupted.error and "prompt" in interrupted.error
 
         await palot.prompt(agent.id, "write done")
