@@ -54,7 +54,10 @@ async def test_abort_during_a_slow_turn_pauses_the_agent(palot: Palot, repo: Pat
     assert agent.status == AgentStatus.PAUSED
     await asyncio.sleep(0.5)
     assert (await palot.agents.get(agent.id)).status == AgentStatus.PAUSED
-    assert "aborted" in [e.event for e in palot.store.audit_log(agent_id=agent.id)]
+    entries = palot.store.audit_log(agent_id=agent.id)
+    assert "aborted" in [e.event for e in entries]
+    # Straight from running to paused: never "completed" on the way (a user would be told it was done).
+    assert [e.detail["to"] for e in entries if e.event == "status"] == ["running", "paused"]
 
 
 async def test_a_model_error_marks_the_agent_failed_with_the_reason(palot: Palot, repo: Path):

@@ -76,6 +76,7 @@ class Palot:
 
     async def close(self) -> None:
         """Disconnect; the shared server keeps running (``stop_server`` stops it)."""
+        await self.agents.close()
         await self.hub.stop()
         await self.server.close()
         self.store.close()

@@ -80,6 +80,8 @@ _PERMISSION_RULES: dict[str, list[PermissionRule]] = {
     "auto": [PermissionRule(permission="*", pattern="*", action="allow")],
 }
 _REPLIES = ("once", "always", "reject")
+# A resync that could not read an agent tries again after 2, 4, 6, 8 s (OpenCode may still be starting).
+_RESYNC_ATTEMPTS, _RESYNC_RETRY_S = 5, 2.0
 GH_TIMEOUT = 120.0
 _SETTLED = {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.PAUSED, AgentStatus.WAITING,
             AgentStatus.ARCHIVED}
@@ -263,7 +265,16 @@ class AgentService:
         ports.write_env_map(self.env_map, envs)
 
     async def resync(self) -> None:
-        """Re-read status, permissions and last outcome from OpenCode for agents that may have moved on."""
+        """Re-read status, permissions and last outcome from OpenCode for agents that may have moved on.
+
+        An agent that cannot be read yet (OpenCode still starting) keeps its state and is tried again in
+        the background a little later."""
+        if not await self._resync_pass():
+            self._schedule_resync(retrying=True)
+
+    async def _resync_pass(self) -> bool:
+        """One resync of every unsettled agent; False if some could not be read."""
+        unread = False
         by_dir: dict[str, list[tuple[AgentRecord, EnvironmentRecord]]] = {}
         for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
             if env is None or env.state != "active" or not rec.session_id:
@@ -279,23 +290,29 @@ class AgentService:
                 perms = await client.permissions(directory)
             except PalotError as e:
                 log.warning("could not resync %s: %s", directory, e)
+                unread = True
                 continue
             for rec, _env in agents:
                 live = self._live_of(rec.id)
                 assert rec.session_id
-                live.busy = rec.session_id in statuses
-                live.permissions = {p.id: p.model_dump() for p in perms if p.sessionID == rec.session_id}
-                if not live.busy:
-                    live.prompt_pending = False
+                busy = rec.session_id in statuses
+                asking = {p.id: p.model_dump() for p in perms if p.sessionID == rec.session_id}
+                if not busy:
                     try:
                         msgs = await client.messages(rec.session_id, directory)
-                    except PalotError:
-                        msgs = []
+                    except PalotError as e:
+                        # Unread is not "nothing happened": settling now would call an interrupted turn done.
+                        log.info("could not read agent %s's conversation to resync it: %s", rec.id, e)
+                        unread = True
+                        continue
                     aborted, error, unfinished = last_outcome(msgs)
+                    live.prompt_pending = False
                     live.aborted = aborted
-                    live.error = error or (INTERRUPTED if unfinished and not live.permissions else None)
+                    live.error = error or (INTERRUPTED if unfinished and not asking else None)
+                live.busy, live.permissions = busy, asking
                 self._settle(rec.id)
         await self._discover_external()
+        return not unread
 
     async def _discover_external(self) -> None:
         client = self._client()
@@ -525,9 +542,27 @@ class AgentService:
 
         asyncio.get_running_loop().create_task(check())
 
-    def _schedule_resync(self) -> None:
+    def _schedule_resync(self, *, retrying: bool = False) -> None:
         if self._resync_task is None or self._resync_task.done():
-            self._resync_task = asyncio.get_running_loop().create_task(self.resync())
+            self._resync_task = asyncio.get_running_loop().create_task(self._resync_until_read(retrying))
+
+    async def _resync_until_read(self, retrying: bool) -> None:
+        for attempt in range(1 if retrying else 0, _RESYNC_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(_RESYNC_RETRY_S * attempt)
+            try:
+                if await self._resync_pass():
+                    return
+            except Exception:  # a background task: its failure is logged, the next reconnect tries again
+                log.exception("resync failed")
+                return
+
+    async def close(self) -> None:
+        """Stop background work (a resync waiting to try again)."""
+        if self._resync_task is not None and not self._resync_task.done():
+            self._resync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync_task
 
     def _live_of(self, agent_id: str) -> LiveState:
         """The agent's live state. The first one in this process is seeded from the store, so an agent that
@@ -929,10 +964,17 @@ class AgentService:
         (a policy, e.g. its budget), shown with the paused status until the next prompt."""
         rec, env = self._active(agent_ref, "abort")
         assert rec.session_id
-        await self.backends[env.type].client_for(env).abort(rec.session_id, env.directory)
         live = self._live_of(rec.id)
+        # Marked before the call: OpenCode's idle event for the abort can be handled while it is awaited,
+        # and must settle the agent as paused, not completed.
+        was_aborted = live.aborted
         if live.busy or live.prompt_pending or live.permissions or reason:
             live.aborted = True
+        try:
+            await self.backends[env.type].client_for(env).abort(rec.session_id, env.directory)
+        except BaseException:
+            live.aborted = was_aborted
+            raise
         live.busy = live.prompt_pending = False
         live.permissions.clear()
         if reason is not None:
@@ -987,11 +1029,18 @@ class AgentService:
         elif permission_id not in {p.id for p in pending}:
             raise InvalidInput(f"agent {rec.id} has no pending permission '{permission_id}'",
                                "see the agent's pending permissions with `palot agents show`")
-        await client.reply_permission(permission_id, env.directory, reply, message=message)
         live = self._live_of(rec.id)
-        live.permissions.pop(permission_id, None)
+        was_aborted = live.aborted
         if reply == "reject":
-            live.aborted = True  # OpenCode ends the turn on a rejection: the agent is paused until prompted
+            # OpenCode ends the turn on a rejection: the agent is paused until prompted. Marked before the
+            # call, so the idle event it causes (handled while the call is awaited) settles it as paused.
+            live.aborted = True
+        try:
+            await client.reply_permission(permission_id, env.directory, reply, message=message)
+        except BaseException:
+            live.aborted = was_aborted
+            raise
+        live.permissions.pop(permission_id, None)
         self.store.audit("permission", agent_id=rec.id, project_id=rec.project_id, request=permission_id, reply=reply)
         self._settle(rec.id)
         return self._view_by_id(rec.id)
