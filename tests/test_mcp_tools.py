@@ -90,7 +90,8 @@ async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: PalotClient
     async with Client(build_server(palot)) as client:
         agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "write hello please",
                                                             "title": "Say hello"}, progress_callback=on_progress))
-        assert agent["status"] == "running" and agent["environment"]["branch"] == "palot/say-hello"
+        # (A scripted turn can finish before the answer on a loaded machine.)
+        assert agent["status"] in ("running", "completed") and agent["environment"]["branch"] == "palot/say-hello"
         done = await wait(client, agent["id"])
         assert done["status"] == "completed", done["error"]
         diff = data(await client.call_tool("get_diff", {"agent": agent["id"]}))
@@ -148,7 +149,7 @@ async def test_abort_pauses_an_agent_and_a_prompt_resumes_it(palot: PalotClient,
         assert (await wait(client, agent["id"]))["status"] == "paused"
 
         resumed = data(await client.call_tool("send_prompt", {"agent": agent["id"], "text": "write hello"}))
-        assert resumed["status"] == "running"
+        assert resumed["status"] in ("running", "completed")  # a scripted turn can finish before the answer
         done = await wait(client, agent["id"])
     assert done["status"] == "completed"
     assert (Path(done["environment"]["directory"]) / "hello.txt").exists()

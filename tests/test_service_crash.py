@@ -104,7 +104,8 @@ async def test_opencode_killed_with_no_client_attached_is_restarted_by_the_servi
         # Nobody calls the service for a while: it must notice and restart OpenCode by itself.
         await asyncio.sleep(4)
         after = await palot.status()
-        while after.opencode_restarts < 1 and time.monotonic() - killed < 15:
+        # (A restart counts once the new server answers: OpenCode's start is seconds, more on a loaded machine.)
+        while after.opencode_restarts < 1 and time.monotonic() - killed < 60:
             await asyncio.sleep(0.2)
             after = await palot.status()
         assert after.opencode_restarts >= 1, after
@@ -112,7 +113,7 @@ async def test_opencode_killed_with_no_client_attached_is_restarted_by_the_servi
         assert _alive(after.opencode_pid) and not _alive(before.opencode_pid)
         # Its event stream follows. (palot.opencode.events waits up to its 25 s heartbeat timeout for the
         # answer to a reconnect that landed while OpenCode was still starting; hence the margin.)
-        while not after.opencode_connected and time.monotonic() - killed < 45:
+        while not after.opencode_connected and time.monotonic() - killed < 90:
             await asyncio.sleep(0.2)
             after = await palot.status()
         assert after.opencode_connected, after
