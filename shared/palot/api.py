@@ -432,6 +432,7 @@ class ServiceStatus(BaseModel):
     spend: Spend | None = None  # today's spending across the fleet
     inbox: int = 0  # permission requests waiting for a person
     settings_error: str | None = None  # settings.toml has a mistake (the last good settings hold)
+    warm_containers: int = 0  # container environments started ahead of need, ready for a spawn or a move
 
 
 class Template(BaseModel):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import api, git
 from .errors import PalotError
+from .backends.container import ContainerBackend
 from .store import EnvironmentRecord
 
 if TYPE_CHECKING:
@@ -122,6 +123,9 @@ class Sweeper:
         # A move's target is journaled before it is made: it is live already.
         live = {e.id for e in envs if e.state in LIVE_STATES} | {
             str(m.manifest.get("target", {}).get("environment_id") or "") for m in moving}
+        container = self.palot.backends.get("container")
+        if isinstance(container, ContainerBackend):
+            live |= container.warm_ids()  # started ahead of need by this service: not orphans
         known = {e.id for e in envs} | {m.target_env_id for m in self.store.list_migrations() if m.target_env_id}
         self._busy = self.palot.agents.spawning or bool(moving)
         return envs, live - {""}, known

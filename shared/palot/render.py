@@ -171,6 +171,8 @@ def service_status(status: api.ServiceStatus, socket: str) -> Text:
     if status.spend is not None:
         rows.append(("spend", f"{spend_text(status.spend)} ({status.spend.day})"))
     rows.append(("inbox", f"{status.inbox} waiting on you (palot inbox)" if status.inbox else "nothing waiting"))
+    if status.warm_containers:
+        rows.append(("warm", f"{status.warm_containers} container(s) started ahead of need"))
     if status.settings_error:
         rows.append(("settings", Text(status.settings_error, "red")))
     for name, value in rows:

@@ -154,6 +154,11 @@ class RuntimeBackend(Protocol):
         """Stop processes that were recorded (they were restarted in the target of a move)."""
         ...
 
+    def reserve(self, options: dict[str, Any] | None) -> str | None:
+        """An environment id already made ready (a warm container) for a move to journal as its target, or
+        None; ``provision`` with that id uses it, ``discard`` removes it."""
+        ...
+
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         """Remove an environment a move created, even half made, keeping every branch (a rollback)."""
         ...

@@ -332,6 +332,9 @@ class CloudBackend:
     async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
         """Nothing to do: destroying the environment stops them."""
 
+    def reserve(self, options: dict[str, Any] | None) -> str | None:
+        return None  # nothing is made ahead of need in this tier
+
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         await self._remove(env_id)
 

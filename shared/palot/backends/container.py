@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import shutil
 import tempfile
 import time
@@ -39,12 +40,17 @@ from ..paths import PalotPaths, write_private
 from ..servers import ServerManager, free_port
 from ..store import EnvironmentRecord
 from .base import SETUP_TIMEOUT, EnvironmentSpec, ProcessInfo, clone_project
+from .pool import Key, Slot, WarmPool
 
 log = logging.getLogger(__name__)
 
 AGENT_UID = 1000  # the image's non-root user
 SCRIPTED_PORT = 4097  # the scripted model's port on the container's own loopback
 NETWORKS = ("full", "none")
+#: The agent's own variables (dev-server ports), in the run directory: every bash in the container (OpenCode's
+#: bash tool, setup scripts, restarted dev servers) reads it through BASH_ENV, so a warm container started
+#: before its agent was known gets them too.
+AGENT_ENV_FILE = "agent-env.sh"
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,15 @@ class ContainerOptions:
             raise InvalidInput(f"pids must be positive, not {pids}", "e.g. pids=512")
         return cls(memory=memory, cpus=cpus, pids=pids, network=network, ports=ports)
 
+    def key(self) -> Key | None:
+        """What a warm container must match; None when it cannot be pooled (ports are fixed at start)."""
+        return None if self.ports else (self.memory, self.cpus, self.pids, self.network)
+
+    @classmethod
+    def of_key(cls, key: Key) -> "ContainerOptions":
+        memory, cpus, pids, network = key
+        return cls(memory=memory, cpus=cpus, pids=pids, network=network)
+
 
 def _number(value: Any, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -116,6 +131,8 @@ class ContainerBackend:
         self._clients: dict[str, OpenCodeClient] = {}
         self._engine: Any | None = None
         self._oom_seen: dict[str, int] = {}  # OOM kills already reported, per environment
+        self.pool = WarmPool(self._start_slot, self._remove)
+        self._reserved: dict[str, Slot] = {}  # warm containers a move journaled as its target
 
     # --- engine -------------------------------------------------------------
 
@@ -127,6 +144,7 @@ class ContainerBackend:
                 await asyncio.to_thread(self._engine.ping)
             except Exception:
                 self._engine = None
+                self.pool.forget()  # an engine that went away took the warm containers with it
                 self._engine = await asyncio.to_thread(engine)
         return self._engine
 
@@ -134,14 +152,26 @@ class ContainerBackend:
 
     async def provision(self, spec: EnvironmentSpec) -> EnvironmentRecord:
         options = ContainerOptions.from_dict(spec.options)
+        key = options.key()
+        slot = None
+        if spec.env_id is not None:
+            slot = self._reserved.pop(spec.env_id, None)
+        elif key is not None:
+            slot = self.pool.take(key)
+        if slot is not None and not await self._alive(slot):
+            await self._remove(slot.env_id)
+            slot = None
+        if slot is not None:
+            return await self._assign(slot, spec, options)
         client = await self._docker()
         await asyncio.to_thread(require_image, client)
-        env_id = spec.env_id or "env_" + secrets.token_hex(6)
+        env_id = spec.env_id or _new_id()
         envdir = self.paths.environments / env_id
         workspace, rundir = envdir / "workspace", run_dir(env_id)
         try:
             await clone_project(spec, workspace)
             rundir.mkdir(parents=True)
+            _write_agent_env(rundir, spec)
             if os.getuid() == 0:
                 await asyncio.to_thread(_chown_tree, envdir, AGENT_UID)
                 os.chown(rundir, AGENT_UID, AGENT_UID)
@@ -149,29 +179,123 @@ class ContainerBackend:
             write_private(_secret_file(envdir), json.dumps({"password": password}))
             port = free_port() if options.network == "full" else None
             published = {p: free_port() for p in options.ports}
+            extra = spec.dev_ports.env() if spec.dev_ports is not None else {}
             container = await asyncio.to_thread(
-                self._run, client, env_id, spec, options, workspace, rundir, password, port, published)
-            record = EnvironmentRecord(
-                id=env_id, type=self.type, directory="/workspace", branch=spec.branch,
-                base_commit=spec.base_commit, server_url=f"http://127.0.0.1:{port}" if port else None,
-                state="active", created_at=time.time(),
-                data={"project_path": str(spec.project_path), "workspace": str(workspace),
-                      "container": container.name, "network": options.network, "port": port,
-                      "ports": {str(k): v for k, v in published.items()}, "memory": options.memory,
-                      "cpus": options.cpus, "pids": options.pids,
-                      **({"dev_ports": spec.dev_ports.as_data()} if spec.dev_ports else {})},
-            )
+                self._run, client, env_id, str(spec.project_path), options, workspace, rundir, password, port,
+                published, extra)
+            record = self._record(env_id, spec, options, workspace, container.name, port, published)
             await self._wait_ready(record, container)
             if spec.setup_script:
                 await self._setup(record, spec.setup_script)
         except BaseException:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._remove_container, client, f"palot-{env_id}")
-            shutil.rmtree(envdir, ignore_errors=True)
-            shutil.rmtree(rundir, ignore_errors=True)
+                await self._remove(env_id)
+            raise
+        if key is not None:
+            self.pool.want(key)  # the next spawn like this one finds a warm container
+        self._attach(record)
+        return record
+
+    def _record(self, env_id: str, spec: EnvironmentSpec, options: ContainerOptions, workspace: Path,
+                container: str, port: int | None, published: dict[int, int]) -> EnvironmentRecord:
+        return EnvironmentRecord(
+            id=env_id, type=self.type, directory="/workspace", branch=spec.branch,
+            base_commit=spec.base_commit, server_url=f"http://127.0.0.1:{port}" if port else None,
+            state="active", created_at=time.time(),
+            data={"project_path": str(spec.project_path), "workspace": str(workspace),
+                  "container": container, "network": options.network, "port": port,
+                  "ports": {str(k): v for k, v in published.items()}, "memory": options.memory,
+                  "cpus": options.cpus, "pids": options.pids,
+                  **({"dev_ports": spec.dev_ports.as_data()} if spec.dev_ports else {})},
+        )
+
+    # --- warm containers ----------------------------------------------------
+
+    async def _start_slot(self, key: Key) -> Slot:
+        """A container for ``key``'s limits with OpenCode listening and an empty workspace (see :mod:`.pool`)."""
+        options = ContainerOptions.of_key(key)
+        client = await self._docker()
+        await asyncio.to_thread(require_image, client)
+        env_id = _new_id()
+        self.pool.starting(env_id)
+        envdir = self.paths.environments / env_id
+        workspace, rundir = envdir / "workspace", run_dir(env_id)
+        try:
+            workspace.mkdir(parents=True)
+            rundir.mkdir(parents=True)
+            _write_agent_env(rundir, None)
+            if os.getuid() == 0:
+                await asyncio.to_thread(_chown_tree, envdir, AGENT_UID)
+                await asyncio.to_thread(_chown_tree, rundir, AGENT_UID)
+            password = secrets.token_urlsafe(24)
+            write_private(_secret_file(envdir), json.dumps({"password": password}))
+            port = free_port() if options.network == "full" else None
+            container = await asyncio.to_thread(
+                self._run, client, env_id, None, options, workspace, rundir, password, port, {}, {})
+            probe = EnvironmentRecord(id=env_id, type=self.type, directory="/workspace", branch=None,
+                                      base_commit=None, server_url=f"http://127.0.0.1:{port}" if port else None,
+                                      state="active", created_at=time.time(), data={"network": options.network})
+            await self._wait_ready(probe, container)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._remove(env_id)
+            raise
+        finally:
+            self.pool.started(env_id)
+        return Slot(env_id=env_id, key=key, port=port, password=password, container=container,
+                    started_at=time.time())
+
+    async def _alive(self, slot: Slot) -> bool:
+        """Still there and answering (the engine may have restarted since it was started)."""
+        try:
+            await asyncio.to_thread(slot.container.reload)
+            if slot.container.status != "running":
+                return False
+            await self._clients[slot.env_id].health(timeout=2)
+        except Exception:
+            return False
+        return True
+
+    async def _assign(self, slot: Slot, spec: EnvironmentSpec, options: ContainerOptions) -> EnvironmentRecord:
+        """Make a warm container the agent's: its code in the workspace, its variables in BASH_ENV's file."""
+        envdir = self.paths.environments / slot.env_id
+        workspace, rundir = envdir / "workspace", run_dir(slot.env_id)
+        try:
+            await clone_project(spec, workspace)
+            _write_agent_env(rundir, spec)
+            if os.getuid() == 0:
+                await asyncio.to_thread(_chown_tree, workspace, AGENT_UID)
+            record = self._record(slot.env_id, spec, options, workspace, slot.container.name, slot.port, {})
+            record.data["warm"] = True
+            if spec.setup_script:
+                await self._setup(record, spec.setup_script)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._remove(slot.env_id)
             raise
         self._attach(record)
         return record
+
+    def reserve(self, options: dict[str, Any] | None) -> str | None:
+        """A warm container's environment id for a move to journal as its target (None: none is ready).
+        ``provision`` with that id then takes it; ``discard`` of that id removes it."""
+        key = ContainerOptions.from_dict(options).key()
+        slot = self.pool.take(key) if key is not None else None
+        if slot is None:
+            return None
+        self._reserved[slot.env_id] = slot
+        return slot.env_id
+
+    def warm_ids(self) -> set[str]:
+        """Environments that exist for the pool, not (yet) for an agent: live to ``palot gc``."""
+        return self.pool.ids() | set(self._reserved)
+
+    async def close(self) -> None:
+        """Remove the warm containers (the agents' own keep running)."""
+        await self.pool.close()
+        reserved, self._reserved = list(self._reserved), {}
+        for env_id in reserved:
+            await self._remove(env_id)
 
     def _opencode_env(self, password: str) -> dict[str, str]:
         return {"OPENCODE_SERVER_PASSWORD": password,
@@ -201,15 +325,16 @@ class ContainerBackend:
                     volumes[str(host)] = {"bind": inside, "mode": "ro"}
         return volumes
 
-    def _run(self, client: Any, env_id: str, spec: EnvironmentSpec, options: ContainerOptions, workspace: Path,
-             rundir: Path, password: str, port: int | None, published: dict[int, int]) -> Any:
+    def _run(self, client: Any, env_id: str, project: str | None, options: ContainerOptions, workspace: Path,
+             rundir: Path, password: str, port: int | None, published: dict[int, int],
+             extra_env: dict[str, str]) -> Any:
         import docker.errors
 
         env = self._opencode_env(password)
-        if spec.dev_ports is not None:
-            # The agent's own dev-server ports, inside only: publishing them could collide with its old
-            # environment's dev server during a move (publish with --port when the host needs them).
-            env.update(spec.dev_ports.env())
+        # The agent's own dev-server ports (also in BASH_ENV's file), inside only: publishing them could collide
+        # with its old environment's dev server during a move (publish with --port when the host needs them).
+        env.update(extra_env)
+        env.update({"BASH_ENV": f"/run/palot/{AGENT_ENV_FILE}", "SHELL": "/bin/bash"})
         ports: dict[str, tuple[str, int]] = {}
         if options.network == "none":
             env["PALOT_RELAY_SOCKET"] = "/run/palot/opencode.sock"
@@ -218,8 +343,8 @@ class ContainerBackend:
             ports["8080/tcp"] = ("127.0.0.1", port)
             ports.update({f"{inner}/tcp": ("127.0.0.1", outer) for inner, outer in published.items()})
         home_volume = f"palot-{env_id}-home"
-        labels = {"palot.environment": env_id, "palot.project": str(spec.project_path),
-                  "palot.home": str(self.paths.home)}
+        labels = {"palot.environment": env_id, "palot.home": str(self.paths.home),
+                  **({"palot.project": project} if project else {"palot.warm": "1"})}
         # Labelled, so `palot gc` can tell Palot's volumes from everyone else's.
         client.volumes.create(name=home_volume, labels=labels)
         kwargs: dict[str, Any] = dict(
@@ -394,10 +519,13 @@ class ContainerBackend:
         client = self._clients.pop(env_id, None)
         if client is not None:
             await client.aclose()
-        with contextlib.suppress(PalotError):
-            await asyncio.to_thread(self._remove_container, await self._docker(), f"palot-{env_id}")
-        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
-        shutil.rmtree(run_dir(env_id), ignore_errors=True)
+        self._oom_seen.pop(env_id, None)
+        try:
+            with contextlib.suppress(PalotError):
+                await asyncio.to_thread(self._remove_container, await self._docker(), f"palot-{env_id}")
+        finally:
+            await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, True)
+            await asyncio.to_thread(shutil.rmtree, run_dir(env_id), True)
 
     @staticmethod
     def _remove_container(client: Any, name: str) -> None:
@@ -509,6 +637,7 @@ class ContainerBackend:
         """Nothing to do: removing the container stops them."""
 
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
+        self._reserved.pop(env_id, None)
         await self._remove(env_id)
 
     async def failure(self, env: EnvironmentRecord) -> str | None:
@@ -543,6 +672,22 @@ class ContainerBackend:
                     return (f"a process in the environment was killed for exceeding its memory limit ({limit}); "
                             "spawn with a larger memory limit or make the command use less memory")
         return None
+
+
+def _new_id() -> str:
+    return "env_" + secrets.token_hex(6)
+
+
+def _write_agent_env(rundir: Path, spec: EnvironmentSpec | None) -> None:
+    """The file BASH_ENV names: the agent's variables as exports (empty until a warm container is taken)."""
+    variables = spec.dev_ports.env() if spec is not None and spec.dev_ports is not None else {}
+    path = rundir / AGENT_ENV_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(variables.items())))
+    tmp.chmod(0o644)  # read by the container's user; dev-server ports are no secret
+    if os.getuid() == 0:
+        os.chown(tmp, AGENT_UID, AGENT_UID)
+    os.replace(tmp, path)
 
 
 def run_dir(env_id: str) -> Path:

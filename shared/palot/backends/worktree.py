@@ -206,6 +206,9 @@ class WorktreeBackend:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p["pid"], signal.SIGTERM)
 
+    def reserve(self, options: dict[str, Any] | None) -> str | None:
+        return None  # nothing is made ahead of need in this tier
+
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         # The branch stays: it holds the agent's work, and may have existed before the move.
         await git.remove_worktree(spec.project_path, self.worktree_path(spec), force=True)

@@ -18,6 +18,7 @@ lost at any point.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import fcntl
 import json
@@ -125,6 +126,9 @@ class MigrationEngine:
             if not locked:
                 raise InvalidState(f"agent {rec.id} is already moving (another Palot process)",
                                    "wait for that move to finish")
+            warm = target_backend.reserve(options)  # a warm container: no engine start during the move
+            if warm is not None:
+                spec = dataclasses.replace(spec, env_id=warm)
             manifest = MigrationManifest(
                 id=mid, agent_id=rec.id, created_at=time.time(), status_before=rec.status,
                 source=EnvironmentRef(type=env.type, environment_id=env.id, directory=env.directory),

@@ -8,6 +8,7 @@
 - :mod:`.housekeeping` — completed agents left alone for a while are archived (their work stays on the branch).
 - :mod:`.sweep` — the daily look for what no agent owns (``palot gc``); dev-server port settings.
 - :mod:`.idle` — worktrees whose agents have settled are unloaded from OpenCode after a quiet spell.
+- :mod:`.warm` — container environments started ahead of need (``[containers] warm_pool``).
 
 :class:`Policies` wires them to the service's event stream: each sees every Palot-level event as it is
 published, in order.
@@ -30,6 +31,7 @@ from .outcomes import Outcomes
 from .settings import SettingsFile
 from .idle import IdleInstances
 from .sweep import DailySweep
+from .warm import WarmContainers
 from .webhooks import WebhookSink
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ class Policies:
         self.housekeeping = Housekeeping(palot, self.settings, self.notifier, self.outcomes, hold)
         self.sweep = DailySweep(palot, self.settings, self.notifier, hold)
         self.idle = IdleInstances(palot, self.settings, hold)
+        self.warm = WarmContainers(palot, self.settings)
         self._poll: asyncio.Task[None] | None = None
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)
@@ -68,6 +71,7 @@ class Policies:
         await self.housekeeping.start()
         await self.sweep.start()
         await self.idle.start()
+        await self.warm.start()
         self._poll = asyncio.get_running_loop().create_task(self._watch_settings())
 
     async def close(self) -> None:
@@ -77,6 +81,7 @@ class Policies:
                 await self._poll
         await self.housekeeping.close()
         await self.idle.close()
+        await self.warm.close()
         await self.sweep.close()
         await self.inbox.close()
         await self.budgets.close()
@@ -100,6 +105,7 @@ class Policies:
                     self.inbox.settings_changed()
                     self.budgets.settings_changed()
                     self.sweep.settings_changed()
+                    self.warm.settings_changed()
             except Exception:
                 log.exception("could not re-read the settings")
 

@@ -1,5 +1,5 @@
 """``$PALOT_HOME/settings.toml``: the fleet policies a person sets — budgets, permission rules, notifications,
-housekeeping (auto-archive).
+housekeeping (auto-archive), warm containers.
 
 The service reads the file at start and again whenever it changes. A file with a mistake is refused with
 the line it is on (``settings.toml line 7: rules[1].tool: unknown tool 'bsh' …``) and the service keeps the
@@ -144,6 +144,13 @@ class PortSettings(_Strict):
     per_agent: int = Field(10, ge=1, le=100, description="how many ports each agent gets")
 
 
+class ContainerSettings(_Strict):
+    """``[containers]``: container environments started ahead of need."""
+
+    warm_pool: int = Field(1, ge=0, le=8, description="containers kept started, per set of limits spawns use, "
+                           "so a container spawn or move skips the start (0: none)")
+
+
 class GcSettings(_Strict):
     """``[gc]``: the service's daily sweep for what no agent owns (``palot gc``)."""
 
@@ -159,6 +166,7 @@ class Settings(_Strict):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
     ports: PortSettings = Field(default_factory=PortSettings)
+    containers: ContainerSettings = Field(default_factory=ContainerSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
 
     def project(self, project_path: str, project_name: str) -> ProjectSettings | None:

@@ -135,7 +135,7 @@ class Service:
             opencode_restarts=server.restarts, agents=len(self.palot.agents.list(include_external=False)),
             clients=len(self.bridge.clients), upstream_subscriptions=1 + len(self.palot.hub._extra),
             tcp=self.tcp_address, spend=self.policies.budgets.spend(), inbox=self.policies.inbox.count(),
-            settings_error=self.policies.settings.error,
+            settings_error=self.policies.settings.error, warm_containers=self.policies.warm.ready(),
         )
 
     # --- HTTP -------------------------------------------------------------------------------
