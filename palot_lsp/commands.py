@@ -14,7 +14,7 @@ Some commands take a little more, for the editor:
 | command | extra arguments | does |
 |---|---|---|
 | ``palot.spawn`` | uri?, range? | the prompt carries the file (and those lines); the project defaults to the workspace |
-| ``palot.showDiff`` (api ``diff``) | target? (diff/file) | opens the agent's diff, or the file where the agent works |
+| ``palot.showDiff`` (api ``diff``) | target? (diff/file), show? | opens the agent's diff, or the file where the agent works (show false: only answers, with each file's counts) |
 | ``palot.apply`` | path? | applies one file of the agent's changes, as the editor's own edit |
 | ``palot.inbox`` | pick? (default true) | offers the oldest pending requests as buttons and answers the picked one |
 | ``palot.settings`` | open? | opens settings.toml in the editor |
@@ -295,6 +295,10 @@ async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
     agent = await client.get(a["agent"])
     path = a.get("path")
     diff: api.AgentDiff = await client.call("diff", request(COMMANDS[names.SHOW_DIFF], a, agent=agent.id))
+    if a.get("show") is False:  # an editor that lists the files itself (the VS Code extension's Agents view)
+        return {"agent": agent.id, "uri": None, "shown": False, "files": [f.model_dump() for f in diff.files],
+                "additions": diff.additions, "deletions": diff.deletions, "patch": diff.patch,
+                "unavailable": diff.unavailable}
     if not diff.patch.strip():
         what = f"{path}" if path else "any file"
         raise InvalidState(f"agent {agent.id} has not changed {what} yet", "wait for it to edit, or prompt it")
@@ -605,7 +609,7 @@ def _pr(pr: api.PullRequest) -> str:
 _EXTRA: dict[str, tuple[Arg, ...]] = {
     names.LIST: (Arg("quiet", "boolean", api=False),),
     names.SPAWN: (Arg("uri", "string", api=False), Arg("range", "range", api=False)),
-    names.SHOW_DIFF: (Arg("target", "string", choices=DIFF_TARGETS, api=False),),
+    names.SHOW_DIFF: (Arg("target", "string", choices=DIFF_TARGETS, api=False), Arg("show", "boolean", api=False)),
     names.APPLY: (Arg("path", "string", api=False),),
     names.INBOX: (Arg("pick", "boolean", api=False),),
     names.SETTINGS: (Arg("open", "boolean", api=False),),

@@ -73,6 +73,10 @@ async def test_file_versions_gives_the_base_and_the_agents_version_of_a_changed_
     assert versions["text"] == README.replace("sample project", "sample project, edited by an agent")
     assert versions["text"] == (Path(agent["environment"]["directory"]) / "README.md").read_text()
     assert versions["status"] == "modified" and versions["path"] == "README.md"
+    listed = await execute(lsp_client, "palot.showDiff", {"agent": agent["id"], "show": False})
+    assert listed["shown"] is False and [(f["path"], f["additions"], f["deletions"]) for f in listed["files"]] == [
+        ("README.md", 1, 1)]
+    assert lsp_client.shown_documents == []
 
     try:
         await execute(lsp_client, "palot.fileVersions", {"agent": agent["id"], "path": "NOTES.md"})
