@@ -192,6 +192,30 @@ async function pickOne<T extends string>(choices: readonly T[], placeHolder: str
   return picked?.label as T | undefined;
 }
 
+/** A quick pick shown at once (busy) whose items arrive from palot-lsp; the picked label. */
+function pickLoading(placeholder: string, first: string[], load: () => Promise<string[]>): Promise<string | undefined> {
+  const pick = vscode.window.createQuickPick();
+  pick.placeholder = placeholder;
+  pick.ignoreFocusOut = true;
+  pick.items = first.map((label) => ({ label }));
+  pick.busy = true;
+  void load().then((labels) => {
+    pick.items = labels.map((label) => ({ label }));
+    pick.busy = false;
+  });
+  return new Promise((resolve) => {
+    pick.onDidAccept(() => {
+      resolve(pick.selectedItems[0]?.label);
+      pick.hide();
+    });
+    pick.onDidHide(() => {
+      resolve(undefined);
+      pick.dispose();
+    });
+    pick.show();
+  });
+}
+
 async function spawn(): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   const fromFile = editor && editor.document.uri.scheme === "file" ? editor : undefined;
@@ -210,11 +234,9 @@ async function spawn(): Promise<void> {
     worktree: "a git worktree on its own branch (default)", container: "its own container", cloud: "a Cloudflare Container",
   });
   if (!environment) return;
-  const models = (await run<string[]>("palot.models", {}, "Listing models")) ?? [];
   const DEFAULT_MODEL = "OpenCode's default model";
-  const model = await vscode.window.showQuickPick([DEFAULT_MODEL, ...models], {
-    placeHolder: "Palot: Spawn Agent (3/4) — the model",
-  });
+  const model = await pickLoading("Palot: Spawn Agent (3/4) — the model", [DEFAULT_MODEL],
+    async () => [DEFAULT_MODEL, ...((await run<string[]>("palot.models", {}, "Listing models")) ?? [])]);
   if (!model) return;
   const permissionMode = await pickOne(PERMISSION_MODES, "Palot: Spawn Agent (4/4) — permissions", {
     default: "OpenCode's rules (default)", ask: "ask before every edit and command", auto: "allow everything",
@@ -305,11 +327,13 @@ function startClient(context: vscode.ExtensionContext, agents: Agents, output: v
     },
   });
   if (!command) {
+    output.appendLine(`palot-lsp is not in palot.server.path, a workspace folder's .venv/bin, or PATH (${process.env.PATH ?? ""})`);
     void vscode.window.showErrorMessage(
       "Palot could not find palot-lsp: install Palot (pip install palot, or make setup in its repository) or set “palot.server.path”.");
     return undefined;
   }
   const options = { env: serverEnv(process.env, config.get<string>("home")) };
+  output.appendLine(`starting ${command}${options.env.PALOT_HOME ? ` (PALOT_HOME ${options.env.PALOT_HOME})` : ""}`);
   const serverOptions: ServerOptions = {
     run: { command, transport: TransportKind.stdio, options },
     debug: { command, transport: TransportKind.stdio, options },
