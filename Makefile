@@ -112,4 +112,4 @@ bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench
 
 clean:
-	rm -rf $(VENV) bench-results test-artifacts
+	rm -rf $(VENV) bench-results test-artifacts $(VSIX) $(VSCODE_EXT)/dist $(VSCODE_EXT)/out
