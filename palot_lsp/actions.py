@@ -62,6 +62,7 @@ REQUEST_CHANGES = "palot.requestChanges"
 BULK = "palot.bulk"
 DISK_USE = "palot.diskUse"
 GC = "palot.gc"
+FILE_VERSIONS = "palot.fileVersions"
 
 ASK_TITLE = "Ask an agent about this"
 FIX_TITLE = "Fix with an agent"

@@ -14,7 +14,7 @@ Some commands take a little more, for the editor:
 | command | extra arguments | does |
 |---|---|---|
 | ``palot.spawn`` | uri?, range? | the prompt carries the file (and those lines); the project defaults to the workspace |
-| ``palot.showDiff`` (api ``diff``) | target? (diff/file) | opens the agent's diff, or the file where the agent works |
+| ``palot.showDiff`` (api ``diff``) | target? (diff/file), show? | opens the agent's diff, or the file where the agent works (show false: only answers, with each file's counts) |
 | ``palot.apply`` | path? | applies one file of the agent's changes, as the editor's own edit |
 | ``palot.inbox`` | pick? (default true) | offers the oldest pending requests as buttons and answers the picked one |
 | ``palot.settings`` | open? | opens settings.toml in the editor |
@@ -22,6 +22,8 @@ Some commands take a little more, for the editor:
 | ``palot.requestChanges`` | path?, line?, end_line?, comment? | one comment on those lines (without ``comment``: asks, offering a few) |
 | ``palot.bulk`` | — | shows the plan; with ``dry_run`` true (the default) asks before doing it, false does it |
 | ``palot.gc`` | — | lists orphans (with yes removes the safe ones) and says what holds work, with the command to keep it |
+| ``palot.list`` | quiet? | answers without a message (an extension that shows agents itself) |
+| ``palot.fileVersions`` (api ``diff``) | path | the base and the agent's version of one file, for an editor's own diff view |
 
 Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScript``, ``includeArchived``,
 ``permission``) are still accepted for the api names.
@@ -46,7 +48,7 @@ from palot.errors import DirtyCheckout, InvalidInput, InvalidState
 
 from . import actions as names
 from .changes import agent_label
-from .edits import HunkConflict, hunk_edits, workspace_edit
+from .edits import HunkConflict, base_text, hunk_edits, workspace_edit
 
 if TYPE_CHECKING:
     from .server import PalotLanguageServer
@@ -246,6 +248,8 @@ async def list_agents(ls: PalotLanguageServer, a: dict[str, Any], report: Report
                                                                                        **a}))
     if "project" not in a:
         agents = [agent for agent in agents if ls.in_workspace(agent)]
+    if a.get("quiet"):
+        return dump(agents)
     lines = [f"{x.id}  {x.status.value:<12} {x.branch or '-'}  {x.title}" for x in agents[:20]]
     more = f"\n… and {len(agents) - 20} more" if len(agents) > 20 else ""
     ls.show("\n".join(lines) + more if agents else "No Palot agents in this workspace.")
@@ -291,6 +295,10 @@ async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
     agent = await client.get(a["agent"])
     path = a.get("path")
     diff: api.AgentDiff = await client.call("diff", request(COMMANDS[names.SHOW_DIFF], a, agent=agent.id))
+    if a.get("show") is False:  # an editor that lists the files itself (the VS Code extension's Agents view)
+        return {"agent": agent.id, "uri": None, "shown": False, "files": [f.model_dump() for f in diff.files],
+                "additions": diff.additions, "deletions": diff.deletions, "patch": diff.patch,
+                "unavailable": diff.unavailable}
     if not diff.patch.strip():
         what = f"{path}" if path else "any file"
         raise InvalidState(f"agent {agent.id} has not changed {what} yet", "wait for it to edit, or prompt it")
@@ -317,6 +325,38 @@ async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) 
     return {"agent": agent.id, "uri": uri, "shown": shown, "files": [f.path for f in diff.files],
             "additions": diff.additions, "deletions": diff.deletions, "patch": diff.patch,
             "unavailable": diff.unavailable}
+
+
+async def file_versions(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
+    """One file as it was at the agent's base commit and as the agent has it now, for a diff editor: the agent's
+    version is the file where the agent works, the base that file with the agent's hunks undone."""
+    client = await ls.palot_ready()
+    path = a.get("path")
+    if path is None:
+        raise InvalidInput(f"{names.FILE_VERSIONS} needs the 'path' of a file the agent changed",
+                           'pass {"agent", "path"}; palot.showDiff lists the files')
+    agent = await client.get(a["agent"])
+    diff: api.AgentDiff = await client.call("diff", request(COMMANDS[names.FILE_VERSIONS], a, agent=agent.id))
+    change = next((f for f in diff.files if f.path == path), None)
+    if change is None:
+        raise InvalidState(f"agent {agent.id} has no changes to {path}", "wait for it to edit the file, or prompt it")
+    found = api.parse_hunks(diff.patch).get(path)
+    if change.binary or change.status == "deleted" or found is None:
+        raise InvalidState(f"agent {agent.id}'s change to {path} is not a text edit (binary or deleted)",
+                           "show its diff instead (palot.showDiff)")
+    host = agent.environment.host_path
+    if host is None:
+        raise InvalidState(f"agent {agent.id}'s files are no longer on this machine "
+                           f"({agent.environment.unavailable or 'its environment is gone'})",
+                           "show its diff instead (palot.showDiff)")
+    try:
+        text = (Path(host) / path).read_text(encoding="utf-8", errors="surrogateescape")
+        base = base_text(text, found.hunks, path)
+    except (OSError, HunkConflict) as e:
+        raise InvalidState(f"could not read agent {agent.id}'s version of {path} ({e})",
+                           "try again: the agent may still be editing it") from None
+    return {"agent": agent.id, "path": path, "status": change.status, "base_commit": diff.base_commit,
+            "base": base, "text": text}
 
 
 def _first_change(patch: str, path: str) -> lsp.Range | None:
@@ -567,8 +607,9 @@ def _pr(pr: api.PullRequest) -> str:
 # --- the table --------------------------------------------------------------------------------
 
 _EXTRA: dict[str, tuple[Arg, ...]] = {
+    names.LIST: (Arg("quiet", "boolean", api=False),),
     names.SPAWN: (Arg("uri", "string", api=False), Arg("range", "range", api=False)),
-    names.SHOW_DIFF: (Arg("target", "string", choices=DIFF_TARGETS, api=False),),
+    names.SHOW_DIFF: (Arg("target", "string", choices=DIFF_TARGETS, api=False), Arg("show", "boolean", api=False)),
     names.APPLY: (Arg("path", "string", api=False),),
     names.INBOX: (Arg("pick", "boolean", api=False),),
     names.SETTINGS: (Arg("open", "boolean", api=False),),
@@ -576,6 +617,8 @@ _EXTRA: dict[str, tuple[Arg, ...]] = {
     names.REQUEST_CHANGES: (Arg("path", "string", api=False), Arg("line", "number", api=False),
                             Arg("end_line", "number", api=False), Arg("comment", "string", api=False)),
 }
+#: Commands for an editor's own views that read an action another command runs (it is not the action's command).
+_EDITOR_ONLY = {names.FILE_VERSIONS}
 #: (command id, action, run, progress title); the order of the editor's command list.
 _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.STATUS, "status", _plain_call(names.STATUS), None),
@@ -591,6 +634,7 @@ _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.ACTIVITY, "activity", _plain_call(names.ACTIVITY), None),
     (names.MESSAGES, "messages", _plain_call(names.MESSAGES), None),
     (names.SHOW_DIFF, "diff", show_diff, None),
+    (names.FILE_VERSIONS, "diff", file_versions, None),
     (names.APPLY, "apply", apply, "Applying an agent's changes"),
     (names.CREATE_PR, "create_pr", _plain_call(names.CREATE_PR, _pr), "Creating a pull request"),
     (names.ARCHIVE, "archive", _agent_call(names.ARCHIVE, _archived), "Archiving a Palot agent"),
@@ -629,7 +673,7 @@ def _command(name: str, action: str, run: Run, progress: str | None) -> Command:
 COMMANDS: dict[str, Command] = {name: _command(name, action, run, progress)
                                 for name, action, run, progress in _TABLE}
 #: Every api action → the command that runs it (a parity test checks none is missing).
-ACTION_COMMANDS: dict[str, str] = {c.action: c.name for c in COMMANDS.values()}
+ACTION_COMMANDS: dict[str, str] = {c.action: c.name for c in COMMANDS.values() if c.name not in _EDITOR_ONLY}
 #: Every command → the argument names it accepts (the api request's fields, then the editor's own).
 COMMAND_FIELDS: dict[str, tuple[str, ...]] = {c.name: tuple(a.name for a in c.args) for c in COMMANDS.values()}
 #: Every command → its arguments that are JSON objects → the fields they take (e.g. a spawn's container

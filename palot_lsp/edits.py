@@ -52,3 +52,33 @@ def workspace_edit(uri: str, version: int | None, edits: list[lsp.TextEdit]) -> 
     document = lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
     return lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(text_document=document,
                                                                     edits=list(edits))])  # type: ignore[arg-type]
+
+
+def base_text(text: str, hunks: Sequence[Hunk], path: str) -> str:
+    """The file as it was at the agent's base commit: ``text`` (the agent's version) with its hunks undone.
+
+    An editor's diff view needs both versions; the api gives the agent's diff, and the agent's version is the
+    file in its environment. Raises :class:`HunkConflict` when ``text`` does not hold a hunk's new lines (the
+    agent changed the file again since the diff was read).
+    """
+    lines = text.splitlines(keepends=True)
+    for hunk in reversed(hunks):  # from the end, so earlier hunks' line numbers still hold
+        old: list[str] = []
+        new: list[str] = []
+        previous = " "
+        for line in hunk.lines:
+            mark, body = line[:1], line[1:]
+            if mark == "\\":  # "\ No newline at end of file": the line before it ends the file without one
+                for side in ((old,) if previous == "-" else (new,) if previous == "+" else (old, new)):
+                    side[-1] = side[-1].removesuffix("\n")
+                continue
+            if mark in (" ", "-"):
+                old.append(body + "\n")
+            if mark in (" ", "+"):
+                new.append(body + "\n")
+            previous = mark
+        first = hunk.new_start - 1 if hunk.new_count else hunk.new_start
+        if [x.rstrip("\r\n") for x in lines[first:first + len(new)]] != [x.rstrip("\n") for x in new]:
+            raise HunkConflict(f"{path} no longer has the lines {first + 1}–{first + len(new)} the agent wrote")
+        lines[first:first + len(new)] = old
+    return "".join(lines)

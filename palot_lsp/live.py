@@ -12,7 +12,8 @@ wins over the read. ``resync`` (the service restarted, or lost OpenCode for a
 while) re-reads everything. Whenever what a file shows may have changed, ``on_file_changed(uri)``
 is called; whenever an agent's status changes, ``on_status(agent, before)``; a
 ``notification`` (an agent needs a person, or something is done) goes to
-``on_notification(note)``.
+``on_notification(note)``; whenever an agent's view changes or it is no longer shown, ``on_agent(id, view
+or None)``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class LiveChanges:
         on_file_changed: Callable[[str], None],
         on_status: Callable[[Agent, Agent | None], None],
         on_notification: Callable[[api.Notification], None] | None = None,
+        on_agent: Callable[[str, Agent | None], None] | None = None,
         debounce: float = 0.02,
         concurrency: int = 4,
     ) -> None:
@@ -64,6 +66,7 @@ class LiveChanges:
         self.on_file_changed = on_file_changed
         self.on_status = on_status
         self.on_notification = on_notification
+        self.on_agent = on_agent
         self.debounce = debounce
         self.agents: dict[str, Agent] = {}
         self._roots: dict[str, tuple[str, str]] = {}  # agent id → its files on this machine and project, resolved
@@ -183,6 +186,8 @@ class LiveChanges:
             return
         self.agents[agent.id] = agent
         self._roots[agent.id] = agent_roots(agent)
+        if self.on_agent is not None and agent != before:
+            self.on_agent(agent.id, agent)
         if before is None:
             for uri in self._files:
                 self._refresh_agent_file(agent, uri)
@@ -197,7 +202,8 @@ class LiveChanges:
                 self.on_file_changed(uri)
 
     def _forget(self, agent_id: str) -> None:
-        self.agents.pop(agent_id, None)
+        if self.agents.pop(agent_id, None) is not None and self.on_agent is not None:
+            self.on_agent(agent_id, None)
         self._roots.pop(agent_id, None)
         for key in [k for k in self._hunks if k[0] == agent_id]:
             del self._hunks[key]

@@ -65,6 +65,9 @@ except importlib.metadata.PackageNotFoundError:  # a source checkout without an 
 
 #: How long to wait for the editor to answer a request of ours (open a document, create a progress token).
 CLIENT_TIMEOUT = 15.0
+#: The notification an editor asks for with ``initializationOptions: {"agentEvents": true}`` (the VS Code
+#: extension's Agents view): ``{"id", "agent": the view, or null once it is no longer shown}``.
+AGENT_NOTIFICATION = "palot/agent"
 
 
 class WorkDone:
@@ -89,7 +92,9 @@ class PalotLanguageServer(LanguageServer):
         super().__init__("palot-lsp", __version__, protocol_cls=PalotProtocol)
         self.palot: PalotClient | None = None
         self.live = LiveChanges(on_file_changed=self.schedule_publish, on_status=self.on_status,
-                                on_notification=self.on_notification, debounce=debounce)
+                                on_notification=self.on_notification, on_agent=self.on_agent,
+                                debounce=debounce)
+        self.agent_events = False  # the editor asked for AGENT_NOTIFICATION (initializationOptions)
         self._asking: set[asyncio.Task[None]] = set()  # questions to the person (showMessageRequest) open now
         self._starting: asyncio.Task[None] | None = None
         self._start_error: PalotError | None = None
@@ -152,6 +157,12 @@ class PalotLanguageServer(LanguageServer):
 
     def log(self, message: str, type: lsp.MessageType = lsp.MessageType.Info) -> None:
         self.window_log_message(lsp.LogMessageParams(type=type, message=message))
+
+    def on_agent(self, agent_id: str, agent: Agent | None) -> None:
+        """An agent's new view (None: no longer shown) to an editor that shows agents itself."""
+        if self.agent_events and (agent is None or self.in_workspace(agent)):
+            self.protocol.notify(AGENT_NOTIFICATION, {"id": agent_id,
+                                                      "agent": agent.model_dump(mode="json") if agent else None})
 
     def on_status(self, agent: Agent, before: Agent | None) -> None:
         """A word in the editor when a workspace agent finishes, fails or needs a person."""
@@ -499,6 +510,11 @@ def repository_of(path: str) -> str | None:
 # --- handlers, named for the protocol method they serve ------------------------------------
 
 
+def initialize(ls: PalotLanguageServer, params: lsp.InitializeParams) -> None:
+    options = params.initialization_options
+    ls.agent_events = isinstance(options, dict) and options.get("agentEvents") is True
+
+
 async def initialized(ls: PalotLanguageServer, params: lsp.InitializedParams) -> None:
     ls.start_palot()
 
@@ -580,6 +596,7 @@ def _command_handler(command: Command) -> Callable[..., Any]:
 
 #: The server's surface: protocol method → (handler, options).
 FEATURES: dict[str, tuple[Callable[..., Any], Any]] = {
+    lsp.INITIALIZE: (initialize, None),
     lsp.INITIALIZED: (initialized, None),
     lsp.SHUTDOWN: (shutdown, None),
     lsp.TEXT_DOCUMENT_DID_OPEN: (text_document_did_open, None),

@@ -76,7 +76,8 @@ def capabilities(*, resolve_command: bool = True) -> lsp.ClientCapabilities:
     return caps
 
 
-async def start_lsp(home: PalotPaths, folder: Path, caps: lsp.ClientCapabilities | None = None) -> LanguageClient:
+async def start_lsp(home: PalotPaths, folder: Path, caps: lsp.ClientCapabilities | None = None, *,
+                    initialization_options: Any = None) -> LanguageClient:
     """A ``palot-lsp`` subprocess using ``home``'s Palot service, initialized with ``folder`` as workspace."""
     config = ClientServerConfig(server_command=[PALOT_LSP],
                                 server_env={**os.environ, "PALOT_HOME": str(home.home)})
@@ -99,7 +100,7 @@ async def start_lsp(home: PalotPaths, folder: Path, caps: lsp.ClientCapabilities
         return client.answer_question(params)  # type: ignore[attr-defined]
 
     result = await client.initialize_session(lsp.InitializeParams(
-        capabilities=caps or capabilities(), root_uri=folder.as_uri(),
+        capabilities=caps or capabilities(), root_uri=folder.as_uri(), initialization_options=initialization_options,
         workspace_folders=[lsp.WorkspaceFolder(uri=folder.as_uri(), name=folder.name)],
     ))
     client.initialize_result = result  # type: ignore[attr-defined]

@@ -41,12 +41,12 @@ def free_port() -> int:
 __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 
 COMMANDS = ["palot.abort", "palot.activity", "palot.addTemplate", "palot.apply", "palot.archive", "palot.audit",
-            "palot.bulk", "palot.createPr", "palot.destroy", "palot.diskUse", "palot.environment", "palot.gc",
-            "palot.get", "palot.inbox", "palot.list", "palot.messages", "palot.models", "palot.move",
+            "palot.bulk", "palot.createPr", "palot.destroy", "palot.diskUse", "palot.environment",
+            "palot.fileVersions", "palot.gc", "palot.get", "palot.inbox", "palot.list", "palot.messages", "palot.models", "palot.move",
             "palot.moves", "palot.projects", "palot.prompt", "palot.removeTemplate", "palot.replyInbox",
             "palot.replyPermission", "palot.requestChanges", "palot.retry", "palot.setBudget", "palot.settings",
             "palot.showDiff", "palot.showTemplate", "palot.spawn", "palot.status", "palot.templates",
-            "palot.wait"]  # one per action of palot.api.ACTIONS
+            "palot.wait"]  # one per action of palot.api.ACTIONS, and palot.fileVersions (for an editor's diff view)
 
 
 async def agent_status(client: LanguageClient, agent_id: str) -> str:

@@ -30,7 +30,7 @@ from palot_lsp.actions import (
 from palot_lsp.changes import AgentChange, find_overlaps, permission_for_file, relative_path
 from palot_lsp.commands import ACTION_COMMANDS, COMMAND_FIELDS, COMMANDS, InvalidArguments, parse_arguments
 from palot_lsp.diagnostics import CHANGE, OVERLAP, PERMISSION, file_diagnostics, hover_markdown, line_range
-from palot_lsp.edits import HunkConflict, hunk_edits
+from palot_lsp.edits import HunkConflict, base_text, hunk_edits
 from palot_lsp.prompts import with_context
 from palot_lsp.server import to_code_action, to_code_lens
 
@@ -276,6 +276,21 @@ def test_a_files_hunks_become_text_edits_on_the_document_and_a_changed_document_
     edited[2] = "line 3, changed by you\n"
     with pytest.raises(HunkConflict, match="notes.md no longer has the lines 2–4 the agent changed"):
         hunk_edits(edited, hunks, "notes.md")
+
+
+def test_the_base_of_a_file_is_the_agents_version_with_its_hunks_undone():
+    patch = ("diff --git a/notes.md b/notes.md\n--- a/notes.md\n+++ b/notes.md\n"
+             "@@ -1,3 +1,3 @@\n line 1\n-line 2\n+line two\n line 3\n"
+             "@@ -19,2 +19,3 @@\n line 19\n-line 20\n\\ No newline at end of file\n+line 20\n+line 21\n")
+    hunks = parse_hunks(patch)["notes.md"].hunks
+    base = "".join(LINES)[:-1]  # the base ended without a newline
+    agent = base.replace("line 2\n", "line two\n") + "\nline 21\n"
+    assert base_text(agent, hunks, "notes.md") == base
+    added = parse_hunks("diff --git a/new.md b/new.md\nnew file mode 100644\n--- /dev/null\n+++ b/new.md\n"
+                        "@@ -0,0 +1,2 @@\n+one\n+two\n")["new.md"].hunks
+    assert base_text("one\ntwo\n", added, "new.md") == ""
+    with pytest.raises(HunkConflict, match="notes.md no longer has the lines 1–3 the agent wrote"):
+        base_text(agent.replace("line two", "line 2 again"), hunks, "notes.md")
 
 
 def test_a_code_lens_above_each_agents_first_change_names_it_and_offers_show_and_apply():
