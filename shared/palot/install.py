@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import OpenCodeNotInstalled, OpenCodeVersionMismatch, PalotError
+from .errors import OpenCodeNotInstalled, OpenCodeVersionMismatch, PalotError, ToolInstallFailed
 from .paths import PalotPaths, tools_dirs
 
 OPENCODE_VERSION = "1.18.33"
@@ -144,7 +144,7 @@ def install_ripgrep(progress: Progress = quiet) -> Path:
         detail = "pip did not finish within 10 minutes"
     found = find_ripgrep()
     if detail or found is None:
-        raise PalotError(
+        raise ToolInstallFailed(
             f"could not install ripgrep: {detail}",
             "install it with your package manager (e.g. `apt-get install ripgrep`)",
         )

@@ -25,12 +25,14 @@ from typing import Any
 from .. import git, ports
 from ..backends import EnvironmentSpec, RuntimeBackend
 from ..errors import (
+    AbortTimedOut,
     AgentNotFound,
     BranchExists,
     InvalidInput,
     InvalidState,
     OpenCodeHTTPError,
     PalotError,
+    PullRequestFailed,
     ReadOnlyAgent,
     UnmergedWork,
 )
@@ -1354,11 +1356,11 @@ class AgentService:
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
-            raise PalotError(f"pushed {env.branch}, but `gh pr create` did not finish within {GH_TIMEOUT:.0f} s",
-                             "run `gh auth status` to check your login and network, then try again") from None
+            raise PullRequestFailed(f"pushed {env.branch}, but `gh pr create` did not finish within {GH_TIMEOUT:.0f} s",
+                                    "run `gh auth status` to check your login and network, then try again") from None
         if proc.returncode != 0:
-            raise PalotError(f"pushed {env.branch}, but `gh pr create` failed: {err.decode(errors='replace')[-500:]}",
-                             "run `gh auth status` to check your login, then try again")
+            raise PullRequestFailed(f"pushed {env.branch}, but `gh pr create` failed: {err.decode(errors='replace')[-500:]}",
+                                    "run `gh auth status` to check your login, then try again")
         pr_url = out.decode().strip().splitlines()[-1] if out.strip() else None
         self.store.audit("pr_created", agent_id=rec.id, project_id=rec.project_id, url=pr_url)
         return PullRequest(agent_id=rec.id, branch=env.branch, remote=remote, remote_url=url, pushed=True,
@@ -1428,8 +1430,8 @@ class AgentService:
             deadline = time.monotonic() + 20
             while rec.session_id in await client.session_statuses(env.directory):
                 if time.monotonic() > deadline:
-                    raise PalotError(f"agent {agent_id} did not stop its turn within 20 s",
-                                     "abort it (`palot agents abort`), then move it again")
+                    raise AbortTimedOut(f"agent {agent_id} did not stop its turn within 20 s",
+                                         "abort it (`palot agents abort`), then move it again")
                 await asyncio.sleep(0.1)
             live.busy = live.prompt_pending = False
             live.permissions.clear()

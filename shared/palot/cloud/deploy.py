@@ -12,7 +12,7 @@ import secrets
 import shutil
 import subprocess
 
-from ..errors import PalotError
+from ..errors import CloudDeployFailed, ToolMissing
 from ..images import build_agent_image
 from ..install import Progress, quiet
 from ..paths import PalotPaths, cache_dir
@@ -39,27 +39,27 @@ def deploy(paths: PalotPaths, *, progress: Progress = quiet) -> cloud_config.Clo
     from .localdev import ensure_node_modules
 
     if shutil.which("npm") is None:
-        raise PalotError("npm (Node.js) is not installed", "install Node.js 20.3 or newer with npm, then retry")
+        raise ToolMissing("npm (Node.js) is not installed", "install Node.js 20.3 or newer with npm, then retry")
     ensure_node_modules(progress)
     who = _wrangler(["whoami"], timeout=120)
     if who.returncode != 0 or "not authenticated" in who.stdout.lower():
-        raise PalotError(f"wrangler is not logged in to Cloudflare, or Cloudflare is unreachable ({_last_line(who)})",
-                         "run `npx wrangler login` in images/cloudflare (or set CLOUDFLARE_API_TOKEN), then retry")
+        raise CloudDeployFailed(f"wrangler is not logged in to Cloudflare, or Cloudflare is unreachable ({_last_line(who)})",
+                                "run `npx wrangler login` in images/cloudflare (or set CLOUDFLARE_API_TOKEN), then retry")
     progress("building the agent image the Worker's container starts from")
     build_agent_image(paths, cache=cache_dir(), progress=progress)
     progress("deploying the Worker and its container image (wrangler deploy)")
     out = _wrangler(["deploy"])
     if out.returncode != 0:
-        raise PalotError(f"wrangler deploy failed: {(out.stderr or out.stdout).strip()[-1500:]}",
-                         "fix what wrangler reports (Workers Paid plan and Containers access are required)")
+        raise CloudDeployFailed(f"wrangler deploy failed: {(out.stderr or out.stdout).strip()[-1500:]}",
+                                "fix what wrangler reports (Workers Paid plan and Containers access are required)")
     match = _URL.search(out.stdout + out.stderr)
     if match is None:
-        raise PalotError("wrangler deploy did not print the Worker's workers.dev URL",
-                         "find it in the Cloudflare dashboard, then `palot cloud connect URL --token …`")
+        raise CloudDeployFailed("wrangler deploy did not print the Worker's workers.dev URL",
+                                "find it in the Cloudflare dashboard, then `palot cloud connect URL --token …`")
     token = secrets.token_urlsafe(32)
     progress("setting the Worker's PALOT_TOKEN secret")
     put = _wrangler(["secret", "put", "PALOT_TOKEN"], stdin=token + "\n", timeout=300)
     if put.returncode != 0:
-        raise PalotError(f"wrangler secret put failed: {(put.stderr or put.stdout).strip()[-800:]}",
-                         "run `palot cloud deploy` again")
+        raise CloudDeployFailed(f"wrangler secret put failed: {(put.stderr or put.stdout).strip()[-800:]}",
+                                "run `palot cloud deploy` again")
     return cloud_config.save(paths, match.group(0), token)

@@ -31,9 +31,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+
 from .. import git
 from ..backends import EnvironmentSpec, RuntimeBackend
-from ..errors import InvalidInput, InvalidState, MigrationFailed, PalotError
+from ..errors import (
+    InvalidInput,
+    InvalidState,
+    MigrationFailed,
+    MigrationUnfinished,
+    PalotError,
+    SessionTransferFailed,
+)
 from ..install import Progress, quiet
 from ..paths import PalotPaths, write_private
 from ..ports import PortRange
@@ -173,8 +182,8 @@ class MigrationEngine:
                 # After the commit point the agent already lives in the target; what is left (the source's
                 # clean-up) is finished by the next start.
                 self.agents.set_migrating(rec.id, False)
-                raise PalotError(f"agent {rec.id} moved to the {target}, but finishing the move failed: {e}",
-                                 "Palot finishes it on its next start; run any `palot` command to do it now") from e
+                raise MigrationUnfinished(f"agent {rec.id} moved to the {target}, but finishing the move failed: {e}",
+                                          "Palot finishes it on its next start; run any `palot` command to do it now") from e
             return run.result(time.monotonic() - started)
 
     async def recover(self) -> list[MigrationRecord]:
@@ -185,7 +194,12 @@ class MigrationEngine:
             with self._lock(mig.agent_id) as locked:
                 if not locked:
                     continue
-                manifest = MigrationManifest.model_validate(mig.manifest)
+                try:
+                    manifest = MigrationManifest.model_validate(mig.manifest)
+                except ValidationError as e:  # written by another Palot version: left for a person to look at
+                    log.warning("migration %s has a manifest this Palot cannot read: %s", mig.id, e)
+                    self.store.update_migration(mig.id, error=f"its manifest cannot be read: {str(e)[:300]}")
+                    continue
                 project = self._project(manifest.agent_id)
                 if project is None:
                     self.store.update_migration(mig.id, state="failed", error="the agent is gone")
@@ -379,8 +393,8 @@ class _Run:
             parsed = json.loads(data)
             messages = parsed["messages"]
         except (ValueError, KeyError, TypeError) as e:
-            raise PalotError(f"`opencode export` printed something that is not a session: {data[:200]!r}",
-                             "check the OpenCode version (`palot doctor`)") from e
+            raise SessionTransferFailed(f"`opencode export` printed something that is not a session: {data[:200]!r}",
+                                        "check the OpenCode version (`palot doctor`)") from e
         path = self.dir / self.manifest.session.export
         write_private(path, data)
         self.export = data
@@ -424,8 +438,8 @@ class _Run:
         client = backend.client_for(env)
         messages = await client.messages(self.manifest.session.id, env.directory)
         if len(messages) != self.manifest.session.message_count:
-            raise PalotError(f"the target has {len(messages)} messages of the conversation, "
-                             f"not {self.manifest.session.message_count}", "see the OpenCode log in the target")
+            raise SessionTransferFailed(f"the target has {len(messages)} messages of the conversation, "
+                                        f"not {self.manifest.session.message_count}", "see the OpenCode log in the target")
 
     async def setup(self) -> None:
         env, backend = self._target()
