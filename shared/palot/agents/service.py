@@ -819,7 +819,7 @@ class AgentService:
             await self.check_model(model, self._client(), root)
         title = (title or "").strip() or _title_from(prompt)
         if branch:
-            git.validate_branch_name(branch)
+            await git.validate_branch_name(branch)
             if (str(root), branch) in self._reserved or await git.branch_exists(root, branch):
                 raise BranchExists(f"branch '{branch}' already exists in {root}",
                                    "choose another branch name, or omit it and Palot picks a free one")

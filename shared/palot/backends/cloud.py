@@ -166,7 +166,7 @@ class CloudBackend:
             if created:
                 with contextlib.suppress(Exception):
                     await worker.destroy(env_id)
-            shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, ignore_errors=True)
             raise
         self._attach(record)
         return record
@@ -238,7 +238,7 @@ class CloudBackend:
             await client.aclose()
         with contextlib.suppress(CloudEnvironmentGone):
             await self.worker().destroy(env_id)
-        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, ignore_errors=True)
 
     async def status(self, env: EnvironmentRecord) -> str:
         if env.state != "active":

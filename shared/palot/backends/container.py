@@ -191,8 +191,8 @@ class ContainerBackend:
         except BaseException:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._remove_container, client, f"palot-{env_id}")
-            shutil.rmtree(envdir, ignore_errors=True)
-            shutil.rmtree(rundir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, envdir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, rundir, ignore_errors=True)
             raise
         self._attach(record)
         return record
@@ -430,8 +430,8 @@ class ContainerBackend:
         if engine_client is not None:
             await self._engine_call(lambda: self._remove_container(engine_client, f"palot-{env_id}"),
                                     f"removing palot-{env_id}")
-        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
-        shutil.rmtree(run_dir(env_id), ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, run_dir(env_id), ignore_errors=True)
 
     @staticmethod
     def _remove_container(client: Any, name: str) -> None:

@@ -195,9 +195,10 @@ class WorktreeBackend:
         self._logs.mkdir(parents=True, exist_ok=True)
         log_path = self._logs / f"{env.id}.log"
         with open(log_path, "ab") as out:
-            subprocess.Popen(["bash", "-c", process.command], cwd=Path(env.directory) / process.cwd,
-                             env={**os.environ, **_agent_env(env.data)},
-                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            await asyncio.to_thread(
+                subprocess.Popen, ["bash", "-c", process.command], cwd=Path(env.directory) / process.cwd,
+                env={**os.environ, **_agent_env(env.data)},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
         commands = {p.command for p in processes}
@@ -209,7 +210,7 @@ class WorktreeBackend:
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         # The branch stays: it holds the agent's work, and may have existed before the move.
         await git.remove_worktree(spec.project_path, self.worktree_path(spec), force=True)
-        shutil.rmtree(self.worktree_path(spec), ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.worktree_path(spec), ignore_errors=True)
 
 
 async def _checked_out_branches(repo: Path) -> set[str]:

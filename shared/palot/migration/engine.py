@@ -285,7 +285,7 @@ class MigrationEngine:
         self.store.journal(mid, "rollback", "done")
         self.store.audit("migration_rolled_back", agent_id=manifest.agent_id, project_id=project.id, migration=mid,
                          step=mig.step, reason=reason[:500])
-        shutil.rmtree(self._dir(mid), ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self._dir(mid), ignore_errors=True)
 
 
 class _Run:
@@ -461,7 +461,7 @@ class _Run:
         self.e.store.audit("migration_completed", agent_id=m.agent_id, project_id=self.project.id,
                            migration=self.mid, source=m.source.type, target=m.target.type,
                            messages=m.session.message_count, resumed=self.resumed)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.dir, ignore_errors=True)
 
     async def resume(self, resume: bool | None, recovering: bool) -> None:
         m = self.manifest
