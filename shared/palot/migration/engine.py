@@ -22,10 +22,8 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import secrets
 import shutil
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -63,8 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Test-only hook: kill this process right after the named step did its work, before it is journaled done.
-CRASH_ENV = "PALOT_TEST_CRASH_AFTER"
 _LABELS = {
     "pause": "pausing the agent", "checkpoint": "bundling the code (commits, uncommitted and untracked files)",
     "export": "exporting the conversation and the running processes", "provision": "creating the {target}",
@@ -334,8 +330,6 @@ class _Run:
                                                                     target=self.manifest.target.type))
         self.e.store.journal(self.mid, name, "started")
         result = await action()
-        if os.environ.get(CRASH_ENV) == name:
-            os.kill(os.getpid(), signal.SIGKILL)
         self.e.store.journal(self.mid, name, "done")
         return result
 

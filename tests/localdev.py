@@ -1,4 +1,4 @@
-"""Palot's cloud-tier Worker (``images/cloudflare``) run locally under ``wrangler dev``.
+"""Test scaffolding: Palot's cloud-tier Worker (``images/cloudflare``) run locally under ``wrangler dev``.
 
 Tests and offline rehearsals need the real Worker and Container code without a Cloudflare
 account. ``wrangler dev`` runs both in workerd on this machine and starts each environment's
@@ -35,37 +35,13 @@ from types import TracebackType
 
 import httpx
 
-from ..errors import CloudWorkerError, EngineError, PalotError, ToolInstallFailed, ToolMissing
-from ..images import AGENT_IMAGE
-from ..install import Progress, quiet
-from ..paths import write_private
+from palot.cloud.deploy import ensure_node_modules, worker_dir
+from palot.errors import CloudWorkerError, EngineError, PalotError, ToolMissing
+from palot.images import AGENT_IMAGE
+from palot.install import Progress, quiet
+from palot.paths import write_private
 
 READY_TIMEOUT = 120.0
-
-
-def worker_dir() -> Path:
-    """``images/cloudflare`` of this source tree: the Worker, its wrangler.toml and package-lock.json."""
-    return Path(__file__).resolve().parents[3] / "images" / "cloudflare"
-
-
-def ensure_node_modules(progress: Progress = quiet) -> Path:
-    """Install the Worker's pinned npm packages (wrangler, @cloudflare/containers) when missing or stale."""
-    directory = worker_dir()
-    modules, lock = directory / "node_modules", directory / "package-lock.json"
-    marker = modules / ".package-lock.json"  # npm rewrites it on every install
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return modules
-    progress("installing the Worker's npm packages (npm ci)")
-    try:
-        out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=directory, capture_output=True,
-                             text=True, timeout=600, stdin=subprocess.DEVNULL)
-    except FileNotFoundError as e:
-        raise ToolMissing("npm is not installed, and the cloud Worker needs it (wrangler is an npm package)",
-                          "install Node.js 20 or newer with npm (`apt-get install nodejs npm`)") from e
-    if out.returncode != 0:
-        raise ToolInstallFailed(f"`npm ci` failed in {directory}: {(out.stderr or out.stdout).strip()[-800:]}",
-                                "check that the npm registry is reachable (or npm's proxy settings), then try again")
-    return modules
 
 
 def _free_port() -> int:
