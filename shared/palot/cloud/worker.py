@@ -96,12 +96,6 @@ class WorkerClient:
     async def status(self, env_id: str) -> dict[str, Any]:
         return (await self._request("GET", f"/envs/{env_id}", env_id=env_id)).json()
 
-    async def start(self, env_id: str) -> dict[str, Any]:
-        return (await self._request("POST", f"/envs/{env_id}/start", env_id=env_id, timeout=180)).json()
-
-    async def stop(self, env_id: str) -> dict[str, Any]:
-        return (await self._request("POST", f"/envs/{env_id}/stop", env_id=env_id)).json()
-
     async def destroy(self, env_id: str) -> dict[str, Any]:
         return (await self._request("DELETE", f"/envs/{env_id}", env_id=env_id)).json()
 
