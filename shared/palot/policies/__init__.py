@@ -8,6 +8,7 @@
 - :mod:`.housekeeping` — completed agents left alone for a while are archived (their work stays on the branch).
 - :mod:`.sweep` — the daily look for what no agent owns (``palot gc``); dev-server port settings.
 - :mod:`.idle` — worktrees whose agents have settled are unloaded from OpenCode after a quiet spell.
+- :mod:`.periodic` — the one background loop every policy that looks again and again runs on.
 
 :class:`Policies` wires them to the service's event stream: each sees every Palot-level event as it is
 published, in order.
@@ -15,8 +16,6 @@ published, in order.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from .housekeeping import Hold, Housekeeping
 from .inbox import Inbox
 from .notify import Notifier
 from .outcomes import Outcomes
+from .periodic import Periodic
 from .settings import SettingsFile
 from .idle import IdleInstances
 from .sweep import DailySweep
@@ -54,7 +54,7 @@ class Policies:
         self.housekeeping = Housekeeping(palot, self.settings, self.notifier, self.outcomes, hold)
         self.sweep = DailySweep(palot, self.settings, self.notifier, hold)
         self.idle = IdleInstances(palot, self.settings, hold)
-        self._poll: asyncio.Task[None] | None = None
+        self._settings_looks = Periodic("re-reading settings.toml", self._reread_settings, lambda: SETTINGS_POLL)
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)
 
@@ -68,13 +68,10 @@ class Policies:
         await self.housekeeping.start()
         await self.sweep.start()
         await self.idle.start()
-        self._poll = asyncio.get_running_loop().create_task(self._watch_settings())
+        self._settings_looks.start()
 
     async def close(self) -> None:
-        if self._poll is not None:
-            self._poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll
+        await self._settings_looks.close()
         await self.housekeeping.close()
         await self.idle.close()
         await self.sweep.close()
@@ -89,19 +86,14 @@ class Policies:
             except Exception:  # a policy's bug must not stop the stream or the other policies
                 log.exception("a policy failed on %s", event.type)
 
-    async def _watch_settings(self) -> None:
-        while True:
-            await asyncio.sleep(SETTINGS_POLL)
-            try:
-                changed = self.settings.refresh()
-                self._report_settings()
-                if changed:
-                    log.info("settings re-read from %s", self.settings.path)
-                    self.inbox.settings_changed()
-                    self.budgets.settings_changed()
-                    self.sweep.settings_changed()
-            except Exception:
-                log.exception("could not re-read the settings")
+    async def _reread_settings(self) -> None:
+        changed = self.settings.refresh()
+        self._report_settings()
+        if changed:
+            log.info("settings re-read from %s", self.settings.path)
+            self.inbox.settings_changed()
+            self.budgets.settings_changed()
+            self.sweep.settings_changed()
 
     def _report_settings(self) -> None:
         """A bad settings file is said once (log and a notification); the last good settings stay."""
