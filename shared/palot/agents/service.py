@@ -20,7 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import git, ports
 from ..backends import EnvironmentSpec, RuntimeBackend
@@ -42,7 +42,7 @@ from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, Messa
 from ..opencode.failures import error_sentence
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import build_activity, last_outcome, simplify_messages
-from ..api import permission_summary
+from ..api import MigrationResult, permission_summary
 from .models import (
     PERMISSION_MODES,
     ActivityItem,
@@ -183,6 +183,13 @@ def _follow(live: LiveState, event: GlobalEvent) -> bool:
     return True
 
 
+class Mover(Protocol):
+    """What moves agents (:class:`palot.migration.MigrationEngine`), wired in by :class:`palot.Palot`."""
+
+    async def move(self, agent_ref: str, target: str, *, options: dict[str, Any] | None = None,
+                   resume: bool | None = None, progress: Progress = quiet) -> MigrationResult: ...
+
+
 class AgentService:
     """Every agent action, for every front end."""
 
@@ -210,7 +217,7 @@ class AgentService:
         # servers are event sources of their own) or a worktree's directory (the shared server's events).
         self._file_owners: dict[str, tuple[str, str]] = {}
         self._file_owner_misses: dict[str, float] = {}  # places that belonged to no agent, when last looked
-        self.mover: Any = None  # the migration engine, set by Palot
+        self.mover: Mover | None = None  # the migration engine, set by Palot
         self._reserved: set[tuple[str, str]] = set()  # (repository, branch) chosen by spawns in progress
         # Dev-server ports: where ranges start and how many each agent gets (settings.toml [ports]), the
         # ranges of spawns in progress, and the file the shared server's plugin reads (set by Palot).
@@ -761,7 +768,7 @@ class AgentService:
         agent = self._view_by_id(agent_id)
         if agent.session_id and agent.status != AgentStatus.ARCHIVED and agent.environment.unavailable is None:
             try:
-                _, env = self._managed(agent_id, "read")
+                _, env = self.managed(agent_id, "read")
                 session = await self.backends[env.type].client_for(env).get_session(agent.session_id, env.directory)
                 live = self._live_of(agent_id)
                 live.tokens, live.cost = session.tokens.total, session.cost
@@ -907,7 +914,8 @@ class AgentService:
 
     # --- steering -----------------------------------------------------------
 
-    def _managed(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
+    def managed(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
+        """The agent's record and environment, for ``action``; refused for sessions Palot did not start."""
         agent_id = self.resolve(agent_ref)
         if agent_id in self._external:
             raise ReadOnlyAgent(
@@ -921,7 +929,7 @@ class AgentService:
         return rec, env
 
     def _active(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
-        rec, env = self._managed(agent_ref, action)
+        rec, env = self.managed(agent_ref, action)
         if rec.archived_at is not None or env.state != "active":
             raise InvalidState(
                 f"agent {rec.id} is archived, so Palot cannot {action} it",
@@ -1175,7 +1183,7 @@ class AgentService:
     async def apply(self, agent_ref: str, *, path: str | None = None) -> list[str]:
         """Apply the agent's changes (or only ``path``'s) to the user's checkout, uncommitted; refuses on a
         conflict or a dirty checkout, changing nothing."""
-        rec, env = self._managed(agent_ref, "apply")
+        rec, env = self.managed(agent_ref, "apply")
         d = await self._git_diff(env, path=path)
         if d.is_empty:
             what = f"changes to {path}" if path else "changes"
@@ -1193,7 +1201,7 @@ class AgentService:
     async def archive(self, agent_ref: str, *, reason: str | None = None) -> Agent:
         """Stop the agent and remove its environment; every change stays on its branch. ``reason``: why Palot
         archived it by itself (a policy), kept in the audit log."""
-        rec, env = self._managed(agent_ref, "archive")
+        rec, env = self.managed(agent_ref, "archive")
         if rec.archived_at is not None:
             return self._view_by_id(rec.id)
         self._not_moving(rec, "archive")
@@ -1215,7 +1223,7 @@ class AgentService:
 
         A failed, paused, completed or archived agent can be retried; one still at work or waiting is refused.
         """
-        rec, env = self._managed(agent_ref, "retry")
+        rec, env = self.managed(agent_ref, "retry")
         status = self._view_by_id(rec.id).status
         if status.active or status == AgentStatus.WAITING:
             doing = "waiting for you" if status == AgentStatus.WAITING else status.value
@@ -1255,7 +1263,7 @@ class AgentService:
 
     async def destroy(self, agent_ref: str, *, force: bool = False) -> None:
         """Remove the agent, its environment, session and branch; refuses to drop unapplied work unless forced."""
-        rec, env = self._managed(agent_ref, "destroy")
+        rec, env = self.managed(agent_ref, "destroy")
         self._not_moving(rec, "destroy")
         if not force:
             await self._check_no_unmerged_work(rec, env)
@@ -1277,7 +1285,7 @@ class AgentService:
 
     async def unmerged_work(self, agent_ref: str) -> str | None:
         """What destroying the agent would lose (its changes neither applied nor merged), or None."""
-        rec, env = self._managed(agent_ref, "destroy")
+        rec, env = self.managed(agent_ref, "destroy")
         try:
             await self._check_no_unmerged_work(rec, env)
         except UnmergedWork as e:
@@ -1324,7 +1332,7 @@ class AgentService:
 
         Without ``gh`` the branch is still pushed and the result says exactly what is missing.
         """
-        rec, env = self._managed(agent_ref, "create a PR for")
+        rec, env = self.managed(agent_ref, "create a PR for")
         project = self.store.get_project(rec.project_id)
         assert project is not None and env.branch
         repo = Path(project.path)
@@ -1373,7 +1381,7 @@ class AgentService:
         """
         agent_id = self.resolve(agent_ref)
         if agent_id in self._external:
-            self._managed(agent_id, "inspect the environment of")  # read-only agents have no environment
+            self.managed(agent_id, "inspect the environment of")  # read-only agents have no environment
         rec = self.store.get_agent(agent_id)
         env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
         if env is None:
@@ -1405,7 +1413,7 @@ class AgentService:
     # --- moving (the migration engine drives these) -------------------------
 
     async def move(self, agent_ref: str, target: str, *, options: dict[str, Any] | None = None,
-                   resume: bool | None = None, progress: Progress = quiet) -> Any:
+                   resume: bool | None = None, progress: Progress = quiet) -> MigrationResult:
         """Move the agent to a new environment of type ``target`` (see :class:`palot.migration.MigrationEngine`)."""
         if self.mover is None:
             raise InvalidState("moving agents needs the full Palot core", "use palot.Palot")
