@@ -294,7 +294,7 @@ class ServerManager:
     async def _kill_stale(self, state: ServerState) -> None:
         for pid, marker in ((state.pid, "serve"), (state.scripted_pid, "palot.scripted")):
             if pid is not None and pid_alive(pid, must_contain=marker):
-                await terminate(pid)
+                await _end(pid)
 
     def _server_env(self, password: str, scripted_port: int | None) -> dict[str, str]:
         env = dict(os.environ)
@@ -392,7 +392,7 @@ class ServerManager:
             await self._until_healthy(state, log_path)
         except BaseException:  # failed, or cancelled (the service stops mid-restart): leave nothing running
             for pid in reversed(started):
-                await terminate(pid)
+                await _end(pid)
             raise
         self._write_state(state)
         log.info("started OpenCode %s on %s (pid %s)", OPENCODE_VERSION, state.url, state.pid)
@@ -507,14 +507,15 @@ def _to_stderr(message: str) -> None:
     print(f"palot: {message}", file=sys.stderr, flush=True)
 
 
-async def terminate(pid: int, timeout: float = 5.0) -> None:
+async def _end(pid: int) -> None:
+    """:func:`terminate` off the event loop: it finishes (the process ends) even when the awaiting task is
+    cancelled."""
+    await asyncio.to_thread(terminate, pid)
+
+
+def terminate(pid: int, timeout: float = 5.0) -> None:
     """SIGTERM a process (its whole group when it leads one, e.g. the agent's bash children), then SIGKILL.
-
-    The wait runs in a thread: it finishes (the process ends) even when the awaiting task is cancelled."""
-    await asyncio.to_thread(_terminate, pid, timeout)
-
-
-def _terminate(pid: int, timeout: float) -> None:
+    Blocking (up to ``timeout``): async code awaits :func:`_end`."""
     if not pid_alive(pid):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
