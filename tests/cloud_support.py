@@ -14,8 +14,8 @@ from conftest import CORE_SCRIPT, Engine, running_palot
 
 from palot import Palot
 from palot.cloud import config as cloud_config
-from palot.cloud.localdev import LocalWorker
-from palot.cloud.rehearsal import build_rehearsal_image
+from localdev import LocalWorker
+from rehearsal import build_rehearsal_image
 
 
 @pytest.fixture(scope="module")

@@ -63,9 +63,13 @@ def service_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def start_service(home: Path, script: Path | str | None = CORE_SCRIPT, *, tcp: str | None = None,
-                  extra: list[str] | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``palot serve`` for ``home`` with the scripted model (isolated, offline), as a separate process."""
+                  extra: list[str] | None = None, env: dict[str, str] | None = None,
+                  crash_after: str | None = None) -> subprocess.Popen[bytes]:
+    """``palot serve`` for ``home`` with the scripted model (isolated, offline), as a separate process;
+    ``crash_after`` a move's step: killed right after that step did its work (``crash_service.py``)."""
     args = [sys.executable, "-m", "palot.service"]
+    if crash_after is not None:
+        args = [sys.executable, str(Path(__file__).parent / "crash_service.py"), crash_after]
     if script is not None:
         args += ["--scripted", str(script), "--isolated"]
     if tcp:

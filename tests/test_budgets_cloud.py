@@ -12,7 +12,7 @@ from conftest import CORE_SCRIPT, make_repo
 from palot import api
 from palot.client import PalotClient
 from palot.cloud import config as cloud_config
-from palot.cloud.localdev import LocalWorker
+from localdev import LocalWorker
 from palot.errors import BudgetReached
 from palot.paths import PalotPaths
 from service_support import running_service

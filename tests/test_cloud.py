@@ -16,7 +16,7 @@ from conftest import git, make_repo
 from migration_support import capture, make_work, tree
 
 from palot import AgentStatus, Palot
-from palot.cloud.localdev import LocalWorker
+from localdev import LocalWorker
 from palot.cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable
 from palot.errors import InvalidInput
 

@@ -29,7 +29,7 @@ import httpx
 import pytest
 from conftest import Engine
 
-from palot.cloud.localdev import LocalWorker
+from localdev import LocalWorker
 
 OPENCODE_VERSION = "1.18.33"
 RECORDED: list[str] = []  # every Worker API response (status, list, create, ...) seen by the module

@@ -169,12 +169,12 @@ async def test_run_git_stops_a_git_that_runs_too_long_or_is_cancelled(tmp_path: 
     assert await _gone(socket + "2")
 
 
-async def test_validate_branch_name() -> None:  # sync API; async only to share pytestmark
+async def test_validate_branch_name() -> None:
     for bad in ("a..b", "-x", "has space", "", "HEAD", "x.lock", "@{-1}", "a~b", "nul\0"):
         with pytest.raises(InvalidInput):
-            git.validate_branch_name(bad)
+            await git.validate_branch_name(bad)
     for good in ("palot/agent-1", "feature/login_form", "fix-123"):
-        git.validate_branch_name(good)
+        await git.validate_branch_name(good)
 
 
 async def test_is_ancestor(repo: Path) -> None:

@@ -15,7 +15,6 @@ from migration_support import capture, make_work
 from service_support import start_service, wait_ready
 from palot import AgentStatus, Palot
 from palot.migration import STEPS
-from palot.migration.engine import CRASH_ENV
 from palot.paths import PalotPaths
 
 # Killed before the commit point, a move is rolled back; killed after it, the move is finished.
@@ -40,7 +39,7 @@ async def test_killed_after_each_step_the_next_start_completes_or_rolls_back(
 
     # The service does the move; it is the process killed right after the step did its work. The user's
     # `palot agents move` is told the service stopped mid-move.
-    service = start_service(home, CORE_SCRIPT, env={CRASH_ENV: step})
+    service = start_service(home, CORE_SCRIPT, crash_after=step)
     await (await wait_ready(home, service)).close()
     moved = subprocess.run([sys.executable, "-m", "palot", "agents", "move", agent.id, "container", "--json"],
                            env={**os.environ, "PALOT_HOME": str(home)}, capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""Tests for palot.store: schema, records, audit log and preferences."""
+"""Tests for palot.store: schema, records and audit log."""
 
 from __future__ import annotations
 
@@ -84,11 +84,9 @@ def test_reopen_keeps_data_and_version(db_path: Path) -> None:
     with Store(db_path) as s:
         project = s.upsert_project("/repo", "repo")
         s.add_agent(make_agent("a1", project.id))
-        s.set_preference("theme", "dark")
     with Store(db_path) as s:
         assert s.schema_version == SCHEMA_VERSION
         assert s.get_agent("a1").project_id == project.id
-        assert s.get_preference("theme") == "dark"
 
 
 def test_newer_database_is_refused(db_path: Path) -> None:
@@ -139,10 +137,8 @@ def test_project_upsert_is_idempotent(store: Store) -> None:
     assert first.id == again.id and first.id.startswith("prj_")
     assert again.created_at == first.created_at
     assert again.name == "renamed"
-    assert store.find_project("/home/me/repo") == again
     assert store.get_project(first.id) == again
     assert store.get_project("prj_nope") is None
-    assert store.find_project("/elsewhere") is None
     other = store.upsert_project("/home/me/other", "other")
     assert other.id != first.id
     assert [p.id for p in store.list_projects()] == [other.id, first.id]
@@ -320,33 +316,19 @@ def test_audit_allows_harmless_keys_and_rejects_non_json(store: Store) -> None:
         store.audit("bad", when=object())
 
 
-# --- preferences and sharing -----------------------------------------------
-
-
-def test_preferences_roundtrip(store: Store) -> None:
-    assert store.get_preference("missing") is None
-    assert store.get_preference("missing", 42) == 42
-    value = {"models": ["a", "b"], "max": 3, "on": True, "none": None}
-    store.set_preference("prefs", value)
-    assert store.get_preference("prefs") == value
-    store.set_preference("prefs", "replaced")
-    assert store.get_preference("prefs") == "replaced"
-    with pytest.raises(StoreError):
-        store.set_preference("bad", {1, 2})
+# --- sharing -----------------------------------------------
 
 
 def test_two_stores_share_the_file(db_path: Path) -> None:
     with Store(db_path) as a, Store(db_path) as b:
         project = a.upsert_project("/repo", "repo")
-        assert b.find_project("/repo") == project
+        assert b.get_project(project.id) == project
         b.add_agent(make_agent("a1", project.id))
         assert a.get_agent("a1").id == "a1"
         a.update_agent("a1", status="done")
         assert b.get_agent("a1").status == "done"
         b.audit("x", agent_id="a1")
         assert [e.event for e in a.audit_log()] == ["x"]
-        a.set_preference("k", 1)
-        assert b.get_preference("k") == 1
 
 
 def test_a_repeated_listing_sees_writes_from_this_and_other_processes(tmp_path):

@@ -24,7 +24,13 @@ from . import cli
 from .cli import EXIT_FAILED, EXIT_OK, _dump, _progress, console, err_console
 from .client import PalotClient
 from .endpoint import Endpoint
-from .errors import InvalidInput, InvalidState, PalotError, ServiceUnavailable, ServiceVersionMismatch
+from .errors import (
+    ConfirmationRequired,
+    InvalidInput,
+    InvalidState,
+    ServiceUnavailable,
+    ServiceVersionMismatch,
+)
 from .paths import PalotPaths
 
 START_TIMEOUT = 180.0  # the first start may install OpenCode
@@ -261,8 +267,8 @@ def cmd_cloud(args: argparse.Namespace) -> int:
         result = asyncio.run(manage.status(cloud_config.load(paths), Store(paths.store)))
     else:  # destroy-all
         if not args.yes:
-            raise PalotError("destroy-all removes every cloud environment and the agents' unpublished work in them",
-                             "run `palot cloud destroy-all --yes` if that is what you want")
+            raise ConfirmationRequired("destroy-all removes every cloud environment and the agents' unpublished work in them",
+                                       "run `palot cloud destroy-all --yes` if that is what you want")
         result = {"destroyed": asyncio.run(manage.destroy_all(cloud_config.load(paths), Store(paths.store)))}
     if args.json:
         _dump(result)

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from . import api, render
 from .client import PalotClient
-from .errors import InvalidInput, PalotError, ServiceUnavailable
+from .errors import InvalidInput, PalotError, ServiceLogMissing, ServiceUnavailable
 
 # Strings print as written (agent titles, paths and errors may contain "[/x]"); style goes in ``Text``.
 console = render.console()
@@ -138,7 +138,7 @@ def _vars(pairs: list[tuple[str, str]]) -> dict[str, str] | None:
     values: dict[str, str] = {}
     for name, value in pairs:
         if name in values:
-            raise PalotError(f"--var {name} is given twice", f"give each variable once (--var {name}=VALUE)")
+            raise InvalidInput(f"--var {name} is given twice", f"give each variable once (--var {name}=VALUE)")
         values[name] = value
     return values or None
 
@@ -590,8 +590,8 @@ def _service_logs(args: argparse.Namespace) -> int:
     try:
         fh = open(log_file, "rb")  # noqa: SIM115 - followed below
     except FileNotFoundError:
-        raise PalotError(f"the Palot service has no log yet ({log_file})",
-                         "start it with `palot up` (or any palot command)") from None
+        raise ServiceLogMissing(f"the Palot service has no log yet ({log_file})",
+                                "start it with `palot up` (or any palot command)") from None
     with fh:
         lines = fh.read().decode(errors="replace").splitlines()
         for line in lines[-args.lines:] if args.lines > 0 else []:

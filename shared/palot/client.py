@@ -25,11 +25,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from . import __version__, api
 from .endpoint import Endpoint
-from .errors import PalotError, ServiceUnavailable, ServiceVersionMismatch, error_for
+from .errors import (
+    PalotError,
+    ServiceAnswerInvalid,
+    ServiceUnavailable,
+    ServiceVersionMismatch,
+    UnknownAction,
+    error_for,
+)
 from .paths import PalotPaths
 
 Progress = Callable[[str], None]
@@ -255,21 +262,31 @@ class PalotClient:
                    progress: Progress | None = None) -> Any:
         """Run ``action`` of :data:`palot.api.ACTIONS` with ``arguments``; the typed response."""
         body = await self._request(action, arguments, progress, None)
-        return TypeAdapter(api.ACTIONS[action].response).validate_python(body)
+        return self._typed(action, body)
 
     async def page(self, action: str, arguments: dict[str, Any] | BaseModel | None = None, *, offset: int,
                    limit: int) -> tuple[list[Any], int]:
         """``limit`` items from ``offset`` of an action's list answer, typed, and the whole list's length. The
         service sends only the page (a front end showing 50 of 1,000 agents reads 50)."""
         body = await self._request(action, arguments, None, {"offset": offset, "limit": limit})
-        return TypeAdapter(api.ACTIONS[action].response).validate_python(body["items"]), body["total"]
+        return self._typed(action, body["items"]), body["total"]
+
+    @staticmethod
+    def _typed(action: str, body: Any) -> Any:
+        """The answer as the action's response type; one that does not fit is a :class:`ServiceAnswerInvalid`."""
+        try:
+            return TypeAdapter(api.ACTIONS[action].response).validate_python(body)
+        except ValidationError as e:
+            raise ServiceAnswerInvalid(f"the Palot service's answer to '{action}' does not fit this client: "
+                                       f"{str(e)[:300]}",
+                                       "restart the service with this Palot (`palot down`, then `palot up`)") from e
 
     async def _request(self, action: str, arguments: dict[str, Any] | BaseModel | None, progress: Progress | None,
                        window: dict[str, int] | None) -> Any:
         """The service's answer to ``action``, as JSON (started again and retried once when it is gone)."""
         spec = api.ACTIONS.get(action)
         if spec is None:
-            raise PalotError(f"unknown action '{action}'", f"use one of: {', '.join(api.ACTIONS)}")
+            raise UnknownAction(f"unknown action '{action}'", f"use one of: {', '.join(api.ACTIONS)}")
         if isinstance(arguments, BaseModel):
             payload = arguments.model_dump(mode="json", exclude_none=True)
         else:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .agents import AgentService
-from .backends import CloudBackend, ContainerBackend, WorktreeBackend
+from .backends import CloudBackend, ContainerBackend, RuntimeBackend, WorktreeBackend
 from .events import EventHub
 from .migration import MigrationEngine
 from .opencode import EventStream, OpenCodeClient
@@ -43,14 +43,14 @@ class Palot:
                                     attach_any=attach_any)
         self.store = Store(self.paths.store)
         self.hub = EventHub(self._event_source)
-        self.backends = {
+        self.backends: dict[str, RuntimeBackend] = {
             "worktree": WorktreeBackend(self.paths.worktrees, self._client, self.server.cli,
                                         self.paths.home / "process-logs"),
             "container": ContainerBackend(self.paths, self.hub, self.server),
             "cloud": CloudBackend(self.paths, self.hub, self.server),
         }
-        self.agents = AgentService(self.store, self.hub, self.backends, self._client)  # type: ignore[arg-type]
-        self.migrations = MigrationEngine(self.paths, self.store, self.agents, self.backends)  # type: ignore[arg-type]
+        self.agents = AgentService(self.store, self.hub, self.backends, self._client)
+        self.migrations = MigrationEngine(self.paths, self.store, self.agents, self.backends)
         self.agents.mover = self.migrations
         self.templates = Templates(self.store)
         self.agents.env_map = self.paths.agent_env_map

@@ -80,6 +80,18 @@ class EnvironmentGone(InvalidState):
     code = "environment_gone"
 
 
+class UnknownAction(InvalidInput):
+    """A client asked for an action the API does not have."""
+
+    code = "unknown_action"
+
+
+class ConfirmationRequired(InvalidInput):
+    """A destructive command was given without the flag that says it is meant (e.g. ``--yes``)."""
+
+    code = "confirmation_required"
+
+
 # --- git -------------------------------------------------------------------
 
 
@@ -137,6 +149,24 @@ class OpenCodeHTTPError(OpenCodeError):
         super().__init__(f"OpenCode answered {status} to {method} {path}: {detail or body[:300]}", hint)
 
 
+class OpenCodeCommandFailed(OpenCodeError):
+    """The OpenCode command line (``opencode export``/``import``) failed, timed out or cannot run here."""
+
+    code = "opencode_command_failed"
+
+
+class AbortTimedOut(OpenCodeError):
+    """An agent's turn did not stop within the time given after an abort."""
+
+    code = "abort_timed_out"
+
+
+class SessionTransferFailed(OpenCodeError):
+    """A conversation's export or import came out wrong (not a session, messages missing)."""
+
+    code = "session_transfer_failed"
+
+
 class StoreError(PalotError):
     code = "store_error"
 
@@ -150,32 +180,117 @@ class MigrationFailed(PalotError):
     code = "migration_failed"
 
 
+class MigrationUnfinished(PalotError):
+    """A move passed its commit point (the agent lives in the target) but its clean-up failed; the next
+    start finishes it."""
+
+    code = "migration_unfinished"
+
+
+# --- environments (every tier) -------------------------------------------------
+
+
+class SetupScriptFailed(PalotError):
+    """An environment's setup script failed or ran too long."""
+
+    code = "setup_script_failed"
+
+
+class EnvironmentNotReady(PalotError):
+    """A new environment's OpenCode server did not come up in time."""
+
+    code = "environment_not_ready"
+
+
+class EnvironmentCommandFailed(PalotError):
+    """A command Palot ran inside an environment (git, the daemon's exec) failed."""
+
+    code = "environment_command_failed"
+
+
+class PullRequestFailed(PalotError):
+    """The branch was pushed, but ``gh pr create`` failed or did not finish."""
+
+    code = "pull_request_failed"
+
+
+# --- tools Palot runs on this machine --------------------------------------------
+
+
+class ToolMissing(PalotError):
+    """A program Palot needs for this command is not installed (npm, mmdebstrap, the docker CLI)."""
+
+    code = "tool_missing"
+
+
+class ToolInstallFailed(PalotError):
+    """Installing a tool or package Palot needs failed (ripgrep, the Worker's npm packages)."""
+
+    code = "tool_install_failed"
+
+
+class ImageBuildFailed(PalotError):
+    """Building the agent image failed."""
+
+    code = "image_build_failed"
+
+
 # --- container engines and the cloud ------------------------------------------
 # Defined here, with every other error, so a client of the service rebuilds each one by its code.
 
 
-class EngineUnavailable(PalotError):
+class EngineError(PalotError):
+    """The container engine refused or failed a request (the docker SDK's exceptions end here)."""
+
+    code = "engine_error"
+
+
+class EngineUnavailable(EngineError):
     code = "engine_unavailable"
+
+
+class PortInUse(EngineError):
+    """A port the environment publishes is taken on this machine."""
+
+    code = "port_in_use"
 
 
 class ImageMissing(PalotError):
     code = "image_missing"
 
 
-class CloudNotConfigured(PalotError):
+class CloudError(PalotError):
+    """Palot's cloud Worker or its deployment failed."""
+
+    code = "cloud_error"
+
+
+class CloudNotConfigured(CloudError):
     code = "cloud_not_configured"
 
 
-class CloudUnreachable(PalotError):
+class CloudUnreachable(CloudError):
     code = "cloud_unreachable"
 
 
-class CloudAuthFailed(PalotError):
+class CloudAuthFailed(CloudError):
     code = "cloud_auth_failed"
 
 
-class CloudEnvironmentGone(PalotError):
+class CloudEnvironmentGone(CloudError):
     code = "cloud_environment_gone"
+
+
+class CloudWorkerError(CloudError):
+    """The Worker answered a request with an error status."""
+
+    code = "cloud_worker_error"
+
+
+class CloudDeployFailed(CloudError):
+    """``palot cloud deploy`` could not publish the Worker (wrangler login, deploy, secret)."""
+
+    code = "cloud_deploy_failed"
 
 
 # --- the Palot service -------------------------------------------------------
@@ -191,6 +306,18 @@ class ServiceVersionMismatch(PalotError):
     """The running service is another Palot version than this client, and it is busy."""
 
     code = "service_version_mismatch"
+
+
+class ServiceLogMissing(PalotError):
+    """The Palot service has not written a log yet (it never ran in this home)."""
+
+    code = "service_log_missing"
+
+
+class ServiceAnswerInvalid(PalotError):
+    """The service's answer does not match this client's API (a bug, or a half-upgraded install)."""
+
+    code = "service_answer_invalid"
 
 
 class InternalError(PalotError):

@@ -346,34 +346,21 @@ async def branch_exists(repo: Path, branch: str) -> bool:
     raise _command_failed(["show-ref", "--verify", f"refs/heads/{branch}"], res)
 
 
-def validate_branch_name(name: str) -> None:
+async def validate_branch_name(name: str) -> None:
     """Raise :class:`InvalidInput` unless git accepts ``name`` as a new branch name.
 
-    Asks ``git check-ref-format --branch`` itself so the rules are exactly
-    git's.  Synchronous on purpose: it is cheap and is called while
-    validating user input.
+    Asks ``git check-ref-format --branch`` itself so the rules are exactly git's (in git's threads, off
+    the event loop).
     """
     fix = "choose a name like `feature/login-form`: no spaces, `..`, `~^:?*[\\`, leading `-` or trailing `.lock`"
     # "@{" would be expanded by --branch (e.g. "@{-1}" = previous branch),
     # and control characters (NUL in particular) can't go on a command line.
     if not name or "@{" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise InvalidInput(f"{name!r} is not a valid branch name", fix)
-    try:
-        proc = subprocess.run(
-            ["git", *_BASE_OPTIONS, "check-ref-format", "--branch", name],
-            # Run outside any repository so the answer doesn't depend on ours.
-            cwd=os.path.abspath(os.sep),
-            env=_git_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=30,
-        )
-    except FileNotFoundError as exc:
-        raise GitError(
-            "the `git` program was not found",
-            "install git (2.30 or newer) and make sure it is on PATH",
-        ) from exc
-    if proc.returncode != 0:
+    # Run outside any repository so the answer doesn't depend on ours.
+    result = await run_git("check-ref-format", "--branch", name, cwd=Path(os.path.abspath(os.sep)), check=False,
+                           timeout=30)
+    if result.returncode != 0:
         raise InvalidInput(f"{name!r} is not a valid branch name", fix)
 
 
@@ -407,7 +394,7 @@ async def add_worktree(repo: Path, path: Path, branch: str, base_commit: str) ->
     :class:`InvalidInput` if ``path`` already holds something.  Missing
     parent directories are created.
     """
-    validate_branch_name(branch)
+    await validate_branch_name(branch)
     path = Path(path).expanduser()
     if await branch_exists(repo, branch):
         raise BranchExists(

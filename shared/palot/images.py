@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EngineUnavailable, ImageMissing, PalotError  # noqa: F401 - re-exported
+from .errors import EngineUnavailable, ImageBuildFailed, ImageMissing, PalotError, ToolMissing  # noqa: F401 - re-exported
 from .install import OPENCODE_VERSION, Progress, quiet, require_opencode
 from .paths import PalotPaths
 
@@ -68,15 +68,19 @@ def image_status(client: Any | None = None) -> ImageStatus:
     client = client or engine()
     want = _context_digest(image_dir())
     try:
-        labels = client.images.get(AGENT_IMAGE).labels or {}
-        present, current = True, labels.get("palot.context") == want
-    except docker.errors.ImageNotFound:
-        present = current = False
-    try:
-        client.images.get(BASE_IMAGE)
-        base = True
-    except docker.errors.ImageNotFound:
-        base = False
+        try:
+            labels = client.images.get(AGENT_IMAGE).labels or {}
+            present, current = True, labels.get("palot.context") == want
+        except docker.errors.ImageNotFound:
+            present = current = False
+        try:
+            client.images.get(BASE_IMAGE)
+            base = True
+        except docker.errors.ImageNotFound:
+            base = False
+    except docker.errors.DockerException as e:  # the engine went away, or refused: never the SDK's error
+        raise EngineUnavailable(f"the container engine did not answer about the agent image: {str(e)[:300]}",
+                                "check that Docker is running (`docker info`), then try again") from e
     return ImageStatus(AGENT_IMAGE, present, current, base)
 
 
@@ -94,9 +98,9 @@ def _base_tarball(cache: Path, progress: Progress) -> Path:
         return tarball
     mmdebstrap = shutil.which("mmdebstrap")
     if mmdebstrap is None:
-        raise PalotError("mmdebstrap is needed to build the base image without a registry",
-                         "install it (`apt-get install mmdebstrap`), or build with a registry: "
-                         "`docker build -t palot-agent images/agent`")
+        raise ToolMissing("mmdebstrap is needed to build the base image without a registry",
+                          "install it (`apt-get install mmdebstrap`), or build with a registry: "
+                          "`docker build -t palot-agent images/agent`")
     cache.mkdir(parents=True, exist_ok=True)
     progress(f"making a Debian bookworm root filesystem with mmdebstrap (about 30 s) → {tarball}")
     partial = tarball.with_suffix(".partial")
@@ -105,8 +109,8 @@ def _base_tarball(cache: Path, progress: Progress) -> Path:
                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800)
     if out.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise PalotError(f"mmdebstrap failed: {out.stderr.strip()[-600:]}",
-                         "check that Debian's package mirror is reachable, then try again")
+        raise ImageBuildFailed(f"mmdebstrap failed: {out.stderr.strip()[-600:]}",
+                               "check that Debian's package mirror is reachable, then try again")
     partial.rename(tarball)
     return tarball
 

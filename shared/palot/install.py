@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import OpenCodeNotInstalled, OpenCodeVersionMismatch, PalotError
+from .errors import OpenCodeNotInstalled, OpenCodeVersionMismatch, PalotError, ToolInstallFailed
 from .paths import PalotPaths, tools_dirs
 
 OPENCODE_VERSION = "1.18.33"
@@ -50,8 +50,19 @@ def find_opencode(paths: PalotPaths | None = None) -> Path | None:
     return next((b for b in map(_bin_in, opencode_prefixes(paths)) if b.exists()), None)
 
 
+#: Versions binaries reported, by (path, mtime, size): asked once per binary, not on every move.
+_versions: dict[tuple[str, int, int], str] = {}
+
+
 def opencode_version(binary: Path) -> str | None:
-    """The version a binary reports, or None if it does not run."""
+    """The version a binary reports, or None if it does not run (remembered until the binary changes)."""
+    try:
+        st = Path(binary).stat()
+    except OSError:
+        return None
+    key = (str(binary), st.st_mtime_ns, st.st_size)
+    if key in _versions:
+        return _versions[key]
     try:
         out = subprocess.run(
             [str(binary), "--version"], capture_output=True, text=True, timeout=30, env=_no_update_env(),
@@ -59,7 +70,10 @@ def opencode_version(binary: Path) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    version = out.stdout.strip() or None if out.returncode == 0 else None
+    if version is not None:
+        _versions[key] = version
+    return version
 
 
 def require_opencode(paths: PalotPaths | None = None, binary: Path | None = None) -> Path:
@@ -144,7 +158,7 @@ def install_ripgrep(progress: Progress = quiet) -> Path:
         detail = "pip did not finish within 10 minutes"
     found = find_ripgrep()
     if detail or found is None:
-        raise PalotError(
+        raise ToolInstallFailed(
             f"could not install ripgrep: {detail}",
             "install it with your package manager (e.g. `apt-get install ripgrep`)",
         )

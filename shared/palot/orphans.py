@@ -196,7 +196,7 @@ class Sweeper:
             empty = not any(path.iterdir())
 
             async def rm() -> None:
-                shutil.rmtree(path)
+                await asyncio.to_thread(shutil.rmtree, path)
 
             return Found(api.Orphan(
                 kind="worktree", name=str(path), size=size, why="a directory in Palot's worktrees that no agent owns "
@@ -217,7 +217,7 @@ class Sweeper:
 
         async def rm() -> None:
             await git.remove_worktree(repo, path, force=True)
-            shutil.rmtree(path, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 
         return Found(api.Orphan(
             kind="worktree", name=str(path), project=str(repo), size=size,
@@ -256,7 +256,7 @@ class Sweeper:
                         f"git -C {clone} push {where} HEAD:refs/heads/{KEEP_PREFIX}{path.name}")
 
         async def rm() -> None:
-            shutil.rmtree(path)
+            await asyncio.to_thread(shutil.rmtree, path)
 
         state = f"its environment is {env.state}" if env else "no environment record names it"
         return Found(api.Orphan(
@@ -329,7 +329,7 @@ class Sweeper:
         for path in sorted(p for p in base.iterdir() if p.name in known and p.name not in live):
 
             async def rm(p: Path = path) -> None:
-                shutil.rmtree(p)
+                await asyncio.to_thread(shutil.rmtree, p)
 
             found.append(Found(api.Orphan(
                 kind="relay_socket", name=str(path), size=await _size(path),
@@ -373,7 +373,7 @@ class Sweeper:
         for path in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "locks" and p.name not in running):
 
             async def rm(p: Path = path) -> None:
-                shutil.rmtree(p)
+                await asyncio.to_thread(shutil.rmtree, p)
 
             found.append(Found(api.Orphan(
                 kind="move", name=str(path), size=await _size(path),

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -156,14 +156,14 @@ class ServerManager:
         self.paths.ensure()
         deadline = time.monotonic() + self.busy_timeout
         while True:
-            with self._lock():
+            async with self._lock():
                 state = self._read_state()
                 if state is not None and await self._healthy(state):
                     self._attach(state)
                     break
                 if state is None or not self._owns_live_process(state):
                     if state is not None:
-                        self._kill_stale(state)  # only the scripted model can be left of a dead server
+                        await self._kill_stale(state)  # only the scripted model can be left of a dead server
                     state = await self._spawn(port=self.port or free_port(), password=secrets.token_urlsafe(24))
                     break
             # Alive but silent: wait outside the lock, so the server's other clients are not held up.
@@ -222,15 +222,15 @@ class ServerManager:
     async def stop(self) -> None:
         """Stop the shared server (whoever started it) and the scripted model, and forget them."""
         await self.close()
-        with self._lock():
+        async with self._lock():
             state = self._read_state() or self.state
             if state is not None:
-                self._kill_stale(state)
+                await self._kill_stale(state)
             self._state_file.unlink(missing_ok=True)
         for proc in (self._proc, self._scripted_proc):
             if proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=5)
+                    await asyncio.to_thread(proc.wait, timeout=5)
         self.state = None
 
     async def __aenter__(self) -> "ServerManager":
@@ -254,12 +254,18 @@ class ServerManager:
     def _state_file(self) -> Path:
         return self.paths.server_dir / "server.json"
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        # Held only while deciding to start/attach/restart, never for the server's life.
+    @contextlib.asynccontextmanager
+    async def _lock(self) -> AsyncIterator[None]:
+        # Held only while deciding to start/attach/restart, never for the server's life. Another process
+        # may hold it while its OpenCode starts (up to a minute): polled, so this loop keeps serving.
         self.paths.server_dir.mkdir(parents=True, exist_ok=True)
         with open(self.paths.server_dir / "lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.05)
             try:
                 yield
             finally:
@@ -285,10 +291,10 @@ class ServerManager:
             json.dump(asdict(state), fh)
         os.replace(tmp, self._state_file)
 
-    def _kill_stale(self, state: ServerState) -> None:
+    async def _kill_stale(self, state: ServerState) -> None:
         for pid, marker in ((state.pid, "serve"), (state.scripted_pid, "palot.scripted")):
             if pid is not None and pid_alive(pid, must_contain=marker):
-                terminate(pid)
+                await _end(pid)
 
     def _server_env(self, password: str, scripted_port: int | None) -> dict[str, str]:
         env = dict(os.environ)
@@ -386,7 +392,7 @@ class ServerManager:
             await self._until_healthy(state, log_path)
         except BaseException:  # failed, or cancelled (the service stops mid-restart): leave nothing running
             for pid in reversed(started):
-                terminate(pid)
+                await _end(pid)
             raise
         self._write_state(state)
         log.info("started OpenCode %s on %s (pid %s)", OPENCODE_VERSION, state.url, state.pid)
@@ -477,7 +483,7 @@ class ServerManager:
         """Restart the dead server on the same port and password (or adopt another process's restart)."""
         old = self.state
         assert old is not None
-        with self._lock():
+        async with self._lock():
             current = self._read_state()
             if current is not None and current.pid != old.pid and self._owns_live_process(current):
                 self._adopt(current)  # another Palot process got there first (busy or not, it is the server)
@@ -501,8 +507,15 @@ def _to_stderr(message: str) -> None:
     print(f"palot: {message}", file=sys.stderr, flush=True)
 
 
+async def _end(pid: int) -> None:
+    """:func:`terminate` off the event loop: it finishes (the process ends) even when the awaiting task is
+    cancelled."""
+    await asyncio.to_thread(terminate, pid)
+
+
 def terminate(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM a process (its whole group when it leads one, e.g. the agent's bash children), then SIGKILL."""
+    """SIGTERM a process (its whole group when it leads one, e.g. the agent's bash children), then SIGKILL.
+    Blocking (up to ``timeout``): async code awaits :func:`_end`."""
     if not pid_alive(pid):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):

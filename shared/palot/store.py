@@ -1,7 +1,8 @@
 """Durable Palot state in one SQLite file.
 
-Holds projects, agent environments, agents, an audit log of lifecycle events
-and user preferences. Design notes:
+Holds projects, agent environments, agents, moves, templates and an audit log
+of lifecycle events (schema 1's ``preferences`` table is kept, unused, so no
+schema step is needed to drop it). Design notes:
 
 * Stdlib ``sqlite3`` in WAL mode so several Palot processes (CLI, daemon, UI
   bridge) can share the file: readers never block the writer.
@@ -573,14 +574,6 @@ class Store:
             ).fetchone()
         return _project(row) if row else None
 
-    def find_project(self, path: str) -> ProjectRecord | None:
-        """The project recorded for exactly this path, or None."""
-        with self._db() as conn:
-            row = conn.execute(
-                "SELECT id, path, name, created_at FROM projects WHERE path = ?", (path,)
-            ).fetchone()
-        return _project(row) if row else None
-
     def list_projects(self) -> list[ProjectRecord]:
         """All projects, by name."""
         with self._db() as conn:
@@ -1022,24 +1015,6 @@ class Store:
         with self._db(write=True) as conn:
             cursor = conn.execute("DELETE FROM templates WHERE project_path = ? AND name = ?", (project_path, name))
         return cursor.rowcount == 1
-
-    # -- preferences ----------------------------------------------------------
-
-    def get_preference(self, key: str, default: Any = None) -> Any:
-        """The stored value for ``key``, or ``default``."""
-        with self._db() as conn:
-            row = conn.execute("SELECT value FROM preferences WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
-
-    def set_preference(self, key: str, value: Any) -> None:
-        """Store a JSON-serialisable value under ``key``."""
-        text = _to_json(value, f"preference {key!r}")
-        with self._db(write=True) as conn:
-            conn.execute(
-                "INSERT INTO preferences (key, value) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, text),
-            )
 
 
 # --- helpers used by Store -------------------------------------------------

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from benchlib import ratio, summary_ms
 
-from palot.cloud.localdev import LocalWorker
-from palot.cloud.rehearsal import build_rehearsal_image
+from localdev import LocalWorker
+from rehearsal import build_rehearsal_image
 
 EVENTS = 200
 GOAL = "report (no goal set): proxy overhead per event"

@@ -20,17 +20,19 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import git, ports
 from ..backends import EnvironmentSpec, RuntimeBackend
 from ..errors import (
+    AbortTimedOut,
     AgentNotFound,
     BranchExists,
     InvalidInput,
     InvalidState,
     OpenCodeHTTPError,
     PalotError,
+    PullRequestFailed,
     ReadOnlyAgent,
     UnmergedWork,
 )
@@ -40,7 +42,7 @@ from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, Messa
 from ..opencode.failures import error_sentence
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import build_activity, last_outcome, simplify_messages
-from ..api import permission_summary
+from ..api import MigrationResult, permission_summary
 from .models import (
     PERMISSION_MODES,
     ActivityItem,
@@ -181,6 +183,13 @@ def _follow(live: LiveState, event: GlobalEvent) -> bool:
     return True
 
 
+class Mover(Protocol):
+    """What moves agents (:class:`palot.migration.MigrationEngine`), wired in by :class:`palot.Palot`."""
+
+    async def move(self, agent_ref: str, target: str, *, options: dict[str, Any] | None = None,
+                   resume: bool | None = None, progress: Progress = quiet) -> MigrationResult: ...
+
+
 class AgentService:
     """Every agent action, for every front end."""
 
@@ -208,7 +217,7 @@ class AgentService:
         # servers are event sources of their own) or a worktree's directory (the shared server's events).
         self._file_owners: dict[str, tuple[str, str]] = {}
         self._file_owner_misses: dict[str, float] = {}  # places that belonged to no agent, when last looked
-        self.mover: Any = None  # the migration engine, set by Palot
+        self.mover: Mover | None = None  # the migration engine, set by Palot
         self._reserved: set[tuple[str, str]] = set()  # (repository, branch) chosen by spawns in progress
         # Dev-server ports: where ranges start and how many each agent gets (settings.toml [ports]), the
         # ranges of spawns in progress, and the file the shared server's plugin reads (set by Palot).
@@ -759,7 +768,7 @@ class AgentService:
         agent = self._view_by_id(agent_id)
         if agent.session_id and agent.status != AgentStatus.ARCHIVED and agent.environment.unavailable is None:
             try:
-                _, env = self._managed(agent_id, "read")
+                _, env = self.managed(agent_id, "read")
                 session = await self.backends[env.type].client_for(env).get_session(agent.session_id, env.directory)
                 live = self._live_of(agent_id)
                 live.tokens, live.cost = session.tokens.total, session.cost
@@ -817,7 +826,7 @@ class AgentService:
             await self.check_model(model, self._client(), root)
         title = (title or "").strip() or _title_from(prompt)
         if branch:
-            git.validate_branch_name(branch)
+            await git.validate_branch_name(branch)
             if (str(root), branch) in self._reserved or await git.branch_exists(root, branch):
                 raise BranchExists(f"branch '{branch}' already exists in {root}",
                                    "choose another branch name, or omit it and Palot picks a free one")
@@ -905,7 +914,8 @@ class AgentService:
 
     # --- steering -----------------------------------------------------------
 
-    def _managed(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
+    def managed(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
+        """The agent's record and environment, for ``action``; refused for sessions Palot did not start."""
         agent_id = self.resolve(agent_ref)
         if agent_id in self._external:
             raise ReadOnlyAgent(
@@ -919,7 +929,7 @@ class AgentService:
         return rec, env
 
     def _active(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]:
-        rec, env = self._managed(agent_ref, action)
+        rec, env = self.managed(agent_ref, action)
         if rec.archived_at is not None or env.state != "active":
             raise InvalidState(
                 f"agent {rec.id} is archived, so Palot cannot {action} it",
@@ -1173,7 +1183,7 @@ class AgentService:
     async def apply(self, agent_ref: str, *, path: str | None = None) -> list[str]:
         """Apply the agent's changes (or only ``path``'s) to the user's checkout, uncommitted; refuses on a
         conflict or a dirty checkout, changing nothing."""
-        rec, env = self._managed(agent_ref, "apply")
+        rec, env = self.managed(agent_ref, "apply")
         d = await self._git_diff(env, path=path)
         if d.is_empty:
             what = f"changes to {path}" if path else "changes"
@@ -1191,7 +1201,7 @@ class AgentService:
     async def archive(self, agent_ref: str, *, reason: str | None = None) -> Agent:
         """Stop the agent and remove its environment; every change stays on its branch. ``reason``: why Palot
         archived it by itself (a policy), kept in the audit log."""
-        rec, env = self._managed(agent_ref, "archive")
+        rec, env = self.managed(agent_ref, "archive")
         if rec.archived_at is not None:
             return self._view_by_id(rec.id)
         self._not_moving(rec, "archive")
@@ -1213,7 +1223,7 @@ class AgentService:
 
         A failed, paused, completed or archived agent can be retried; one still at work or waiting is refused.
         """
-        rec, env = self._managed(agent_ref, "retry")
+        rec, env = self.managed(agent_ref, "retry")
         status = self._view_by_id(rec.id).status
         if status.active or status == AgentStatus.WAITING:
             doing = "waiting for you" if status == AgentStatus.WAITING else status.value
@@ -1253,7 +1263,7 @@ class AgentService:
 
     async def destroy(self, agent_ref: str, *, force: bool = False) -> None:
         """Remove the agent, its environment, session and branch; refuses to drop unapplied work unless forced."""
-        rec, env = self._managed(agent_ref, "destroy")
+        rec, env = self.managed(agent_ref, "destroy")
         self._not_moving(rec, "destroy")
         if not force:
             await self._check_no_unmerged_work(rec, env)
@@ -1275,7 +1285,7 @@ class AgentService:
 
     async def unmerged_work(self, agent_ref: str) -> str | None:
         """What destroying the agent would lose (its changes neither applied nor merged), or None."""
-        rec, env = self._managed(agent_ref, "destroy")
+        rec, env = self.managed(agent_ref, "destroy")
         try:
             await self._check_no_unmerged_work(rec, env)
         except UnmergedWork as e:
@@ -1322,7 +1332,7 @@ class AgentService:
 
         Without ``gh`` the branch is still pushed and the result says exactly what is missing.
         """
-        rec, env = self._managed(agent_ref, "create a PR for")
+        rec, env = self.managed(agent_ref, "create a PR for")
         project = self.store.get_project(rec.project_id)
         assert project is not None and env.branch
         repo = Path(project.path)
@@ -1354,11 +1364,11 @@ class AgentService:
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
-            raise PalotError(f"pushed {env.branch}, but `gh pr create` did not finish within {GH_TIMEOUT:.0f} s",
-                             "run `gh auth status` to check your login and network, then try again") from None
+            raise PullRequestFailed(f"pushed {env.branch}, but `gh pr create` did not finish within {GH_TIMEOUT:.0f} s",
+                                    "run `gh auth status` to check your login and network, then try again") from None
         if proc.returncode != 0:
-            raise PalotError(f"pushed {env.branch}, but `gh pr create` failed: {err.decode(errors='replace')[-500:]}",
-                             "run `gh auth status` to check your login, then try again")
+            raise PullRequestFailed(f"pushed {env.branch}, but `gh pr create` failed: {err.decode(errors='replace')[-500:]}",
+                                    "run `gh auth status` to check your login, then try again")
         pr_url = out.decode().strip().splitlines()[-1] if out.strip() else None
         self.store.audit("pr_created", agent_id=rec.id, project_id=rec.project_id, url=pr_url)
         return PullRequest(agent_id=rec.id, branch=env.branch, remote=remote, remote_url=url, pushed=True,
@@ -1371,7 +1381,7 @@ class AgentService:
         """
         agent_id = self.resolve(agent_ref)
         if agent_id in self._external:
-            self._managed(agent_id, "inspect the environment of")  # read-only agents have no environment
+            self.managed(agent_id, "inspect the environment of")  # read-only agents have no environment
         rec = self.store.get_agent(agent_id)
         env = self.store.get_environment(rec.environment_id) if rec.environment_id else None
         if env is None:
@@ -1403,7 +1413,7 @@ class AgentService:
     # --- moving (the migration engine drives these) -------------------------
 
     async def move(self, agent_ref: str, target: str, *, options: dict[str, Any] | None = None,
-                   resume: bool | None = None, progress: Progress = quiet) -> Any:
+                   resume: bool | None = None, progress: Progress = quiet) -> MigrationResult:
         """Move the agent to a new environment of type ``target`` (see :class:`palot.migration.MigrationEngine`)."""
         if self.mover is None:
             raise InvalidState("moving agents needs the full Palot core", "use palot.Palot")
@@ -1428,8 +1438,8 @@ class AgentService:
             deadline = time.monotonic() + 20
             while rec.session_id in await client.session_statuses(env.directory):
                 if time.monotonic() > deadline:
-                    raise PalotError(f"agent {agent_id} did not stop its turn within 20 s",
-                                     "abort it (`palot agents abort`), then move it again")
+                    raise AbortTimedOut(f"agent {agent_id} did not stop its turn within 20 s",
+                                         "abort it (`palot agents abort`), then move it again")
                 await asyncio.sleep(0.1)
             live.busy = live.prompt_pending = False
             live.permissions.clear()

@@ -28,7 +28,7 @@ from .. import git, procscan
 from ..cloud import config as cloud_config
 from ..cloud.costs import usage
 from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, WorkerClient
-from ..errors import InvalidInput, PalotError
+from ..errors import EnvironmentNotReady, InvalidInput, PalotError
 from ..events import EventHub
 from ..opencode import EventStream, OpenCodeClient
 from ..paths import PalotPaths
@@ -120,8 +120,8 @@ class CloudBackend:
             except PalotError as exc:  # 5xx while the container boots
                 last = exc.message
             if time.monotonic() > deadline:
-                raise PalotError(f"cloud environment {env_id} did not become ready in {timeout:.0f} s ({last})",
-                                 "check the Worker's log (`wrangler tail`) and the container's instance type")
+                raise EnvironmentNotReady(f"cloud environment {env_id} did not become ready in {timeout:.0f} s ({last})",
+                                          "check the Worker's log (`wrangler tail`) and the container's instance type")
             await asyncio.sleep(0.5)
 
     # --- provisioning -------------------------------------------------------------
@@ -166,7 +166,7 @@ class CloudBackend:
             if created:
                 with contextlib.suppress(Exception):
                     await worker.destroy(env_id)
-            shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, ignore_errors=True)
             raise
         self._attach(record)
         return record
@@ -238,7 +238,7 @@ class CloudBackend:
             await client.aclose()
         with contextlib.suppress(CloudEnvironmentGone):
             await self.worker().destroy(env_id)
-        shutil.rmtree(self.paths.environments / env_id, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, ignore_errors=True)
 
     async def status(self, env: EnvironmentRecord) -> str:
         if env.state != "active":

@@ -27,14 +27,26 @@ import shlex
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import git, procscan
-from ..errors import EnvironmentGone, InvalidInput, InvalidState, PalotError
+from ..errors import (
+    EngineError,
+    EngineUnavailable,
+    EnvironmentCommandFailed,
+    EnvironmentGone,
+    EnvironmentNotReady,
+    InvalidInput,
+    InvalidState,
+    PalotError,
+    PortInUse,
+    SetupScriptFailed,
+)
 from ..events import EventHub
-from ..images import AGENT_IMAGE, EngineUnavailable, engine, require_image
+from ..images import AGENT_IMAGE, engine, require_image
 from ..opencode import EventStream, OpenCodeClient
 from ..paths import PalotPaths, write_private
 from ..servers import ServerManager, free_port
@@ -43,6 +55,7 @@ from .base import SETUP_TIMEOUT, EnvironmentSpec, ProcessInfo, clone_project
 from .pool import Key, Slot, WarmPool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AGENT_UID = 1000  # the image's non-root user
 SCRIPTED_PORT = 4097  # the scripted model's port on the container's own loopback
@@ -147,6 +160,17 @@ class ContainerBackend:
                 self.pool.forget()  # an engine that went away took the warm containers with it
                 self._engine = await asyncio.to_thread(engine)
         return self._engine
+
+    @staticmethod
+    async def _engine_call(call: Callable[[], T], what: str) -> T:
+        """``call`` (a docker SDK call) in a thread; the SDK's exceptions become :class:`EngineError`."""
+        import docker.errors
+
+        try:
+            return await asyncio.to_thread(call)
+        except docker.errors.DockerException as e:
+            raise EngineError(f"the container engine failed {what}: {str(e)[:300]}",
+                              "check that Docker is running (`docker info`), then try again") from e
 
     # --- provisioning -------------------------------------------------------
 
@@ -346,7 +370,11 @@ class ContainerBackend:
         labels = {"palot.environment": env_id, "palot.home": str(self.paths.home),
                   **({"palot.project": project} if project else {"palot.warm": "1"})}
         # Labelled, so `palot gc` can tell Palot's volumes from everyone else's.
-        client.volumes.create(name=home_volume, labels=labels)
+        try:
+            client.volumes.create(name=home_volume, labels=labels)
+        except docker.errors.DockerException as e:
+            raise EngineError(f"the container engine could not create the volume {home_volume}: {str(e)[:300]}",
+                              "check `docker info` and the engine's log") from e
         kwargs: dict[str, Any] = dict(
             detach=True, name=f"palot-{env_id}", init=True, environment=env, ports=ports,
             volumes=self._volumes(workspace, rundir, home_volume),
@@ -358,13 +386,13 @@ class ContainerBackend:
             kwargs["network_mode"] = "none"
         try:
             return client.containers.run(AGENT_IMAGE, **kwargs)
-        except docker.errors.APIError as e:
+        except docker.errors.DockerException as e:
             text = str(e)
             if "port is already allocated" in text or "address already in use" in text:
-                raise PalotError(f"a port for the environment is already in use: {text[:300]}",
-                                 "free the port, or choose other --port values") from e
-            raise PalotError(f"the container engine refused to start the environment: {text[:500]}",
-                             "check `docker info` and the engine's log") from e
+                raise PortInUse(f"a port for the environment is already in use: {text[:300]}",
+                                "free the port, or choose other --port values") from e
+            raise EngineError(f"the container engine refused to start the environment: {text[:500]}",
+                              "check `docker info` and the engine's log") from e
 
     async def _wait_ready(self, record: EnvironmentRecord, container: Any, timeout: float = 90.0) -> None:
         client = self.client_for(record)
@@ -375,11 +403,12 @@ class ContainerBackend:
                 return
             except PalotError:
                 pass
-            await asyncio.to_thread(container.reload)
+            await self._engine_call(container.reload, f"about {container.name}")
             if container.status in ("exited", "dead") or time.monotonic() > deadline:
-                logs = (await asyncio.to_thread(container.logs, tail=30)).decode(errors="replace")
-                raise PalotError(f"the environment's OpenCode server did not start ({container.status}): {logs}",
-                                 "check the agent image (`palot images status`) and the engine's resources")
+                logs = (await self._engine_call(lambda: container.logs(tail=30), f"about {container.name}")
+                        ).decode(errors="replace")
+                raise EnvironmentNotReady(f"the environment's OpenCode server did not start ({container.status}): {logs}",
+                                          "check the agent image (`palot images status`) and the engine's resources")
             await asyncio.sleep(0.2)
 
     async def _container(self, env: EnvironmentRecord) -> Any:
@@ -409,28 +438,28 @@ class ContainerBackend:
             return await asyncio.to_thread(container.exec_run, cmd, workdir=kwargs.pop("workdir", "/workspace"),
                                            user="agent", **kwargs)
         except docker.errors.DockerException as e:
-            raise PalotError(f"the container of environment {env.id} could not run a command: {str(e)[:300]}",
-                             "check the environment with `palot agents env`; if it stopped, archive the agent") from e
+            raise EngineError(f"the container of environment {env.id} could not run a command: {str(e)[:300]}",
+                              "check the environment with `palot agents env`; if it stopped, archive the agent") from e
 
     async def _exec(self, env: EnvironmentRecord, cmd: list[str], what: str) -> bytes:
         result = await self._exec_run(env, cmd, demux=True)
         out, err = result.output or (None, None)
         if result.exit_code != 0:
             text = (err or out or b"").decode(errors="replace").strip()[-600:]
-            raise PalotError(f"{what} failed in the container (exit {result.exit_code}): {text}",
-                             "check the environment with `palot agents env`, and the container's log")
+            raise EnvironmentCommandFailed(f"{what} failed in the container (exit {result.exit_code}): {text}",
+                                           "check the environment with `palot agents env`, and the container's log")
         return out or b""
 
     async def _setup(self, env: EnvironmentRecord, script: str) -> None:
         # coreutils' timeout inside: a hung script must not hold the spawn (or a move) forever.
         result = await self._exec_run(env, ["timeout", f"{SETUP_TIMEOUT:.0f}", "bash", "-c", script], demux=False)
         if result.exit_code == 124:
-            raise PalotError(f"the setup script ran longer than {SETUP_TIMEOUT:.0f} s and was stopped",
-                             "make it faster, or run the slow part from the agent's prompt")
+            raise SetupScriptFailed(f"the setup script ran longer than {SETUP_TIMEOUT:.0f} s and was stopped",
+                                    "make it faster, or run the slow part from the agent's prompt")
         if result.exit_code != 0:
             output = (result.output or b"").decode(errors="replace").strip()[-800:]
-            raise PalotError(f"the setup script failed with exit code {result.exit_code}: {output}",
-                             "fix the script (it runs with bash in /workspace inside the container)")
+            raise SetupScriptFailed(f"the setup script failed with exit code {result.exit_code}: {output}",
+                                    "fix the script (it runs with bash in /workspace inside the container)")
 
     # --- reaching the server inside -----------------------------------------
 
@@ -521,9 +550,14 @@ class ContainerBackend:
             await client.aclose()
         self._oom_seen.pop(env_id, None)
         try:
-            with contextlib.suppress(PalotError):
-                await asyncio.to_thread(self._remove_container, await self._docker(), f"palot-{env_id}")
-        finally:
+            try:
+                engine_client = await self._docker()
+            except PalotError:  # no engine to ask: nothing of it can be removed now
+                engine_client = None
+            if engine_client is not None:
+                await self._engine_call(lambda: self._remove_container(engine_client, f"palot-{env_id}"),
+                                        f"removing palot-{env_id}")
+        finally:  # the files go even when the engine fails (gc finds a container left behind)
             await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, True)
             await asyncio.to_thread(shutil.rmtree, run_dir(env_id), True)
 

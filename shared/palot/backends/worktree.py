@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import git, procscan
-from ..errors import BranchExists, InvalidInput, PalotError
+from ..errors import BranchExists, InvalidInput, OpenCodeCommandFailed, PalotError, SetupScriptFailed
 from ..opencode import OpenCodeClient
 from ..ports import PortRange
 from ..store import EnvironmentRecord
@@ -163,7 +163,7 @@ class WorktreeBackend:
 
     def _opencode_cli(self) -> tuple[Path, dict[str, str]]:
         if self._opencode is None:
-            raise PalotError("this Palot cannot run the OpenCode command line", "start Palot with its server")
+            raise OpenCodeCommandFailed("this Palot cannot run the OpenCode command line", "start Palot with its server")
         return self._opencode()
 
     async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
@@ -195,9 +195,10 @@ class WorktreeBackend:
         self._logs.mkdir(parents=True, exist_ok=True)
         log_path = self._logs / f"{env.id}.log"
         with open(log_path, "ab") as out:
-            subprocess.Popen(["bash", "-c", process.command], cwd=Path(env.directory) / process.cwd,
-                             env={**os.environ, **_agent_env(env.data)},
-                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            await asyncio.to_thread(
+                subprocess.Popen, ["bash", "-c", process.command], cwd=Path(env.directory) / process.cwd,
+                env={**os.environ, **_agent_env(env.data)},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     async def stop_processes(self, env: EnvironmentRecord, processes: list[ProcessInfo]) -> None:
         commands = {p.command for p in processes}
@@ -212,7 +213,7 @@ class WorktreeBackend:
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         # The branch stays: it holds the agent's work, and may have existed before the move.
         await git.remove_worktree(spec.project_path, self.worktree_path(spec), force=True)
-        shutil.rmtree(self.worktree_path(spec), ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.worktree_path(spec), ignore_errors=True)
 
 
 async def _checked_out_branches(repo: Path) -> set[str]:
@@ -229,11 +230,11 @@ async def _run_opencode(args: list[str], cwd: Path, env: dict[str, str], timeout
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except asyncio.TimeoutError:
         proc.kill()
-        raise PalotError(f"`opencode {args[1]}` took longer than {timeout:.0f} s", "see the OpenCode server's log")
+        raise OpenCodeCommandFailed(f"`opencode {args[1]}` took longer than {timeout:.0f} s", "see the OpenCode server's log")
     if proc.returncode != 0:
-        raise PalotError(f"`opencode {args[1]}` failed (exit {proc.returncode}): "
-                         f"{err.decode(errors='replace').strip()[-600:]}",
-                         "check that the session exists (`palot agents show`) and see the OpenCode log")
+        raise OpenCodeCommandFailed(f"`opencode {args[1]}` failed (exit {proc.returncode}): "
+                                    f"{err.decode(errors='replace').strip()[-600:]}",
+                                    "check that the session exists (`palot agents show`) and see the OpenCode log")
     return out or b""
 
 
@@ -272,10 +273,10 @@ async def run_setup(script: str, cwd: Path, project_path: Path, extra: dict[str,
         out, _ = await asyncio.wait_for(proc.communicate(), SETUP_TIMEOUT)
     except asyncio.TimeoutError:
         proc.kill()
-        raise PalotError(f"the setup script ran longer than {SETUP_TIMEOUT:.0f} s and was stopped",
-                         "make it faster, or run the slow part from the agent's prompt")
+        raise SetupScriptFailed(f"the setup script ran longer than {SETUP_TIMEOUT:.0f} s and was stopped",
+                                "make it faster, or run the slow part from the agent's prompt")
     text = out.decode(errors="replace")
     if proc.returncode != 0:
-        raise PalotError(f"the setup script failed with exit code {proc.returncode}: {text.strip()[-800:]}",
-                         "fix the script (it runs with bash in the new worktree, $PALOT_PROJECT is your checkout)")
+        raise SetupScriptFailed(f"the setup script failed with exit code {proc.returncode}: {text.strip()[-800:]}",
+                                "fix the script (it runs with bash in the new worktree, $PALOT_PROJECT is your checkout)")
     return text

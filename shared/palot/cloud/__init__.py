@@ -3,6 +3,7 @@
 - :mod:`.config` — the Worker's URL and bearer token (the token encrypted at rest);
 - :mod:`.worker` — the Worker's provisioning API and the environment daemon behind its proxy;
 - :mod:`.costs` — instance types and what running them costs;
-- :mod:`.deploy` — ``palot cloud deploy`` with the user's own wrangler login;
-- :mod:`.localdev` — the Worker run locally by ``wrangler dev`` against a local Docker engine.
+- :mod:`.deploy` — ``palot cloud deploy`` with the user's own wrangler login.
+
+The tests run the same Worker locally under ``wrangler dev`` (``tests/localdev.py``, ``tests/rehearsal.py``).
 """

@@ -80,15 +80,37 @@ def load(paths: PalotPaths) -> CloudConfig:
     from cryptography.fernet import InvalidToken
 
     try:
+        stamp = _stamp(path, _key_file(paths))
+        cached = _loaded.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         data = json.loads(path.read_text())
         token = _fernet(paths, create=False).decrypt(data["token_encrypted"].encode()).decode()
-        return CloudConfig(str(data["url"]), token)
+        config = CloudConfig(str(data["url"]), token)
+        _loaded[path] = (stamp, config)
+        return config
     except InvalidToken:
         raise CloudNotConfigured("the saved cloud token cannot be decrypted (its key changed)",
                                  "run `palot cloud connect URL` again with the Worker's token") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CloudNotConfigured(f"the saved cloud settings in {path} cannot be read ({type(e).__name__})",
                                  "run `palot cloud connect URL` again with the Worker's token") from None
+
+
+#: The decrypted config per file, with the stamp of the files it was read from: decrypted again only when
+#: ``cloud.json`` or its key changes (``save`` and ``forget`` change them, so does another process).
+_loaded: dict[Path, tuple[tuple[int, ...], CloudConfig]] = {}
+
+
+def _stamp(*files: Path) -> tuple[int, ...]:
+    stamp: list[int] = []
+    for f in files:
+        try:
+            st = f.stat()
+            stamp += [st.st_ino, st.st_mtime_ns, st.st_size]
+        except FileNotFoundError:  # a missing key is said by the decryption that follows
+            stamp += [-1, -1, -1]
+    return tuple(stamp)
 
 
 def forget(paths: PalotPaths) -> None:

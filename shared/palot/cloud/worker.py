@@ -12,7 +12,14 @@ from typing import Any
 
 import httpx
 
-from ..errors import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, PalotError  # noqa: F401 - re-exported
+from ..errors import (  # noqa: F401 - re-exported
+    CloudAuthFailed,
+    CloudEnvironmentGone,
+    CloudUnreachable,
+    CloudWorkerError,
+    EnvironmentCommandFailed,
+    PalotError,
+)
 from .config import CloudConfig
 
 
@@ -71,8 +78,8 @@ class WorkerClient:
                 error, fix = body.get("error") or response.text, body.get("fix")
             except ValueError:
                 error, fix = response.text[:300], None
-            raise PalotError(f"the Worker answered {response.status_code} to {method} {path}: {error}",
-                             fix or "see the Worker's log (`wrangler tail`)")
+            raise CloudWorkerError(f"the Worker answered {response.status_code} to {method} {path}: {error}",
+                                   fix or "see the Worker's log (`wrangler tail`)")
         return response
 
     # --- provisioning --------------------------------------------------------
@@ -88,12 +95,6 @@ class WorkerClient:
 
     async def status(self, env_id: str) -> dict[str, Any]:
         return (await self._request("GET", f"/envs/{env_id}", env_id=env_id)).json()
-
-    async def start(self, env_id: str) -> dict[str, Any]:
-        return (await self._request("POST", f"/envs/{env_id}/start", env_id=env_id, timeout=180)).json()
-
-    async def stop(self, env_id: str) -> dict[str, Any]:
-        return (await self._request("POST", f"/envs/{env_id}/stop", env_id=env_id)).json()
 
     async def destroy(self, env_id: str) -> dict[str, Any]:
         return (await self._request("DELETE", f"/envs/{env_id}", env_id=env_id)).json()
@@ -114,9 +115,9 @@ class WorkerClient:
         """:meth:`exec`, raising with the output when the command fails."""
         result = await self.exec(env_id, argv, **kwargs)
         if result.code != 0:
-            raise PalotError(f"{what} failed in cloud environment {env_id} (exit {result.code}): "
-                             f"{(result.stderr or result.stdout).strip()[-1500:]}",
-                             "see the output above; the environment is unchanged by Palot past this point")
+            raise EnvironmentCommandFailed(f"{what} failed in cloud environment {env_id} (exit {result.code}): "
+                                           f"{(result.stderr or result.stdout).strip()[-1500:]}",
+                                           "see the output above; the environment is unchanged by Palot past this point")
         return result.stdout
 
     async def put_file(self, env_id: str, path: str, data: bytes) -> None:

@@ -2,7 +2,8 @@
 
 pause → checkpoint → export → provision → import_code → import_session → setup → resume → cleanup
 
-Every step is journaled in the store before and after it runs. ``resume``
+The steps are one table (``_TABLE``: name, work, undo) run by a journaled loop; the decisions along the
+way (ports, resume, statuses, what a restart does) are the pure functions of :mod:`.plan`. Every step is journaled in the store before and after it runs. ``resume``
 starts by switching the agent to the target in one transaction (the commit
 point). A crash before that point is rolled back on the next start (the
 target is discarded, the agent is where it was); a crash after it is
@@ -21,24 +22,33 @@ import asyncio
 import dataclasses
 import contextlib
 import fcntl
+import functools
 import json
 import logging
-import os
 import secrets
 import shutil
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from pydantic import ValidationError
 
 from .. import git
 from ..backends import EnvironmentSpec, RuntimeBackend
-from ..errors import InvalidInput, InvalidState, MigrationFailed, PalotError
+from ..errors import (
+    InvalidInput,
+    InvalidState,
+    MigrationFailed,
+    MigrationUnfinished,
+    PalotError,
+    SessionTransferFailed,
+)
 from ..install import Progress, quiet
 from ..paths import PalotPaths, write_private
 from ..ports import PortRange
-from ..store import EnvironmentRecord, MigrationRecord, ProjectRecord, Store
+from ..store import AgentRecord, EnvironmentRecord, MigrationRecord, ProjectRecord, Store
 from .manifest import (
     STEPS,
     EnvironmentRef,
@@ -49,28 +59,27 @@ from .manifest import (
     ProcessRecord,
     SessionState,
 )
-
-if TYPE_CHECKING:
-    from ..agents import AgentService
+from .plan import UNDOABLE, decide_recovery, plan_move, progress_line, steps_left, target_options
 
 log = logging.getLogger(__name__)
-
-#: Test-only hook: kill this process right after the named step did its work, before it is journaled done.
-CRASH_ENV = "PALOT_TEST_CRASH_AFTER"
-_LABELS = {
-    "pause": "pausing the agent", "checkpoint": "bundling the code (commits, uncommitted and untracked files)",
-    "export": "exporting the conversation and the running processes", "provision": "creating the {target}",
-    "import_code": "importing the code", "import_session": "importing the conversation",
-    "setup": "running the setup script and restarting processes", "resume": "switching the agent over",
-    "cleanup": "removing the old {source}",
-}
 T = TypeVar("T")
+
+
+class MovingAgents(Protocol):
+    """What the engine needs from the agents (:class:`palot.agents.AgentService` is one)."""
+
+    def managed(self, agent_ref: str, action: str) -> tuple[AgentRecord, EnvironmentRecord]: ...
+    def resolve(self, agent_ref: str) -> str: ...
+    def set_migrating(self, agent_id: str, on: bool) -> None: ...
+    async def pause_for_move(self, agent_id: str) -> bool: ...
+    async def moved(self, agent_id: str, status: str, *, note: str | None = None) -> None: ...
+    def moved_back(self, agent_id: str, status: str) -> None: ...
 
 
 class MigrationEngine:
     """Moves agents between environment tiers; see the module docstring for the protocol."""
 
-    def __init__(self, paths: PalotPaths, store: Store, agents: AgentService,
+    def __init__(self, paths: PalotPaths, store: Store, agents: MovingAgents,
                  backends: dict[str, RuntimeBackend]) -> None:
         self.paths = paths
         self.store = store
@@ -95,7 +104,7 @@ class MigrationEngine:
         (default: only when the move stopped a turn). ``options`` are the target tier's.
         """
         started = time.monotonic()
-        rec, env = self.agents._managed(agent_ref, "move")
+        rec, env = self.agents.managed(agent_ref, "move")
         if target not in self.backends:
             raise InvalidInput(f"environment '{target}' is not available",
                                f"move to one of: {', '.join(t for t in self.backends if t != env.type)}")
@@ -177,8 +186,8 @@ class MigrationEngine:
                 # After the commit point the agent already lives in the target; what is left (the source's
                 # clean-up) is finished by the next start.
                 self.agents.set_migrating(rec.id, False)
-                raise PalotError(f"agent {rec.id} moved to the {target}, but finishing the move failed: {e}",
-                                 "Palot finishes it on its next start; run any `palot` command to do it now") from e
+                raise MigrationUnfinished(f"agent {rec.id} moved to the {target}, but finishing the move failed: {e}",
+                                          "Palot finishes it on its next start; run any `palot` command to do it now") from e
             return run.result(time.monotonic() - started)
 
     async def recover(self) -> list[MigrationRecord]:
@@ -186,23 +195,33 @@ class MigrationEngine:
         in another process)."""
         done: list[MigrationRecord] = []
         for mig in self.store.list_migrations(state=["running", "committed"]):
+            recovery = decide_recovery(mig.state)
+            if recovery == "nothing":
+                continue
             with self._lock(mig.agent_id) as locked:
                 if not locked:
                     continue
-                manifest = MigrationManifest.model_validate(mig.manifest)
+                try:
+                    manifest = MigrationManifest.model_validate(mig.manifest)
+                except ValidationError as e:  # written by another Palot version: left for a person to look at
+                    log.warning("migration %s has a manifest this Palot cannot read: %s", mig.id, e)
+                    self.store.update_migration(mig.id, error=f"its manifest cannot be read: {str(e)[:300]}")
+                    continue
                 project = self._project(manifest.agent_id)
                 if project is None:
                     self.store.update_migration(mig.id, state="failed", error="the agent is gone")
                     continue
                 try:
-                    if mig.state == "running":
+                    if recovery == "roll_back":
                         await self._rollback(manifest, project, f"Palot stopped during step '{mig.step}'")
                     else:
                         run = _Run(self, manifest, project, quiet)
-                        await run.finish(resume=None, recovering=True)
-                except PalotError as e:
-                    log.warning("could not recover migration %s: %s", mig.id, e)
-                    self.store.update_migration(mig.id, error=str(e))
+                        await run.finish(resume=None)
+                except Exception as e:  # noqa: BLE001 - said as it is; the next start tries again
+                    log.warning("could not %s migration %s: %s", recovery.replace("_", " "), mig.id, e,
+                                exc_info=not isinstance(e, PalotError))
+                    self.store.update_migration(mig.id, error=f"{recovery.replace('_', ' ')} failed: "
+                                                              f"{str(e)[:900] or type(e).__name__}")
                     continue
                 done.append(self.store.get_migration(mig.id))
         return done
@@ -248,34 +267,21 @@ class MigrationEngine:
                                branch_from_bundle=True, dev_ports=dev_ports)
 
     async def _rollback(self, manifest: MigrationManifest, project: ProjectRecord, reason: str) -> None:
-        """Undo a move that did not reach its commit point: discard the target, keep the source as it was."""
+        """Undo a move that did not reach its commit point: each step's undo, last step first (all of them:
+        the target may have been started in the background before its step), so the target is discarded
+        and the source is as it was."""
         mid = manifest.id
         mig = self.store.get_migration(mid)
-        target_backend = self.backends[manifest.target.type]
-        target_id = manifest.target.environment_id
-        target_env = self.store.get_environment(target_id)
         self.store.journal(mid, "rollback", "started", reason=reason[:500])
-        if target_env is not None:
-            # The imported copy of the conversation lives on the target's server: remove it there.
-            with contextlib.suppress(PalotError):
-                await target_backend.client_for(target_env).delete_session(manifest.session.id,
-                                                                           target_env.directory)
-        spec = self._spec(project, manifest.git.branch, manifest.git.base_commit, target_id,
-                          manifest.target.options)
-        await target_backend.discard(target_id, spec)
-        if target_env is not None:
-            self.store.update_environment(target_id, state="discarded")
-        source_env = self.store.get_environment(mig.source_env_id)
-        if source_env is not None:
-            with contextlib.suppress(PalotError):
-                await git.delete_ref(self.backends[source_env.type].host_path(source_env), manifest.git.snapshot_ref)
-        status = "paused" if manifest.session.was_busy else manifest.status_before
-        self.agents.moved_back(manifest.agent_id, status)
+        run = _Run(self, manifest, project, quiet)
+        for step in reversed(_TABLE):
+            if step.name in UNDOABLE and step.undo is not None:
+                await step.undo(run)
         self.store.update_migration(mid, state="rolled_back", error=reason[:1000])
         self.store.journal(mid, "rollback", "done")
         self.store.audit("migration_rolled_back", agent_id=manifest.agent_id, project_id=project.id, migration=mid,
                          step=mig.step, reason=reason[:500])
-        shutil.rmtree(self._dir(mid), ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self._dir(mid), ignore_errors=True)
 
 
 class _Run:
@@ -288,6 +294,7 @@ class _Run:
         self.project = project
         self.progress = progress
         self.step = "pause"
+        self.resume_wanted: bool | None = None  # the mover's ``resume``: None is "if the move stopped a turn"
         self.resumed = False
         self.files_changed = 0
         self.export: bytes = b""
@@ -319,13 +326,9 @@ class _Run:
 
     async def _step(self, name: str, action: Callable[[], Awaitable[T]]) -> T:
         self.step = name
-        n = STEPS.index(name) + 1
-        self.progress(f"[{n}/{len(STEPS)}] " + _LABELS[name].format(source=self.manifest.source.type,
-                                                                    target=self.manifest.target.type))
+        self.progress(progress_line(name, self.manifest.source.type, self.manifest.target.type))
         self.e.store.journal(self.mid, name, "started")
         result = await action()
-        if os.environ.get(CRASH_ENV) == name:
-            os.kill(os.getpid(), signal.SIGKILL)
         self.e.store.journal(self.mid, name, "done")
         return result
 
@@ -342,27 +345,20 @@ class _Run:
     # --- forward ------------------------------------------------------------
 
     async def forward(self, resume: bool | None) -> None:
-        await self._step("pause", self.pause)
-        await self._step("checkpoint", self.checkpoint)
-        await self._step("export", self.export_state)
-        await self._step("provision", self.provision)
-        await self._step("import_code", self.import_code)
-        await self._step("import_session", self.import_session)
-        await self._step("setup", self.setup)
+        self.resume_wanted = resume
+        for step in _TABLE:
+            if step.name not in UNDOABLE:
+                break
+            await self._step(step.name, functools.partial(step.do, self))
         await self.finish(resume=resume)
 
     async def pause(self) -> None:
         m = self.manifest
         m.session.was_busy = await self.e.agents.pause_for_move(m.agent_id)
         env, backend = self._source()
-        processes = await backend.processes(env)
-        m.environment.processes = [ProcessRecord.of(p) for p in processes]
-        ports = sorted({port for p in processes for port in p.ports})
-        if ports and m.target.type == "container":
-            # Dev servers stay reachable: their ports are published from the new container (on loopback).
-            opts = m.target.options
-            if opts.get("network", "full") != "none" and "ports" not in opts:
-                opts["ports"] = ports
+        m.environment.processes = [ProcessRecord.of(p) for p in await backend.processes(env)]
+        # Dev servers stay reachable: their ports are published from the new container (on loopback).
+        m.target.options = target_options(m.target.type, m.target.options, m.environment.processes)
         self._save()
         loop = asyncio.get_running_loop()
         self._exporting = loop.create_task(backend.export_session(env, m.session.id))
@@ -383,8 +379,8 @@ class _Run:
             parsed = json.loads(data)
             messages = parsed["messages"]
         except (ValueError, KeyError, TypeError) as e:
-            raise PalotError(f"`opencode export` printed something that is not a session: {data[:200]!r}",
-                             "check the OpenCode version (`palot doctor`)") from e
+            raise SessionTransferFailed(f"`opencode export` printed something that is not a session: {data[:200]!r}",
+                                        "check the OpenCode version (`palot doctor`)") from e
         path = self.dir / self.manifest.session.export
         write_private(path, data)
         self.export = data
@@ -428,8 +424,8 @@ class _Run:
         client = backend.client_for(env)
         messages = await client.messages(self.manifest.session.id, env.directory)
         if len(messages) != self.manifest.session.message_count:
-            raise PalotError(f"the target has {len(messages)} messages of the conversation, "
-                             f"not {self.manifest.session.message_count}", "see the OpenCode log in the target")
+            raise SessionTransferFailed(f"the target has {len(messages)} messages of the conversation, "
+                                        f"not {self.manifest.session.message_count}", "see the OpenCode log in the target")
 
     async def setup(self) -> None:
         env, backend = self._target()
@@ -440,20 +436,20 @@ class _Run:
 
     # --- after the commit point -----------------------------------------------
 
-    async def finish(self, *, resume: bool | None, recovering: bool = False) -> None:
+    async def finish(self, *, resume: bool | None) -> None:
         m = self.manifest
-        journal = {(j.step, j.phase) for j in self.e.store.migration_journal(self.mid)}
-        if ("resume", "done") not in journal:
-            await self._step("resume", lambda: self.resume(resume, recovering))
-        if ("cleanup", "done") not in journal:
-            await self._step("cleanup", self.cleanup)
+        self.resume_wanted = resume
+        left = steps_left({(j.step, j.phase) for j in self.e.store.migration_journal(self.mid)})
+        for step in _TABLE:
+            if step.name in left:
+                await self._step(step.name, functools.partial(step.do, self))
         self.e.store.update_migration(self.mid, state="completed")
         self.e.store.audit("migration_completed", agent_id=m.agent_id, project_id=self.project.id,
                            migration=self.mid, source=m.source.type, target=m.target.type,
                            messages=m.session.message_count, resumed=self.resumed)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.dir, ignore_errors=True)
 
-    async def resume(self, resume: bool | None, recovering: bool) -> None:
+    async def resume(self) -> None:
         m = self.manifest
         mig = self.e.store.get_migration(self.mid)
         if mig.state == "running":
@@ -461,12 +457,11 @@ class _Run:
         target_env, _ = self._target()
         m.resume_note = _resume_note(m, target_env)
         self._save()
-        should = (m.session.was_busy if resume is None else resume) and not m.session.resumed
-        status = "paused" if m.session.was_busy else m.status_before
-        if should:
+        plan = plan_move(m, self.resume_wanted)
+        if plan.send_note:
             m.session.resumed = True  # saved first: a restart never sends the note twice
             self._save()
-        await self.e.agents.moved(m.agent_id, status, note=m.resume_note if should else None)
+        await self.e.agents.moved(m.agent_id, plan.status_after, note=m.resume_note if plan.send_note else None)
         self.resumed = m.session.resumed
 
     async def cleanup(self) -> None:
@@ -496,6 +491,58 @@ class _Run:
             processes_restarted=[p.command for p in m.environment.processes], resumed=self.resumed,
             resume_note=m.resume_note, seconds=round(seconds, 3),
         )
+
+
+    # --- undoing (before the commit point; each tolerant of what never happened) -----------------
+
+    async def unpause(self) -> None:
+        self.e.agents.moved_back(self.manifest.agent_id, plan_move(self.manifest, None).status_after)
+
+    async def drop_snapshot(self) -> None:
+        source = self.e.store.get_environment(self.e.store.get_migration(self.mid).source_env_id)
+        if source is not None:
+            with contextlib.suppress(PalotError):
+                await git.delete_ref(self.e.backends[source.type].host_path(source), self.manifest.git.snapshot_ref)
+
+    async def discard_target(self) -> None:
+        m = self.manifest
+        target_env = self.e.store.get_environment(m.target.environment_id)
+        spec = self.e._spec(self.project, m.git.branch, m.git.base_commit, m.target.environment_id, m.target.options)
+        await self.e.backends[m.target.type].discard(m.target.environment_id, spec)
+        if target_env is not None:
+            self.e.store.update_environment(m.target.environment_id, state="discarded")
+
+    async def drop_imported_session(self) -> None:
+        # The imported copy of the conversation lives on the target's server: remove it there.
+        target_env = self.e.store.get_environment(self.manifest.target.environment_id)
+        if target_env is not None:
+            with contextlib.suppress(PalotError):
+                await self.e.backends[target_env.type].client_for(target_env).delete_session(
+                    self.manifest.session.id, target_env.directory)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a move: its work, and how a rollback undoes it (None: nothing of it outlives the move)."""
+
+    name: str
+    do: Callable[[_Run], Awaitable[None]]
+    undo: Callable[[_Run], Awaitable[None]] | None = None
+
+
+#: The move, step by step, in the order of :data:`palot.api.STEPS` (checked below).
+_TABLE: tuple[Step, ...] = (
+    Step("pause", _Run.pause, _Run.unpause),
+    Step("checkpoint", _Run.checkpoint, _Run.drop_snapshot),
+    Step("export", _Run.export_state),
+    Step("provision", _Run.provision, _Run.discard_target),
+    Step("import_code", _Run.import_code),  # into the target: discarded with it
+    Step("import_session", _Run.import_session, _Run.drop_imported_session),
+    Step("setup", _Run.setup),
+    Step("resume", _Run.resume),  # the commit point: never undone, only finished
+    Step("cleanup", _Run.cleanup),
+)
+assert tuple(s.name for s in _TABLE) == STEPS, "the table has every step of api.STEPS, in order"
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str | None:

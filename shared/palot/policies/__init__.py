@@ -8,6 +8,7 @@
 - :mod:`.housekeeping` — completed agents left alone for a while are archived (their work stays on the branch).
 - :mod:`.sweep` — the daily look for what no agent owns (``palot gc``); dev-server port settings.
 - :mod:`.idle` — worktrees whose agents have settled are unloaded from OpenCode after a quiet spell.
+- :mod:`.periodic` — the one background loop every policy that looks again and again runs on.
 - :mod:`.warm` — container environments started ahead of need (``[containers] warm_pool``).
 
 :class:`Policies` wires them to the service's event stream: each sees every Palot-level event as it is
@@ -16,8 +17,6 @@ published, in order.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ from .housekeeping import Hold, Housekeeping
 from .inbox import Inbox
 from .notify import Notifier
 from .outcomes import Outcomes
+from .periodic import Periodic
 from .settings import SettingsFile
 from .idle import IdleInstances
 from .sweep import DailySweep
@@ -57,7 +57,7 @@ class Policies:
         self.sweep = DailySweep(palot, self.settings, self.notifier, hold)
         self.idle = IdleInstances(palot, self.settings, hold)
         self.warm = WarmContainers(palot, self.settings)
-        self._poll: asyncio.Task[None] | None = None
+        self._settings_looks = Periodic("re-reading settings.toml", self._reread_settings, lambda: SETTINGS_POLL)
         self._said_error: str | None = None
         bridge.listeners.append(self._on_event)
 
@@ -72,13 +72,10 @@ class Policies:
         await self.sweep.start()
         await self.idle.start()
         await self.warm.start()
-        self._poll = asyncio.get_running_loop().create_task(self._watch_settings())
+        self._settings_looks.start()
 
     async def close(self) -> None:
-        if self._poll is not None:
-            self._poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll
+        await self._settings_looks.close()
         await self.housekeeping.close()
         await self.idle.close()
         await self.warm.close()
@@ -94,20 +91,15 @@ class Policies:
             except Exception:  # a policy's bug must not stop the stream or the other policies
                 log.exception("a policy failed on %s", event.type)
 
-    async def _watch_settings(self) -> None:
-        while True:
-            await asyncio.sleep(SETTINGS_POLL)
-            try:
-                changed = self.settings.refresh()
-                self._report_settings()
-                if changed:
-                    log.info("settings re-read from %s", self.settings.path)
-                    self.inbox.settings_changed()
-                    self.budgets.settings_changed()
-                    self.sweep.settings_changed()
-                    self.warm.settings_changed()
-            except Exception:
-                log.exception("could not re-read the settings")
+    async def _reread_settings(self) -> None:
+        changed = self.settings.refresh()
+        self._report_settings()
+        if changed:
+            log.info("settings re-read from %s", self.settings.path)
+            self.inbox.settings_changed()
+            self.budgets.settings_changed()
+            self.sweep.settings_changed()
+            self.warm.settings_changed()
 
     def _report_settings(self) -> None:
         """A bad settings file is said once (log and a notification); the last good settings stay."""

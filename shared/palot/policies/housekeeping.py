@@ -9,8 +9,6 @@ change, ``updated_at``), so a restart of the service neither resets nor skips th
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +19,7 @@ from .. import api
 from ..errors import InvalidState, PalotError
 from .notify import Notifier
 from .outcomes import Outcomes
+from .periodic import Periodic
 from .settings import SettingsFile
 
 if TYPE_CHECKING:
@@ -59,26 +58,15 @@ class Housekeeping:
         self.notifier = notifier
         self.outcomes = outcomes
         self.hold = hold
-        self._task: asyncio.Task[None] | None = None
+        self._looks = Periodic("auto-archive", self.tidy, lambda: self.settings.current.housekeeping.check_seconds)
         # Agents whose auto-archive failed, with their last change then: tried again only once they change.
         self._failed: dict[str, float] = {}
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._follow())
+        self._looks.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _follow(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.current.housekeeping.check_seconds)
-            try:
-                await self.tidy()
-            except Exception:  # one bad look must not end the following ones
-                log.exception("auto-archive failed")
+        await self._looks.close()
 
     async def tidy(self, now: float | None = None) -> list[str]:
         """Archive every completed agent left alone long enough; the ids archived."""

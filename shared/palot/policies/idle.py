@@ -11,7 +11,6 @@ pending permission requests only in the instance).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -21,6 +20,7 @@ from .. import api
 from ..errors import PalotError
 from ..opencode.models import GlobalEvent
 from .housekeeping import Hold
+from .periodic import Periodic
 from .settings import SettingsFile
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ class IdleInstances:
         self.hold = hold  # a prompt never lands in an instance being released
         # Directory → when OpenCode last sent an event from it, for the directories it has loaded.
         self._loaded: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._looks = Periodic("releasing idle OpenCode instances", self.release,
+                               lambda: self.settings.current.housekeeping.check_seconds)
 
     async def start(self) -> None:
         # What an earlier run left loaded is unknown: every live worktree counts as loaded from now.
@@ -48,14 +49,10 @@ class IdleInstances:
         for agent in self._worktree_agents():
             self._loaded.setdefault(agent.environment.directory, now)
         self.palot.hub.add_listener(self._on_event)
-        self._task = asyncio.get_running_loop().create_task(self._follow())
+        self._looks.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._looks.close()
 
     def _on_event(self, event: GlobalEvent) -> None:
         if event.directory is None:
@@ -68,14 +65,6 @@ class IdleInstances:
     def _worktree_agents(self) -> list[api.Agent]:
         return [a for a in self.palot.agents.list(include_external=False)
                 if a.environment.type == "worktree" and a.status != api.AgentStatus.ARCHIVED]
-
-    async def _follow(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.current.housekeeping.check_seconds)
-            try:
-                await self.release()
-            except Exception:  # one bad look must not end the following ones
-                log.exception("releasing idle OpenCode instances failed")
 
     async def release(self) -> list[str]:
         """Release every worktree quiet for the setting whose agents have all settled; the directories released."""

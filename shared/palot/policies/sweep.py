@@ -7,8 +7,6 @@ uncommitted work; those stay listed with the command that keeps them).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -16,6 +14,7 @@ from ..api import human_bytes
 from ..orphans import Sweeper
 from .housekeeping import Hold
 from .notify import Notifier
+from .periodic import Periodic
 from .settings import SettingsFile
 
 if TYPE_CHECKING:
@@ -33,32 +32,21 @@ class DailySweep:
         self.settings = settings
         self.notifier = notifier
         self.every = SWEEP_EVERY
-        self._task: asyncio.Task[None] | None = None
+        # Not at once by default: never in the way of a start.
+        self._looks = Periodic("the daily sweep", self.sweep, lambda: self.every,
+                               first=lambda: self.settings.current.gc.first_after_seconds,
+                               when=lambda: self.settings.current.gc.daily)
 
     async def start(self) -> None:
         self.settings_changed()
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._looks.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._looks.close()
 
     def settings_changed(self) -> None:
         ports = self.settings.current.ports
         self.palot.agents.port_base, self.palot.agents.ports_per_agent = ports.base, ports.per_agent
-
-    async def _loop(self) -> None:
-        # Not at once by default: never in the way of a start.
-        await asyncio.sleep(self.settings.current.gc.first_after_seconds)
-        while True:
-            if self.settings.current.gc.daily:
-                try:
-                    await self.sweep()
-                except Exception:
-                    log.exception("the daily sweep failed")
-            await asyncio.sleep(self.every)
 
     async def sweep(self) -> None:
         """Look for orphans; notify when there are some (and remove the safe ones when settings say so)."""

@@ -1,4 +1,4 @@
-"""Palot's cloud-tier Worker (``images/cloudflare``) run locally under ``wrangler dev``.
+"""Test scaffolding: Palot's cloud-tier Worker (``images/cloudflare``) run locally under ``wrangler dev``.
 
 Tests and offline rehearsals need the real Worker and Container code without a Cloudflare
 account. ``wrangler dev`` runs both in workerd on this machine and starts each environment's
@@ -35,37 +35,13 @@ from types import TracebackType
 
 import httpx
 
-from ..errors import PalotError
-from ..images import AGENT_IMAGE
-from ..install import Progress, quiet
-from ..paths import write_private
+from palot.cloud.deploy import ensure_node_modules, worker_dir
+from palot.errors import CloudWorkerError, EngineError, PalotError, ToolMissing
+from palot.images import AGENT_IMAGE
+from palot.install import Progress, quiet
+from palot.paths import write_private
 
 READY_TIMEOUT = 120.0
-
-
-def worker_dir() -> Path:
-    """``images/cloudflare`` of this source tree: the Worker, its wrangler.toml and package-lock.json."""
-    return Path(__file__).resolve().parents[3] / "images" / "cloudflare"
-
-
-def ensure_node_modules(progress: Progress = quiet) -> Path:
-    """Install the Worker's pinned npm packages (wrangler, @cloudflare/containers) when missing or stale."""
-    directory = worker_dir()
-    modules, lock = directory / "node_modules", directory / "package-lock.json"
-    marker = modules / ".package-lock.json"  # npm rewrites it on every install
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return modules
-    progress("installing the Worker's npm packages (npm ci)")
-    try:
-        out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=directory, capture_output=True,
-                             text=True, timeout=600, stdin=subprocess.DEVNULL)
-    except FileNotFoundError as e:
-        raise PalotError("npm is not installed, and the cloud Worker needs it (wrangler is an npm package)",
-                         "install Node.js 20 or newer with npm (`apt-get install nodejs npm`)") from e
-    if out.returncode != 0:
-        raise PalotError(f"`npm ci` failed in {directory}: {(out.stderr or out.stdout).strip()[-800:]}",
-                         "check that the npm registry is reachable (or npm's proxy settings), then try again")
-    return modules
 
 
 def _free_port() -> int:
@@ -100,7 +76,7 @@ class LocalWorker:
     @property
     def url(self) -> str:
         if self.port is None or self._proc is None:
-            raise PalotError("the local Worker is not running", "call LocalWorker.start() first")
+            raise CloudWorkerError("the local Worker is not running", "call LocalWorker.start() first")
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, progress: Progress = quiet) -> None:
@@ -178,12 +154,12 @@ class LocalWorker:
             out = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout,
                                  stdin=subprocess.DEVNULL)
         except FileNotFoundError as e:
-            raise PalotError("the docker CLI is not installed (wrangler drives containers through it)",
-                             "install it (`apt-get install docker.io`, or docker-ce-cli)") from e
+            raise ToolMissing("the docker CLI is not installed (wrangler drives containers through it)",
+                              "install it (`apt-get install docker.io`, or docker-ce-cli)") from e
         if out.returncode != 0:
             message, fix = error or (f"`docker {args[0]}` failed: {out.stderr.strip()[-600:]}",
                                      "check that the container engine at DOCKER_HOST is running")
-            raise PalotError(message, fix)
+            raise EngineError(message, fix)
         return out.stdout
 
     def _sidecar_image(self, progress: Progress) -> str:
@@ -218,8 +194,8 @@ class LocalWorker:
         for pattern, line in replacements.items():
             text, count = re.subn(pattern, line.replace("\\", "\\\\"), text, count=1, flags=re.MULTILINE)
             if count != 1:
-                raise PalotError(f"{worker_dir() / 'wrangler.toml'} has no line matching {pattern}",
-                                 "restore images/cloudflare/wrangler.toml from git")
+                raise CloudWorkerError(f"{worker_dir() / 'wrangler.toml'} has no line matching {pattern}",
+                                       "restore images/cloudflare/wrangler.toml from git")
         config = self.workdir / "wrangler.toml"
         config.write_text(text)
         dev_vars = self.workdir / ".dev.vars"
@@ -232,16 +208,16 @@ class LocalWorker:
         while True:
             assert self._proc is not None
             if self._proc.poll() is not None:
-                raise PalotError(f"wrangler dev exited with {self._proc.returncode}:\n{self._log_tail()}",
-                                 f"see {self.log_path}")
+                raise CloudWorkerError(f"wrangler dev exited with {self._proc.returncode}:\n{self._log_tail()}",
+                                       f"see {self.log_path}")
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/health", headers=headers, timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise PalotError(f"the local Worker did not answer /health within {READY_TIMEOUT:.0f} s:\n"
-                                 f"{self._log_tail()}", f"see {self.log_path}")
+                raise CloudWorkerError(f"the local Worker did not answer /health within {READY_TIMEOUT:.0f} s:\n"
+                                       f"{self._log_tail()}", f"see {self.log_path}")
             time.sleep(0.5)
 
     def _log_tail(self, chars: int = 3000) -> str:

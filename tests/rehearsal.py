@@ -1,4 +1,4 @@
-"""An agent image that carries Palot's scripted model, for rehearsing the cloud tier offline.
+"""Test scaffolding: an agent image that carries Palot's scripted model, for rehearsing the cloud tier offline.
 
 Container environments get the scripted model by mounting Palot's code; a cloud container cannot mount
 anything, so the rehearsal image bakes in the ``palot`` package, the installed packages importing the
@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from ..images import AGENT_IMAGE
+from palot.images import AGENT_IMAGE
 
 
 
@@ -36,7 +36,9 @@ def _packages(site: Path) -> list[str]:
 def _context(script: Path | None) -> bytes:
     import pydantic
 
-    palot_dir = Path(__file__).resolve().parents[1]
+    import palot
+
+    palot_dir = Path(palot.__file__).resolve().parent
     site = Path(pydantic.__file__).resolve().parents[1]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
