@@ -977,18 +977,21 @@ class AgentService:
         live = self._live_of(rec.id)
         # Marked before the call: OpenCode's idle event for the abort can be handled while it is awaited,
         # and must settle the agent as paused, not completed.
-        was_aborted = live.aborted
+        # The reason too: whoever sees it paused sees why.
+        was_aborted, was_reason = live.aborted, rec.pause_reason
         if live.busy or live.prompt_pending or live.permissions or reason:
             live.aborted = True
+        if reason is not None:
+            self.store.update_agent(rec.id, pause_reason=reason)
         try:
             await self.backends[env.type].client_for(env).abort(rec.session_id, env.directory)
         except BaseException:
             live.aborted = was_aborted
+            if reason is not None:
+                self.store.update_agent(rec.id, pause_reason=was_reason)
             raise
         live.busy = live.prompt_pending = False
         live.permissions.clear()
-        if reason is not None:
-            self.store.update_agent(rec.id, pause_reason=reason)
         self.store.audit("aborted", agent_id=rec.id, project_id=rec.project_id, **({"reason": reason} if reason else {}))
         self._settle(rec.id)
         self._announce(rec.id)
