@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..backends.container import ContainerBackend, ContainerOptions
+from ..errors import PalotError
 from .settings import SettingsFile
 
 if TYPE_CHECKING:
@@ -29,10 +30,14 @@ class WarmContainers:
         pool = self.backend.pool
         pool.size = lambda: self.settings.current.containers.warm_pool
         for env in self.palot.store.list_environments(state="active"):
-            if env.type == "container":
+            if env.type != "container":
+                continue
+            try:
                 key = ContainerOptions.from_dict(self.backend.options_of(env)).key()
-                if key is not None:
-                    pool.want(key)
+            except PalotError:  # an old record's options no longer valid: nothing to warm for it
+                continue
+            if key is not None:
+                pool.want(key)
         pool.start()
 
     def settings_changed(self) -> None:
