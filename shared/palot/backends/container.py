@@ -186,38 +186,12 @@ class ContainerBackend:
             await self._remove(slot.env_id)
             slot = None
         if slot is not None:
-            return await self._assign(slot, spec, options)
-        client = await self._docker()
-        await asyncio.to_thread(require_image, client)
-        env_id = spec.env_id or _new_id()
-        envdir = self.paths.environments / env_id
-        workspace, rundir = envdir / "workspace", run_dir(env_id)
-        try:
-            await clone_project(spec, workspace)
-            rundir.mkdir(parents=True)
-            _write_agent_env(rundir, spec)
-            if os.getuid() == 0:
-                await asyncio.to_thread(_chown_tree, envdir, AGENT_UID)
-                os.chown(rundir, AGENT_UID, AGENT_UID)
-            password = secrets.token_urlsafe(24)
-            write_private(_secret_file(envdir), json.dumps({"password": password}))
-            port = free_port() if options.network == "full" else None
-            published = {p: free_port() for p in options.ports}
-            extra = spec.dev_ports.env() if spec.dev_ports is not None else {}
-            container = await asyncio.to_thread(
-                self._run, client, env_id, str(spec.project_path), options, workspace, rundir, password, port,
-                published, extra)
-            record = self._record(env_id, spec, options, workspace, container.name, port, published)
-            await self._wait_ready(record, container)
-            if spec.setup_script:
-                await self._setup(record, spec.setup_script)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self._remove(env_id)
-            raise
+            return await self._assign(slot, spec, options, warm=True)
+        # Cold: started for this agent (its project label, ports and variables from the start), then made its
+        # own the way a warm one is.
+        record = await self._assign(await self._start(spec.env_id or _new_id(), options, spec), spec, options)
         if key is not None:
             self.pool.want(key)  # the next spawn like this one finds a warm container
-        self._attach(record)
         return record
 
     def _record(self, env_id: str, spec: EnvironmentSpec, options: ContainerOptions, workspace: Path,
@@ -237,25 +211,35 @@ class ContainerBackend:
 
     async def _start_slot(self, key: Key) -> Slot:
         """A container for ``key``'s limits with OpenCode listening and an empty workspace (see :mod:`.pool`)."""
-        options = ContainerOptions.of_key(key)
-        client = await self._docker()
-        await asyncio.to_thread(require_image, client)
         env_id = _new_id()
         self.pool.starting(env_id)
+        try:
+            return await self._start(env_id, ContainerOptions.of_key(key), None)
+        finally:
+            self.pool.started(env_id)
+
+    async def _start(self, env_id: str, options: ContainerOptions, spec: EnvironmentSpec | None) -> Slot:
+        """The environment's container started with OpenCode answering and its workspace still empty; ``spec``
+        when its agent is known already (a cold start), None for a warm one."""
+        client = await self._docker()
+        await asyncio.to_thread(require_image, client)
         envdir = self.paths.environments / env_id
         workspace, rundir = envdir / "workspace", run_dir(env_id)
         try:
             workspace.mkdir(parents=True)
             rundir.mkdir(parents=True)
-            _write_agent_env(rundir, None)
+            _write_agent_env(rundir, None)  # BASH_ENV names it from the start; _assign fills it
             if os.getuid() == 0:
                 await asyncio.to_thread(_chown_tree, envdir, AGENT_UID)
                 await asyncio.to_thread(_chown_tree, rundir, AGENT_UID)
             password = secrets.token_urlsafe(24)
             write_private(_secret_file(envdir), json.dumps({"password": password}))
             port = free_port() if options.network == "full" else None
+            published = {p: free_port() for p in options.ports}
+            extra = spec.dev_ports.env() if spec is not None and spec.dev_ports is not None else {}
             container = await asyncio.to_thread(
-                self._run, client, env_id, None, options, workspace, rundir, password, port, {}, {})
+                self._run, client, env_id, str(spec.project_path) if spec is not None else None, options,
+                workspace, rundir, password, port, published, extra)
             probe = EnvironmentRecord(id=env_id, type=self.type, directory="/workspace", branch=None,
                                       base_commit=None, server_url=f"http://127.0.0.1:{port}" if port else None,
                                       state="active", created_at=time.time(), data={"network": options.network})
@@ -264,10 +248,8 @@ class ContainerBackend:
             with contextlib.suppress(Exception):
                 await self._remove(env_id)
             raise
-        finally:
-            self.pool.started(env_id)
-        return Slot(env_id=env_id, key=key, port=port, password=password, container=container,
-                    started_at=time.time())
+        return Slot(env_id=env_id, key=options.key(), port=port, password=password, container=container,
+                    started_at=time.time(), published=published)
 
     async def _alive(self, slot: Slot) -> bool:
         """Still there and answering (the engine may have restarted since it was started)."""
@@ -280,8 +262,9 @@ class ContainerBackend:
             return False
         return True
 
-    async def _assign(self, slot: Slot, spec: EnvironmentSpec, options: ContainerOptions) -> EnvironmentRecord:
-        """Make a warm container the agent's: its code in the workspace, its variables in BASH_ENV's file."""
+    async def _assign(self, slot: Slot, spec: EnvironmentSpec, options: ContainerOptions, *,
+                      warm: bool = False) -> EnvironmentRecord:
+        """Make a started container the agent's: its code in the workspace, its variables in BASH_ENV's file."""
         envdir = self.paths.environments / slot.env_id
         workspace, rundir = envdir / "workspace", run_dir(slot.env_id)
         try:
@@ -289,8 +272,10 @@ class ContainerBackend:
             _write_agent_env(rundir, spec)
             if os.getuid() == 0:
                 await asyncio.to_thread(_chown_tree, workspace, AGENT_UID)
-            record = self._record(slot.env_id, spec, options, workspace, slot.container.name, slot.port, {})
-            record.data["warm"] = True
+            record = self._record(slot.env_id, spec, options, workspace, slot.container.name, slot.port,
+                                  slot.published)
+            if warm:
+                record.data["warm"] = True
             if spec.setup_script:
                 await self._setup(record, spec.setup_script)
         except BaseException:

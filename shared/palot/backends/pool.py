@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,12 @@ class Slot:
     """A started environment waiting for an agent."""
 
     env_id: str
-    key: Key
+    key: Key | None  # None for a cold start that cannot be pooled (it publishes ports)
     port: int | None
     password: str
     container: Any
     started_at: float
+    published: dict[int, int] = field(default_factory=dict)  # container port → loopback port (cold starts only)
 
 
 class WarmPool:
