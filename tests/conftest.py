@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import workers
+from loop_blocks import no_loop_held_by_palot  # noqa: F401 - autouse: a test fails when Palot's code held a loop
 from palot import Palot, PalotPaths
 from palot.install import ensure_opencode, install_ripgrep
 

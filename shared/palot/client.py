@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import __version__, api
+from . import __version__, api, loopwatch
 from .endpoint import Endpoint
 from .errors import (
     PalotError,
@@ -99,6 +99,7 @@ class PalotClient:
 
     async def connect(self) -> api.ServiceStatus:
         """Reach the service (starting it when needed) and check it speaks this client's version."""
+        loopwatch.watch_running_loop()
         status = await self._reach()
         if status.palot_version != __version__ or status.api_version != api.API_VERSION:
             status = await self._replace_other_version(status)

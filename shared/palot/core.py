@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from . import loopwatch
 from .agents import AgentService
 from .backends import CloudBackend, ContainerBackend, RuntimeBackend, WorktreeBackend
 from .events import EventHub
@@ -65,6 +66,7 @@ class Palot:
 
     async def start(self) -> "Palot":
         """Start or attach to the shared server, connect the event stream, resync agents."""
+        loopwatch.watch_running_loop()
         await self.server.start()
         await self.hub.start()
         for env in self.store.list_environments(state="active"):

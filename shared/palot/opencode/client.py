@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from .. import tls
 from ..errors import OpenCodeError, OpenCodeHTTPError, ServerUnavailable
 from .failures import http_error_detail
 from .models import Health, Message, PermissionRequest, PermissionRule, Session, SessionStatus
@@ -53,8 +54,9 @@ class OpenCodeClient:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.uds = uds  # a unix socket to connect through (an environment with no network)
-        transport = httpx.AsyncHTTPTransport(uds=uds) if uds else None
-        self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, timeout=timeout, transport=transport)
+        transport = httpx.AsyncHTTPTransport(uds=uds, verify=tls.context()) if uds else None
+        self._http = httpx.AsyncClient(base_url=self.base_url, auth=auth, timeout=timeout, transport=transport,
+                                       verify=tls.context())
         self._timeout = timeout
 
     async def aclose(self) -> None:

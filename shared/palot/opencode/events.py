@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 from httpx_sse import aconnect_sse
 
+from .. import tls
 from .models import EventPayload, GlobalEvent
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ class EventStream:
     async def __aiter__(self) -> AsyncIterator[GlobalEvent]:
         delay = self.backoff_initial
         timeout = httpx.Timeout(10.0, read=self.heartbeat_timeout)
-        transport = httpx.AsyncHTTPTransport(uds=self._uds) if self._uds else None
-        async with httpx.AsyncClient(auth=self._auth, timeout=timeout, transport=transport) as http:
+        transport = httpx.AsyncHTTPTransport(uds=self._uds, verify=tls.context()) if self._uds else None
+        async with httpx.AsyncClient(auth=self._auth, timeout=timeout, transport=transport,
+                                     verify=tls.context()) as http:
             while True:
                 try:
                     url = self._base_url().rstrip("/") + "/global/event"

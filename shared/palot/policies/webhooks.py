@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .. import api
+from .. import api, tls
 from .settings import SettingsFile, Webhook
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class WebhookSink:
         hooks = self._hooks(note)
         if not hooks:
             return
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, verify=tls.context()) as client:
             tasks = [asyncio.create_task(self._post(client, i, hook, note)) for i, hook in hooks]
             await asyncio.gather(*tasks, return_exceptions=True)  # _post never raises; this is belt and braces
 

@@ -1,0 +1,132 @@
+"""Finds what blocks an event loop, in asyncio's debug mode only.
+
+asyncio's debug mode (``PYTHONASYNCIODEBUG=1``; the test suite sets it for every process it starts) warns
+when one callback held the loop for 0.1 s, but names only the task, whose outermost coroutine is rarely
+the line to blame. So each loop Palot runs on in debug mode gets a watcher thread: when the loop has not
+turned for ``THRESHOLD`` it samples the loop thread's stack and logs the innermost line of our own code
+that held it, and whether that line is Palot's (``shared/palot``, the front ends) or someone else's (a
+test). A loop that was only waiting for a CPU on a loaded machine is not reported: only the time its
+thread spent asleep in a system call (a blocking call) or running (CPU work) counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+THRESHOLD = 0.1  # seconds: asyncio's own slow_callback_duration
+_TICK = 0.01  # how often a held loop is looked at
+_IDLE = 0.05  # how often a turning loop is asked to turn
+PALOT_MARK = "by Palot's code"  # in the log line of a block Palot caused (what the test suite looks for)
+
+log = logging.getLogger("palot.loopwatch")
+_watched: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_lock = threading.Lock()
+
+
+def _package_dirs(names: tuple[str, ...]) -> tuple[str, ...]:
+    dirs = [str(Path(__file__).resolve().parent)]
+    for name in names:  # found without importing them: a front end may not be installed
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            dirs += [str(Path(p).resolve()) for p in spec.submodule_search_locations]
+    return tuple(d.rstrip("/") + "/" for d in dirs)
+
+
+_PALOT = _package_dirs(("palot_mcp", "palot_lsp", "palot_jupyter"))
+_LIBRARY = tuple({str(Path(sysconfig.get_paths()[k]).resolve()) + "/" for k in ("stdlib", "purelib", "platlib")})
+
+
+@dataclass(frozen=True)
+class Block:
+    """One time the loop did not turn for at least ``THRESHOLD``."""
+
+    seconds: float
+    cpu: float  # the loop thread's CPU time meanwhile
+    asleep: float  # the time its thread was seen asleep in a system call
+    where: str  # the innermost line of our own code (not the standard library's or a dependency's)
+    calling: str  # the innermost line of all, e.g. inside subprocess or time.sleep
+    palot: bool  # whether ``where`` is Palot's
+
+    def describe(self) -> str:
+        owner = PALOT_MARK if self.palot else "by other code"
+        return (f"the event loop was held for {self.seconds:.2f} s ({self.cpu:.2f} s CPU, {self.asleep:.2f} s in a "
+                f"blocking call) {owner} at {self.where}, calling {self.calling}")
+
+
+def watch_running_loop() -> None:
+    """Watch the running loop if it is in debug mode (once per loop; nothing otherwise). Called where Palot's
+    processes start their work: the core, the client."""
+    loop = asyncio.get_running_loop()
+    if not loop.get_debug():
+        return
+    with _lock:
+        if loop in _watched:
+            return
+        _watched.add(loop)
+    threading.Thread(target=_Watcher(loop, threading.get_ident(), threading.get_native_id()).run,
+                     name="palot-loopwatch", daemon=True).start()
+
+
+def _line(frame: traceback.FrameSummary) -> str:
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"
+
+
+def _ours(filename: str) -> bool:
+    return not filename.startswith(_LIBRARY) and not filename.startswith("<")
+
+
+class _Watcher:
+    def __init__(self, loop: asyncio.AbstractEventLoop, ident: int, native_id: int) -> None:
+        self.loop, self.ident = loop, ident
+        self.stat = f"/proc/self/task/{native_id}/stat"
+        self.clock = time.pthread_getcpuclockid(ident)
+        self.turned = threading.Event()
+
+    def run(self) -> None:
+        while not self.loop.is_closed():
+            if not self.loop.is_running():
+                time.sleep(_IDLE)
+                continue
+            self.turned.clear()
+            try:
+                self.loop.call_soon_threadsafe(self.turned.set)
+            except RuntimeError:  # closed meanwhile
+                return
+            self._until_turned()
+            time.sleep(_IDLE)
+
+    def _until_turned(self) -> None:
+        start, cpu0 = time.monotonic(), time.clock_gettime(self.clock)
+        stack, asleep = None, 0.0
+        while not self.turned.wait(_TICK):
+            if not self.loop.is_running():  # stopped between two runs: not a block
+                return
+            asleep += _TICK if self._asleep() else 0.0
+            if stack is None and time.monotonic() - start >= THRESHOLD / 2:
+                stack = self._stack()
+        held, cpu = time.monotonic() - start, time.clock_gettime(self.clock) - cpu0
+        if stack is None or held < THRESHOLD or (asleep < THRESHOLD and cpu < THRESHOLD):
+            return  # short, or only waiting for a CPU on a loaded machine
+        own = next((f for f in reversed(stack) if _ours(f.filename)), stack[-1])
+        log.warning(Block(held, cpu, asleep, _line(own), _line(stack[-1]), own.filename.startswith(_PALOT)).describe())
+
+    def _stack(self) -> traceback.StackSummary | None:
+        frame = sys._current_frames().get(self.ident)
+        return None if frame is None else traceback.extract_stack(frame)
+
+    def _asleep(self) -> bool:
+        try:
+            state = Path(self.stat).read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state in ("S", "D")

@@ -1,0 +1,84 @@
+"""The loop watcher behind the suite's blocking check: it names the line that held a loop, says whose it is,
+and stays out of loops that are not in debug mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import loop_blocks
+from palot import loopwatch
+from palot.install import opencode_version
+
+
+def _run(body, *, debug: bool = True) -> list[str]:
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    loopwatch.log.addHandler(handler)
+
+    async def main() -> None:
+        loopwatch.watch_running_loop()
+        await asyncio.sleep(0.1)
+        body()
+        await asyncio.sleep(0.2)  # the watcher reports once the loop turns again
+
+    try:
+        asyncio.run(main(), debug=debug)
+    finally:
+        loopwatch.log.removeHandler(handler)
+    return seen
+
+
+def test_a_blocking_call_in_palot_code_is_named_with_its_line(tmp_path: Path) -> None:
+    slow = tmp_path / "opencode"
+    slow.write_text("#!/bin/sh\nsleep 0.3\necho 1.0.0\n")
+    slow.chmod(0o755)
+    with loop_blocks.expected():
+        seen = _run(lambda: opencode_version(slow))  # Palot's code running a subprocess on the loop
+    assert len(seen) == 1, seen
+    assert loopwatch.PALOT_MARK in seen[0] and "palot/install.py" in seen[0], seen[0]
+    asleep = float(seen[0].split("CPU, ")[1].split(" s in")[0])
+    assert asleep >= 0.2, seen[0]
+
+
+def test_a_block_in_other_code_is_reported_as_not_palots() -> None:
+    seen = _run(lambda: time.sleep(0.3))
+    assert len(seen) == 1, seen
+    assert "by other code" in seen[0] and "test_loopwatch.py" in seen[0] and "in <lambda>" in seen[0], seen[0]
+    held = float(seen[0].split("held for ")[1].split(" s")[0])
+    assert 0.25 <= held < 1.0, seen[0]
+
+
+def test_cpu_work_counts_as_holding_the_loop() -> None:
+    def spin() -> None:
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+
+    seen = _run(spin)
+    assert len(seen) == 1 and "by other code" in seen[0], seen
+    cpu = float(seen[0].split("(")[1].split(" s CPU")[0])
+    assert cpu >= 0.25, seen[0]
+
+
+def test_short_callbacks_and_loops_without_debug_are_left_alone() -> None:
+    assert _run(lambda: time.sleep(0.03)) == []
+    before = {t.ident for t in threading.enumerate() if t.name == "palot-loopwatch"}
+    assert _run(lambda: time.sleep(0.3), debug=False) == []
+    after = {t.ident for t in threading.enumerate() if t.name == "palot-loopwatch"}
+    assert after <= before
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_the_watcher_stops_with_its_loop(blocked: bool) -> None:
+    _run((lambda: time.sleep(0.2)) if blocked else (lambda: None))
+    deadline = time.monotonic() + 2
+    while any(t.name == "palot-loopwatch" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(t.name == "palot-loopwatch" for t in threading.enumerate())
