@@ -17,24 +17,7 @@ from __future__ import annotations
 
 from ..errors import PalotError  # re-exported: clients raise these with message + fix
 from ..hunks import Hunk, parse_hunks  # re-exported: a diff's hunks, for editors
-from .words import (
-    API_VERSION,
-    AgentStatus,
-    Done,
-    ENVIRONMENT_TYPES,
-    Empty,
-    EnvironmentType,
-    KIND_ICON,
-    PERMISSION_MODES,
-    PermissionMode,
-    REPLIES,
-    Reply,
-    SETTLED,
-    STATUS_STYLE,
-    TARGET_TYPES,
-    elapsed,
-    human_bytes,
-)
+from .actions import ACTIONS, Action, request_for
 from .agents import (
     ActivityItem,
     ActivityRequest,
@@ -60,40 +43,21 @@ from .agents import (
     WaitRequest,
     permission_summary,
 )
-from .review import (
-    RequestChangesRequest,
-    ReviewComment,
-    review_comment,
-)
-from .moves import (
-    MigrationResult,
-    MoveRecord,
-    MoveRequest,
-    STEPS,
-)
-from .inbox import (
-    InboxItem,
-    InboxReplyRequest,
-    InboxRequest,
-    PERMISSION_TOOLS,
-)
-from .templates import (
-    TEMPLATE_NAME,
-    TEMPLATE_VARIABLE,
-    Template,
-    TemplateAddRequest,
-    TemplateRef,
-    TemplateSaved,
-    TemplatesRequest,
-)
-from .service import (
-    AuditEntry,
-    AuditRequest,
-    ModelsRequest,
-    Project,
-    ServiceStatus,
-    SettingsView,
-    Spend,
+from .events import (
+    ACTIVITY,
+    AGENT_CREATED,
+    AGENT_REMOVED,
+    AGENT_UPDATED,
+    EVENT_TYPES,
+    FILE_CHANGED,
+    MOVE_PROGRESS,
+    NOTIFICATION,
+    NOTIFICATION_KINDS,
+    PERMISSION_ANSWERED,
+    PERMISSION_ASKED,
+    RESYNC,
+    Event,
+    Notification,
 )
 from .housekeeping import (
     BULK_OPERATIONS,
@@ -107,26 +71,36 @@ from .housekeeping import (
     Orphan,
     age_seconds,
 )
-from .events import (
-    ACTIVITY,
-    AGENT_CREATED,
-    AGENT_REMOVED,
-    AGENT_UPDATED,
-    EVENT_TYPES,
-    Event,
-    FILE_CHANGED,
-    MOVE_PROGRESS,
-    NOTIFICATION,
-    NOTIFICATION_KINDS,
-    Notification,
-    PERMISSION_ANSWERED,
-    PERMISSION_ASKED,
-    RESYNC,
+from .inbox import PERMISSION_TOOLS, InboxItem, InboxReplyRequest, InboxRequest
+from .moves import STEPS, MigrationResult, MoveRecord, MoveRequest
+from .review import RequestChangesRequest, ReviewComment, review_comment
+from .service import AuditEntry, AuditRequest, ModelsRequest, Project, ServiceStatus, SettingsView, Spend
+from .templates import (
+    TEMPLATE_NAME,
+    TEMPLATE_VARIABLE,
+    Template,
+    TemplateAddRequest,
+    TemplateRef,
+    TemplateSaved,
+    TemplatesRequest,
 )
-from .actions import (
-    ACTIONS,
-    Action,
-    request_for,
+from .words import (
+    API_VERSION,
+    ENVIRONMENT_TYPES,
+    KIND_ICON,
+    PERMISSION_MODES,
+    REPLIES,
+    SETTLED,
+    STATUS_STYLE,
+    TARGET_TYPES,
+    AgentStatus,
+    Done,
+    Empty,
+    EnvironmentType,
+    PermissionMode,
+    Reply,
+    elapsed,
+    human_bytes,
 )
 
 __all__ = [
