@@ -1,5 +1,5 @@
-"""Agents in the terminal: the table that fits its width, activity lines, diffs and patches, messages, the
-audit log. Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""Agents in the terminal: the table that fits its width, activity lines, diffs and patches, messages, the audit
+log. Text is built from what users and agents wrote, never markup strings (see README.md)."""
 
 from __future__ import annotations
 

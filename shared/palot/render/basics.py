@@ -1,5 +1,5 @@
-"""What every rendering uses: a Console that prints strings as written, and an agent's status as icon and
-colour. Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""What every rendering uses: a Console that prints strings as written, and an agent's status as icon and colour.
+Text is built from what users and agents wrote, never markup strings (see README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``palot agents watch``: Palot events as lines. Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""``palot agents watch``: Palot events as lines. Text is built from what users and agents wrote, never markup
+strings (see README.md)."""
 
 from __future__ import annotations
 

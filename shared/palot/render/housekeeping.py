@@ -1,5 +1,5 @@
-"""Looking after the fleet in the terminal: a bulk action's plan and outcome, ``palot gc`` and ``palot du``.
-Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""Looking after the fleet in the terminal: a bulk action's plan and outcome, ``palot gc`` and ``palot du``. Text
+is built from what users and agents wrote, never markup strings (see README.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The inbox in the terminal: pending permission requests (what is asked, exactly, and when a rule answers
-it), and the requests a reply answered. Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""The inbox in the terminal: pending permission requests (what is asked, exactly, and when a rule answers it),
+and the requests a reply answered. Text is built from what users and agents wrote, never markup strings (see
+README.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The service in the terminal: ``palot service status``, today's spend, the overview line under
-``palot agents list``, and an agent's budget. Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""The service in the terminal: ``palot service status``, today's spend, the overview line under ``palot agents
+list``, and an agent's budget. Text is built from what users and agents wrote, never markup strings (see
+README.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``palot settings`` in the terminal: the file, when it was read, its mistake, and the settings in use as
-TOML. Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""``palot settings`` in the terminal: the file, when it was read, its mistake, and the settings in use as TOML.
+Text is built from what users and agents wrote, never markup strings (see README.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Prompt templates in the terminal: the list, one template whole, and the command that spawns from it.
-Text is built from what users and agents wrote, never markup strings (see README.md)."""
+"""Prompt templates in the terminal: the list, one template whole, and the command that spawns from it. Text is
+built from what users and agents wrote, never markup strings (see README.md)."""
 
 from __future__ import annotations
 
