@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .templates import _template_name
 from .words import AgentStatus, EnvironmentType, PermissionMode, Reply, _Request
 
+
 class EnvironmentView(BaseModel):
     id: str | None = None
     type: str

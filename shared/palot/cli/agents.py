@@ -13,7 +13,16 @@ from .. import api, render
 from ..client import PalotClient
 from ..errors import PalotError
 from .bulk import BULK_COMMANDS, _add_bulk_options, _bulk_wanted, cmd_bulk
-from .common import EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, _dump, _progress, _with_client, console
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STILL_RUNNING,
+    _dump,
+    _print_each,
+    _progress,
+    _with_client,
+    console,
+)
 from .requests import ACTION_COMMANDS, _help, _var, request_args
 
 #: The actions of ``palot agents <command>``, by command.
@@ -100,10 +109,7 @@ def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
         for item in result:
             console.print(render.activity_line(item))
     elif command == "messages":
-        for message in result:
-            console.print(render.message_text(message))
-        if not result:
-            console.print("no messages yet")
+        _print_each(result, render.message_text, "no messages yet")
     elif command == "diff":
         console.print(render.diff_summary(result))
         if result.unavailable:
@@ -123,16 +129,11 @@ def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
             + (f", restarted: {'; '.join(result.processes_restarted)}" if result.processes_restarted else "")
             + (" — resumed with a note" if result.resumed else "")))
     elif command == "moves":
-        for m in result:
-            console.print(Text(f"{m.id} → {m.target_type}: {m.state}" + (f" at {m.step}" if m.step else "")
-                               + (f" ({m.error})" if m.error else "")))
-        if not result:
-            console.print("this agent has never moved")
+        _print_each(result, lambda m: Text(
+            f"{m.id} → {m.target_type}: {m.state}" + (f" at {m.step}" if m.step else "")
+            + (f" ({m.error})" if m.error else "")), "this agent has never moved")
     elif command == "audit":
-        for entry in result:
-            console.print(render.audit_line(entry))
-        if not result:
-            console.print("the audit log is empty")
+        _print_each(result, render.audit_line, "the audit log is empty")
     elif command == "budget":
         console.print(render.agents_table([result]))
         console.print(render.budget_text(result) or Text("no budget"))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
+from rich.console import RenderableType
 from rich.text import Text
 
 from .. import render
 from ..client import PalotClient
+
+T = TypeVar("T")
 
 # Strings print as written (agent titles, paths and errors may contain "[/x]"); style goes in ``Text``.
 console = render.console()
@@ -41,3 +44,11 @@ async def _with_client(args: argparse.Namespace, fn: Callable[[PalotClient], Awa
                        autostart: bool = True) -> Any:
     async with PalotClient(autostart=autostart, progress=_progress(args)) as client:
         return await fn(client)
+
+
+def _print_each(items: Sequence[T], line: Callable[[T], RenderableType], empty: str) -> None:
+    """One line per item; ``empty`` (what to do about it) when there is none."""
+    for item in items:
+        console.print(line(item))
+    if not items:
+        console.print(empty)

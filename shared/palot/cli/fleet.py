@@ -9,7 +9,7 @@ from rich.text import Text
 
 from .. import api, render
 from ..client import PalotClient
-from .common import EXIT_FAILED, EXIT_OK, _dump, _progress, _with_client, console
+from .common import EXIT_FAILED, EXIT_OK, _dump, _print_each, _progress, _with_client, console
 from .requests import request_args
 
 
@@ -18,10 +18,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         _dump({"models": models})
     else:
-        for name in models:
-            console.print(Text(name))
-        if not models:
-            console.print("no models: add a provider to your OpenCode config (`opencode auth login`)")
+        _print_each(models, Text, "no models: add a provider to your OpenCode config (`opencode auth login`)")
     return EXIT_OK
 
 
@@ -30,10 +27,8 @@ def cmd_projects(args: argparse.Namespace) -> int:
     if args.json:
         _dump(projects)
     else:
-        for p in projects:
-            console.print(Text.assemble((p.name, "bold"), f"  {p.path}  ({p.id})"))
-        if not projects:
-            console.print("no projects yet — `palot agents spawn PATH PROMPT` adds one")
+        _print_each(projects, lambda p: Text.assemble((p.name, "bold"), f"  {p.path}  ({p.id})"),
+                    "no projects yet — `palot agents spawn PATH PROMPT` adds one")
     return EXIT_OK
 
 
