@@ -1,35 +1,23 @@
-"""``palot.client``: the typed client every front end uses to talk to the Palot service.
-
->>> async with PalotClient() as palot:                       # doctest: +SKIP
-...     agent = await palot.spawn("~/src/app", "add a greeting module")
-...     agent = await palot.wait(agent.id)
-
-The client finds the service of ``PALOT_HOME`` on its unix socket and starts it in the background when it
-is not running (waiting until it is ready, with progress). A service of another Palot version is restarted
-when it is idle; otherwise the client says what to do. Errors are the service's own
-:class:`~palot.errors.PalotError` subclasses, with their message and fix.
-"""
+"""The connection half of :class:`palot.client.PalotClient`: reaching the service of a home (starting it,
+replacing one of another version when idle, stopping it), calling an action and reading its typed answer
+(plain, paged or with streamed progress), and the event stream with its ``resync`` after a restart."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import __version__, api, loopwatch
-from .endpoint import Endpoint
-from .errors import (
+from .. import __version__, api, loopwatch
+from ..endpoint import Endpoint
+from ..errors import (
     PalotError,
     ServiceAnswerInvalid,
     ServiceUnavailable,
@@ -37,12 +25,11 @@ from .errors import (
     UnknownAction,
     error_for,
 )
-from .paths import PalotPaths
+from ..paths import PalotPaths
+from .starting import START_TIMEOUT, last_error, launch, relay_log, service_alive
 
+#: Receives one line of progress at a time (starting the service, a long action's steps).
 Progress = Callable[[str], None]
-T = TypeVar("T")
-
-START_TIMEOUT = 180.0  # the first start may install OpenCode
 _ACTIVE = {s.value for s in api.AgentStatus if s.active}
 
 
@@ -50,20 +37,10 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def _absolute(path: str | Path) -> str:
-    """A project path as the service must see it: it runs in its own working directory."""
-    return str(Path(path).expanduser().absolute())
-
-
-def _project_ref(project: str | Path | None) -> str | None:
-    """A project given by path is sent absolute (the service has its own working directory); a name or id as is."""
-    if project is None:
-        return None
-    return _absolute(project) if isinstance(project, Path) or Path(project).expanduser().exists() else str(project)
-
-
-class PalotClient:
-    """A connection to the Palot service of one ``PALOT_HOME`` (``home``, or ``$PALOT_HOME``, or the default)."""
+class ServiceConnection:
+    """A connection to the Palot service of one ``PALOT_HOME`` (``home``, or ``$PALOT_HOME``, or the default):
+    reaching it (starting it when needed), calling its actions and following its events. :class:`PalotClient`
+    adds one typed method per action."""
 
     def __init__(self, home: str | Path | None = None, *, autostart: bool = True, progress: Progress | None = None,
                  url: str | None = None, token: str | None = None) -> None:
@@ -85,7 +62,7 @@ class PalotClient:
         self._ready = False
         self._start_lock = asyncio.Lock()
 
-    async def __aenter__(self) -> "PalotClient":
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 
@@ -126,15 +103,7 @@ class PalotClient:
                 return await self._status()
             log_file = self.endpoint.log_file
             seen = log_file.stat().st_size if log_file.exists() else 0
-            env = {**os.environ, "PALOT_HOME": str(self.paths.home)}
-
-            def launch() -> subprocess.Popen[bytes]:
-                return subprocess.Popen(
-                    [sys.executable, "-m", "palot.service", "--same-as-before", "--background"], env=env,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                    start_new_session=True)
-
-            proc = launch()
+            proc = launch(self.paths.home)
             started = time.monotonic()
             told = False
             while True:
@@ -144,59 +113,20 @@ class PalotClient:
                 if not told and waited > 1.0:
                     self.progress(f"starting the Palot service for {self.paths.home} …")
                     told = True
-                seen = self._relay_log(seen) if told else seen
+                seen = relay_log(self.endpoint, seen, self.progress) if told else seen
                 code = proc.poll()
-                if code == 0 and not self._service_alive():
+                if code == 0 and not service_alive(self.endpoint):
                     # Ours lost the start to a service that has gone since (one stopping, or another client's
                     # that failed): nobody will answer unless we start it again.
-                    proc = launch()
+                    proc = launch(self.paths.home)
                 elif code not in (None, 0):  # 0: another client's start won the race; wait for that one
                     err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()
-                    raise ServiceUnavailable(f"the Palot service did not start: {self._last_error(err)}",
+                    raise ServiceUnavailable(f"the Palot service did not start: {last_error(self.endpoint, err)}",
                                              f"see {log_file}, or run `palot serve` to watch it start")
                 if waited > START_TIMEOUT:
                     raise ServiceUnavailable(f"the Palot service did not answer within {START_TIMEOUT:.0f} s",
                                              f"see {log_file}")
                 await asyncio.sleep(0.05 if waited < 2 else 0.25)
-
-    def _service_alive(self) -> bool:
-        """Whether a service process of this home is alive (it holds ``service/lock`` for its whole life,
-        including while it stops after its socket has closed)."""
-        try:
-            lock = open(self.endpoint.lock_file, "a")  # noqa: SIM115 - closed below
-        except OSError:
-            return False
-        with lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            return False
-
-    def _relay_log(self, seen: int) -> int:
-        """Show the service's start-up lines (e.g. OpenCode being installed) as progress."""
-        try:
-            with open(self.endpoint.log_file, "rb") as fh:
-                fh.seek(seen)
-                chunk = fh.read()
-        except OSError:
-            return seen
-        for line in chunk.decode(errors="replace").splitlines():
-            text = line.split(": ", 1)[-1].strip()
-            if text and " INFO " in line:
-                self.progress(text)
-        return seen + len(chunk)
-
-    def _last_error(self, stderr: str) -> str:
-        lines = [ln for ln in stderr.splitlines() if ln.strip()]
-        if not lines:
-            with contextlib.suppress(OSError):
-                lines = [ln for ln in self.endpoint.log_file.read_text().splitlines() if " ERROR " in ln]
-        if not lines:
-            return "no reason was logged"
-        text = lines[-1].split(": ", 1)[-1]
-        return text.removeprefix("the Palot service could not start: ")
 
     async def _replace_other_version(self, status: api.ServiceStatus) -> api.ServiceStatus:
         # Asked directly (not through call(), which would check the version again); an answer this client
@@ -234,7 +164,7 @@ class PalotClient:
             return False
         if self._url is not None:
             return True
-        while self._service_alive():  # it closes the core (and OpenCode, when asked) after its socket
+        while service_alive(self.endpoint):  # it closes the core (and OpenCode, when asked) after its socket
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.1)
@@ -369,153 +299,3 @@ class PalotClient:
                     raise  # it could not be started: the error says why
                 self._ready = False  # stopped by the user: wait for it to be back
                 await asyncio.sleep(2.0)
-
-    # --- the API, typed -----------------------------------------------------------------------
-
-    async def status(self) -> api.ServiceStatus:
-        return await self.call("status")
-
-    async def projects(self) -> list[api.Project]:
-        return await self.call("projects")
-
-    async def models(self, project: str | Path | None = None) -> list[str]:
-        return await self.call("models", {"project": _absolute(project) if project else None})
-
-    async def list(self, *, project: str | None = None, status: str | list[str] | None = None,
-                   environment: str | None = None, include_archived: bool = False,
-                   include_external: bool = True) -> list[api.Agent]:
-        statuses = [status] if isinstance(status, str) else status
-        return await self.call("list", {"project": project, "status": statuses, "environment": environment,
-                                        "include_archived": include_archived, "include_external": include_external})
-
-    async def get(self, agent: str) -> api.Agent:
-        return await self.call("get", {"agent": agent})
-
-    async def spawn(self, project: str | Path, prompt: str | None = None, *, environment: str | None = None,
-                    title: str | None = None, model: str | None = None, base_branch: str | None = None,
-                    branch: str | None = None, setup_script: str | None = None, permission_mode: str | None = None,
-                    options: dict[str, Any] | api.ContainerOptions | None = None,
-                    budget_usd: float | None = None, budget_tokens: int | None = None,
-                    template: str | None = None, vars: dict[str, str] | None = None,
-                    progress: Progress | None = None) -> api.Agent:
-        """Start an agent from ``prompt``, or from ``template`` with its ``vars`` filled in."""
-        opts = options.model_dump(exclude_none=True) if isinstance(options, api.ContainerOptions) else options
-        return await self.call("spawn", {
-            "project": _absolute(project), "prompt": prompt, "environment": environment, "title": title,
-            "model": model, "base_branch": base_branch, "branch": branch, "setup_script": setup_script,
-            "permission_mode": permission_mode, "options": opts or None, "budget_usd": budget_usd,
-            "budget_tokens": budget_tokens, "template": template, "vars": vars or None}, progress=progress)
-
-    async def prompt(self, agent: str, text: str, *, model: str | None = None) -> api.Agent:
-        return await self.call("prompt", {"agent": agent, "text": text, "model": model})
-
-    async def abort(self, agent: str) -> api.Agent:
-        return await self.call("abort", {"agent": agent})
-
-    async def reply(self, agent: str, reply: str, *, permission_id: str | None = None,
-                    message: str | None = None) -> api.Agent:
-        return await self.call("reply", {"agent": agent, "reply": reply, "permission_id": permission_id,
-                                         "message": message})
-
-    async def wait(self, agent: str, *, timeout: float = 300.0,
-                   until: list[api.AgentStatus] | list[str] | None = None) -> api.Agent:
-        return await self.call("wait", {"agent": agent, "timeout": timeout,
-                                        "until": [api.AgentStatus(u) for u in until] if until else None})
-
-    async def activity(self, agent: str, *, since: int = 0) -> list[api.ActivityItem]:
-        return await self.call("activity", {"agent": agent, "since": since})
-
-    async def messages(self, agent: str) -> list[api.AgentMessage]:
-        return await self.call("messages", {"agent": agent})
-
-    async def diff(self, agent: str, *, path: str | None = None) -> api.AgentDiff:
-        return await self.call("diff", {"agent": agent, "path": path})
-
-    async def apply(self, agent: str, *, path: str | None = None) -> list[str]:
-        return await self.call("apply", {"agent": agent, "path": path})
-
-    async def create_pr(self, agent: str, *, title: str | None = None, body: str | None = None,
-                        remote: str = "origin", base: str | None = None,
-                        progress: Progress | None = None) -> api.PullRequest:
-        return await self.call("create_pr", {"agent": agent, "title": title, "body": body, "remote": remote,
-                                             "base": base}, progress=progress)
-
-    async def archive(self, agent: str, *, progress: Progress | None = None) -> api.Agent:
-        return await self.call("archive", {"agent": agent}, progress=progress)
-
-    async def destroy(self, agent: str, *, force: bool = False) -> api.Done:
-        return await self.call("destroy", {"agent": agent, "force": force})
-
-    async def environment(self, agent: str) -> api.EnvironmentStatus:
-        return await self.call("environment", {"agent": agent})
-
-    async def move(self, agent: str, target: str, *, options: dict[str, Any] | api.ContainerOptions | None = None,
-                   resume: bool | None = None, progress: Progress | None = None) -> api.MigrationResult:
-        opts = options.model_dump(exclude_none=True) if isinstance(options, api.ContainerOptions) else options
-        return await self.call("move", {"agent": agent, "target": target, "options": opts or None,
-                                        "resume": resume}, progress=progress)
-
-    async def moves(self, agent: str) -> list[api.MoveRecord]:
-        return await self.call("moves", {"agent": agent})
-
-    async def audit(self, agent: str | None = None, *, limit: int = 200) -> list[api.AuditEntry]:
-        return await self.call("audit", {"agent": agent, "limit": limit})
-
-    async def budget(self, agent: str, usd: float | None = None, *, tokens: int | None = None) -> api.Agent:
-        return await self.call("budget", {"agent": agent, "usd": usd, "tokens": tokens})
-
-    async def inbox(self, *, project: str | None = None) -> list[api.InboxItem]:
-        return await self.call("inbox", {"project": project})
-
-    async def inbox_reply(self, reply: str, *, permission_ids: list[str] | None = None, agent: str | None = None,
-                          tool: str | None = None, project: str | None = None,
-                          message: str | None = None) -> list[api.InboxItem]:
-        return await self.call("inbox_reply", {"reply": reply, "permission_ids": permission_ids, "agent": agent,
-                                               "tool": tool, "project": project, "message": message})
-
-    async def retry(self, agent: str, *, progress: Progress | None = None) -> api.Agent:
-        """A new agent from the agent's prompt, base commit and options; the old one is left as it is."""
-        return await self.call("retry", {"agent": agent}, progress=progress)
-
-    async def request_changes(self, agent: str, comments: list[dict[str, Any]] | list[api.ReviewComment], *,
-                              note: str | None = None) -> api.Agent:
-        """Send the agent one prompt built from review comments ({path, line, end_line?, comment}) on its diff."""
-        return await self.call("request_changes", {"agent": agent, "comments": [
-            c.model_dump() if isinstance(c, BaseModel) else c for c in comments], "note": note})
-
-    async def bulk(self, operation: str, *, status: str | list[str] | None = None, project: str | None = None,
-                   environment: str | None = None, older_than: str | None = None, title: str | None = None,
-                   agents: list[str] | None = None, force: bool = False, dry_run: bool = True,
-                   progress: Progress | None = None) -> api.BulkResult:
-        """Archive, abort or destroy every agent the filters select; ``dry_run`` (the default) only lists what
-        would happen."""
-        statuses = [status] if isinstance(status, str) else status
-        return await self.call("bulk", {"operation": operation, "status": statuses, "project": project,
-                                        "environment": environment, "older_than": older_than, "title": title,
-                                        "agents": agents, "force": force, "dry_run": dry_run}, progress=progress)
-
-    async def settings(self) -> api.SettingsView:
-        return await self.call("settings")
-
-    async def templates(self, *, project: str | Path | None = None) -> list[api.Template]:
-        return await self.call("templates", {"project": _project_ref(project)})
-
-    async def template_show(self, name: str, *, project: str | Path | None = None) -> api.Template:
-        return await self.call("template_show", {"name": name, "project": _project_ref(project)})
-
-    async def template_add(self, name: str, prompt: str, *, project: str | Path | None = None,
-                           title: str | None = None, environment: str | None = None, model: str | None = None,
-                           permission_mode: str | None = None, setup_script: str | None = None) -> api.TemplateSaved:
-        """Add a template (or replace the one of that name in that project); no project: for every project."""
-        return await self.call("template_add", {
-            "name": name, "prompt": prompt, "project": _project_ref(project), "title": title,
-            "environment": environment, "model": model, "permission_mode": permission_mode,
-            "setup_script": setup_script})
-
-    async def template_remove(self, name: str, *, project: str | Path | None = None) -> api.Done:
-        return await self.call("template_remove", {"name": name, "project": _project_ref(project)})
-    async def du(self) -> api.DiskUse:
-        return await self.call("du")
-
-    async def gc(self, *, yes: bool = False, force: bool = False, progress: Progress | None = None) -> api.GcReport:
-        return await self.call("gc", {"yes": yes, "force": force}, progress=progress)
