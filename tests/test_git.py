@@ -438,3 +438,53 @@ async def test_apply_patch_empty(repo: Path) -> None:
         with pytest.raises(InvalidInput) as info:
             await git.apply_patch(repo, empty)
         assert "nothing to apply" in info.value.message
+
+
+# --- snapshots and bundles -------------------------------------------------
+
+
+async def test_bundled_work_checks_out_elsewhere_as_the_same_files_and_leaves_the_source_alone(
+    repo: Path, tmp_path: Path
+) -> None:
+    wt, base = await _agent_with_work(repo, tmp_path)
+    status_before = sh(wt, "status", "--porcelain")
+    head = sh(wt, "rev-parse", "HEAD").strip()
+    ref = "refs/palot/migrations/mig_test"
+
+    got_head, snap = await git.bundle_work(wt, tmp_path / "out" / "work.bundle", ref, base)
+
+    assert got_head == head and sh(wt, "rev-parse", f"{snap}^").strip() == head
+    assert sh(wt, "status", "--porcelain") == status_before  # branch, index and files untouched
+    assert sh(wt, "for-each-ref", ref) == ""  # the ref was only the bundle's vehicle
+    clone = tmp_path / "clone"
+    sh(tmp_path, "clone", "-q", str(repo), str(clone))
+    await git.checkout_snapshot(clone, tmp_path / "out" / "work.bundle", ref, "palot/agent")
+    expected = {p: h for p, h in tree_hashes(wt).items() if not p.endswith(".log")}
+    assert tree_hashes(clone) == expected  # uncommitted, untracked, binary and deleted files alike
+    assert sh(clone, "rev-parse", "HEAD").strip() == head
+    assert await git.current_branch(clone) == "palot/agent"
+
+
+async def test_snapshot_records_the_working_tree_at_a_ref_with_the_message(repo: Path) -> None:
+    (repo / "new.txt").write_text("new\n")
+    commit = await git.snapshot(repo / "src", "refs/palot/snap", "palot: a snapshot")
+    assert sh(repo, "rev-parse", "refs/palot/snap").strip() == commit
+    assert sh(repo, "show", "-s", "--format=%an %s", commit).strip() == "Palot palot: a snapshot"
+    assert "new.txt" in sh(repo, "ls-tree", "--name-only", commit)
+    assert sh(repo, "status", "--porcelain").strip() == "?? new.txt"
+
+
+async def test_a_cancelled_script_stops_the_git_it_started(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir(mode=0o700)
+    socket = str(tmp_path / "cache" / "socket")
+    task = asyncio.create_task(git.run_script('git credential-cache--daemon "$1"; echo after', "t.sh", socket,
+                                              cwd=tmp_path))
+    for _ in range(200):
+        if _running_with(socket):
+            break
+        await asyncio.sleep(0.05)
+    assert _running_with(socket)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _gone(socket)

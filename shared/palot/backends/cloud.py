@@ -42,24 +42,6 @@ SCRIPTED_PORT = 4097
 SCRIPT_PATH = "/opt/palot/script.json"  # where a rehearsal image carries the scripted model's script
 READY_TIMEOUT = 180.0
 
-# A commit whose parent is HEAD and whose tree is the working tree (uncommitted, untracked and deleted files
-# included), made with a throwaway index, bundled with what $3 lacks. Mirrors palot.git.bundle_work.
-_SNAPSHOT = r"""
-set -eu
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export GIT_INDEX_FILE="$tmp/index"
-git read-tree HEAD
-git -c core.looseCompression=1 add --all
-tree=$(git write-tree)
-unset GIT_INDEX_FILE
-head=$(git rev-parse HEAD)
-commit=$(echo 'palot: snapshot (uncommitted work)' | git -c user.name=Palot -c user.email=palot@localhost commit-tree "$tree" -p "$head" -F -)
-git update-ref "$1" "$commit"
-git -c pack.compression=0 bundle create --quiet "$2" "$1" "^$3"
-git update-ref -d "$1"
-echo "$head $commit"
-"""
-
 # The remote half of git.checkout_snapshot: the workspace gets the bundle's branch head ($2^) with the
 # snapshot's files left uncommitted.
 _RESTORE = r"""
@@ -277,8 +259,10 @@ class CloudBackend:
         worker, remote = self.worker(), f"{TRANSFER}/export-{secrets.token_hex(4)}.bundle"
         assert env.base_commit
         try:
-            out = await worker.run(env.id, ["sh", "-c", _SNAPSHOT, "sh", ref, remote, env.base_commit],
-                                   "bundling the agent's work", cwd=WORKSPACE)
+            # The same recipe as a local snapshot (palot.git's snapshot.sh), run by the environment's daemon.
+            argv = ["sh", "-c", git.SNAPSHOT_SCRIPT, "snapshot.sh", ref, remote, env.base_commit]
+            out = await worker.run(env.id, argv, "bundling the agent's work", cwd=WORKSPACE,
+                                   stdin="palot: snapshot (uncommitted work)")
             bundle.parent.mkdir(parents=True, exist_ok=True)
             bundle.write_bytes(await worker.get_file(env.id, remote))
         finally:
