@@ -60,7 +60,7 @@ class ContainerBackend:
         self.pool = WarmPool(self._start_slot, self._remove)
         # An engine that went away took the warm containers with it.
         self.engine = DockerEngine(on_lost=self.pool.forget)
-        self.starter = ContainerStarter(paths, server, self.engine)
+        self.starter = ContainerStarter(paths, server, self.engine, self.client_for, self._remove)
         self._reserved: dict[str, Slot] = {}  # warm containers a move journaled as its target
 
     # --- provisioning -------------------------------------------------------
@@ -80,7 +80,7 @@ class ContainerBackend:
             return await self._assign(slot, spec, options, warm=True)
         # Cold: started for this agent (its project label, ports and variables from the start), then made its
         # own the way a warm one is.
-        record = await self._assign(await self._start(spec.env_id or new_id(), options, spec), spec, options)
+        record = await self._assign(await self.starter.start(spec.env_id or new_id(), options, spec), spec, options)
         if key is not None:
             self.pool.want(key)  # the next spawn like this one finds a warm container
         return record
@@ -105,18 +105,9 @@ class ContainerBackend:
         env_id = new_id()
         self.pool.starting(env_id)
         try:
-            return await self._start(env_id, ContainerOptions.of_key(key), None)
+            return await self.starter.start(env_id, ContainerOptions.of_key(key), None)
         finally:
             self.pool.started(env_id)
-
-    async def _start(self, env_id: str, options: ContainerOptions, spec: EnvironmentSpec | None) -> Slot:
-        """The environment started (:meth:`.ContainerStarter.start`); whatever a failed start made is removed."""
-        try:
-            return await self.starter.start(env_id, options, spec, self.client_for)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self._remove(env_id)
-            raise
 
     async def _alive(self, slot: Slot) -> bool:
         """Still there and answering (the engine may have restarted since it was started)."""

@@ -15,7 +15,7 @@ import secrets
 import shlex
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,18 +81,30 @@ def own(root: Path) -> None:
 class ContainerStarter:
     """Starts environments' containers for the container tier."""
 
-    def __init__(self, paths: PalotPaths, server: ServerManager, engine: DockerEngine) -> None:
+    def __init__(self, paths: PalotPaths, server: ServerManager, engine: DockerEngine,
+                 client_for: Callable[[EnvironmentRecord], OpenCodeClient],
+                 remove: Callable[[str], Awaitable[None]]) -> None:
         self.paths = paths
         self.server = server
         self.engine = engine
+        self._client_for = client_for  # the backend's client of the server inside (kept for the agent)
+        self._remove = remove  # the backend's removal of an environment, whatever of it exists
 
-    async def start(self, env_id: str, options: ContainerOptions, spec: EnvironmentSpec | None,
-                    client_for: Callable[[EnvironmentRecord], OpenCodeClient]) -> Slot:
+    async def start(self, env_id: str, options: ContainerOptions, spec: EnvironmentSpec | None) -> Slot:
         """The environment's container started with OpenCode answering and its workspace still empty;
-        ``spec`` when its agent is known already (a cold start), None for a warm one. What a failed start
-        made is left for the caller to remove."""
+        ``spec`` when its agent is known already (a cold start), None for a warm one. Whatever a failed
+        start made is removed."""
         client = await self.engine.client()
         await asyncio.to_thread(require_image, client)
+        try:
+            return await self._start(client, env_id, options, spec)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._remove(env_id)
+            raise
+
+    async def _start(self, client: Any, env_id: str, options: ContainerOptions,
+                     spec: EnvironmentSpec | None) -> Slot:
         envdir = self.paths.environments / env_id
         workspace, rundir = envdir / "workspace", run_dir(env_id)
         workspace.mkdir(parents=True)
@@ -110,7 +122,7 @@ class ContainerStarter:
         probe = EnvironmentRecord(id=env_id, type="container", directory="/workspace", branch=None,
                                   base_commit=None, server_url=f"http://127.0.0.1:{port}" if port else None,
                                   state="active", created_at=time.time(), data={"network": options.network})
-        await self._wait_ready(client_for(probe), container)
+        await self._wait_ready(self._client_for(probe), container)
         return Slot(env_id=env_id, key=options.key(), port=port, password=password, container=container,
                     started_at=time.time(), published=published)
 
