@@ -173,7 +173,7 @@ async def test_missing_image_and_unreachable_engine_are_clear_errors_that_change
         docker(container_engine, "image", "rm", "palot-agent:kept-aside")
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{container_engine.run_dir}/no-engine-here.sock")
-    palot.backends["container"]._engine = None  # forget the connection made with the old DOCKER_HOST
+    palot.backends["container"].engine.forget()  # the connection made with the old DOCKER_HOST
     with pytest.raises(EngineUnavailable) as e:
         await palot.agents.spawn(repo, "write hello", environment="container")
     assert "DOCKER_HOST" in str(e.value) and "start Docker" in str(e.value)

@@ -205,15 +205,16 @@ class CloudBackend:
 
     async def archive(self, env: EnvironmentRecord) -> None:
         await self.publish_branch(env, "palot: archive checkpoint (uncommitted agent work)")
-        await self._remove(env.id)
+        await self.remove(env.id)
 
     async def destroy(self, env: EnvironmentRecord) -> None:
-        await self._remove(env.id)
+        await self.remove(env.id)
         if env.branch:
             await git.delete_branch(Path(env.data["project_path"]), env.branch, force=True)
 
-    async def _remove(self, env_id: str) -> None:
-        """Detach, destroy the cloud environment (already gone is fine) and drop the mirror."""
+    async def remove(self, env_id: str) -> None:
+        """Detach, destroy the cloud environment (already gone is fine) and drop the mirror (also what
+        ``palot gc`` does with one no agent owns)."""
         await self.hub.remove_source(env_id)
         client = self._clients.pop(env_id, None)
         if client is not None:
@@ -320,7 +321,7 @@ class CloudBackend:
         return None  # nothing is made ahead of need in this tier
 
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
-        await self._remove(env_id)
+        await self.remove(env_id)
 
 
 def _refuse_options(spec: EnvironmentSpec) -> None:

@@ -1,8 +1,10 @@
-"""A move as data: its steps, and the decisions taken along the way, as pure functions (no I/O).
+"""A move's decisions, as pure functions (no I/O): the ports a container publishes, the agent's status and
+resume after a move (or its undo), the note it is resumed with, and what a restart does with a move left
+unfinished.
 
-The names and order of the steps are :data:`palot.api.STEPS` (front ends count them); :data:`LABELS` says
-each one as progress, and the engine's table (:mod:`.engine`) gives each its work and its undo. Steps before
-``resume`` can be undone; ``resume`` begins with the commit point, after which a move is only finished.
+The names and order of the steps are :data:`palot.api.STEPS` (front ends count them); the table in
+:mod:`.steps` gives each its label, its work and its undo. Steps before ``resume`` can be undone; ``resume``
+begins with the commit point, after which a move is only finished.
 """
 
 from __future__ import annotations
@@ -11,27 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..api import STEPS
+from ..store import MigrationRecord
 from .manifest import MigrationManifest, ProcessRecord
-
-#: What each step tells a person while it runs ({source}/{target}: the environment types).
-LABELS: dict[str, str] = {
-    "pause": "pausing the agent", "checkpoint": "bundling the code (commits, uncommitted and untracked files)",
-    "export": "exporting the conversation and the running processes", "provision": "creating the {target}",
-    "import_code": "importing the code", "import_session": "importing the conversation",
-    "setup": "running the setup script and restarting processes", "resume": "switching the agent over",
-    "cleanup": "removing the old {source}",
-}
-assert tuple(LABELS) == STEPS, "every step of api.STEPS has its label, in order"
 
 #: The first step after the commit point.
 COMMIT_STEP = "resume"
 #: The steps whose effects a rollback undoes (every one before the commit point).
 UNDOABLE = STEPS[:STEPS.index(COMMIT_STEP)]
-
-
-def progress_line(step: str, source: str, target: str) -> str:
-    """``[4/9] creating the container``: the line a person sees when ``step`` starts."""
-    return f"[{STEPS.index(step) + 1}/{len(STEPS)}] " + LABELS[step].format(source=source, target=target)
 
 
 def target_options(target: str, options: dict[str, Any], processes: list[ProcessRecord]) -> dict[str, Any]:
@@ -63,12 +51,12 @@ def plan_move(manifest: MigrationManifest, resume: bool | None) -> MovePlan:
 Recovery = Literal["roll_back", "finish", "nothing"]
 
 
-def decide_recovery(state: str) -> Recovery:
-    """What the next start does with a move a stopped Palot left in ``state``: one that had not reached its
-    commit point is rolled back, one past it is finished; any other is over."""
-    if state == "running":
+def decide_recovery(record: MigrationRecord) -> Recovery:
+    """What the next start does with a move a stopped Palot left as ``record`` says: one that had not reached
+    its commit point is rolled back, one past it is finished; any other is over."""
+    if record.state == "running":
         return "roll_back"
-    if state == "committed":
+    if record.state == "committed":
         return "finish"
     return "nothing"
 
@@ -76,3 +64,38 @@ def decide_recovery(state: str) -> Recovery:
 def steps_left(journal: set[tuple[str, str]]) -> list[str]:
     """The steps after the commit point not yet journaled done (what finishing a move still runs)."""
     return [s for s in STEPS[STEPS.index(COMMIT_STEP):] if (s, "done") not in journal]
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str | None:
+    """The text of the last prompt a person wrote in an ``opencode export``'s messages (what the agent was
+    working on)."""
+    for message in reversed(messages):
+        if (message.get("info") or {}).get("role") == "user":
+            texts = [p.get("text", "") for p in message.get("parts") or []
+                     if p.get("type") == "text" and not p.get("synthetic")]
+            if any(texts):
+                return "\n".join(t for t in texts if t).strip()
+    return None
+
+
+WHERE = {"worktree": "a git worktree", "container": "a container", "cloud": "a cloud container"}
+
+
+def resume_note(m: MigrationManifest, directory: str) -> str:
+    """What the agent is told in its new environment (at ``directory``): where it is, what came with it, what
+    was restarted, and what it was doing."""
+    lines = [
+        f"[Palot] You were moved from {WHERE.get(m.source.type, m.source.type)} to "
+        f"{WHERE.get(m.target.type, m.target.type)}; your working directory is now {directory}.",
+        f"Your branch {m.git.branch}, its commits, your uncommitted and untracked files and this conversation "
+        "came with you.",
+    ]
+    if m.environment.processes:
+        lines.append("Processes that were running were restarted: "
+                     + "; ".join(f"`{p.command}`" + (f" (port {', '.join(map(str, p.ports))})" if p.ports else "")
+                                 for p in m.environment.processes) + ".")
+    if m.session.was_busy and m.session.last_prompt:
+        prompt = m.session.last_prompt if len(m.session.last_prompt) <= 300 else m.session.last_prompt[:299] + "…"
+        lines.append(f"You were working on: {prompt}")
+    lines.append("Continue where you left off." if m.session.was_busy else "Carry on from here.")
+    return "\n".join(lines)

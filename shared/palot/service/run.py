@@ -17,15 +17,12 @@ import asyncio
 import contextlib
 import fcntl
 import hmac
-import ipaddress
 import json
 import logging
 import logging.handlers
 import os
 import secrets
 import signal
-import socket
-import struct
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -40,7 +37,6 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .. import __version__, api
 from ..core import Palot
@@ -50,6 +46,7 @@ from ..paths import PalotPaths, write_private
 from .actions import HANDLERS, AgentLocks
 from ..policies import Policies
 from .bridge import EventBridge
+from .listen import PeerCheckedH11, bind_tcp, bind_unix
 
 log = logging.getLogger("palot.service")
 
@@ -66,21 +63,6 @@ class ServeOptions:
     tcp: str | None = None  # "127.0.0.1:PORT" for the optional TCP listener
     port: int | None = None  # the OpenCode server's port (default: a free one)
     config: dict[str, Any] = field(default_factory=dict)
-
-
-class PeerCheckedH11(H11Protocol):
-    """HTTP on the unix socket, for this user only: a connection from another uid is closed at once."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family == socket.AF_UNIX:
-            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            _pid, uid, _gid = struct.unpack("3i", creds)
-            if uid != os.getuid():
-                log.warning("refused a connection from uid %d (the service serves uid %d only)", uid, os.getuid())
-                transport.abort()
-                return
-        super().connection_made(transport)
 
 
 def _error_body(e: PalotError) -> dict[str, Any]:
@@ -261,11 +243,11 @@ class Service:
         # A bad --tcp address is refused before anything starts (no OpenCode server, no stale socket left).
         tcp_sock = None
         if self.options.tcp:
-            tcp_sock, self.tcp_address = _bind_tcp(self.options.tcp)
+            tcp_sock, self.tcp_address = bind_tcp(self.options.tcp)
         await self.palot.start()
         self.bridge.start()
         await self.policies.start()
-        sock = _bind_unix(self.endpoint.socket)
+        sock = bind_unix(self.endpoint.socket)
         servers = [uvicorn.Server(uvicorn.Config(self.app(), http=PeerCheckedH11, lifespan="off", log_level="warning",
                                                  timeout_keep_alive=30, access_log=False))]
         sockets = [[sock]]
@@ -303,49 +285,6 @@ class Service:
                  "socket": str(self.endpoint.socket), "tcp": self.tcp_address, "started_at": self.started_at,
                  "options": asdict(self.options)}
         write_private(self.endpoint.state_file, json.dumps(state))
-
-
-def _bind_unix(path: Path) -> socket.socket:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a dead service's socket: we hold the lock, so nobody else serves this home
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(str(path))
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o600)
-    sock.listen(256)
-    sock.setblocking(False)
-    return sock
-
-
-def _bind_tcp(address: str) -> tuple[socket.socket, str]:
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:  # the token is sent in clear: never offer the API beyond this machine
-        raise InvalidInput(f"the TCP listener is for loopback only, not {host}",
-                           "use --tcp 127.0.0.1:PORT (reach it from another machine through an SSH tunnel)")
-    try:
-        number = int(port)
-    except ValueError:
-        raise InvalidInput(f"'{address}' is not HOST:PORT", "e.g. --tcp 127.0.0.1:7391 (or --tcp 7391)") from None
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, number))
-    except OSError as e:
-        raise InvalidInput(f"cannot listen on {host}:{number} ({e.strerror})", "choose another port") from None
-    sock.listen(64)
-    sock.setblocking(False)
-    bound = sock.getsockname()
-    return sock, f"{bound[0]}:{bound[1]}"
 
 
 def _window(name: str, query: QueryParams) -> slice | None:

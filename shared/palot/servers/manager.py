@@ -1,4 +1,4 @@
-"""The one shared OpenCode server that serves every local project.
+"""The one shared OpenCode server that serves every local project: starting, attaching, supervising.
 
 ``ServerManager`` starts ``opencode serve`` on loopback with a generated
 password, or attaches to the one another Palot process already runs (a lock
@@ -11,82 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import json
 import logging
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidState, OpenCodeVersionMismatch, PalotError, ServerUnavailable
-from .install import OPENCODE_VERSION, Progress, ensure_opencode, require_opencode, tool_path_dirs
-from .opencode import OpenCodeClient
-from .paths import PalotPaths
-from .ports import write_plugin
+from ..errors import InvalidState, OpenCodeVersionMismatch, PalotError, ServerUnavailable
+from ..install import OPENCODE_VERSION, Progress, ensure_opencode, require_opencode
+from ..opencode import Health, OpenCodeClient
+from ..paths import PalotPaths
+from .process import child_pythonpath, end, free_port, pid_alive
+from .settings import ServerSettings
+from .state import ServerState, StateFile
 
 log = logging.getLogger(__name__)
-
-#: Environment that keeps OpenCode from any outbound lookup (see OPENCODE.md).
-OFFLINE_ENV = {
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "OPENCODE_DISABLE_SHARE": "1",
-    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
-    "OPENCODE_DISABLE_CLAUDE_CODE": "1",
-    # A closed loopback port: OpenCode's background plugin install fails fast instead of hanging.
-    "npm_config_registry": "http://127.0.0.1:9/",
-}
-
-
-@dataclass
-class ServerState:
-    """What ``server.json`` records about the running shared server."""
-
-    pid: int
-    port: int
-    password: str
-    version: str
-    started_at: float
-    profile: dict[str, Any]
-    scripted_pid: int | None = None
-    scripted_port: int | None = None
-    owner: str = "palot"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def free_port() -> int:
-    """A currently free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pid_alive(pid: int | None, *, must_contain: str | None = None) -> bool:
-    """True if ``pid`` runs (not a zombie) and, optionally, its command line contains a string."""
-    if not pid:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        if must_contain is not None:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            return must_contain in cmdline
-        return True
-    except (OSError, IndexError):
-        return False
 
 
 class ServerManager:
@@ -116,9 +58,10 @@ class ServerManager:
     ) -> None:
         self.paths = paths
         self.opencode_bin = opencode_bin
-        self.isolated = isolated
-        self.scripted = str(Path(scripted).resolve()) if scripted and scripted != "demo" else scripted
-        self.config = config or {}
+        self.settings = ServerSettings(
+            isolated=isolated, config=config or {},
+            scripted=str(Path(scripted).resolve()) if scripted and scripted != "demo" else scripted)
+        self.states = StateFile(paths.server_dir)
         self.port = port
         self.supervise = supervise
         self.health_interval = health_interval
@@ -143,9 +86,21 @@ class ServerManager:
         return self.state.url
 
     @property
+    def isolated(self) -> bool:
+        return self.settings.isolated
+
+    @property
+    def scripted(self) -> str | None:
+        return self.settings.scripted
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.settings.config
+
+    @property
     def profile(self) -> dict[str, Any]:
         """The settings a running server must match for this manager to attach to it."""
-        return {"isolated": self.isolated, "scripted": self.scripted, "config": self.config}
+        return self.settings.profile
 
     async def start(self) -> ServerState:
         """Attach to the running Palot server or start one; then supervise it.
@@ -156,8 +111,8 @@ class ServerManager:
         self.paths.ensure()
         deadline = time.monotonic() + self.busy_timeout
         while True:
-            async with self._lock():
-                state = self._read_state()
+            async with self.states.lock():
+                state = self.states.read()
                 if state is not None and await self._healthy(state):
                     self._attach(state)
                     break
@@ -183,9 +138,7 @@ class ServerManager:
     def _attach(self, state: ServerState) -> None:
         if self.attach_any:
             # Adopt the running server's settings, so a restart keeps them.
-            self.isolated = bool(state.profile.get("isolated"))
-            self.scripted = state.profile.get("scripted")
-            self.config = state.profile.get("config") or {}
+            self.settings = ServerSettings.of_profile(state.profile)
         elif state.profile != self.profile:
             raise InvalidState(
                 f"a Palot server is already running (pid {state.pid}) with other settings "
@@ -222,11 +175,11 @@ class ServerManager:
     async def stop(self) -> None:
         """Stop the shared server (whoever started it) and the scripted model, and forget them."""
         await self.close()
-        async with self._lock():
-            state = self._read_state() or self.state
+        async with self.states.lock():
+            state = self.states.read() or self.state
             if state is not None:
                 await self._kill_stale(state)
-            self._state_file.unlink(missing_ok=True)
+            self.states.remove()
         for proc in (self._proc, self._scripted_proc):
             if proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -243,79 +196,17 @@ class ServerManager:
     @staticmethod
     def read_running(paths: PalotPaths) -> ServerState | None:
         """The state of a running Palot server, if ``server.json`` names a live one."""
-        state = ServerManager._load_state(paths.server_dir / "server.json")
+        state = StateFile(paths.server_dir).load()
         if state and pid_alive(state.pid, must_contain="serve"):
             return state
         return None
 
     # --- spawning -----------------------------------------------------------
 
-    @property
-    def _state_file(self) -> Path:
-        return self.paths.server_dir / "server.json"
-
-    @contextlib.asynccontextmanager
-    async def _lock(self) -> AsyncIterator[None]:
-        # Held only while deciding to start/attach/restart, never for the server's life. Another process
-        # may hold it while its OpenCode starts (up to a minute): polled, so this loop keeps serving.
-        self.paths.server_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.paths.server_dir / "lock", "w") as fh:
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await asyncio.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    @staticmethod
-    def _load_state(path: Path) -> ServerState | None:
-        try:
-            return ServerState(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
-
-    def _read_state(self) -> ServerState | None:
-        state = self._load_state(self._state_file)
-        if state is None or state.owner != "palot":
-            return None
-        return state
-
-    def _write_state(self, state: ServerState) -> None:
-        tmp = self._state_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(state), fh)
-        os.replace(tmp, self._state_file)
-
     async def _kill_stale(self, state: ServerState) -> None:
         for pid, marker in ((state.pid, "serve"), (state.scripted_pid, "palot.scripted")):
             if pid is not None and pid_alive(pid, must_contain=marker):
-                await _end(pid)
-
-    def _server_env(self, password: str, scripted_port: int | None) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([*tool_path_dirs(), env.get("PATH", "")])
-        env["OPENCODE_SERVER_PASSWORD"] = password
-        env.pop("OPENCODE_SERVER_USERNAME", None)
-        env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"  # Palot pins the version
-        if self.isolated:
-            home = self.paths.isolated_opencode_home
-            for var, sub in (("HOME", "home"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
-                             ("XDG_STATE_HOME", "state"), ("XDG_CACHE_HOME", "cache")):
-                (home / sub).mkdir(parents=True, exist_ok=True)
-                env[var] = str(home / sub)
-            env.update(OFFLINE_ENV)
-            _no_plugin_install(home / "config" / "opencode")
-        config = self.opencode_config(f"http://127.0.0.1:{scripted_port}/v1" if scripted_port else None)
-        # Every worktree agent's bash gets its own variables (dev-server ports) through Palot's plugin.
-        plugin = write_plugin(self.paths.agent_env_plugin, self.paths.agent_env_map)
-        config["plugin"] = [*config.get("plugin", []), plugin]
-        env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
-        return env
+                await end(pid)
 
     def cli(self) -> tuple[Path, dict[str, str]]:
         """The OpenCode binary and the environment to run its command line (export, import) on the
@@ -323,33 +214,11 @@ class ServerManager:
         if self.state is None:
             raise ServerUnavailable("the shared OpenCode server is not started", "call ServerManager.start()")
         return (require_opencode(self.paths, self.opencode_bin),
-                self._server_env(self.state.password, self.state.scripted_port))
+                self.settings.server_env(self.paths, self.state.password, self.state.scripted_port))
 
     def environment_env(self, scripted_port: int, script_path: str) -> dict[str, str]:
-        """Variables for an OpenCode server Palot runs in an environment (container or cloud) besides its
-        password: offline mode, Palot's OpenCode config, and the scripted model on the environment's own
-        loopback (``script_path`` is where its script is inside) when Palot rehearses with it."""
-        env = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
-        if self.isolated:
-            env.update(OFFLINE_ENV)
-        config = self.opencode_config(f"http://127.0.0.1:{scripted_port}/v1" if self.scripted else None)
-        if config:
-            env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
-        if self.scripted:
-            env["PALOT_SCRIPTED_PORT"] = str(scripted_port)
-            env["PALOT_SCRIPTED_SCRIPT"] = "demo" if self.scripted == "demo" else script_path
-            env["PYTHONPATH"] = "/opt/palot/src:/opt/palot/site"
-        return env
-
-    def opencode_config(self, scripted_base_url: str | None) -> dict[str, Any]:
-        """The OpenCode config Palot adds: the user's extra config, and the scripted provider when used."""
-        config = dict(self.config)
-        if self.scripted and scripted_base_url:
-            from .scripted import provider_config
-
-            # Nominal prices (USD per million tokens) so cost tracking can be rehearsed offline too.
-            config = {**provider_config(scripted_base_url, cost=(3.0, 15.0)), **config}
-        return config
+        """See :meth:`.ServerSettings.environment_env`."""
+        return self.settings.environment_env(scripted_port, script_path)
 
     def _start_scripted(self, port: int) -> subprocess.Popen[bytes]:
         log_path = self.paths.server_dir / "scripted.log"
@@ -357,7 +226,7 @@ class ServerManager:
                "--host", "127.0.0.1", "--port", str(port)]
         with open(log_path, "ab") as out:
             return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, env={**os.environ, "PYTHONPATH": _package_root()})
+                                    start_new_session=True, env={**os.environ, "PYTHONPATH": child_pythonpath()})
 
     async def _spawn(
         self, *, port: int, password: str, reuse_scripted: tuple[int, int] | None = None
@@ -376,7 +245,7 @@ class ServerManager:
                 started.append(scripted_pid)
                 await _wait_port(scripted_port, 15.0, self._scripted_proc, self.paths.server_dir / "scripted.log")
             log_path = self.paths.server_dir / "opencode.log"
-            env = self._server_env(password, scripted_port)
+            env = self.settings.server_env(self.paths, password, scripted_port)
             with open(log_path, "ab") as out:
                 # A new session: the server outlives this Palot process (`palot up`), and
                 # Ctrl-C in the terminal does not reach it.
@@ -392,9 +261,9 @@ class ServerManager:
             await self._until_healthy(state, log_path)
         except BaseException:  # failed, or cancelled (the service stops mid-restart): leave nothing running
             for pid in reversed(started):
-                await _end(pid)
+                await end(pid)
             raise
-        self._write_state(state)
+        self.states.write(state)
         log.info("started OpenCode %s on %s (pid %s)", OPENCODE_VERSION, state.url, state.pid)
         return state
 
@@ -423,7 +292,7 @@ class ServerManager:
         else:
             self.client.rebase(state.url)
 
-    async def _health(self, state: ServerState):  # -> Health | None
+    async def _health(self, state: ServerState) -> Health | None:
         client = OpenCodeClient(state.url, state.password, timeout=2.0)
         try:
             return await client.health()
@@ -483,8 +352,8 @@ class ServerManager:
         """Restart the dead server on the same port and password (or adopt another process's restart)."""
         old = self.state
         assert old is not None
-        async with self._lock():
-            current = self._read_state()
+        async with self.states.lock():
+            current = self.states.read()
             if current is not None and current.pid != old.pid and self._owns_live_process(current):
                 self._adopt(current)  # another Palot process got there first (busy or not, it is the server)
                 return current
@@ -507,30 +376,6 @@ def _to_stderr(message: str) -> None:
     print(f"palot: {message}", file=sys.stderr, flush=True)
 
 
-async def _end(pid: int) -> None:
-    """:func:`terminate` off the event loop: it finishes (the process ends) even when the awaiting task is
-    cancelled."""
-    await asyncio.to_thread(terminate, pid)
-
-
-def terminate(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM a process (its whole group when it leads one, e.g. the agent's bash children), then SIGKILL.
-    Blocking (up to ``timeout``): async code awaits :func:`_end`."""
-    if not pid_alive(pid):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGTERM)
-        else:
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
 async def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -546,21 +391,3 @@ async def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], l
         f"the scripted model did not start on port {port}: {log_path.read_text(errors='replace')[-800:]}",
         f"see {log_path}",
     )
-
-
-def _package_root() -> str:
-    """The directory holding the ``palot`` package, so a child Python imports the same code."""
-    root = str(Path(__file__).resolve().parent.parent)
-    existing = os.environ.get("PYTHONPATH")
-    return f"{root}{os.pathsep}{existing}" if existing else root
-
-
-def _no_plugin_install(config_dir: Path) -> None:
-    """Offline, tell OpenCode its config dir has its plugin package: with any plugin configured (Palot's own,
-    which imports nothing) OpenCode 1.18 holds every directory's start until it has tried to install
-    ``@opencode-ai/plugin`` there, a minute of retries against the closed registry."""
-    config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "node_modules").mkdir(exist_ok=True)
-    lock = config_dir / "package-lock.json"
-    if not lock.exists():
-        lock.write_text(json.dumps({"packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}}))
