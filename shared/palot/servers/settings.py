@@ -13,6 +13,7 @@ from typing import Any
 from ..install import tool_path_dirs
 from ..paths import PalotPaths
 from ..ports import write_plugin
+from ..scripted import provider_config  # here, not where it is used: the package takes ~0.2 s of CPU to import
 
 #: Environment that keeps OpenCode from any outbound lookup (see OPENCODE.md).
 OFFLINE_ENV = {
@@ -51,8 +52,6 @@ class ServerSettings:
         """The OpenCode config Palot adds: the user's extra config, and the scripted provider when used."""
         config = dict(self.config)
         if self.scripted and scripted_base_url:
-            from ..scripted import provider_config
-
             # Nominal prices (USD per million tokens) so cost tracking can be rehearsed offline too.
             config = {**provider_config(scripted_base_url, cost=(3.0, 15.0)), **config}
         return config
