@@ -44,7 +44,7 @@ def test_a_blocking_call_in_palot_code_is_named_with_its_line(tmp_path: Path) ->
     assert len(seen) == 1, seen
     assert loopwatch.PALOT_MARK in seen[0] and "palot/install.py" in seen[0], seen[0]
     asleep = float(seen[0].split("CPU, ")[1].split(" s in")[0])
-    assert asleep >= 0.2, seen[0]
+    assert asleep >= 0.15, seen[0]
 
 
 def test_a_block_in_other_code_is_reported_as_not_palots() -> None:
@@ -52,7 +52,7 @@ def test_a_block_in_other_code_is_reported_as_not_palots() -> None:
     assert len(seen) == 1, seen
     assert "by other code" in seen[0] and "test_loopwatch.py" in seen[0] and "in <lambda>" in seen[0], seen[0]
     held = float(seen[0].split("held for ")[1].split(" s")[0])
-    assert 0.25 <= held < 1.0, seen[0]
+    assert 0.2 <= held < 1.0, seen[0]
 
 
 def test_cpu_work_counts_as_holding_the_loop() -> None:
@@ -64,7 +64,7 @@ def test_cpu_work_counts_as_holding_the_loop() -> None:
     seen = _run(spin)
     assert len(seen) == 1 and "by other code" in seen[0], seen
     cpu = float(seen[0].split("(")[1].split(" s CPU")[0])
-    assert cpu >= 0.25, seen[0]
+    assert cpu >= 0.2, seen[0]  # the watcher may start looking up to 50 ms into the 0.3 s
 
 
 def test_short_callbacks_and_loops_without_debug_are_left_alone() -> None:
