@@ -24,6 +24,10 @@ from palot import Palot, PalotPaths
 from palot.servers import ServerManager, pid_alive
 from palot.servers import terminate as terminate_pid
 
+# The suite's loop check (tests/loop_blocks.py) runs every process in asyncio's debug mode, which slows
+# what a benchmark measures: figures are taken in normal mode, in this process and every one it starts.
+os.environ.pop("PYTHONASYNCIODEBUG", None)
+
 _RESULTS_KEY = pytest.StashKey["BenchResults"]()
 CORE_SCRIPT = _top.CORE_SCRIPT  # for tests/service_support.py, which imports it from `conftest`
 
