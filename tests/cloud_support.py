@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from conftest import CORE_SCRIPT, Engine, running_palot
+from conftest import CORE_SCRIPT, Engine, make_repo, running_palot
 
-from palot import Palot
+from palot import Agent, AgentStatus, Palot
 from palot.cloud import config as cloud_config
 from localdev import LocalWorker
 from rehearsal import build_rehearsal_image
@@ -40,3 +40,12 @@ async def cloud_palot(cloud_worker: LocalWorker, tmp_path_factory: pytest.TempPa
 
 def worker_env(worker: LocalWorker) -> dict[str, str]:
     return {**os.environ, "PALOT_CLOUD_URL": worker.url, "PALOT_CLOUD_TOKEN": worker.token}
+
+
+async def cloud_agent_wrote_hello(palot: Palot, tmp_path: Path) -> tuple[Agent, str]:
+    """A cloud agent on a new repository that ran "write hello" to completion; with its environment's id."""
+    agent = await palot.agents.spawn(make_repo(tmp_path / "repo"), "write hello", environment="cloud")
+    done = await palot.agents.wait(agent.id, timeout=120)
+    assert done.status == AgentStatus.COMPLETED, done.error
+    assert [f.path for f in (await palot.agents.diff(agent.id)).files] == ["hello.txt"]
+    return agent, palot.store.get_agent(agent.id).environment_id
