@@ -17,6 +17,23 @@ from palot.cloud import config as cloud_config
 from localdev import LocalWorker
 from rehearsal import build_rehearsal_image
 
+#: Connect to the default gateway (the host, from Docker's bridge) on the port given; print what happened.
+PROBE = r"""
+import socket, struct, sys
+for line in open('/proc/net/route').read().splitlines()[1:]:
+    fields = line.split()
+    if fields[1] == '00000000':
+        gateway = socket.inet_ntoa(struct.pack('<L', int(fields[2], 16)))
+        break
+else:
+    sys.exit('no default route')
+try:
+    socket.create_connection((gateway, int(sys.argv[1])), 5).close()
+    print('CONNECTED', gateway)
+except OSError as e:
+    print('REFUSED', gateway, type(e).__name__)
+"""
+
 
 @pytest.fixture(scope="module")
 def cloud_worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
