@@ -10,12 +10,29 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from conftest import CORE_SCRIPT, Engine, running_palot
+from conftest import CORE_SCRIPT, Engine, make_repo, running_palot
 
-from palot import Palot
+from palot import Agent, AgentStatus, Palot
 from palot.cloud import config as cloud_config
 from localdev import LocalWorker
 from rehearsal import build_rehearsal_image
+
+#: Connect to the default gateway (the host, from Docker's bridge) on the port given; print what happened.
+PROBE = r"""
+import socket, struct, sys
+for line in open('/proc/net/route').read().splitlines()[1:]:
+    fields = line.split()
+    if fields[1] == '00000000':
+        gateway = socket.inet_ntoa(struct.pack('<L', int(fields[2], 16)))
+        break
+else:
+    sys.exit('no default route')
+try:
+    socket.create_connection((gateway, int(sys.argv[1])), 5).close()
+    print('CONNECTED', gateway)
+except OSError as e:
+    print('REFUSED', gateway, type(e).__name__)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +57,12 @@ async def cloud_palot(cloud_worker: LocalWorker, tmp_path_factory: pytest.TempPa
 
 def worker_env(worker: LocalWorker) -> dict[str, str]:
     return {**os.environ, "PALOT_CLOUD_URL": worker.url, "PALOT_CLOUD_TOKEN": worker.token}
+
+
+async def cloud_agent_wrote_hello(palot: Palot, tmp_path: Path) -> tuple[Agent, str]:
+    """A cloud agent on a new repository that ran "write hello" to completion; with its environment's id."""
+    agent = await palot.agents.spawn(make_repo(tmp_path / "repo"), "write hello", environment="cloud")
+    done = await palot.agents.wait(agent.id, timeout=120)
+    assert done.status == AgentStatus.COMPLETED, done.error
+    assert [f.path for f in (await palot.agents.diff(agent.id)).files] == ["hello.txt"]
+    return agent, palot.store.get_agent(agent.id).environment_id

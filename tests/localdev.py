@@ -9,8 +9,8 @@ machine without buildx or Docker Hub, all handled here:
   ``images/cloudflare/dev/docker`` (WRANGLER_DOCKER_BIN) drops those flags when buildx is missing;
 - workerd runs a networking sidecar image pulled from Docker Hub: Palot builds its own
   (``images/cloudflare/dev/sidecar``, named by MINIFLARE_CONTAINER_EGRESS_IMAGE), and the wrapper
-  makes ``docker pull`` of an image already present a no-op. The sidecar does not filter egress,
-  so locally ``ENABLE_INTERNET=false`` is NOT enforced;
+  makes ``docker pull`` of an image already present a no-op. Like Cloudflare's, the sidecar enforces
+  ``ENABLE_INTERNET=false`` (``enable_internet=False`` here);
 - wrangler tries to reach Cloudflare (the ``Request.cf`` placeholder, update checks, metrics):
   harmless warnings in the log when offline; metrics are switched off.
 
@@ -59,12 +59,14 @@ class LocalWorker:
     """
 
     def __init__(self, *, token: str, image: str = AGENT_IMAGE, docker_host: str | None = None,
-                 port: int | None = None, sleep_after: str = "30m", workdir: Path) -> None:
+                 port: int | None = None, sleep_after: str = "30m", enable_internet: bool = True,
+                 workdir: Path) -> None:
         self.token = token
         self.image = image
         self.docker_host = docker_host or os.environ.get("DOCKER_HOST")
         self.port = port
         self.sleep_after = sleep_after
+        self.enable_internet = enable_internet
         self.workdir = Path(workdir)
         self.log_path = self.workdir / "wrangler.log"
         self.name = f"palot-{secrets.token_hex(3)}"  # the worker name: container names start with it
@@ -189,6 +191,7 @@ class LocalWorker:
             r'^main = ".*"$': f'main = "{worker_dir() / "src" / "index.ts"}"',
             r'^image = ".*"$': f'image = "{image_dir / "Dockerfile"}"',
             r'^SLEEP_AFTER = ".*"$': f'SLEEP_AFTER = "{self.sleep_after}"',
+            r'^ENABLE_INTERNET = ".*"$': f'ENABLE_INTERNET = "{str(self.enable_internet).lower()}"',
             r'^name = ".*"$': f'name = "{self.name}"',
         }
         for pattern, line in replacements.items():

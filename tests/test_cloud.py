@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from cloud_support import cloud_palot, cloud_worker, worker_env  # noqa: F401  (fixtures)
+from cloud_support import PROBE, cloud_palot, cloud_worker, worker_env  # noqa: F401  (fixtures)
 from conftest import git, make_repo
 from migration_support import capture, make_work, tree
 
@@ -224,3 +225,20 @@ async def test_gc_destroys_a_cloud_environment_no_agent_owns_and_leaves_another_
         assert (await worker.status(theirs))["id"] == theirs  # untouched
     finally:
         await worker.destroy(theirs)
+
+
+async def test_with_the_internet_on_a_command_reaches_a_listener_on_the_host(cloud_palot: Palot):
+    """The control of tests/test_cloud_egress.py: the same probe, through the same Worker and sidecar, connects."""
+    worker = cloud_palot.backends["cloud"].worker()
+    assert (await worker.health())["enable_internet"] is True
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen()
+    env_id = "env_online" + os.urandom(3).hex()
+    await worker.create(env_id, {})
+    try:
+        out = await worker.run(env_id, ["python3", "-c", PROBE, str(listener.getsockname()[1])], "probing")
+        assert out.startswith("CONNECTED"), out
+    finally:
+        listener.close()
+        await worker.destroy(env_id)

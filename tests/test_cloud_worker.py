@@ -183,7 +183,8 @@ def test_every_route_needs_the_bearer_token(worker: LocalWorker, api: httpx.Clie
 def test_lifecycle_create_stop_wake_start_delete(worker: LocalWorker, api: httpx.Client, envs: dict) -> None:
     created = create_env(api, "life-1", {"GREETING": "hello"})
     assert created["id"] == "life-1" and created["status"] == "running"
-    assert set(created) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds"}
+    assert set(created) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds",
+                            "credentials"}
     assert created["instance_type"] == "standard-1"
     assert abs(created["created_at"] - time.time()) < 120
     (container,) = containers_of(worker, "life-1")
@@ -460,7 +461,8 @@ def test_password_never_leaves_the_worker(worker: LocalWorker, api: httpx.Client
     listed = api.get("/envs").json()["envs"]
     assert {"alpha", "beta"} <= {e["id"] for e in listed}
     for env in listed:
-        assert set(env) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds"}
+        assert set(env) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds",
+                            "credentials"}
     api.get("/envs/alpha")
     assert set(PASSWORDS) >= {"alpha", "beta", "life-1"}
     assert len(RECORDED) > 20

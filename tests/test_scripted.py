@@ -382,6 +382,20 @@ def test_auth() -> None:
         assert len(c.get("/_scripted/requests", headers=good).json()) == 1
 
 
+def test_a_script_can_demand_a_key_it_only_knows_by_digest() -> None:
+    import hashlib
+
+    script = Script(api_key_sha256=hashlib.sha256(b"user-key").hexdigest())
+    with ScriptedModelServer(script) as srv, httpx.Client(base_url=srv.url) as c:
+        payload = body([system(), user("hi")])
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic user-key"}):
+            assert c.post("/v1/chat/completions", json=payload, headers=headers).status_code == 401
+        resp = c.post("/v1/chat/completions", json=payload, headers={"Authorization": "Bearer user-key"})
+        assert resp.status_code == 200 and joined_text(sse_events(resp)) == "Done."
+    with pytest.raises(ScriptError):
+        Script.from_json('{"api_key_sha256": "not-a-digest"}')
+
+
 def test_models_health_and_request_log() -> None:
     with ScriptedModelServer(Script(), max_recorded=3) as srv, httpx.Client(base_url=srv.url) as c:
         assert srv.base_url == f"http://127.0.0.1:{srv.port}/v1"

@@ -10,7 +10,14 @@ It runs `opencode serve` on 0.0.0.0:8080 and keeps it running. Optional, by envi
   as OpenCode (user ``opencode``, password OPENCODE_SERVER_PASSWORD). Environments Palot cannot
   ``docker exec`` into (the cloud tier) are driven through it: health, running commands (git, the
   setup script, ``opencode export``/``import``, the process scan), file transfer (git bundles,
-  session exports) and background processes.
+  session exports) and background processes;
+- PALOT_CREDENTIALS=await: the environment has model-provider credentials that its owner (the cloud Worker)
+  sends with ``PUT /credentials`` right after the start: OpenCode is started only once they are in (or after
+  CREDENTIALS_WAIT seconds without them), so it never runs without the user's provider keys.
+
+Credentials (``{"env": {NAME: value}}``, e.g. OPENCODE_AUTH_CONTENT and provider API-key variables) are held
+in this process's memory only and given to OpenCode's environment; they are never written to disk, never
+logged, never echoed, and commands run through ``/exec`` do not get them.
 """
 
 import asyncio
@@ -23,6 +30,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -30,6 +39,9 @@ OPENCODE_PORT = 8080
 # Where files may be read and written through the daemon: the agent's workspace and transfer areas.
 FILE_ROOTS = ("/workspace", "/run/palot", "/tmp")
 MAX_UPLOAD = 2 * 1024**3
+MAX_CREDENTIALS = 256 * 1024
+CREDENTIALS_WAIT = 120.0  # seconds OpenCode waits for credentials that were announced but never sent
+OPENCODE_START_TIMEOUT = 60.0
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -62,6 +74,100 @@ def _argv(spec: dict) -> list:
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("argv must be a non-empty list of strings")
     return argv
+
+
+class _Supervisor:
+    """The environment's servers (OpenCode, the scripted model), kept running, and OpenCode's credentials."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, tuple[list[str], dict[str, str] | None, subprocess.Popen | None]] = {}
+        self.credentials: dict[str, str] | None = None  # None: none received (yet)
+        self.awaiting = os.environ.get("PALOT_CREDENTIALS") == "await"
+        self.since = time.monotonic()
+        self.lock = threading.Lock()
+
+    def add(self, name: str, cmd: list[str], *, start: bool = True) -> None:
+        with self.lock:
+            self.children[name] = (cmd, None, _start(cmd) if start else None)
+
+    def opencode_env(self) -> dict[str, str]:
+        return {**os.environ, **(self.credentials or {})}
+
+    def tick(self) -> None:
+        """Restart what exited; start OpenCode once its credentials are in (or were waited for long enough)."""
+        with self.lock:
+            if self.awaiting and self.credentials is None and time.monotonic() - self.since > CREDENTIALS_WAIT:
+                print("palot-envd: announced credentials never arrived; starting OpenCode without them",
+                      file=sys.stderr, flush=True)
+                self.awaiting = False
+            for name, (cmd, env, proc) in list(self.children.items()):
+                if proc is None:
+                    if name == "opencode" and self.awaiting and self.credentials is None:
+                        continue
+                    env = self.opencode_env() if name == "opencode" else None
+                    self.children[name] = (cmd, env, _start(cmd, env))
+                elif proc.poll() is not None:  # keep the environment's servers up
+                    print(f"palot-envd: {name} exited with {proc.returncode}; restarting", file=sys.stderr, flush=True)
+                    self.children[name] = (cmd, env, _start(cmd, env))
+
+    def set_credentials(self, values: dict[str, str]) -> None:
+        """Hold new credentials and (re)start OpenCode with them; returns once it accepts connections."""
+        with self.lock:
+            self.credentials = values
+            cmd, _, proc = self.children["opencode"]
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            env = self.opencode_env()
+            self.children["opencode"] = (cmd, env, _start(cmd, env))
+        deadline = time.monotonic() + OPENCODE_START_TIMEOUT
+        while not _opencode_answers():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"OpenCode did not accept connections within {OPENCODE_START_TIMEOUT:.0f} s")
+            time.sleep(0.1)
+
+    def credentials_state(self) -> str:
+        if self.credentials is not None:
+            return "set"
+        return "awaited" if self.awaiting else "none"
+
+    def stop(self) -> None:
+        with self.lock:
+            procs = [proc for _, _, proc in self.children.values() if proc is not None]
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+SUPERVISOR = _Supervisor()
+
+
+def _opencode_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", OPENCODE_PORT), 2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _opencode_answers() -> bool:
+    """OpenCode answers a request. Accepting connections is not enough: OpenCode 1.18 leaves a request that
+    arrives in its first second unanswered for good, so the proxy must not let one through before this."""
+    request = urllib.request.Request(f"http://127.0.0.1:{OPENCODE_PORT}/global/health",
+                                     headers={"authorization": _Daemon.expected.decode()})
+    try:
+        urllib.request.urlopen(request, timeout=2).close()
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 class _Daemon(BaseHTTPRequestHandler):
@@ -122,12 +228,23 @@ class _Daemon(BaseHTTPRequestHandler):
         self._route("delete")
 
     def _get_health(self, query: dict[str, str]) -> None:
+        self._send(200, {"ok": True, "opencode": _opencode_up(), "credentials": SUPERVISOR.credentials_state(),
+                         "version": 1})
+
+    def _put_credentials(self, query: dict[str, str]) -> None:
+        """{"env": {NAME: value}} → held in memory, OpenCode restarted with them → {"credentials": count}."""
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_CREDENTIALS:
+            raise ValueError(f"credentials of {length} bytes are larger than {MAX_CREDENTIALS}")
+        env = json.loads(self._body())["env"]
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ValueError("env must map names to string values")
         try:
-            socket.create_connection(("127.0.0.1", OPENCODE_PORT), 2).close()
-            up = True
-        except OSError:
-            up = False
-        self._send(200, {"ok": True, "opencode": up, "version": 1})
+            SUPERVISOR.set_credentials(dict(env))
+        except TimeoutError as exc:
+            self._error(503, str(exc), "retry; if it persists, stop and start the environment")
+            return
+        self._send(200, {"credentials": len(env)})
 
     def _post_exec(self, query: dict[str, str]) -> None:
         """Run argv to completion: {"argv", "cwd"?, "env"?, "stdin"?, "timeout"?} → {"code", "stdout", "stderr"}."""
@@ -201,19 +318,18 @@ def _serve_daemon(port: int) -> None:
     threading.Thread(target=server.serve_forever, name="palot-envd-daemon", daemon=True).start()
 
 
-def _start(cmd: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+def _start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)
 
 
 async def main() -> int:
-    children: dict[str, tuple[list[str], subprocess.Popen]] = {}
     scripted_port = os.environ.get("PALOT_SCRIPTED_PORT")
     if scripted_port:
-        cmd = [sys.executable, "-m", "palot.scripted", "--host", "127.0.0.1", "--port", scripted_port,
-               "--script", os.environ.get("PALOT_SCRIPTED_SCRIPT", "demo")]
-        children["scripted"] = (cmd, _start(cmd))
-    cmd = ["opencode", "serve", "--hostname", "0.0.0.0", "--port", str(OPENCODE_PORT)]
-    children["opencode"] = (cmd, _start(cmd))
+        SUPERVISOR.add("scripted", [sys.executable, "-m", "palot.scripted", "--host", "127.0.0.1", "--port",
+                                    scripted_port, "--script", os.environ.get("PALOT_SCRIPTED_SCRIPT", "demo")])
+    SUPERVISOR.add("opencode", ["opencode", "serve", "--hostname", "0.0.0.0", "--port", str(OPENCODE_PORT)],
+                   start=False)  # started by tick(), once credentials are in when they are awaited
+    SUPERVISOR.tick()
     daemon_port = os.environ.get("PALOT_DAEMON_PORT")
     if daemon_port:
         _serve_daemon(int(daemon_port))
@@ -229,21 +345,12 @@ async def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     while not stop.is_set():
-        for name, (cmd, proc) in list(children.items()):
-            if proc.poll() is not None:  # keep the environment's servers up
-                print(f"palot-envd: {name} exited with {proc.returncode}; restarting", file=sys.stderr, flush=True)
-                children[name] = (cmd, _start(cmd))
+        await asyncio.to_thread(SUPERVISOR.tick)  # set_credentials may hold the lock while OpenCode stops
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
         except asyncio.TimeoutError:
             pass
-    for _, proc in children.values():
-        proc.terminate()
-    for _, proc in children.values():
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    SUPERVISOR.stop()
     return 0
 
 

@@ -41,7 +41,7 @@ export const ENV_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** Names of extra environment variables given at creation. */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/; // npm_config_* and friends are lower case
 /** Variables the Worker sets itself; creation may not override them. */
-export const RESERVED_ENV = ["OPENCODE_SERVER_PASSWORD", "PALOT_ENV_ID", "PALOT_DAEMON_PORT"];
+export const RESERVED_ENV = ["OPENCODE_SERVER_PASSWORD", "PALOT_ENV_ID", "PALOT_DAEMON_PORT", "PALOT_CREDENTIALS"];
 
 export const OPENCODE_PORT = 8080;
 export const DAEMON_PORT = 8081;

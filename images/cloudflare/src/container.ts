@@ -2,14 +2,19 @@
 //
 // The object's own storage holds the environment's record: the OpenCode/daemon password (made
 // here, never logged, never returned), creation and start times, the running time accumulated
-// over past runs, and the extra environment variables given at creation. Requests reach the
-// container only through this object, so the password never leaves Cloudflare.
+// over past runs, the extra environment variables given at creation, and the model-provider
+// credentials sealed (sealed.ts: never stored in clear). Requests reach the container only through
+// this object, so the password never leaves Cloudflare. Credentials reach the container through its
+// environment daemon (PUT /credentials) after every start, before OpenCode runs: the daemon holds them
+// in memory only, so a restarted container gets them again from here.
 
 import { Container } from "@cloudflare/containers";
 import type { StopParams } from "@cloudflare/containers";
 import { DAEMON_PORT, OPENCODE_PORT, TARGET_HEADER, settings } from "./config";
 import type { Env } from "./config";
 import { error } from "./http";
+import { seal, unseal } from "./sealed";
+import type { Sealed } from "./sealed";
 
 const RECORD_KEY = "palot-env";
 
@@ -21,6 +26,7 @@ interface EnvRecord {
   running_since: number | null; // unix milliseconds, null while stopped
   running_seconds: number; // finished runs only
   extra_env: Record<string, string>;
+  credentials?: Sealed | null; // model-provider credentials, sealed; absent in records made before them
 }
 
 export interface EnvStatus {
@@ -30,6 +36,7 @@ export interface EnvStatus {
   created_at: number;
   started_at: number | null;
   running_seconds: number;
+  credentials: "none" | "set" | "unreadable";
 }
 
 export interface DestroyedEnv {
@@ -57,6 +64,9 @@ const START_BUDGET = { instanceGetTimeoutMS: 60_000, portReadyTimeoutMS: 60_000 
 
 export class AgentContainer extends Container<Env> {
   private record: EnvRecord | null = null;
+  /** running_since of the run whose daemon has the credentials (in memory: a new object asks the daemon). */
+  private deliveredFor: number | null = null;
+  private readying: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState<{}>, env: Env) {
     const s = settings(env);
@@ -72,7 +82,11 @@ export class AgentContainer extends Container<Env> {
   // --- RPC from the Worker -------------------------------------------------------------------
 
   /** Create the environment and start its container; null when the id already exists. */
-  async envCreate(id: string, extraEnv: Record<string, string>): Promise<EnvStatus | null> {
+  async envCreate(
+    id: string,
+    extraEnv: Record<string, string>,
+    credentials: Record<string, string> | null = null,
+  ): Promise<EnvStatus | null> {
     if (this.record) return null;
     this.record = {
       id,
@@ -82,10 +96,28 @@ export class AgentContainer extends Container<Env> {
       running_since: null,
       running_seconds: 0,
       extra_env: extraEnv,
+      credentials: credentials ? await seal(this.secret(), id, credentials) : null,
     };
     await this.save();
     this.applyEnvVars();
-    await this.startAndWaitForPorts({ ports: OPENCODE_PORT, cancellationOptions: START_BUDGET });
+    await this.ready();
+    return this.envStatus();
+  }
+
+  /**
+   * Replace (or, with null, forget) the environment's model-provider credentials. A running container gets
+   * them at once (its OpenCode restarts with them); a stopped one at its next start.
+   */
+  async envSetCredentials(credentials: Record<string, string> | null): Promise<EnvStatus | null> {
+    const r = this.record;
+    if (!r) return null;
+    r.credentials = credentials ? await seal(this.secret(), r.id, credentials) : null;
+    await this.save();
+    this.applyEnvVars();
+    if (this.running()) {
+      await this.deliverCredentials(credentials ?? {});
+      this.deliveredFor = r.running_since;
+    }
     return this.envStatus();
   }
 
@@ -102,6 +134,7 @@ export class AgentContainer extends Container<Env> {
       created_at: r.created_at,
       started_at: r.started_at,
       running_seconds: Math.round((r.running_seconds + current) * 1000) / 1000,
+      credentials: !r.credentials ? "none" : (await unseal(this.secret(), r.id, r.credentials)) ? "set" : "unreadable",
     };
   }
 
@@ -122,10 +155,8 @@ export class AgentContainer extends Container<Env> {
 
   async envStart(): Promise<EnvStatus | null> {
     if (!this.record) return null;
-    if (!this.running()) {
-      await this.settle();
-      await this.startAndWaitForPorts({ ports: OPENCODE_PORT, cancellationOptions: START_BUDGET });
-    }
+    if (!this.running()) await this.settle();
+    await this.ready();
     return this.envStatus();
   }
 
@@ -167,17 +198,16 @@ export class AgentContainer extends Container<Env> {
     const r = this.record;
     if (!r) return error(404, "no such environment", "create it with POST /envs, or list them with GET /envs");
     const port = request.headers.get(TARGET_HEADER) === "daemon" ? DAEMON_PORT : OPENCODE_PORT;
-    if (!this.running() || (await this.getState()).status !== "healthy") {
-      try {
-        // A stopped or sleeping environment wakes up here (containerFetch would too, on a shorter budget).
-        await this.startAndWaitForPorts({ ports: port, cancellationOptions: { ...START_BUDGET, abort: request.signal } });
-      } catch (e) {
-        return error(
-          503,
-          `environment ${r.id} did not start: ${e instanceof Error ? e.message : String(e)}`,
-          `retry; if it persists, POST /envs/${r.id}/stop then /start, or check the image's entrypoint`,
-        );
-      }
+    try {
+      // A stopped or sleeping environment wakes up here (containerFetch would too, on a shorter budget,
+      // and without the credentials).
+      await this.ready(request.signal);
+    } catch (e) {
+      return error(
+        503,
+        `environment ${r.id} did not start: ${e instanceof Error ? e.message : String(e)}`,
+        `retry; if it persists, POST /envs/${r.id}/stop then /start, or check the image's entrypoint`,
+      );
     }
     const headers = new Headers(request.headers);
     headers.delete(TARGET_HEADER);
@@ -228,6 +258,64 @@ export class AgentContainer extends Container<Env> {
     return this.ctx.container?.running ?? false;
   }
 
+  private secret(): string {
+    return this.env.PALOT_TOKEN ?? ""; // the Worker refuses every request without it before reaching here
+  }
+
+  /**
+   * Start the container if it is not running, and make sure its daemon has the credentials. One at a time:
+   * concurrent requests to a waking environment share the start (and OpenCode is started once).
+   */
+  private async ready(abort?: AbortSignal): Promise<void> {
+    if (!this.readying) {
+      this.readying = this.startAndDeliver(abort).finally(() => {
+        this.readying = null;
+      });
+    }
+    return this.readying;
+  }
+
+  private async startAndDeliver(abort?: AbortSignal): Promise<void> {
+    const r = this.record;
+    if (!r) return;
+    if (!this.running() || (await this.getState()).status !== "healthy") {
+      // With credentials the daemon holds OpenCode back until they arrive: wait for the daemon's port.
+      const port = r.credentials ? DAEMON_PORT : OPENCODE_PORT;
+      await this.startAndWaitForPorts({ ports: port, cancellationOptions: { ...START_BUDGET, abort } });
+      this.deliveredFor = null;
+    }
+    if (!r.credentials || this.deliveredFor === r.running_since) return;
+    if ((await this.daemonHealth()).credentials !== "set") {
+      const values = await unseal(this.secret(), r.id, r.credentials);
+      if (!values) console.error(`palot: the credentials of ${r.id} cannot be opened (PALOT_TOKEN changed?); starting without`);
+      await this.deliverCredentials(values ?? {});
+    }
+    this.deliveredFor = r.running_since;
+  }
+
+  private daemonRequest(path: string, init: RequestInit = {}): Request {
+    const headers = new Headers(init.headers);
+    headers.set("authorization", "Basic " + btoa("opencode:" + (this.record?.password ?? "")));
+    return new Request(`http://container${path}`, { ...init, headers });
+  }
+
+  private async daemonHealth(): Promise<{ credentials?: string }> {
+    const response = await this.containerFetch(this.daemonRequest("/health"), DAEMON_PORT);
+    if (!response.ok) throw new Error(`the environment daemon answered ${response.status} to /health`);
+    return (await response.json()) as { credentials?: string };
+  }
+
+  /** PUT them to the daemon, which restarts OpenCode with them and answers once it listens. */
+  private async deliverCredentials(values: Record<string, string>): Promise<void> {
+    const body = JSON.stringify({ env: values });
+    const response = await this.containerFetch(
+      this.daemonRequest("/credentials", { method: "PUT", body, headers: { "content-type": "application/json" } }),
+      DAEMON_PORT,
+    );
+    await response.body?.cancel();
+    if (!response.ok) throw new Error(`the environment daemon answered ${response.status} to the credentials`);
+  }
+
   private applyEnvVars(): void {
     const r = this.record;
     this.envVars = r
@@ -236,6 +324,7 @@ export class AgentContainer extends Container<Env> {
           OPENCODE_SERVER_PASSWORD: r.password,
           PALOT_ENV_ID: r.id,
           PALOT_DAEMON_PORT: String(DAEMON_PORT),
+          ...(r.credentials ? { PALOT_CREDENTIALS: "await" } : {}),
         }
       : {};
   }

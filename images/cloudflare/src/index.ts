@@ -5,6 +5,8 @@
 //   POST   /envs                         {"id", "env"?} -> 201 status (409 if the id exists)
 //   GET    /envs/<id>                    status
 //   POST   /envs/<id>/stop | /start      status
+//   PUT    /envs/<id>/credentials        {"env": {...}} -> status (sealed in the object, sent to the daemon)
+//   DELETE /envs/<id>/credentials        status (forgotten)
 //   DELETE /envs/<id>                    {"id", "status": "destroyed", "running_seconds"}
 //   ANY    /envs/<id>/opencode/<rest>    proxied to OpenCode (container port 8080) as /<rest>
 //   ANY    /envs/<id>/daemon/<rest>      proxied to Palot's environment daemon (port 8081)
@@ -78,6 +80,15 @@ async function handle(request: Request, env: Env): Promise<Response> {
     }
     return methodNotAllowed("GET, DELETE");
   }
+  if (rest === "credentials") {
+    if (request.method === "DELETE") return found(id, await stub.envSetCredentials(null));
+    if (request.method !== "PUT") return methodNotAllowed("PUT, DELETE");
+    const parsed = await parseBody(request, 'send a JSON object like {"env": {"ANTHROPIC_API_KEY": "..."}}', ["env"]);
+    if (parsed instanceof Response) return parsed;
+    const values = parseVars(parsed.env ?? {}, "env");
+    if (values instanceof Response) return values;
+    return found(id, await stub.envSetCredentials(Object.keys(values).length ? values : null));
+  }
   if (rest === "stop" || rest === "start") {
     if (request.method !== "POST") return methodNotAllowed("POST");
     return found(id, await (rest === "stop" ? stub.envStop() : stub.envStart()));
@@ -119,14 +130,14 @@ async function listEnvs(env: Env): Promise<Response> {
 async function createEnv(request: Request, env: Env): Promise<Response> {
   const parsed = await parseCreate(request);
   if (parsed instanceof Response) return parsed;
-  const { id, extraEnv } = parsed;
+  const { id, extraEnv, credentials } = parsed;
   // Index first, so an environment can never exist unlisted; GET /envs drops index entries whose
   // environment does not exist.
   await registry(env).add(id, Math.floor(Date.now() / 1000));
   const stub = env.AGENT.get(env.AGENT.idFromName(id));
   let status;
   try {
-    status = await stub.envCreate(id, extraEnv);
+    status = await stub.envCreate(id, extraEnv, credentials);
   } catch (e) {
     return error(
       500,
@@ -138,8 +149,24 @@ async function createEnv(request: Request, env: Env): Promise<Response> {
   return json(201, status);
 }
 
-async function parseCreate(request: Request): Promise<{ id: string; extraEnv: Record<string, string> } | Response> {
+type Create = { id: string; extraEnv: Record<string, string>; credentials: Record<string, string> | null };
+
+async function parseCreate(request: Request): Promise<Create | Response> {
   const fix = 'send a JSON object like {"id": "my-env", "env": {"NAME": "value"}}';
+  const body = await parseBody(request, fix, ["id", "env", "credentials"]);
+  if (body instanceof Response) return body;
+  const { id, env: extra, credentials } = body;
+  if (typeof id !== "string") return error(400, 'the field "id" is missing or not a string', fix);
+  if (!ENV_ID.test(id)) return badId(id);
+  const extraEnv = parseVars(extra ?? {}, "env");
+  if (extraEnv instanceof Response) return extraEnv;
+  const secrets = parseVars(credentials ?? {}, "credentials");
+  if (secrets instanceof Response) return secrets;
+  return { id, extraEnv, credentials: Object.keys(secrets).length ? secrets : null };
+}
+
+/** A JSON object body of at most MAX_CREATE_BODY bytes with only the named fields. */
+async function parseBody(request: Request, fix: string, fields: string[]): Promise<Record<string, unknown> | Response> {
   const text = await request.text();
   if (text.length > MAX_CREATE_BODY) return error(400, "the request body is too large", fix);
   let body: unknown;
@@ -149,26 +176,26 @@ async function parseCreate(request: Request): Promise<{ id: string; extraEnv: Re
     return error(400, "the request body is not valid JSON", fix);
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) return error(400, "the request body is not a JSON object", fix);
-  const { id, env: extra, ...others } = body as Record<string, unknown>;
-  const unknownKeys = Object.keys(others);
+  const unknownKeys = Object.keys(body).filter((key) => !fields.includes(key));
   if (unknownKeys.length) return error(400, `unknown field(s): ${unknownKeys.join(", ")}`, fix);
-  if (typeof id !== "string") return error(400, 'the field "id" is missing or not a string', fix);
-  if (!ENV_ID.test(id)) return badId(id);
-  const extraEnv: Record<string, string> = {};
-  if (extra !== undefined) {
-    if (typeof extra !== "object" || extra === null || Array.isArray(extra)) return error(400, 'the field "env" is not a JSON object', fix);
-    for (const [name, value] of Object.entries(extra)) {
-      if (!ENV_NAME.test(name)) {
-        return error(400, `environment variable name ${JSON.stringify(name)} is not valid`, "use names like MY_VAR (letters, digits and _; not starting with a digit)");
-      }
-      if (RESERVED_ENV.includes(name)) {
-        return error(400, `environment variable ${name} is set by the Worker itself`, `remove ${name} from "env" (reserved: ${RESERVED_ENV.join(", ")})`);
-      }
-      if (typeof value !== "string") return error(400, `the value of ${name} is not a string`, "give every value as a JSON string");
-      extraEnv[name] = value;
+  return body as Record<string, unknown>;
+}
+
+/** Environment variables (names and string values checked; reserved names refused). Values are never echoed. */
+function parseVars(value: unknown, field: string): Record<string, string> | Response {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return error(400, `the field "${field}" is not a JSON object`, `give "${field}" as {"NAME": "value"}`);
+  const vars: Record<string, string> = {};
+  for (const [name, item] of Object.entries(value)) {
+    if (!ENV_NAME.test(name)) {
+      return error(400, `environment variable name ${JSON.stringify(name.slice(0, 80))} is not valid`, "use names like MY_VAR (letters, digits and _; not starting with a digit)");
     }
+    if (RESERVED_ENV.includes(name)) {
+      return error(400, `environment variable ${name} is set by the Worker itself`, `remove ${name} from "${field}" (reserved: ${RESERVED_ENV.join(", ")})`);
+    }
+    if (typeof item !== "string") return error(400, `the value of ${name} is not a string`, "give every value as a JSON string");
+    vars[name] = item;
   }
-  return { id, extraEnv };
+  return vars;
 }
 
 function found<T>(id: string, value: T | null): Response {

@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import git, procscan
 from ..cloud import config as cloud_config
+from ..cloud import credentials as cloud_credentials
 from ..cloud.costs import usage
 from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, WorkerClient
 from ..errors import EnvironmentNotReady, InvalidInput, PalotError
@@ -123,8 +124,10 @@ class CloudBackend:
                 await git.create_bundle(mirror, bundle, ["refs/palot/base"])
                 await git.delete_ref(mirror, "refs/palot/base")
                 # The agent's dev-server ports are in the environment's own variables, as in a container.
+                # The user's provider credentials go separately: the Worker seals them, the daemon holds them.
+                provider_keys = await asyncio.to_thread(cloud_credentials.for_environment, self.server, spec.project_path)
                 await worker.create(env_id, {**self.server.environment_env(SCRIPTED_PORT, SCRIPT_PATH),
-                                             **(spec.dev_ports.env() if spec.dev_ports else {})})
+                                             **(spec.dev_ports.env() if spec.dev_ports else {})}, provider_keys)
                 created = True
                 await self._wait_ready(env_id)
                 await worker.put_file(env_id, f"{TRANSFER}/base.bundle", bundle.read_bytes())

@@ -90,8 +90,16 @@ class WorkerClient:
     async def list_envs(self) -> list[dict[str, Any]]:
         return (await self._request("GET", "/envs")).json()["envs"]
 
-    async def create(self, env_id: str, env: dict[str, str]) -> dict[str, Any]:
-        return (await self._request("POST", "/envs", json={"id": env_id, "env": env}, timeout=180)).json()
+    async def create(self, env_id: str, env: dict[str, str],
+                     credentials: dict[str, str] | None = None) -> dict[str, Any]:
+        """A new environment; ``credentials`` (model-provider keys) are sealed by the Worker, never echoed."""
+        body: dict[str, Any] = {"id": env_id, "env": env, **({"credentials": credentials} if credentials else {})}
+        return (await self._request("POST", "/envs", json=body, timeout=180)).json()
+
+    async def set_credentials(self, env_id: str, credentials: dict[str, str]) -> dict[str, Any]:
+        """Replace the environment's credentials (empty: forget them); a running OpenCode restarts with them."""
+        return (await self._request("PUT", f"/envs/{env_id}/credentials", env_id=env_id,
+                                    json={"env": credentials}, timeout=180)).json()
 
     async def status(self, env_id: str) -> dict[str, Any]:
         return (await self._request("GET", f"/envs/{env_id}", env_id=env_id)).json()

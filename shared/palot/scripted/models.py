@@ -150,6 +150,9 @@ class Script(_Model):
     scenarios: list[Scenario] = Field(default_factory=list)
     default: list[Turn] = Field(default_factory=_default_turns, min_length=1)
     title: str = Field(default="auto", min_length=1)
+    #: Demand ``Authorization: Bearer KEY`` where this is KEY's SHA-256 (hex): a script can require an API key
+    #: without holding it, so it can travel in an image or a log while the key stays with the user.
+    api_key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("scenarios")
     @classmethod

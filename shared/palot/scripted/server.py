@@ -8,12 +8,14 @@ Endpoints:
   ``DELETE`` clears them.
 * ``GET  /_scripted/health`` — ``{"ok": true, ...}`` (never needs a key).
 
-With ``api_key`` set, every other endpoint needs ``Authorization: Bearer KEY``.
+With ``api_key`` set (or a script whose ``api_key_sha256`` names a key), every other endpoint needs
+``Authorization: Bearer KEY``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -83,12 +85,18 @@ class _Handler(BaseHTTPRequestHandler):
         return self.path.split("?", 1)[0].rstrip("/") or "/"
 
     def _authorized(self) -> bool:
-        key = self.owner.api_key
-        if key is None:
+        key, digest = self.owner.api_key, self.owner.script.api_key_sha256
+        if key is None and digest is None:
             return True
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+        given = token.strip().encode()
+        if scheme.lower() != "bearer":
+            return False
+        if key is not None:
+            return hmac.compare_digest(given, key.encode())
+        assert digest is not None
+        return hmac.compare_digest(hashlib.sha256(given).hexdigest().encode(), digest.encode())
 
     def _read_body(self) -> bytes | None:
         try:

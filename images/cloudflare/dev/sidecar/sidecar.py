@@ -6,15 +6,20 @@ container joins the sidecar's network namespace. The real image (cloudflare/prox
 Docker Hub; machines without it get this one through MINIFLARE_CONTAINER_EGRESS_IMAGE.
 
 What workerd asks of it, on --http-ingress-address (0.0.0.0:39001):
-- ``PUT /egress`` (JSON egress settings): acknowledged, not enforced. So locally ``enableInternet``
-  does NOT cut a container off: its traffic goes out through Docker's bridge as usual;
+- ``PUT /egress`` (JSON egress settings, among them ``"internet": {"enabled": bool}``): with the internet
+  off, the shared namespace's OUTPUT chain lets only loopback traffic and replies to connections made to
+  the namespace (workerd's own, to this sidecar) through; every new connection to any other address,
+  the host and Docker's bridge included, is rejected (iptables and ip6tables; workerd gives the sidecar
+  NET_ADMIN). With it on, the chain is emptied. When the rules cannot be set, the answer is ``500`` and
+  workerd does not start the container: the setting is enforced or nothing runs. Only workerd may change
+  it: a request from inside the namespace (the app container shares it) is refused;
 - ``GET /ca``: a placeholder text (there is no TLS interception, so no CA to trust);
 - ``CONNECT`` with ``X-Dst-Addr: 127.0.0.1:<port>``: a byte tunnel to that port of the shared
   namespace, i.e. the app container's server; ``400`` when nothing listens there.
   Only loopback destinations are tunnelled: the sidecar is reachable from Docker's bridge and must
   not be an open proxy.
 
-Stdlib only; it logs no headers and no bodies.
+Stdlib and the iptables binaries; it logs no headers and no bodies.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import json
+import subprocess
 import sys
 
 CA_PLACEHOLDER = b"# palot local-dev sidecar: no TLS interception, so no certificate\n"
@@ -30,6 +37,54 @@ MAX_HEAD = 64 * 1024
 
 def _response(status: str, body: bytes = b"") -> bytes:
     return (f"HTTP/1.1 {status}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
+# The OUTPUT chain with the internet off: loopback, and replies on connections made to this namespace.
+OFFLINE_RULES = (
+    ("-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT"),
+    ("-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
+    ("-A", "OUTPUT", "-j", "REJECT"),
+)
+
+
+def _internet_setting(body: bytes) -> bool | None:
+    """``internet.enabled`` wherever it is in workerd's egress settings; None when they do not say."""
+    try:
+        pending = [json.loads(body or b"null")]
+    except ValueError:
+        return None
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            internet = item.get("internet")
+            if isinstance(internet, dict) and isinstance(internet.get("enabled"), bool):
+                return internet["enabled"]
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
+
+
+def _set_internet(enabled: bool) -> str | None:
+    """Apply the setting to the namespace's OUTPUT chain; the error, when it could not be."""
+    for tool in ("iptables", "ip6tables"):
+        for rule in (("-F", "OUTPUT"), *(() if enabled else OFFLINE_RULES)):
+            try:
+                done = subprocess.run([tool, "-w", *rule], capture_output=True, text=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"{tool}: {exc}"
+            if done.returncode != 0:
+                return f"{tool} {' '.join(rule)}: {done.stderr.strip()[-300:]}"
+    return None
+
+
+def _from_inside(writer: asyncio.StreamWriter) -> bool:
+    """A connection made from this namespace (so possibly from the app container), not by workerd."""
+    peer, local = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
+    try:
+        return ipaddress.ip_address(peer[0]).is_loopback or peer[0] == local[0]
+    except (TypeError, ValueError, IndexError):
+        return True
 
 
 def _loopback(address: str) -> tuple[str, int] | None:
@@ -54,16 +109,31 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> None:
-    """Consume the request body (content-length or chunked) so the reply is well-formed."""
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    """The request body (content-length or chunked), read whole so the reply is well-formed."""
     if "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        return await reader.readexactly(int(headers["content-length"]))
+    body = b""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
         while True:
             size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-            await reader.readexactly(size + 2)  # the chunk and its CRLF (the last one ends the body)
+            body += (await reader.readexactly(size + 2))[:size]  # the chunk and its CRLF (the last one ends it)
             if size == 0:
-                return
+                break
+    return body
+
+
+def _egress(body: bytes, inside: bool) -> bytes:
+    if inside:
+        return _response("403 Forbidden", b"egress settings come from workerd, not from the container\n")
+    enabled = _internet_setting(body)
+    if enabled is not None:
+        failed = _set_internet(enabled)
+        # The internet on is the namespace's default: a chain that cannot be emptied was never filled.
+        if failed and not enabled:
+            return _response("500 Internal Server Error", f"cannot apply enableInternet=false: {failed}\n".encode())
+        print(f"palot sidecar: internet {'on' if enabled else 'off'}", file=sys.stderr, flush=True)
+    return _response("204 No Content")
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -79,9 +149,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         if method == "CONNECT":
             await _tunnel(reader, writer, headers.get("x-dst-addr", target))
             return
-        await _read_body(reader, headers)
+        body = await _read_body(reader, headers)
         if method == "PUT" and target == "/egress":
-            writer.write(_response("204 No Content"))
+            writer.write(_egress(body, _from_inside(writer)))
         elif method == "GET" and target == "/ca":
             writer.write(_response("200 OK", CA_PLACEHOLDER))
         else:
