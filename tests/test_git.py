@@ -233,6 +233,14 @@ async def test_checkpoint_then_remove_keeps_branch(repo: Path, tmp_path: Path) -
     files = sh(repo, "ls-tree", "-r", "--name-only", "palot/cp").split()
     assert "new.txt" in files and "debug.log" not in files
 
+    # The message is any text (on stdin, never an option), and a hook that would refuse never runs.
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    (wt / "later.txt").write_text("later\n")
+    assert await git.checkpoint(wt, "--amend is not an option here\n\nthe body")
+    assert sh(repo, "log", "-1", "--format=%s", "palot/cp").strip() == "--amend is not an option here"
+
     # Uncommitted work blocks a plain remove; force removes it.
     (wt / "scratch.txt").write_text("x")
     with pytest.raises(GitError):

@@ -43,27 +43,6 @@ SCRIPTED_PORT = 4097
 SCRIPT_PATH = "/opt/palot/script.json"  # where a rehearsal image carries the scripted model's script
 READY_TIMEOUT = 180.0
 
-# The remote half of git.checkout_snapshot: the workspace gets the bundle's branch head ($2^) with the
-# snapshot's files left uncommitted.
-_RESTORE = r"""
-set -eu
-git fetch --quiet --no-tags "$1" "+$2:$2"
-git checkout --quiet --force -B "$3" "$2^"
-git clean -fdq
-git read-tree -u --reset "$2"
-git reset --quiet
-git update-ref -d "$2"
-rm -f "$1"
-"""
-
-_CHECKPOINT = r"""
-set -eu
-git add --all
-if ! git diff --cached --quiet; then
-  git -c user.name=Palot -c user.email=palot@localhost commit --quiet --no-verify -F -
-fi
-"""
-
 
 class CloudBackend:
     """Environments as Cloudflare Containers, reached through Palot's Worker."""
@@ -199,8 +178,8 @@ class CloudBackend:
 
     async def publish_branch(self, env: EnvironmentRecord, message: str) -> None:
         worker = self.worker()
-        await worker.run(env.id, ["sh", "-c", _CHECKPOINT], "committing the agent's work", cwd=WORKSPACE,
-                         stdin=message.strip() or "Palot checkpoint")
+        await worker.run(env.id, ["sh", "-c", git.CHECKPOINT_SCRIPT, "checkpoint.sh"], "committing the agent's work",
+                         cwd=WORKSPACE, stdin=message.strip() or "Palot checkpoint")
         mirror = await self.sync(env)
         assert env.branch
         await git.run_git("fetch", "--quiet", str(mirror), f"{env.branch}:{env.branch}",
@@ -282,8 +261,12 @@ class CloudBackend:
         worker, remote = self.worker(), f"{TRANSFER}/import-{secrets.token_hex(4)}.bundle"
         assert env.branch
         await worker.put_file(env.id, remote, bundle.read_bytes())
-        await worker.run(env.id, ["sh", "-c", _RESTORE, "sh", remote, snapshot_ref, env.branch],
-                         "putting the agent's code in place", cwd=WORKSPACE)
+        try:
+            await worker.run(env.id, ["sh", "-c", git.RESTORE_SCRIPT, "restore.sh", remote, snapshot_ref, env.branch],
+                             "putting the agent's code in place", cwd=WORKSPACE)
+        finally:
+            with contextlib.suppress(PalotError):
+                await worker.delete_file(env.id, remote)
         await git.checkout_snapshot(self.host_path(env), bundle, snapshot_ref, env.branch)
 
     async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:

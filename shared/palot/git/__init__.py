@@ -36,8 +36,9 @@ from .refs import (
     resolve_commit,
     validate_branch_name,
 )
-from .run import GIT_TIMEOUT, GitResult, run_git, run_script, trust
+from .run import GIT_TIMEOUT, GitResult, recipe, run_git, run_script, trust
 from .transfer import (
+    RESTORE_SCRIPT,
     SNAPSHOT_SCRIPT,
     bundle_work,
     checkout_snapshot,
@@ -47,10 +48,12 @@ from .transfer import (
     restore_snapshot,
     snapshot,
 )
-from .worktrees import add_worktree, checkpoint, delete_branch, is_dirty, remove_worktree, worktree_lock
+from .worktrees import CHECKPOINT_SCRIPT, add_worktree, checkpoint, delete_branch, is_dirty, remove_worktree, worktree_lock
 
 __all__ = [
+    "CHECKPOINT_SCRIPT",
     "GIT_TIMEOUT",
+    "RESTORE_SCRIPT",
     "SNAPSHOT_SCRIPT",
     "Diff",
     "FileDiff",
@@ -77,6 +80,7 @@ __all__ = [
     "repo_root",
     "resolve_commit",
     "restore_snapshot",
+    "recipe",
     "run_git",
     "run_script",
     "snapshot",

@@ -14,25 +14,13 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from palot.errors import GitError, PathNotFound
 
 # Options that go before every git sub-command.
 _BASE_OPTIONS: tuple[str, ...] = ("-c", "core.quotepath=off")
-
-# Identity and safety switches for the commits Palot makes itself: a fixed
-# author (so we never depend on, or write, the user's identity) and no
-# signing, since a signing agent could prompt or fail in the background.
-# (snapshot.sh passes the same three.)
-_COMMIT_OPTIONS: tuple[str, ...] = (
-    "-c",
-    "user.name=Palot",
-    "-c",
-    "user.email=palot@localhost",
-    "-c",
-    "commit.gpgSign=false",
-)
 
 # Inherited variables that would make git act on a different repository,
 # index or object store than the one we name with ``cwd``.
@@ -173,6 +161,12 @@ async def run_git(
     """
     process = _GitProcess(["git", *_BASE_OPTIONS, *args], Path(cwd), _git_env(env), input)
     return await _run(process, _command_text(args), check=check, timeout=timeout)
+
+
+def recipe(name: str) -> str:
+    """A git recipe shipped beside this package (``snapshot.sh``, ``restore.sh``, ``checkpoint.sh``): run here
+    with :func:`run_script`, and sent as it is to an environment's daemon, so the two never drift apart."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 async def run_script(

@@ -18,7 +18,7 @@ git -c core.looseCompression=1 add --all
 tree=$(git write-tree)
 unset GIT_INDEX_FILE
 head=$(git rev-parse --verify --quiet 'HEAD^{commit}')
-# A fixed author and no signing, as for every commit Palot makes (palot.git.run._COMMIT_OPTIONS).
+# A fixed author and no signing, as for every commit Palot makes (snapshot.sh, checkpoint.sh).
 commit=$(git -c user.name=Palot -c user.email=palot@localhost -c commit.gpgSign=false \
   commit-tree "$tree" -p "$head" -F -)
 git update-ref "$1" "$commit"

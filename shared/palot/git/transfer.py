@@ -8,17 +8,19 @@ cloud backend, so the two can never drift apart.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from palot.errors import GitError
 
-from .refs import _toplevel, delete_ref
-from .run import _encode, run_git, run_script
+from .refs import _toplevel
+from .run import _encode, recipe, run_git, run_script
 
 #: The snapshot recipe (see snapshot.sh): ``sh -c SNAPSHOT_SCRIPT snapshot.sh REF [BUNDLE BASE]`` in the
 #: work tree's top folder, the commit message on stdin; prints the head and snapshot shas.
-SNAPSHOT_SCRIPT: str = resources.files(__package__).joinpath("snapshot.sh").read_text(encoding="utf-8")
+SNAPSHOT_SCRIPT: str = recipe("snapshot.sh")
+#: The restore recipe (see restore.sh): ``sh -c RESTORE_SCRIPT restore.sh BUNDLE REF BRANCH`` in the
+#: repository's top folder.
+RESTORE_SCRIPT: str = recipe("restore.sh")
 
 
 async def push_branch(repo: Path, branch: str, remote: str = "origin") -> None:
@@ -87,8 +89,4 @@ async def restore_snapshot(worktree: Path, commit: str) -> None:
 async def checkout_snapshot(repo: Path, bundle: Path, ref: str, branch: str) -> None:
     """Put a :func:`bundle_work` bundle into ``repo``: ``branch`` at the snapshot's parent (the agent's head),
     the snapshot's files exactly, left uncommitted; whatever ``repo`` had checked out before is replaced."""
-    await fetch_bundle(repo, bundle, [f"+{ref}:{ref}"])
-    await run_git("checkout", "--quiet", "--force", "-B", branch, f"{ref}^", cwd=repo)
-    await run_git("clean", "-fdq", cwd=repo)
-    await restore_snapshot(repo, ref)
-    await delete_ref(repo, ref)
+    await run_script(RESTORE_SCRIPT, "restore.sh", str(Path(bundle).absolute()), ref, branch, cwd=repo)

@@ -11,7 +11,11 @@ from palot.errors import BranchExists, GitError, InvalidInput, UnmergedWork
 
 from .parse import _parse_status
 from .refs import branch_exists, resolve_commit, validate_branch_name
-from .run import _COMMIT_OPTIONS, _command_failed, _encode, run_git
+from .run import _command_failed, _encode, recipe, run_git, run_script
+
+#: The checkpoint recipe (see checkpoint.sh): ``sh -c CHECKPOINT_SCRIPT checkpoint.sh`` in the work tree, the
+#: message on stdin; prints the new commit's sha, or nothing when there was nothing to commit.
+CHECKPOINT_SCRIPT: str = recipe("checkpoint.sh")
 
 _worktree_locks: dict[tuple[int, str], asyncio.Lock] = {}
 
@@ -111,22 +115,10 @@ async def checkpoint(worktree: Path, message: str) -> str | None:
     Returns the new commit's sha, or None when there was nothing to commit.
     Hooks are skipped: a checkpoint saves work, it is not a review gate.
     """
-    await run_git("add", "--all", cwd=worktree)
-    staged = await run_git("diff", "--cached", "--quiet", "--no-ext-diff", cwd=worktree, check=False)
-    if staged.returncode == 0:
-        return None
-    if staged.returncode != 1:
-        raise _command_failed(["diff", "--cached", "--quiet"], staged)
-    await run_git(
-        *_COMMIT_OPTIONS,
-        "commit",
-        "--quiet",
-        "--no-verify",
-        "--file=-",  # message on stdin: any text, even starting with "-"
-        cwd=worktree,
-        input=_encode(message.strip() or "Palot checkpoint"),
-    )
-    return (await run_git("rev-parse", "HEAD", cwd=worktree)).stdout.strip()
+    # The message goes on stdin: any text, even starting with "-".
+    result = await run_script(CHECKPOINT_SCRIPT, "checkpoint.sh", cwd=worktree,
+                              input=_encode(message.strip() or "Palot checkpoint"))
+    return result.stdout.strip() or None
 
 
 async def _status_entries(repo: Path) -> list[tuple[str, str]]:
