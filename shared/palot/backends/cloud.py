@@ -36,11 +36,10 @@ from ..paths import PalotPaths
 from ..servers import ServerManager
 from ..store import EnvironmentRecord
 from .base import EnvironmentSpec, ProcessInfo, clone_project
+from .container.start import SCRIPT_PATH, SCRIPTED_PORT  # the same image, so the same places
 
 WORKSPACE = "/workspace"
 TRANSFER = "/run/palot"  # files in flight; never the workspace (they would show in the agent's diff)
-SCRIPTED_PORT = 4097
-SCRIPT_PATH = "/opt/palot/script.json"  # where a rehearsal image carries the scripted model's script
 READY_TIMEOUT = 180.0
 
 

@@ -32,6 +32,7 @@ from .options import ContainerOptions
 
 AGENT_UID = 1000  # the image's non-root user
 SCRIPTED_PORT = 4097  # the scripted model's port on the container's own loopback
+SCRIPT_PATH = "/opt/palot/script.json"  # where an environment reads the scripted model's script
 #: The agent's own variables (dev-server ports), in the run directory: every bash in the container (OpenCode's
 #: bash tool, setup scripts, restarted dev servers) reads it through BASH_ENV, so a warm container started
 #: before its agent was known gets them too.
@@ -128,7 +129,7 @@ class ContainerStarter:
 
     def _opencode_env(self, password: str) -> dict[str, str]:
         return {"OPENCODE_SERVER_PASSWORD": password,
-                **self.server.environment_env(SCRIPTED_PORT, "/opt/palot/script.json")}
+                **self.server.environment_env(SCRIPTED_PORT, SCRIPT_PATH)}
 
     def _volumes(self, workspace: Path, rundir: Path, home_volume: str) -> dict[str, dict[str, str]]:
         volumes = {
@@ -143,7 +144,7 @@ class ContainerStarter:
             volumes[str(package_root())] = {"bind": "/opt/palot/src", "mode": "ro"}
             volumes[str(Path(pydantic.__file__).resolve().parents[1])] = {"bind": "/opt/palot/site", "mode": "ro"}
             if self.server.scripted != "demo":
-                volumes[str(self.server.scripted)] = {"bind": "/opt/palot/script.json", "mode": "ro"}
+                volumes[str(self.server.scripted)] = {"bind": SCRIPT_PATH, "mode": "ro"}
         elif not self.server.isolated:
             # The user's own OpenCode config and provider credentials, read-only.
             home = Path.home()
