@@ -9,6 +9,11 @@ their shape here (an ``InvalidParams`` error saying what is expected; unknown
 names are refused), then their values by :func:`palot.api.request_for` (the
 api's own error, with its fix).
 
+This module owns the table (:data:`COMMANDS`) and the commands that are one api
+call; the arguments' shapes and checks are in ``arguments.py``, the commands on
+an agent's changes in the editor's files in ``commands_changes.py``, and those
+that ask the person before acting in ``commands_asking.py``.
+
 Some commands take a little more, for the editor:
 
 | command | extra arguments | does |
@@ -31,195 +36,43 @@ Names an earlier palot-lsp used (``permissionMode``, ``baseBranch``, ``setupScri
 
 from __future__ import annotations
 
-import re
-import types
-import typing
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
-from pydantic import BaseModel
 
 from palot import api
-from palot.errors import DirtyCheckout, InvalidInput, InvalidState
 
 from . import actions as names
+from .arguments import (
+    ALIASES,
+    Arg,
+    Command,
+    InvalidArguments,
+    Report,
+    Run,
+    api_args,
+    dump,
+    is_model,
+    object_model,
+    parse_arguments,
+    request,
+)
 from .changes import agent_label
-from .edits import HunkConflict, base_text, hunk_edits, workspace_edit
+from .commands_asking import bulk, bulk_lines, inbox, inbox_lines, request_changes, templates
+from .commands_changes import apply, file_versions, show_diff
 
 if TYPE_CHECKING:
     from .server import PalotLanguageServer
 
-Report = Callable[[str], None]
-Run = Callable[["PalotLanguageServer", dict[str, Any], Report], Awaitable[Any]]
+#: The names other modules import from here (the arguments and the commands moved beside it).
+__all__ = ["ACTION_COMMANDS", "ALIASES", "COMMANDS", "COMMAND_FIELDS", "DIFF_TARGETS", "OBJECT_FIELDS", "Arg",
+           "Command", "InvalidArguments", "Report", "Run", "api_args", "apply", "bulk", "bulk_lines", "dump",
+           "file_versions", "inbox", "inbox_lines", "list_agents", "move", "parse_arguments", "request",
+           "request_changes", "settings", "show_diff", "spawn", "templates"]
 
 DIFF_TARGETS = ("diff", "file")
-#: Older argument names → the api's.
-ALIASES = {"permissionMode": "permission_mode", "baseBranch": "base_branch", "setupScript": "setup_script",
-           "includeArchived": "include_archived", "includeExternal": "include_external",
-           "permission": "permission_id", "permissionId": "permission_id"}
-
-
-class InvalidArguments(ValueError):
-    """A command was called with arguments it cannot use."""
-
-
-@dataclass(frozen=True)
-class Arg:
-    name: str
-    type: str  # "string", "boolean", "number", "array", "object" or "range"
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    api: bool = True  # a field of the action's request (else the editor's own, e.g. uri, range)
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    action: str  # the api action it runs
-    summary: str
-    args: tuple[Arg, ...]
-    run: Run
-    progress: str | None = None  # a work-done progress title, for the long operations
-
-    def signature(self) -> str:
-        parts = []
-        for arg in self.args:
-            kind = "|".join(f'"{c}"' for c in arg.choices) if arg.choices else arg.type
-            parts.append(f'"{arg.name}{"" if arg.required else "?"}": {kind}')
-        return "{" + ", ".join(parts) + "}"
-
-
-# --- arguments, derived from the api ---------------------------------------------------------
-
-
-def _kind(annotation: Any) -> tuple[str, tuple[str, ...]]:
-    """The JSON kind (and choices) of a request field's type."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType) and len(args) == 1:
-        return _kind(args[0])
-    if origin is Literal:
-        return "string", tuple(str(a) for a in args)
-    if origin in (list, tuple):
-        return "array", ()
-    if origin is dict:
-        return "object", ()
-    if annotation is bool:
-        return "boolean", ()
-    if annotation in (int, float):
-        return "number", ()
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "object", ()
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return "string", tuple(str(m.value) for m in annotation)
-    return "string", ()
-
-
-def api_args(action: str, *, optional: Sequence[str] = (), first: Sequence[str] = ()) -> tuple[Arg, ...]:
-    """Every field of ``action``'s request as an argument (``optional``: defaulted by the editor)."""
-    fields = api.ACTIONS[action].request.model_fields
-    order = [*first, *(n for n in fields if n not in first)]
-    out = []
-    for name in order:
-        kind, choices = _kind(fields[name].annotation)
-        out.append(Arg(name, kind, fields[name].is_required() and name not in optional, choices))
-    return tuple(out)
-
-
-def _is_model(action: str, field: str) -> bool:
-    """Whether the field is a request model of its own (container ``options``), not a plain mapping (``vars``)."""
-    annotation = api.ACTIONS[action].request.model_fields[field].annotation
-    return any(isinstance(a, type) and issubclass(a, BaseModel) for a in (annotation, *typing.get_args(annotation)))
-
-
-def _object_model(action: str, field: str) -> type[BaseModel]:
-    annotation = api.ACTIONS[action].request.model_fields[field].annotation
-    return next(a for a in (annotation, *typing.get_args(annotation))
-                if isinstance(a, type) and issubclass(a, BaseModel))
-
-
-def parse_arguments(command: Command, raw: Sequence[Any] | None) -> dict[str, Any]:
-    """Named, shape-checked arguments from ``[{...}]`` or positional ``[...]``; ``InvalidArguments`` otherwise."""
-    values = list(raw or [])
-    if len(values) == 1 and isinstance(values[0], dict):
-        given = {ALIASES.get(k, k) if ALIASES.get(k, k) in _names(command) else k: v for k, v in values[0].items()}
-    elif len(values) > len(command.args):
-        raise InvalidArguments(f"{command.name} takes at most {len(command.args)} arguments, got {len(values)}; "
-                               f"pass one object: {command.signature()}")
-    else:
-        given = {arg.name: value for arg, value in zip(command.args, values)}
-    unknown = [k for k in given if k not in _names(command)]
-    if unknown:
-        raise InvalidArguments(f"{command.name}: unknown argument {', '.join(repr(k) for k in unknown)}; "
-                               f"it takes: {', '.join(a.name for a in command.args)}")
-    out: dict[str, Any] = {}
-    for arg in command.args:
-        value = given.get(arg.name)
-        if value is None:
-            if arg.required:
-                raise InvalidArguments(f"{command.name} needs '{arg.name}'; pass one object: {command.signature()}")
-            continue
-        out[arg.name] = _check(command, arg, value)
-    return out
-
-
-def _names(command: Command) -> set[str]:
-    return {a.name for a in command.args}
-
-
-def _check(command: Command, arg: Arg, value: Any) -> Any:
-    where = f"{command.name}: '{arg.name}'"
-    if arg.type == "string":
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidArguments(f"{where} must be a non-empty string, got {value!r}")
-        if arg.choices and value not in arg.choices:
-            raise InvalidArguments(f"{where} must be one of {', '.join(arg.choices)}, got {value!r}")
-        return value
-    if arg.type == "boolean":
-        if not isinstance(value, bool):
-            raise InvalidArguments(f"{where} must be true or false, got {value!r}")
-        return value
-    if arg.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidArguments(f"{where} must be a number, got {value!r}")
-        return value
-    if arg.type == "array":
-        return [value] if isinstance(value, str) else value  # one status for a list of them; the api checks the rest
-    if arg.type == "object":
-        # Only the shape is checked here; the api checks the keys and values and names the fix.
-        if not isinstance(value, dict):
-            raise InvalidArguments(f"{where} must be a JSON object, got {value!r}")
-        return value
-    if arg.type == "range":
-        try:
-            start, end = value["start"], value["end"]
-            numbers = [start["line"], start["character"], end["line"], end["character"]]
-        except (TypeError, KeyError):
-            raise InvalidArguments(f"{where} must be an LSP range "
-                                   '{"start": {"line", "character"}, "end": {"line", "character"}}') from None
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
-            raise InvalidArguments(f"{where} needs non-negative integer lines and characters, got {value!r}")
-        return lsp.Range(lsp.Position(numbers[0], numbers[1]), lsp.Position(numbers[2], numbers[3]))
-    raise AssertionError(arg.type)
-
-
-def request(command: Command, a: dict[str, Any], **override: Any) -> BaseModel:
-    """The api request of the command's action from its (api) arguments; the api's error when a value is bad."""
-    fields = {arg.name: a[arg.name] for arg in command.args if arg.api and arg.name in a}
-    return api.request_for(command.action, {**fields, **override})
-
-
-def dump(value: Any) -> Any:
-    """An api answer as JSON for the editor."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list):
-        return [dump(v) for v in value]
-    return value
 
 
 # --- the commands -----------------------------------------------------------------------
@@ -290,132 +143,6 @@ def _plain_call(command_name: str, message: Callable[[Any], str | None] | None =
     return run
 
 
-async def show_diff(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    client = await ls.palot_ready()
-    agent = await client.get(a["agent"])
-    path = a.get("path")
-    diff: api.AgentDiff = await client.call("diff", request(COMMANDS[names.SHOW_DIFF], a, agent=agent.id))
-    if a.get("show") is False:  # an editor that lists the files itself (the VS Code extension's Agents view)
-        return {"agent": agent.id, "uri": None, "shown": False, "files": [f.model_dump() for f in diff.files],
-                "additions": diff.additions, "deletions": diff.deletions, "patch": diff.patch,
-                "unavailable": diff.unavailable}
-    if not diff.patch.strip():
-        what = f"{path}" if path else "any file"
-        raise InvalidState(f"agent {agent.id} has not changed {what} yet", "wait for it to edit, or prompt it")
-    if a.get("target") == "file":
-        # The file where the agent's files are on this machine (a container's /workspace means nothing here).
-        host = agent.environment.host_path
-        if host is None:
-            raise InvalidState(f"agent {agent.id}'s files are no longer on this machine "
-                               f"({agent.environment.unavailable or 'its environment is gone'})",
-                               "show its diff instead (target \"diff\")")
-        worktree_file = Path(host) / (path or "")
-        if path is None or not worktree_file.is_file():
-            raise InvalidInput(f"{path or 'no path given'}: no such file in agent {agent.id}'s worktree",
-                               "pass the 'path' of a file the agent changed, or show its diff (target \"diff\")")
-        uri, selection = worktree_file.as_uri(), _first_change(diff.patch, path)
-    else:
-        out = client.paths.home / "lsp" / "diffs"
-        out.mkdir(parents=True, exist_ok=True)
-        name = agent.id + ("-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", path) if path else "")
-        diff_file = out / f"{name}.diff"
-        diff_file.write_text(diff.patch)
-        uri, selection = diff_file.as_uri(), None
-    shown = await ls.show_document(uri, selection, what=f"{agent_label(agent)}'s change")
-    return {"agent": agent.id, "uri": uri, "shown": shown, "files": [f.path for f in diff.files],
-            "additions": diff.additions, "deletions": diff.deletions, "patch": diff.patch,
-            "unavailable": diff.unavailable}
-
-
-async def file_versions(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    """One file as it was at the agent's base commit and as the agent has it now, for a diff editor: the agent's
-    version is the file where the agent works, the base that file with the agent's hunks undone."""
-    client = await ls.palot_ready()
-    path = a.get("path")
-    if path is None:
-        raise InvalidInput(f"{names.FILE_VERSIONS} needs the 'path' of a file the agent changed",
-                           'pass {"agent", "path"}; palot.showDiff lists the files')
-    agent = await client.get(a["agent"])
-    diff: api.AgentDiff = await client.call("diff", request(COMMANDS[names.FILE_VERSIONS], a, agent=agent.id))
-    change = next((f for f in diff.files if f.path == path), None)
-    if change is None:
-        raise InvalidState(f"agent {agent.id} has no changes to {path}", "wait for it to edit the file, or prompt it")
-    found = api.parse_hunks(diff.patch).get(path)
-    if change.binary or change.status == "deleted" or found is None:
-        raise InvalidState(f"agent {agent.id}'s change to {path} is not a text edit (binary or deleted)",
-                           "show its diff instead (palot.showDiff)")
-    host = agent.environment.host_path
-    if host is None:
-        raise InvalidState(f"agent {agent.id}'s files are no longer on this machine "
-                           f"({agent.environment.unavailable or 'its environment is gone'})",
-                           "show its diff instead (palot.showDiff)")
-    try:
-        text = (Path(host) / path).read_text(encoding="utf-8", errors="surrogateescape")
-        base = base_text(text, found.hunks, path)
-    except (OSError, HunkConflict) as e:
-        raise InvalidState(f"could not read agent {agent.id}'s version of {path} ({e})",
-                           "try again: the agent may still be editing it") from None
-    return {"agent": agent.id, "path": path, "status": change.status, "base_commit": diff.base_commit,
-            "base": base, "text": text}
-
-
-def _first_change(patch: str, path: str) -> lsp.Range | None:
-    found = api.parse_hunks(patch).get(path)
-    ranges = [r for h in (found.hunks if found else []) for r in h.changed_ranges()]
-    if not ranges:
-        return None
-    start, end = ranges[0]
-    return lsp.Range(lsp.Position(start - 1, 0), lsp.Position(end, 0))
-
-
-async def apply(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    client = await ls.palot_ready()
-    request(COMMANDS[names.APPLY], a)  # the api's checks first
-    agent = await client.get(a["agent"])
-    if "path" in a:
-        report(f"applying {a['path']}")
-        return await _apply_file(ls, agent, a["path"])
-    report("applying every changed file")
-    changed = await client.apply(agent.id)
-    ls.show(f"Applied agent {agent.id}'s changes to your checkout: {', '.join(changed)}")
-    return {"agent": agent.id, "files": changed}
-
-
-async def _apply_file(ls: PalotLanguageServer, agent: api.Agent, path: str) -> dict[str, Any]:
-    """One file of the agent's changes. Once the agent is done, that is the api's ``apply`` of that file
-    (checked and audited by the service; the editor reloads the file). While it works, when the open
-    document has unsaved changes, or when git refuses because the checkout has other uncommitted changes,
-    the editor edits the document itself, hunk by hunk (undoable, kept when the user saves)."""
-    client = await ls.palot_ready()
-    if agent.read_only:
-        raise InvalidInput(f"agent {agent.id} is an OpenCode session Palot did not start, so it cannot apply it",
-                           "spawn a Palot agent for this work")
-    whole = await client.diff(agent.id)
-    if path not in {f.path for f in whole.files}:
-        raise InvalidState(f"agent {agent.id} has no changes to {path}", "wait for it to edit the file, or prompt it")
-    if not agent.status.active and not ls.has_unsaved_changes(agent.project_path, path):
-        try:
-            changed = await client.apply(agent.id, path=path)
-        except DirtyCheckout:
-            pass  # the editor's own edit below works on a dirty checkout, and refuses on a conflict
-        else:
-            ls.show(f"Applied agent {agent.id}'s changes to your checkout: {', '.join(changed)}")
-            return {"agent": agent.id, "files": changed}
-    found = api.parse_hunks((await client.diff(agent.id, path=path)).patch).get(path)
-    if found is None or not found.hunks:
-        raise InvalidState(f"agent {agent.id}'s change to {path} is not text (binary, or a rename)",
-                           "apply all of its changes instead (palot.apply without 'path')")
-    uri, lines, version = ls.project_document(agent.project_path, path)
-    try:
-        edits = hunk_edits(lines, found.hunks, path)
-    except HunkConflict as e:
-        raise InvalidState(f"{e}: nothing was changed", "undo your edits to those lines, or apply the agent's "
-                           "changes on its branch") from None
-    await ls.apply_edit(f"Apply {agent_label(agent)}'s change to {path}", workspace_edit(uri, version, edits))
-    ls.show(f"Applied agent {agent.id}'s change to {path} in the editor (save the file to keep it).")
-    return {"agent": agent.id, "files": [path], "edited": uri}
-
-
 def _archived(agent: api.Agent) -> str:
     return f"Archived agent {agent_label(agent)}; its work is kept on branch {agent.branch}."
 
@@ -446,26 +173,6 @@ def _budgeted(agent: api.Agent) -> str:
     return text
 
 
-async def inbox(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> list[dict[str, Any]]:
-    """The pending requests; the editor offers the oldest as buttons (``window/showMessageRequest``) and answers
-    the picked one, without holding up this command's answer."""
-    client = await ls.palot_ready()
-    items: list[api.InboxItem] = await client.call("inbox", request(COMMANDS[names.INBOX], a))
-    if not items:
-        ls.show("Nothing is waiting for you.")
-    elif a.get("pick", True):
-        ls.pick_inbox(items)
-    else:
-        ls.show(inbox_lines(items))
-    return dump(items)
-
-
-def inbox_lines(items: Sequence[api.InboxItem]) -> str:
-    """The pending requests as lines of a message, oldest first."""
-    return "\n".join(f"{i.permission_id}  {i.agent_id}  {i.tool}: {names.inbox_request(i)}  "
-                     f"({api.elapsed(i.asked_at)})" for i in sorted(items, key=lambda i: i.asked_at))
-
-
 def _replied(items: list[api.InboxItem]) -> str:
     if not items:
         return "No pending request matched: nothing was answered."
@@ -483,21 +190,6 @@ async def settings(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -
     return dump(view)
 
 
-async def templates(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> list[dict[str, Any]]:
-    """The templates (of the workspace's project, when it has one); the editor offers them as buttons and spawns
-    an agent from the picked one, without holding up this command's answer."""
-    client = await ls.palot_ready()
-    found: list[api.Template] = await client.call("templates", request(COMMANDS[names.TEMPLATES], a))
-    if not found:
-        ls.show("No prompt templates yet: add one with palot.addTemplate (or `palot templates add`).")
-    elif a.get("pick", True):
-        ls.pick_template(found)
-    else:
-        ls.show("\n".join(f"{t.name}  {t.project or 'every project'}  needs: {', '.join(t.variables) or 'nothing'}"
-                          for t in found))
-    return dump(found)
-
-
 def _template_saved(saved: api.TemplateSaved) -> str:
     return saved.message + (f" (variables: {', '.join(saved.template.variables)})" if saved.template.variables
                             else "")
@@ -505,74 +197,6 @@ def _template_saved(saved: api.TemplateSaved) -> str:
 
 def _retried(agent: api.Agent) -> str:
     return f"Agent {agent_label(agent)} retries it on branch {agent.branch}; the old agent is left as it was."
-
-
-async def request_changes(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any] | None:
-    """Review comments to the agent; from a code action, one comment on ``path`` ``line``..``end_line``, its
-    text from ``comment`` or, without it, asked of the person (in the background: the command answers None)."""
-    client = await ls.palot_ready()
-    command = COMMANDS[names.REQUEST_CHANGES]
-    if "comments" not in a:
-        if "path" not in a or "line" not in a:
-            raise InvalidInput(f"{names.REQUEST_CHANGES} needs comments, or a path and line to comment on",
-                               'pass {"agent", "comments": [{"path", "line", "comment"}]} or {"agent", "path", '
-                               '"line", "comment"}')
-        comment = {"path": a["path"], "line": a["line"], "end_line": a.get("end_line"), "comment": a.get("comment")}
-        if not a.get("comment"):
-            agent = await client.get(a["agent"])
-            ls.ask(_ask_review(ls, agent, {**a, "agent": agent.id}, comment))
-            return None
-        a = {**a, "comments": [comment]}
-    agent: api.Agent = await client.call("request_changes", request(command, a))
-    ls.live.track(agent)
-    count = len(a["comments"])
-    ls.show(f"Sent {count} review comment{'s' if count != 1 else ''} to agent {agent_label(agent)}.")
-    return dump(agent)
-
-
-async def _ask_review(ls: PalotLanguageServer, agent: api.Agent, a: dict[str, Any], comment: dict[str, Any]) -> None:
-    last = comment["end_line"] or comment["line"]
-    question = names.review_question(agent, comment["path"], comment["line"], last)
-    picked = await ls.question(question, list(names.REVIEW_CHOICES), type=lsp.MessageType.Info,
-                               fallback=f"{question} Run {names.REQUEST_CHANGES} with a \"comment\" to say it.")
-    if picked in names.REVIEW_CHOICES:
-        await ls.press(names.ActionSpec(picked, lsp.CodeActionKind.Empty, names.REQUEST_CHANGES,
-                                        {**{k: v for k, v in a.items() if v is not None}, "comment": picked}))
-
-
-async def bulk(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
-    """The plan of a bulk action, shown; asked before it is carried out (``dry_run`` false: carried out)."""
-    client = await ls.palot_ready()
-    command = COMMANDS[names.BULK]
-    plan: api.BulkResult = await client.call("bulk", request(command, a, dry_run=True))
-    if a.get("dry_run") is False:
-        todo = [i.agent_id for i in plan.items if i.outcome == "would"]
-        done: api.BulkResult = await client.call("bulk", request(command, a, agents=todo, dry_run=False),
-                                                 progress=report)
-        ls.show(bulk_lines(done))
-        return dump(done)
-    asked = names.bulk_question(plan)
-    if asked is None:
-        ls.show(bulk_lines(plan) if plan.items else "No agent matches these filters: nothing to do.")
-    else:
-        ls.ask(_confirm_bulk(ls, a, plan, *asked))
-    return dump(plan)
-
-
-async def _confirm_bulk(ls: PalotLanguageServer, a: dict[str, Any], plan: api.BulkResult, question: str,
-                        button: str) -> None:
-    picked = await ls.question(question, [button, "Cancel"], fallback=f"{bulk_lines(plan)}\nRun {names.BULK} "
-                               "with dry_run false to do it.")
-    if picked != button:
-        return
-    todo = [i.agent_id for i in plan.items if i.outcome == "would"]
-    await ls.press(names.ActionSpec(button, lsp.CodeActionKind.Empty, names.BULK,
-                                    {**a, "agents": todo, "dry_run": False}))
-
-
-def bulk_lines(result: api.BulkResult) -> str:
-    """A bulk action's agents with their outcomes, one a line."""
-    return "\n".join(f"{i.agent_id}  {i.status.value:<10} {i.title}: {i.message}" for i in result.items)
 
 
 def _disk_use(use: api.DiskUse) -> str:
@@ -679,6 +303,6 @@ COMMAND_FIELDS: dict[str, tuple[str, ...]] = {c.name: tuple(a.name for a in c.ar
 #: Every command → its arguments that are JSON objects → the fields they take (e.g. a spawn's container
 #: ``options``: memory, cpus, pids, network, ports), from the api's request models.
 OBJECT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
-    c.name: {name: tuple(_object_model(c.action, name).model_fields) for name in
-             (a.name for a in c.args if a.type == "object" and a.api and _is_model(c.action, a.name))}
+    c.name: {name: tuple(object_model(c.action, name).model_fields) for name in
+             (a.name for a in c.args if a.type == "object" and a.api and is_model(c.action, a.name))}
     for c in COMMANDS.values()}
