@@ -1,7 +1,8 @@
 """A command's arguments: the ``Command`` and ``Arg`` records, their shapes derived from the api's request models,
 and the checks of what an editor passes (``parse_arguments``), before the api checks the values (``request``).
 
-The commands themselves and their table are in ``commands.py``; this module knows no command by name.
+The commands themselves and their table are in ``commands.py``; this module names no command
+(``command_named`` looks one up in the table when a command runs).
 """
 
 from __future__ import annotations
