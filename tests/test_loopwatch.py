@@ -43,6 +43,7 @@ def test_a_blocking_call_in_palot_code_is_named_with_its_line(tmp_path: Path) ->
         seen = _run(lambda: opencode_version(slow))  # Palot's code running a subprocess on the loop
     assert len(seen) == 1, seen
     assert loopwatch.PALOT_MARK in seen[0] and "palot/install.py" in seen[0], seen[0]
+    assert "called from " in seen[0] and "test_loopwatch.py" in seen[0].split("called from ")[1], seen[0]
     asleep = float(seen[0].split("CPU, ")[1].split(" s in")[0])
     assert asleep >= 0.15, seen[0]
 

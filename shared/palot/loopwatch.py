@@ -56,11 +56,13 @@ class Block:
     where: str  # the innermost line of our own code (not the standard library's or a dependency's)
     calling: str  # the innermost line of all, e.g. inside subprocess or time.sleep
     palot: bool  # whether ``where`` is Palot's
+    callers: tuple[str, ...] = ()  # the next lines of our own code outwards, to find the call to change
 
     def describe(self) -> str:
         owner = PALOT_MARK if self.palot else "by other code"
+        via = "".join(f", called from {line}" for line in self.callers)
         return (f"the event loop was held for {self.seconds:.2f} s ({self.cpu:.2f} s CPU, {self.asleep:.2f} s in a "
-                f"blocking call) {owner} at {self.where}, calling {self.calling}")
+                f"blocking call) {owner} at {self.where}, calling {self.calling}{via}")
 
 
 def watch_running_loop() -> None:
@@ -117,8 +119,9 @@ class _Watcher:
         held, cpu = time.monotonic() - start, time.clock_gettime(self.clock) - cpu0
         if stack is None or held < THRESHOLD or (asleep < THRESHOLD and cpu < THRESHOLD):
             return  # short, or only waiting for a CPU on a loaded machine
-        own = next((f for f in reversed(stack) if _ours(f.filename)), stack[-1])
-        log.warning(Block(held, cpu, asleep, _line(own), _line(stack[-1]), own.filename.startswith(_PALOT)).describe())
+        ours = [f for f in reversed(stack) if _ours(f.filename)] or [stack[-1]]
+        log.warning(Block(held, cpu, asleep, _line(ours[0]), _line(stack[-1]), ours[0].filename.startswith(_PALOT),
+                          tuple(_line(f) for f in ours[1:3])).describe())
 
     def _stack(self) -> traceback.StackSummary | None:
         frame = sys._current_frames().get(self.ident)

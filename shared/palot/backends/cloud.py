@@ -19,12 +19,12 @@ import contextlib
 import json
 import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from .. import git, procscan
+from ..scratch import scratch_dir
 from ..cloud import config as cloud_config
 from ..cloud import credentials as cloud_credentials
 from ..cloud.costs import usage
@@ -96,7 +96,7 @@ class CloudBackend:
         created = False
         try:
             await clone_project(spec, mirror)
-            with tempfile.TemporaryDirectory(prefix="palot-cloud-") as tmp:
+            async with scratch_dir("palot-cloud-") as tmp:
                 bundle = Path(tmp) / "base.bundle"
                 await git.run_git("update-ref", "refs/palot/base", spec.base_commit, cwd=mirror)
                 await git.create_bundle(mirror, bundle, ["refs/palot/base"])
@@ -167,7 +167,7 @@ class CloudBackend:
             return mirror
         assert env.branch
         ref = f"refs/palot/sync-{secrets.token_hex(4)}"
-        with tempfile.TemporaryDirectory(prefix="palot-cloud-") as tmp:
+        async with scratch_dir("palot-cloud-") as tmp:
             bundle = Path(tmp) / "sync.bundle"
             await self._export(env, bundle, ref)
             await git.checkout_snapshot(mirror, bundle, ref, env.branch)

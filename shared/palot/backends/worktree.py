@@ -161,25 +161,24 @@ class WorktreeBackend:
         await git.restore_snapshot(directory, snapshot_ref)
         await git.delete_ref(project, snapshot_ref)
 
-    def _opencode_cli(self) -> tuple[Path, dict[str, str]]:
+    async def _opencode_cli(self) -> tuple[Path, dict[str, str]]:
         if self._opencode is None:
             raise OpenCodeCommandFailed("this Palot cannot run the OpenCode command line", "start Palot with its server")
-        return self._opencode()
+        return await asyncio.to_thread(self._opencode)  # checks the binary's version: a process, the first time
 
     async def export_session(self, env: EnvironmentRecord, session_id: str) -> bytes:
-        binary, cli_env = self._opencode_cli()
+        binary, cli_env = await self._opencode_cli()
         # Into a file, not a pipe: OpenCode 1.18 exits before a piped stdout drains (cut at 384 KiB).
         with tempfile.TemporaryFile() as out:
             await _run_opencode([str(binary), "export", session_id], Path(env.directory), cli_env, stdout=out)
             out.seek(0)
-            return out.read()
+            return await asyncio.to_thread(out.read)  # a long conversation is megabytes
 
     async def import_session(self, env: EnvironmentRecord, data: bytes) -> None:
-        binary, cli_env = self._opencode_cli()
+        binary, cli_env = await self._opencode_cli()
         fd, name = tempfile.mkstemp(prefix="palot-session-", suffix=".json")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            await asyncio.to_thread(_write_all, fd, data)  # a long conversation is megabytes
             await _run_opencode([str(binary), "import", name], Path(env.directory), cli_env)
         finally:
             os.unlink(name)
@@ -280,3 +279,8 @@ async def run_setup(script: str, cwd: Path, project_path: Path, extra: dict[str,
         raise SetupScriptFailed(f"the setup script failed with exit code {proc.returncode}: {text.strip()[-800:]}",
                                 "fix the script (it runs with bash in the new worktree, $PALOT_PROJECT is your checkout)")
     return text
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)

@@ -5,12 +5,12 @@ binary-safe patch and per-file counts).
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..scratch import scratch_dir
 from .parse import _parse_name_status, _parse_summary_and_patch
 from .refs import _toplevel, resolve_commit
 from .run import _command_failed, run_git
@@ -80,7 +80,7 @@ async def diff(worktree: Path, base_commit: str, *, path: str | None = None) -> 
     untouched: the snapshot is staged into a throwaway index.  ``path``
     restricts the diff to that one file (relative to the worktree root).
     """
-    with tempfile.TemporaryDirectory(prefix="palot-index-") as tmp:
+    async with scratch_dir("palot-index-") as tmp:
         # A private index: `git add -A` into it captures untracked files
         # without staging anything in the user's (or agent's) real index.
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
