@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from . import loopwatch
+from . import loopwatch, tls
 from .agents import AgentService
 from .backends import CloudBackend, ContainerBackend, RuntimeBackend, WorktreeBackend
 from .events import EventHub
@@ -67,6 +68,7 @@ class Palot:
     async def start(self) -> "Palot":
         """Start or attach to the shared server, connect the event stream, resync agents."""
         loopwatch.watch_running_loop()
+        await asyncio.to_thread(tls.context)  # built once, off the loop: it reads the CA bundle from disk
         await self.server.start()
         await self.hub.start()
         for env in self.store.list_environments(state="active"):
