@@ -103,7 +103,7 @@ class ServiceConnection:
                 return await self._status()
             log_file = self.endpoint.log_file
             seen = log_file.stat().st_size if log_file.exists() else 0
-            proc = launch(self.paths.home)
+            proc = await asyncio.to_thread(launch, self.paths.home)  # a fork of this process
             started = time.monotonic()
             told = False
             while True:
@@ -118,7 +118,7 @@ class ServiceConnection:
                 if code == 0 and not service_alive(self.endpoint):
                     # Ours lost the start to a service that has gone since (one stopping, or another client's
                     # that failed): nobody will answer unless we start it again.
-                    proc = launch(self.paths.home)
+                    proc = await asyncio.to_thread(launch, self.paths.home)  # a fork of this process
                 elif code not in (None, 0):  # 0: another client's start won the race; wait for that one
                     err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()
                     raise ServiceUnavailable(f"the Palot service did not start: {last_error(self.endpoint, err)}",

@@ -228,6 +228,18 @@ class ServerManager:
             return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env={**os.environ, "PYTHONPATH": child_pythonpath()})
 
+    def _start_opencode(self, binary: Path, port: int, password: str, scripted_port: int | None,
+                        log_path: Path) -> subprocess.Popen[bytes]:
+        env = self.settings.server_env(self.paths, password, scripted_port)
+        with open(log_path, "ab") as out:
+            # A new session: the server outlives this Palot process (`palot up`), and
+            # Ctrl-C in the terminal does not reach it.
+            return subprocess.Popen(
+                [str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.paths.home, env=env, start_new_session=True,
+            )
+
     async def _spawn(
         self, *, port: int, password: str, reuse_scripted: tuple[int, int] | None = None
     ) -> ServerState:
@@ -240,20 +252,13 @@ class ServerManager:
                 scripted_pid, scripted_port = reuse_scripted
             elif self.scripted:
                 scripted_port = free_port()
-                self._scripted_proc = self._start_scripted(scripted_port)
+                self._scripted_proc = await asyncio.to_thread(self._start_scripted, scripted_port)
                 scripted_pid = self._scripted_proc.pid
                 started.append(scripted_pid)
                 await _wait_port(scripted_port, 15.0, self._scripted_proc, self.paths.server_dir / "scripted.log")
             log_path = self.paths.server_dir / "opencode.log"
-            env = self.settings.server_env(self.paths, password, scripted_port)
-            with open(log_path, "ab") as out:
-                # A new session: the server outlives this Palot process (`palot up`), and
-                # Ctrl-C in the terminal does not reach it.
-                self._proc = subprocess.Popen(
-                    [str(binary), "serve", "--hostname", "127.0.0.1", "--port", str(port)],
-                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=self.paths.home, env=env, start_new_session=True,
-                )
+            # In a thread: forking this process and writing the server's files can take a while.
+            self._proc = await asyncio.to_thread(self._start_opencode, binary, port, password, scripted_port, log_path)
             started.append(self._proc.pid)
             state = ServerState(pid=self._proc.pid, port=port, password=password, version=OPENCODE_VERSION,
                                 started_at=time.time(), profile=self.profile,
