@@ -109,7 +109,7 @@ test: setup test-deps
 	  --junitxml=test-artifacts/junit.xml  # every test's time, for finding where the suite's time goes
 
 bench: setup
-	$(PY) -m pytest tests/bench -q -s -m bench
+	$(PY) -m pytest tests/bench -q -s -m bench -o asyncio_debug=false  # figures without debug mode
 
 clean:
 	rm -rf $(VENV) bench-results test-artifacts $(VSIX) $(VSCODE_EXT)/dist $(VSCODE_EXT)/out

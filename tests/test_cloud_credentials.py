@@ -8,6 +8,7 @@ appears in no log, no response, no Durable Object record and no command's enviro
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -171,7 +172,8 @@ async def test_a_cloud_agent_works_with_the_key_from_a_variable_the_users_config
     with contextlib.suppress(FileNotFoundError):
         _auth_file(palot).unlink()
     monkeypatch.setenv(KEY_VARIABLE, KEY)
-    monkeypatch.setattr(palot.server, "config", _provider("{env:%s}" % KEY_VARIABLE))
+    monkeypatch.setattr(palot.server, "settings",
+                        dataclasses.replace(palot.server.settings, config=_provider("{env:%s}" % KEY_VARIABLE)))
     agent, _ = await cloud_agent_wrote_hello(palot, tmp_path)
     await palot.agents.destroy(agent.id, force=True)
     _nowhere(keyed_worker, palot, container_engine.host)

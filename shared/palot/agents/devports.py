@@ -8,6 +8,8 @@ and the file that tells the shared OpenCode server's plugin each worktree agent'
 
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 
 from .. import ports
@@ -40,7 +42,7 @@ class DevPorts:
         """The spawn that reserved ``chosen`` recorded its environment, or gave up."""
         self._reserved.remove(chosen)
 
-    def write_env_map(self) -> None:
+    async def write_env_map(self) -> None:
         """Tell the shared server's plugin each worktree agent's own variables (keyed by its directory)."""
         if self.env_map is None:
             return
@@ -49,4 +51,4 @@ class DevPorts:
             held = ports.PortRange.from_data(env.data)
             if env.type == "worktree" and held is not None:
                 envs[env.directory] = held.env()
-        ports.write_env_map(self.env_map, envs)
+        await asyncio.to_thread(ports.write_env_map, self.env_map, envs)  # a file write can stall on a busy disk

@@ -83,7 +83,7 @@ class MoveCallbacks:
     async def moved(self, agent_id: str, status: str, *, note: str | None = None) -> None:
         """The agent now lives in its new environment: start its live state afresh, and resume it with ``note``."""
         self.live.states[agent_id] = seeded(self.store.get_agent(agent_id), status)
-        self.dev_ports.write_env_map()  # its ports now belong to its new directory
+        await self.dev_ports.write_env_map()  # its ports now belong to its new directory
         self.tracker.settle(agent_id)
         self.tracker.announce(agent_id)
         if note:

@@ -54,7 +54,7 @@ class Retiring:
         await self.backends[env.type].archive(env)
         self.store.update_environment(env.id, state="archived")  # its dev-server ports are free again
         self.store.update_agent(rec.id, archived_at=time.time(), status=AgentStatus.ARCHIVED.value)
-        self.dev_ports.write_env_map()
+        await self.dev_ports.write_env_map()
         self.live.states.pop(rec.id, None)
         self.store.audit("archived", agent_id=rec.id, project_id=rec.project_id, branch=env.branch,
                          **({"reason": reason} if reason else {}))
@@ -75,7 +75,7 @@ class Retiring:
                 log.info("could not delete session %s: %s", rec.session_id, e)
         await self.backends[env.type].destroy(env)
         self.store.update_environment(env.id, state="destroyed")
-        self.dev_ports.write_env_map()
+        await self.dev_ports.write_env_map()
         self.store.audit("destroyed", agent_id=rec.id, project_id=rec.project_id, branch=env.branch, forced=force)
         self.store.delete_agent(rec.id)
         self.live.states.pop(rec.id, None)

@@ -113,7 +113,7 @@ class AgentService:
 
     async def start(self) -> None:
         """Bring every unfinished agent's status up to date and discover external sessions."""
-        self.write_env_map()
+        await self.write_env_map()
         await self.resync()
 
     async def close(self) -> None:
@@ -124,9 +124,9 @@ class AgentService:
         """Re-read status, permissions and last outcome from OpenCode for agents that may have moved on."""
         await self._tracker.resync()
 
-    def write_env_map(self) -> None:
+    async def write_env_map(self) -> None:
         """Tell the shared server's plugin each worktree agent's own variables (keyed by its directory)."""
-        self._ports.write_env_map()
+        await self._ports.write_env_map()
 
     def agent_for_session(self, session_id: str) -> str | None:
         """The agent of a session, including agents another Palot process (CLI, MCP, editor) spawned."""

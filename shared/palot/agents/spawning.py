@@ -162,7 +162,7 @@ class Spawner:
         finally:
             self._reserved.discard((str(root), branch))
             self.dev_ports.release(dev_ports)
-        self.dev_ports.write_env_map()
+        await self.dev_ports.write_env_map()
         now = time.time()
         agent_id = "ag_" + secrets.token_hex(4)
         rec = AgentRecord(

@@ -74,7 +74,7 @@ def for_environment(server: ServerManager, project: Path | None) -> dict[str, st
         files.append(Path(os.environ["OPENCODE_CONFIG"]))
     if project is not None:
         files += [project / name for name in CONFIG_NAMES[:2]]
-    texts = [json.dumps(server.opencode_config("http://127.0.0.1/v1")), *filter(None, map(_read, files))]
+    texts = [json.dumps(server.settings.opencode_config("http://127.0.0.1/v1")), *filter(None, map(_read, files))]
     return collect(config_texts=texts, auth_file=data_home / "opencode" / "auth.json", environ=os.environ)
 
 
