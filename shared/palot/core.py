@@ -83,7 +83,7 @@ class Palot:
         await self.agents.close()
         await self.hub.stop()
         await self.server.close()
-        self.store.close()
+        await asyncio.to_thread(self.store.close)  # closing writes the WAL back to the database: a disk wait
 
     async def stop_server(self) -> None:
         await self.server.stop()
