@@ -170,7 +170,8 @@ class Move:
 
     async def import_session(self) -> None:
         env, backend = self._target()
-        data = self.export or (self.dir / self.manifest.session.export).read_bytes()
+        # From a thread: a long conversation's export is megabytes.
+        data = self.export or await asyncio.to_thread((self.dir / self.manifest.session.export).read_bytes)
         await backend.import_session(env, data)
         client = backend.client_for(env)
         messages = await client.messages(self.manifest.session.id, env.directory)

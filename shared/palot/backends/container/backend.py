@@ -320,7 +320,7 @@ class ContainerBackend:
         try:
             await self.engine.output(env, ["sh", "-c", 'umask 077 && opencode export "$1" > "$2"', "sh", session_id,
                                    f"/run/palot/{name}"], "`opencode export`")
-            return path.read_bytes()
+            return await asyncio.to_thread(path.read_bytes)  # a long conversation is megabytes
         finally:
             path.unlink(missing_ok=True)
 
