@@ -6,7 +6,9 @@ the line to blame. So each loop Palot runs on in debug mode gets a watcher threa
 turned for ``THRESHOLD`` it samples the loop thread's stack and logs the innermost line of our own code
 that held it, and whether that line is Palot's (``shared/palot``, the front ends) or someone else's (a
 test). A loop that was only waiting for a CPU on a loaded machine is not reported: only the time its
-thread spent asleep in a system call (a blocking call) or running (CPU work) counts.
+thread spent asleep in a system call (a blocking call: a process, a timer, a lock, the network) or running
+(CPU work) counts. Time in uninterruptible disk waits (state D: a small file write or fsync that a busy disk
+stalled) is said in the line but is not a block by the code: it cannot be told from any file access.
 """
 
 from __future__ import annotations
@@ -52,17 +54,19 @@ class Block:
 
     seconds: float
     cpu: float  # the loop thread's CPU time meanwhile
-    asleep: float  # the time its thread was seen asleep in a system call
+    asleep: float  # the time its thread was seen asleep in a system call (not the disk)
     where: str  # the innermost line of our own code (not the standard library's or a dependency's)
     calling: str  # the innermost line of all, e.g. inside subprocess or time.sleep
-    palot: bool  # whether ``where`` is Palot's
-    callers: tuple[str, ...] = ()  # the next lines of our own code outwards, to find the call to change
+    palot: bool  # whether ``where`` is Palot's and held the loop itself (a blocking call or CPU, not the disk)
+    callers: tuple[str, ...] = ()
+    disk: float = 0.0  # the time its thread was seen in an uninterruptible disk wait  # the next lines of our own code outwards, to find the call to change
 
     def describe(self) -> str:
-        owner = PALOT_MARK if self.palot else "by other code"
+        owner = PALOT_MARK if self.palot else "by other code or by the disk"
         via = "".join(f", called from {line}" for line in self.callers)
         return (f"the event loop was held for {self.seconds:.2f} s ({self.cpu:.2f} s CPU, {self.asleep:.2f} s in a "
-                f"blocking call) {owner} at {self.where}, calling {self.calling}{via}")
+                f"blocking call, {self.disk:.2f} s waiting for the disk) {owner} at {self.where}, "
+                f"calling {self.calling}{via}")
 
 
 def watch_running_loop() -> None:
@@ -109,27 +113,29 @@ class _Watcher:
 
     def _until_turned(self) -> None:
         start, cpu0 = time.monotonic(), time.clock_gettime(self.clock)
-        stack, asleep = None, 0.0
+        stack, asleep, disk = None, 0.0, 0.0
         while not self.turned.wait(_TICK):
             if not self.loop.is_running():  # stopped between two runs: not a block
                 return
-            asleep += _TICK if self._asleep() else 0.0
+            state = self._state()
+            asleep += _TICK if state == "S" else 0.0
+            disk += _TICK if state == "D" else 0.0
             if stack is None and time.monotonic() - start >= THRESHOLD / 2:
                 stack = self._stack()
         held, cpu = time.monotonic() - start, time.clock_gettime(self.clock) - cpu0
-        if stack is None or held < THRESHOLD or (asleep < THRESHOLD and cpu < THRESHOLD):
+        if stack is None or held < THRESHOLD or (asleep < THRESHOLD and cpu < THRESHOLD and disk < THRESHOLD):
             return  # short, or only waiting for a CPU on a loaded machine
         ours = [f for f in reversed(stack) if _ours(f.filename)] or [stack[-1]]
-        log.warning(Block(held, cpu, asleep, _line(ours[0]), _line(stack[-1]), ours[0].filename.startswith(_PALOT),
-                          tuple(_line(f) for f in ours[1:3])).describe())
+        palot = ours[0].filename.startswith(_PALOT) and (asleep >= THRESHOLD or cpu >= THRESHOLD)
+        log.warning(Block(held, cpu, asleep, _line(ours[0]), _line(stack[-1]), palot,
+                          tuple(_line(f) for f in ours[1:3]), disk).describe())
 
     def _stack(self) -> traceback.StackSummary | None:
         frame = sys._current_frames().get(self.ident)
         return None if frame is None else traceback.extract_stack(frame)
 
-    def _asleep(self) -> bool:
+    def _state(self) -> str:
         try:
-            state = Path(self.stat).read_text().rsplit(")", 1)[1].split()[0]
+            return Path(self.stat).read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
-            return False
-        return state in ("S", "D")
+            return "?"
