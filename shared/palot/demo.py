@@ -108,7 +108,7 @@ async def run_demo(*, keep: bool = False, console: Console | None = None, timeou
         await client.close()
         if not keep:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
+                await asyncio.to_thread(proc.wait, 10)
 
 
 async def _stop(paths: PalotPaths) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ def write_env_map(path: Path, envs: dict[str, dict[str, str]]) -> None:
     """Write the map ``directory -> variables`` the OpenCode plugin reads (atomically: it reads on every
     bash call)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")  # its own: two writers never share one
     tmp.write_text(json.dumps(envs, indent=1, sort_keys=True))
     os.replace(tmp, path)
 

@@ -24,6 +24,7 @@ class DevPorts:
         self.base, self.per_agent = ports.DEFAULT_BASE, ports.DEFAULT_PER_AGENT
         self.env_map: Path | None = None
         self._reserved: list[ports.PortRange] = []
+        self._writing = asyncio.Lock()
 
     def _held(self) -> list[ports.PortRange]:
         """The ranges live environments hold (a move's target holds its agent's range too)."""
@@ -46,9 +47,10 @@ class DevPorts:
         """Tell the shared server's plugin each worktree agent's own variables (keyed by its directory)."""
         if self.env_map is None:
             return
-        envs: dict[str, dict[str, str]] = {}
-        for env in self.store.list_environments(state="active"):
-            held = ports.PortRange.from_data(env.data)
-            if env.type == "worktree" and held is not None:
-                envs[env.directory] = held.env()
-        await asyncio.to_thread(ports.write_env_map, self.env_map, envs)  # a file write can stall on a busy disk
+        async with self._writing:  # one write at a time, each of the state when it starts: the last one stays
+            envs: dict[str, dict[str, str]] = {}
+            for env in self.store.list_environments(state="active"):
+                held = ports.PortRange.from_data(env.data)
+                if env.type == "worktree" and held is not None:
+                    envs[env.directory] = held.env()
+            await asyncio.to_thread(ports.write_env_map, self.env_map, envs)  # a file write can stall

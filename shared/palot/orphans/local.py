@@ -17,14 +17,17 @@ from .found import KEEP_PREFIX, Found, Scope, git_out, held, size, unique_bytes,
 async def worktrees(scope: Scope) -> list[Found]:
     owned = {str(Path(e.directory)) for e in scope.envs if e.type == "worktree" and e.id in scope.live}
     found: list[Found] = []
-    root = scope.paths.worktrees
-    if not root.is_dir():
-        return found
-    for project_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for path in sorted(p for p in project_dir.iterdir() if p.is_dir()):
-            if str(path) not in owned and not scope.new_path(path):
-                found.append(await _worktree(path))
+    for path in await asyncio.to_thread(_worktree_dirs, scope.paths.worktrees):  # a walk of the disk
+        if str(path) not in owned and not scope.new_path(path):
+            found.append(await _worktree(path))
     return found
+
+
+def _worktree_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return [path for project_dir in sorted(p for p in root.iterdir() if p.is_dir())
+            for path in sorted(p for p in project_dir.iterdir() if p.is_dir())]
 
 
 async def _worktree(path: Path) -> Found:
