@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from palot.errors import PalotError
 
 from .http import DEFAULT_PORT, TOKEN_ENV, serve_http
-from .server import build_server
+from .server import PalotMCPServer, build_server
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,8 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _serve(transport: str, port: int) -> None:
-    server = build_server()
+async def _serve(server: PalotMCPServer, transport: str, port: int) -> None:
     if transport == "http":
         await serve_http(server, port=port)
         return
@@ -54,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # stdout is the protocol on stdio: everything else goes to stderr.
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="palot-mcp %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(_serve(args.transport, args.port))
+        # Built before the loop runs: registering the tools is CPU work (their JSON schemas), not I/O.
+        asyncio.run(_serve(build_server(), args.transport, args.port))
     except KeyboardInterrupt:
         return 130
     except BaseException as e:  # noqa: BLE001 - reported plainly below, or re-raised

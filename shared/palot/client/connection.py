@@ -15,7 +15,7 @@ from typing import Any, Self
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .. import __version__, api, loopwatch
+from .. import __version__, api, loopwatch, tls
 from ..endpoint import Endpoint
 from ..errors import (
     PalotError,
@@ -53,12 +53,14 @@ class ServiceConnection:
         if url is not None:  # a remote editor over the optional loopback TCP listener
             if token:
                 headers["Authorization"] = f"Bearer {token}"
-            self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers,
+            self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, verify=tls.context(),
                                            timeout=httpx.Timeout(None, connect=5.0))
         else:
-            self._http = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.endpoint.socket)),
-                                           base_url="http://palot", headers=headers,
-                                           timeout=httpx.Timeout(None, connect=5.0))
+            # Plain HTTP over the service's own socket: no TLS and no proxy, so no CA bundle to load
+            # (httpx would spend 50-100 ms of CPU loading one for every client it makes).
+            transport = httpx.AsyncHTTPTransport(uds=str(self.endpoint.socket), verify=False)
+            self._http = httpx.AsyncClient(transport=transport, base_url="http://palot", headers=headers,
+                                           trust_env=False, timeout=httpx.Timeout(None, connect=5.0))
         self._ready = False
         self._start_lock = asyncio.Lock()
 
