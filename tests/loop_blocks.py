@@ -1,8 +1,8 @@
 """The suite's check that nothing of Palot's holds an event loop.
 
 Every Python process the suite starts runs asyncio in debug mode: the variable is set here, before any loop
-exists, and the service, the MCP and LSP servers, the CLI and the notebook kernels inherit it (pytest-asyncio
-runs the tests' own loops with debug off unless ``-o asyncio_debug=true`` is given). In debug mode
+exists, and the service, the MCP and LSP servers, the CLI and the notebook kernels inherit it (the tests' own
+loops are in debug mode through ``asyncio_debug = true`` in pyproject.toml). In debug mode
 ``palot.loopwatch`` logs each time a loop of Palot's was held for 0.1 s or more, with the line that held it
 and whose line it is. A test fails when such a line is Palot's, seen in this process (a log handler) or in
 the log of a Palot service a test started (any ``service/service.log`` under this worker's temporary

@@ -6,6 +6,7 @@ Not a test module; the ``test_mcp_*`` modules import it by name (pytest puts
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -27,6 +28,7 @@ from mcp_types import CallToolResult
 from service_support import running_service
 
 from palot.client import PalotClient
+from palot_mcp import PalotMCPServer, build_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSPECTOR_DIR = REPO_ROOT / ".cache" / "mcp-inspector"
@@ -44,6 +46,12 @@ def error_text(result: CallToolResult) -> str:
     """The message of a tool error (fails the test if the call succeeded)."""
     assert result.is_error, result.structured_content
     return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+async def mcp_server(client: PalotClient) -> PalotMCPServer:
+    """The MCP server over ``client``, built in a thread: registering its tools is CPU work (their JSON
+    schemas, 0.2 s or more), which would hold the test's event loop (palot-mcp builds it before its loop runs)."""
+    return await asyncio.to_thread(build_server, client)
 
 
 def server_env(home: Path, **extra: str) -> dict[str, str]:

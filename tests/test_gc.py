@@ -221,10 +221,8 @@ async def test_the_services_sweep_only_reports_orphans_unless_settings_say_remov
 async def test_an_assistant_and_a_notebook_find_and_remove_orphans_and_see_disk_use(
         tmp_path: Path, service) -> None:
     from mcp import Client
-    from mcp_support import data, error_text
+    from mcp_support import data, error_text, mcp_server
     from palot_jupyter import Dashboard
-
-    from palot_mcp import build_server
 
     repo = make_repo(tmp_path / "project")
     agent = await service.spawn(repo, "write hello")
@@ -234,7 +232,7 @@ async def test_an_assistant_and_a_notebook_find_and_remove_orphans_and_see_disk_
     leftover = home / "migrations" / "mig_aaaaaaaaaa"
     leftover.mkdir(parents=True)
 
-    async with Client(build_server(service)) as client:
+    async with Client(await mcp_server(service)) as client:
         found = data(await client.call_tool("collect_garbage", {}))
         assert {(o["kind"], o["name"]) for o in found["orphans"]} == {("branch", "palot/forgotten"),
                                                                       ("move", str(leftover))}

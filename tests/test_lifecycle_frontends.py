@@ -27,11 +27,10 @@ from lsp_support import (
 )
 from lsprotocol import types as lsp
 from mcp import Client
-from mcp_support import data, error_text
+from mcp_support import data, error_text, mcp_server
 from palot import api
 from palot.client import PalotClient
 from palot_jupyter import Dashboard
-from palot_mcp import build_server
 from pytest_lsp import LanguageClient
 from service_support import running_service
 from test_cli import PALOT
@@ -125,7 +124,7 @@ async def test_the_command_line_plans_bulk_archives_asks_or_takes_yes_requests_c
 async def test_mcp_tools_plan_a_bulk_action_then_carry_it_out_request_changes_and_retry(
         tmp_path: Path, opencode_bin: Path) -> None:
     repo = make_repo(tmp_path / "project")
-    async with running_service(tmp_path / "home", SCRIPT) as palot, Client(build_server(palot)) as client:
+    async with running_service(tmp_path / "home", SCRIPT) as palot, Client(await mcp_server(palot)) as client:
         agent = await _settled(palot, repo, "write a greeting module")
         failed = await _settled(palot, repo, "flaky job")
 

@@ -4,6 +4,7 @@ and stays out of loops that are not in debug mode."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -16,7 +17,9 @@ from palot import loopwatch
 from palot.install import opencode_version
 
 
-def _run(body, *, debug: bool = True) -> list[str]:
+def _run(body, *, debug: bool = True, as_callback: bool = False) -> list[str]:
+    """What the watcher logs while ``body`` runs on a loop: called by the test's coroutine, or by the loop
+    itself as a callback (as the loop runs Palot's own work)."""
     seen: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
@@ -25,7 +28,11 @@ def _run(body, *, debug: bool = True) -> list[str]:
     async def main() -> None:
         loopwatch.watch_running_loop()
         await asyncio.sleep(0.1)
-        body()
+        if as_callback:
+            asyncio.get_running_loop().call_soon(body)
+            await asyncio.sleep(0)  # it runs before this coroutine goes on
+        else:
+            body()
         await asyncio.sleep(0.2)  # the watcher reports once the loop turns again
 
     try:
@@ -40,12 +47,36 @@ def test_a_blocking_call_in_palot_code_is_named_with_its_line(tmp_path: Path) ->
     slow.write_text("#!/bin/sh\nsleep 0.3\necho 1.0.0\n")
     slow.chmod(0o755)
     with loop_blocks.expected():
-        seen = _run(lambda: opencode_version(slow))  # Palot's code running a subprocess on the loop
+        seen = _run(functools.partial(opencode_version, slow), as_callback=True)  # a subprocess on the loop
     assert len(seen) == 1, seen
     assert loopwatch.PALOT_MARK in seen[0] and "palot/install.py" in seen[0], seen[0]
-    assert "called from " in seen[0] and "test_loopwatch.py" in seen[0].split("called from ")[1], seen[0]
     asleep = float(seen[0].split("CPU, ")[1].split(" s in")[0])
     assert asleep >= 0.15, seen[0]
+
+
+def test_palots_synchronous_function_called_by_other_code_runs_in_the_callers_time(tmp_path: Path) -> None:
+    slow = tmp_path / "opencode"
+    slow.write_text("#!/bin/sh\nsleep 0.3\necho 1.0.0\n")
+    slow.chmod(0o755)
+    seen = _run(lambda: opencode_version(slow))  # the test's coroutine calls it, as a notebook cell would
+    assert len(seen) == 1, seen
+    assert loopwatch.PALOT_MARK not in seen[0] and "palot/install.py" in seen[0], seen[0]
+    assert "synchronous call that " in seen[0] and "test_loopwatch.py" in seen[0].split("synchronous call")[1]
+
+
+def _frame(path: str, asynchronous: bool = False) -> loopwatch._Frame:
+    return loopwatch._Frame(path, 1, "f", asynchronous)
+
+
+def test_palot_is_blamed_unless_other_code_called_it_synchronously() -> None:
+    palot = loopwatch._PALOT[0]
+    held, helper, coroutine = _frame(palot + "a.py"), _frame(palot + "b.py"), _frame(palot + "c.py", True)
+    cell, loop = _frame("/tmp/ipykernel_1/123.py", True), _frame(loopwatch._LIBRARY[0] + "asyncio/events.py")
+    generated = _frame("<string>")
+    assert loopwatch._synchronous_caller([held, helper, generated, cell]) == cell  # a cell built a widget
+    assert loopwatch._synchronous_caller([held, coroutine, cell]) is None  # a cell awaited Palot's coroutine
+    assert loopwatch._synchronous_caller([held, helper, loop, cell]) is None  # the loop ran Palot's callback
+    assert loopwatch._synchronous_caller([held]) is None
 
 
 def test_a_block_in_other_code_is_reported_as_not_palots() -> None:

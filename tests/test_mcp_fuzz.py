@@ -21,10 +21,9 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
-from mcp_support import data, error_text, module_service
+from mcp_support import data, error_text, mcp_server, module_service
 
 from palot.client import PalotClient
-from palot_mcp import build_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -120,7 +119,7 @@ async def palot(tmp_path_factory: pytest.TempPathFactory, opencode_bin: Path) ->
 async def test_malformed_arguments_to_every_tool_get_a_tool_error_and_never_crash_the_server(palot: PalotClient):
     loop = asyncio.get_running_loop()
     answered: Counter[str] = Counter()
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         tools = (await client.list_tools()).tools
 
         @settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))

@@ -6,11 +6,10 @@ from pathlib import Path
 
 from conftest import Engine
 from mcp import Client
-from mcp_support import data, error_text
+from mcp_support import data, error_text, mcp_server
 
 from palot.api import AgentStatus
 from palot.client import PalotClient
-from palot_mcp import build_server
 
 
 async def test_move_agent_pauses_a_busy_agent_moves_it_and_resumes_it_with_a_note(
@@ -23,7 +22,7 @@ async def test_move_agent_pauses_a_busy_agent_moves_it_and_resumes_it_with_a_not
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append((value, total, message))
 
-    async with Client(build_server(service)) as client:
+    async with Client(await mcp_server(service)) as client:
         # Bad input first: it changes nothing.
         wrong = await client.call_tool("move_agent", {"agent": agent.id, "target": "worktree"})
         assert f"agent {agent.id} is already in a worktree" in error_text(wrong)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from mcp import Client
+from mcp_support import mcp_server
 from pydantic import BaseModel
 
 from palot import api
 from palot.client import PalotClient
-from palot_mcp import ACTION_TOOLS, build_server
+from palot_mcp import ACTION_TOOLS
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def test_the_checker_finds_a_missing_nested_option_and_a_missing_field() -> None
 
 
 async def test_every_action_is_a_tool_with_every_request_field(service: PalotClient) -> None:
-    async with Client(build_server(service)) as client:
+    async with Client(await mcp_server(service)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
 
     assert set(ACTION_TOOLS) == set(api.ACTIONS), "actions without a tool (or tools for no action)"

@@ -18,10 +18,9 @@ import pytest_asyncio
 from mcp import Client
 from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
 from mcp.shared.exceptions import MCPError
-from mcp_support import data, module_service
+from mcp_support import data, mcp_server, module_service
 
 from palot.client import PalotClient
-from palot_mcp import build_server
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -53,7 +52,7 @@ async def read_json(client: Client, uri: str) -> Any:
 async def test_a_listening_client_is_told_when_agents_appear_and_when_its_agent_finishes(
     palot: PalotClient, repo: Path
 ):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         assert client.server_capabilities.resources.subscribe
         async with client.listen(resources_list_changed=True) as changes:
             agent_id = await agent_waiting_for_permission(client, repo)
@@ -78,7 +77,7 @@ async def test_a_listening_client_hears_needs_you_and_done_through_palot_notific
 ):
     """A 2026-07-28 client gets no log messages outside a request's stream: the notifications resource is how
     it hears "needs you" and "done"."""
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         assert "palot://notifications" in [r.uri for r in (await client.list_resources()).resources] + \
             [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
         async with client.listen(resource_subscriptions=["palot://notifications"]) as subscription:
@@ -122,7 +121,7 @@ async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list
                 if got == method:
                     return uri
 
-    async with Client(build_server(palot), mode="legacy", message_handler=on_message) as client:
+    async with Client(await mcp_server(palot), mode="legacy", message_handler=on_message) as client:
         assert client.server_capabilities.resources.subscribe and client.server_capabilities.resources.list_changed
         agent_id = await agent_waiting_for_permission(client, repo)
         await next_notification("notifications/resources/list_changed")  # the agent appeared
@@ -153,7 +152,7 @@ async def test_a_subscribed_handshake_era_client_gets_resources_updated_and_list
 
 
 async def test_each_agent_is_a_resource_with_its_diff_and_activity(palot: PalotClient, repo: Path):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         agent_id = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "write hello"}))["id"]
         data(await client.call_tool("wait_for_agent", {"agent": agent_id, "timeout": 60}))
         listed = {r.uri: r for r in (await client.list_resources()).resources}
@@ -177,7 +176,7 @@ async def test_each_agent_is_a_resource_with_its_diff_and_activity(palot: PalotC
 
 
 async def test_diff_and_activity_subscribers_hear_when_the_agent_edits_a_file(palot: PalotClient, repo: Path):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         agent_id = await agent_waiting_for_permission(client, repo)
         uris = {f"palot://agents/{agent_id}/diff", f"palot://agents/{agent_id}/activity"}
         heard: set[str] = set()

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from mcp import Client
 from mcp.client.subscriptions import ResourcesListChanged
-from mcp_support import data
+from mcp_support import data, mcp_server
 from service_support import start_service, stop_service, wait_ready
 
 from palot.client import PalotClient
 from palot.paths import PalotPaths
-from palot_mcp import build_server
 
 
 async def test_after_the_service_restarts_tools_work_and_listeners_hear_a_list_change(
@@ -23,7 +22,7 @@ async def test_after_the_service_restarts_tools_work_and_listeners_hear_a_list_c
     await (await wait_ready(paths.home, proc)).close()
     palot = PalotClient(paths.home)  # like palot-mcp's own client: it starts the service when it is gone
     try:
-        async with Client(build_server(palot)) as client:
+        async with Client(await mcp_server(palot)) as client:
             agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "write hello"}))
             data(await client.call_tool("wait_for_agent", {"agent": agent["id"], "timeout": 60}))
             first = data(await client.call_tool("service_status", {}))

@@ -11,11 +11,10 @@ import pytest
 import pytest_asyncio
 from conftest import git, make_repo
 from mcp import Client
-from mcp_support import data, error_text, module_service
+from mcp_support import data, error_text, mcp_server, module_service
 
 from palot import api
 from palot.client import PalotClient
-from palot_mcp import build_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -56,7 +55,7 @@ async def answer_streaming(palot: PalotClient, agent_id: str, timeout: float = 3
 
 
 async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(palot: PalotClient):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == EVERY_ACTION
     for tool in tools.values():
@@ -87,7 +86,7 @@ async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: PalotClient
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append((value, message))
 
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "write hello please",
                                                             "title": "Say hello"}, progress_callback=on_progress))
         # (A scripted turn can finish before the answer on a loaded machine.)
@@ -107,7 +106,7 @@ async def test_spawn_wait_diff_apply_end_to_end_with_progress(palot: PalotClient
 
 
 async def test_activity_cursor_reads_only_what_is_new(palot: PalotClient, repo: Path):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         agent_id = await spawn(client, repo, "write notes")
         await wait(client, agent_id)
         first = data(await client.call_tool("get_activity", {"agent": agent_id}))
@@ -130,7 +129,7 @@ async def test_activity_cursor_reads_only_what_is_new(palot: PalotClient, repo: 
 
 
 async def test_a_permission_request_is_answered_with_reply_permission(palot: PalotClient, repo: Path):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         agent_id = await spawn(client, repo, "edit readme", permission_mode="ask")
         waiting = await wait(client, agent_id)
         assert waiting["status"] == "waiting"
@@ -142,7 +141,7 @@ async def test_a_permission_request_is_answered_with_reply_permission(palot: Pal
 
 
 async def test_abort_pauses_an_agent_and_a_prompt_resumes_it(palot: PalotClient, repo: Path):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         agent = data(await client.call_tool("spawn_agent", {"project": str(repo), "prompt": "slow task"}))
         await answer_streaming(palot, agent["id"])
         assert data(await client.call_tool("abort_agent", {"agent": agent["id"]}))["status"] == "paused"
@@ -159,7 +158,7 @@ async def test_create_pr_archive_and_destroy_finish_agents(palot: PalotClient, r
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(repo, "remote", "add", "origin", str(remote))
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         agent_id, unapplied = await spawn(client, repo, "write hello"), await spawn(client, repo, "write notes")
         agent, _ = await asyncio.gather(wait(client, agent_id), wait(client, unapplied))
         env = data(await client.call_tool("environment_status", {"agent": agent_id}))
@@ -189,7 +188,7 @@ async def test_create_pr_archive_and_destroy_finish_agents(palot: PalotClient, r
 
 async def test_projects_and_agents_are_listed_with_filters_and_pages(palot: PalotClient, tmp_path: Path):
     one, two = make_repo(tmp_path / "one"), make_repo(tmp_path / "two")
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         a, b = await spawn(client, one, "write hello"), await spawn(client, two, "provoke an error")
         done, failed = await asyncio.gather(wait(client, a), wait(client, b))
         projects = {p["name"]: p for p in data(await client.call_tool("list_projects", {}))["projects"]}
@@ -215,7 +214,7 @@ async def test_bad_input_and_failed_operations_are_tool_errors_that_name_the_fix
     not_git = tmp_path / "plain"
     not_git.mkdir()
     clean = make_repo(tmp_path / "clean")
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         unknown = error_text(await client.call_tool("get_agent", {"agent": "ag_nope"}))
         refused = error_text(await client.call_tool("spawn_agent", {"project": str(not_git), "prompt": "hi"}))
         bad_type = error_text(await client.call_tool("wait_for_agent", {"agent": "ag_x", "timeout": "soon"}))
@@ -241,7 +240,7 @@ async def test_bad_input_and_failed_operations_are_tool_errors_that_name_the_fix
 
 
 async def test_status_models_messages_moves_and_audit_tools_and_the_old_agent_id_name(palot: PalotClient, repo: Path):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         status = data(await client.call_tool("service_status", {}))
         models = data(await client.call_tool("list_models", {"project": str(repo)}))
         agent_id = await spawn(client, repo, "write hello")
@@ -277,7 +276,7 @@ async def test_status_models_messages_moves_and_audit_tools_and_the_old_agent_id
 
 
 async def test_the_inbox_settings_and_budget_tools_and_the_overview_resource(palot: PalotClient):
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         inbox = data(await client.call_tool("list_inbox", {}))
         assert inbox == {"items": [], "total": 0}
         settings = data(await client.call_tool("get_settings", {}))
@@ -294,7 +293,7 @@ async def test_the_inbox_settings_and_budget_tools_and_the_overview_resource(pal
 
 async def test_a_template_is_saved_listed_and_spawned_from_with_its_variables(palot: PalotClient, tmp_path: Path):
     project = make_repo(tmp_path / "templated")
-    async with Client(build_server(palot)) as client:
+    async with Client(await mcp_server(palot)) as client:
         saved = data(await client.call_tool("save_template", {
             "name": "greet", "project": str(project), "prompt": "Write a templated greeting for {name}.",
             "title": "Greeting"}))

@@ -23,13 +23,13 @@ from lsp_support import diagnostics, eventually, execute, open_file, start_lsp
 from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
 from service_support import Watch, running_service
+from mcp_support import mcp_server
 
 from palot import api
 from palot.client import PalotClient
 from palot.events import EventHub, event_source, make_event
 from palot.opencode import GlobalEvent
 from palot.paths import PalotPaths
-from palot_mcp import build_server
 from palot_mcp.notifications import diff_uri
 
 pytestmark = pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")
@@ -68,7 +68,7 @@ async def test_every_front_end_attributes_each_container_agents_edit_to_that_age
         editor = await start_lsp(PalotPaths(home), repo)
         try:
             uri = open_file(editor, repo / "shared.txt", "plaintext")
-            async with Client(build_server(client)) as mcp:
+            async with Client(await mcp_server(client)) as mcp:
                 updates: list[str] = []
                 uris = [diff_uri(first.id), diff_uri(second.id)]
                 async with mcp.listen(resource_subscriptions=uris) as subscription:

@@ -9,18 +9,23 @@ test). A loop that was only waiting for a CPU on a loaded machine is not reporte
 thread spent asleep in a system call (a blocking call: a process, a timer, a lock, the network) or running
 (CPU work) counts. Time in uninterruptible disk waits (state D: a small file write or fsync that a busy disk
 stalled) is said in the line but is not a block by the code: it cannot be told from any file access.
+
+Palot's code is blamed when Palot's code is what the loop was running: one of its coroutines, or a callback
+the loop called. A synchronous Palot function that someone else's coroutine called itself (a notebook cell
+building a dashboard's widgets, a test building an MCP server) runs in that caller's time, as any function
+it calls would: the line says so, and it is not counted against Palot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import logging
 import sys
 import sysconfig
 import threading
 import time
-import traceback
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +63,17 @@ class Block:
     where: str  # the innermost line of our own code (not the standard library's or a dependency's)
     calling: str  # the innermost line of all, e.g. inside subprocess or time.sleep
     palot: bool  # whether ``where`` is Palot's and held the loop itself (a blocking call or CPU, not the disk)
-    callers: tuple[str, ...] = ()
-    disk: float = 0.0  # the time its thread was seen in an uninterruptible disk wait  # the next lines of our own code outwards, to find the call to change
+    callers: tuple[str, ...] = ()  # the next lines of our own code outwards, to find the call to change
+    disk: float = 0.0  # the time its thread was seen in an uninterruptible disk wait
+    called_by: str | None = None  # the other code whose own synchronous call to Palot this was
 
     def describe(self) -> str:
-        owner = PALOT_MARK if self.palot else "by other code or by the disk"
+        if self.palot:
+            owner = PALOT_MARK
+        elif self.called_by:
+            owner = f"in a synchronous call that {self.called_by} made to Palot (the caller's time)"
+        else:
+            owner = "by other code or by the disk"
         via = "".join(f", called from {line}" for line in self.callers)
         return (f"the event loop was held for {self.seconds:.2f} s ({self.cpu:.2f} s CPU, {self.asleep:.2f} s in a "
                 f"blocking call, {self.disk:.2f} s waiting for the disk) {owner} at {self.where}, "
@@ -83,12 +94,34 @@ def watch_running_loop() -> None:
                      name="palot-loopwatch", daemon=True).start()
 
 
-def _line(frame: traceback.FrameSummary) -> str:
+@dataclass(frozen=True)
+class _Frame:
+    filename: str
+    lineno: int | None
+    name: str
+    asynchronous: bool  # a coroutine's frame: code the loop runs, not a function someone called
+
+
+def _line(frame: _Frame) -> str:
     return f"{frame.filename}:{frame.lineno} in {frame.name}"
 
 
 def _ours(filename: str) -> bool:
     return not filename.startswith(_LIBRARY) and not filename.startswith("<")
+
+
+def _synchronous_caller(outwards: list[_Frame]) -> _Frame | None:
+    """The other code that called Palot's holding line synchronously itself, if it did. ``outwards`` is the
+    stack from that line out. None when a coroutine of Palot's is on the way (Palot's own async code held
+    the loop), or a library's frame (the loop ran a callback of Palot's, or a library called it)."""
+    for frame in outwards:
+        if frame.filename.startswith("<"):
+            continue  # generated code (a function built with exec) passes the call on
+        if not _ours(frame.filename) or frame.asynchronous and frame.filename.startswith(_PALOT):
+            return None
+        if not frame.filename.startswith(_PALOT):
+            return frame
+    return None
 
 
 class _Watcher:
@@ -125,14 +158,24 @@ class _Watcher:
         held, cpu = time.monotonic() - start, time.clock_gettime(self.clock) - cpu0
         if stack is None or held < THRESHOLD or (asleep < THRESHOLD and cpu < THRESHOLD and disk < THRESHOLD):
             return  # short, or only waiting for a CPU on a loaded machine
-        ours = [f for f in reversed(stack) if _ours(f.filename)] or [stack[-1]]
-        palot = ours[0].filename.startswith(_PALOT) and (asleep >= THRESHOLD or cpu >= THRESHOLD)
-        log.warning(Block(held, cpu, asleep, _line(ours[0]), _line(stack[-1]), palot,
-                          tuple(_line(f) for f in ours[1:3]), disk).describe())
+        inwards = stack[::-1]
+        ours = [f for f in inwards if _ours(f.filename)] or [stack[-1]]
+        innermost = ours[0].filename.startswith(_PALOT) and (asleep >= THRESHOLD or cpu >= THRESHOLD)
+        caller = _synchronous_caller(inwards[inwards.index(ours[0]):]) if innermost else None
+        log.warning(Block(held, cpu, asleep, _line(ours[0]), _line(stack[-1]), innermost and caller is None,
+                          tuple(_line(f) for f in ours[1:3]), disk,
+                          None if caller is None else _line(caller)).describe())
 
-    def _stack(self) -> traceback.StackSummary | None:
+    def _stack(self) -> list[_Frame] | None:
+        """The loop thread's stack, outermost first."""
         frame = sys._current_frames().get(self.ident)
-        return None if frame is None else traceback.extract_stack(frame)
+        frames: list[_Frame] = []
+        while frame is not None:
+            code = frame.f_code
+            frames.append(_Frame(code.co_filename, frame.f_lineno, code.co_name,
+                                 bool(code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR))))
+            frame = frame.f_back
+        return frames[::-1] or None
 
     def _state(self) -> str:
         try:
