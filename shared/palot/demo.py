@@ -81,10 +81,10 @@ async def run_demo(*, keep: bool = False, console: Console | None = None, timeou
     # The demo area is Palot's own: reset it so every run starts the same way.
     await _stop(paths)
     shutil.rmtree(paths.home, ignore_errors=True)
-    sample = make_sample_project(paths.home / "sample-project")
-    console.print(Text.assemble("sample project: ", (str(sample), "bold")))
-
+    # The service and its OpenCode server start while the sample project is made (they do not need it yet).
     proc = start_service_process(paths, scripted="demo", isolated=True, opencode_bin=binary)
+    sample = await asyncio.to_thread(make_sample_project, paths.home / "sample-project")
+    console.print(Text.assemble("sample project: ", (str(sample), "bold")))
     client = await wait_for_service(paths, proc, say)
     try:
         status = await client.status()
@@ -95,7 +95,8 @@ async def run_demo(*, keep: bool = False, console: Console | None = None, timeou
         listener = asyncio.create_task(_listen(client, events))
         try:
             await _attached(client)
-            agents = [await client.spawn(sample, prompt, title=title) for title, prompt in TASKS]
+            # Both at once: OpenCode sets up each worktree's instance (a few seconds) side by side.
+            agents = list(await asyncio.gather(*(client.spawn(sample, prompt, title=title) for title, prompt in TASKS)))
             agents = await _watch(client, agents, events, console, timeout)
         finally:
             listener.cancel()

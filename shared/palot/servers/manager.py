@@ -246,20 +246,24 @@ class ServerManager:
         """Start the server (and the scripted model, unless a live one is reused as (pid, port))."""
         binary = await asyncio.to_thread(ensure_opencode, self.paths, self.opencode_bin, self.progress)
         scripted_pid = scripted_port = None
+        starting_model: subprocess.Popen[bytes] | None = None
         started: list[int] = []  # what this start launched: ended if the start fails or is cancelled
         try:
             if self.scripted and reuse_scripted:
                 scripted_pid, scripted_port = reuse_scripted
             elif self.scripted:
                 scripted_port = free_port()
-                self._scripted_proc = await asyncio.to_thread(self._start_scripted, scripted_port)
-                scripted_pid = self._scripted_proc.pid
+                self._scripted_proc = starting_model = await asyncio.to_thread(self._start_scripted, scripted_port)
+                scripted_pid = starting_model.pid
                 started.append(scripted_pid)
-                await _wait_port(scripted_port, 15.0, self._scripted_proc, self.paths.server_dir / "scripted.log")
             log_path = self.paths.server_dir / "opencode.log"
-            # In a thread: forking this process and writing the server's files can take a while.
+            # In a thread: forking this process and writing the server's files can take a while. OpenCode
+            # starts alongside the scripted model (it asks the model nothing until a prompt): both start-ups
+            # take a second or more.
             self._proc = await asyncio.to_thread(self._start_opencode, binary, port, password, scripted_port, log_path)
             started.append(self._proc.pid)
+            if starting_model is not None and scripted_port is not None:
+                await _wait_port(scripted_port, 15.0, starting_model, self.paths.server_dir / "scripted.log")
             state = ServerState(pid=self._proc.pid, port=port, password=password, version=OPENCODE_VERSION,
                                 started_at=time.time(), profile=self.profile,
                                 scripted_pid=scripted_pid, scripted_port=scripted_port)
