@@ -257,9 +257,8 @@ class ServerManager:
                 scripted_pid = starting_model.pid
                 started.append(scripted_pid)
             log_path = self.paths.server_dir / "opencode.log"
-            # In a thread: forking this process and writing the server's files can take a while. OpenCode
-            # starts alongside the scripted model (it asks the model nothing until a prompt): both start-ups
-            # take a second or more.
+            # In a thread: forking and writing the server's files take a while. OpenCode starts alongside the
+            # scripted model (it asks the model nothing until a prompt): both take a second or more.
             self._proc = await asyncio.to_thread(self._start_opencode, binary, port, password, scripted_port, log_path)
             started.append(self._proc.pid)
             if starting_model is not None and scripted_port is not None:
@@ -279,7 +278,15 @@ class ServerManager:
     async def _until_healthy(self, state: ServerState, log_path: Path) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + 60
-        while not await self._healthy(state):
+        # Short probes: one sent just before OpenCode serves is never answered (it cost 2 s a start); longer
+        # after each that timed out, for a loaded machine.
+        probe = 0.25
+        while True:
+            asked = time.monotonic()
+            if await self._healthy(state, probe):
+                break
+            if time.monotonic() - asked >= probe:
+                probe = min(probe * 2, 2.0)
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 tail = log_path.read_text(errors="replace")[-1500:]
                 raise ServerUnavailable(
@@ -301,8 +308,8 @@ class ServerManager:
         else:
             self.client.rebase(state.url)
 
-    async def _health(self, state: ServerState) -> Health | None:
-        client = OpenCodeClient(state.url, state.password, timeout=2.0)
+    async def _health(self, state: ServerState, timeout: float = 2.0) -> Health | None:
+        client = OpenCodeClient(state.url, state.password, timeout=timeout)
         try:
             return await client.health()
         except PalotError:
@@ -319,8 +326,8 @@ class ServerManager:
         except PalotError:
             return False
 
-    async def _healthy(self, state: ServerState) -> bool:
-        health = await self._health(state)
+    async def _healthy(self, state: ServerState, timeout: float = 2.0) -> bool:
+        health = await self._health(state, timeout)
         return bool(health and health.healthy)
 
     # --- supervision --------------------------------------------------------
