@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ def _save_version(key: str, version: str) -> None:
     target = _versions_file()
     with contextlib.suppress(OSError):  # a cache: not writing it only costs the next process a second
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")  # one per writer
         tmp.write_text(json.dumps(kept))
         os.replace(tmp, target)
 
