@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,6 +64,29 @@ async def test_a_wrong_opencode_version_is_a_clear_error(tmp_path: Path):
         await manager.start()
     assert "1.0.0" in str(e.value) and "palot doctor --fix" in str(e.value)
     assert ServerManager.read_running(manager.paths) is None
+
+
+def test_each_binary_is_asked_its_version_once_across_processes_and_again_once_changed(tmp_path: Path):
+    """`make demo` asked OpenCode its version three times (doctor, the demo, its service), a second each."""
+    asked = tmp_path / "asked"
+    fake = tmp_path / "opencode"
+
+    def install(version: str) -> None:
+        fake.write_text(f"#!/bin/sh\necho asked >> {asked}\necho {version}\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+
+    def version_in_a_new_process() -> str:
+        code = f"from palot.install import opencode_version; print(opencode_version({str(fake)!r}))"
+        env = {**os.environ, "PALOT_CACHE": str(tmp_path / "cache")}
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    install("1.0.0")
+    assert [version_in_a_new_process() for _ in range(3)] == ["1.0.0"] * 3
+    assert asked.read_text().split() == ["asked"]
+    install("1.0.1")  # replaced in place: asked again
+    assert version_in_a_new_process() == "1.0.1"
+    assert asked.read_text().split() == ["asked", "asked"]
 
 
 async def test_a_missing_opencode_that_cannot_be_installed_is_a_clear_error(

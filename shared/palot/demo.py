@@ -3,13 +3,15 @@
 Everything happens under ``<data dir>/demo``, its own ``PALOT_HOME``: the demo starts a Palot service
 there (``palot serve --scripted demo --isolated``: its own store, worktrees and isolated OpenCode server),
 drives it with :class:`palot.client.PalotClient` like any front end, and stops it at the end. It never
-touches the user's real agents, service or OpenCode config.
+touches the user's real agents, service or OpenCode config. Each run starts from a new store, worktrees and
+sample project; the isolated OpenCode's own data is kept from run to run (it is seconds of set-up).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 import time
@@ -43,12 +45,13 @@ TASKS = [
                      "and document it in the README."),
     ("Unit tests", "Add unit tests for greet.py and run them."),
 ]
+SAMPLE_DATE = "2026-01-01T12:00:00Z"
 SETTLED = {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.PAUSED, AgentStatus.WAITING}
 
 
-def _git(cwd: Path, *args: str) -> str:
+def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=60).stdout
+                          stdin=subprocess.DEVNULL, timeout=60, env={**os.environ, **(env or {})}).stdout
 
 
 def make_sample_project(path: Path) -> Path:
@@ -60,8 +63,24 @@ def make_sample_project(path: Path) -> Path:
     for name, content in SAMPLE_FILES.items():
         (path / name).write_text(content)
     _git(path, "add", "-A")
-    _git(path, "commit", "-q", "-m", "Sample project")
+    # The same commit every run: OpenCode knows a project by its first commit, so the data it keeps of the
+    # sample project (see _reset) serves the next run too.
+    _git(path, "commit", "-q", "-m", "Sample project",
+         env={"GIT_AUTHOR_DATE": SAMPLE_DATE, "GIT_COMMITTER_DATE": SAMPLE_DATE})
     return path
+
+
+def _reset(paths: PalotPaths) -> None:
+    """Empty the demo area so every run starts the same way: a new store, worktrees and sample project. Kept:
+    the isolated OpenCode's own data (its database, set up on its first start, and what it keeps of the sample
+    project), which took seconds to make again at every run."""
+    for child in paths.home.iterdir() if paths.home.is_dir() else ():
+        if child == paths.isolated_opencode_home:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 async def run_demo(*, keep: bool = False, console: Console | None = None, timeout: float = 90.0) -> int:
@@ -78,13 +97,12 @@ async def run_demo(*, keep: bool = False, console: Console | None = None, timeou
 
     binary = ensure_opencode(default, progress=say)
     install_ripgrep(say)
-    # The demo area is Palot's own: reset it so every run starts the same way.
     await _stop(paths)
-    shutil.rmtree(paths.home, ignore_errors=True)
-    sample = make_sample_project(paths.home / "sample-project")
-    console.print(Text.assemble("sample project: ", (str(sample), "bold")))
-
+    await asyncio.to_thread(_reset, paths)
+    # The service and its OpenCode server start while the sample project is made (they do not need it yet).
     proc = start_service_process(paths, scripted="demo", isolated=True, opencode_bin=binary)
+    sample = await asyncio.to_thread(make_sample_project, paths.home / "sample-project")
+    console.print(Text.assemble("sample project: ", (str(sample), "bold")))
     client = await wait_for_service(paths, proc, say)
     try:
         status = await client.status()
@@ -95,7 +113,8 @@ async def run_demo(*, keep: bool = False, console: Console | None = None, timeou
         listener = asyncio.create_task(_listen(client, events))
         try:
             await _attached(client)
-            agents = [await client.spawn(sample, prompt, title=title) for title, prompt in TASKS]
+            # Both at once: OpenCode sets up each worktree's instance (a few seconds) side by side.
+            agents = list(await asyncio.gather(*(client.spawn(sample, prompt, title=title) for title, prompt in TASKS)))
             agents = await _watch(client, agents, events, console, timeout)
         finally:
             listener.cancel()

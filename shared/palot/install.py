@@ -7,16 +7,19 @@ OpenCode the user installed elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OpenCodeNotInstalled, OpenCodeVersionMismatch, PalotError, ToolInstallFailed
-from .paths import PalotPaths, tools_dirs
+from .paths import PalotPaths, cache_dir, tools_dirs
 
 OPENCODE_VERSION = "1.18.33"
 OPENCODE_PACKAGE = "opencode-ai"
@@ -50,19 +53,52 @@ def find_opencode(paths: PalotPaths | None = None) -> Path | None:
     return next((b for b in map(_bin_in, opencode_prefixes(paths)) if b.exists()), None)
 
 
-#: Versions binaries reported, by (path, mtime, size): asked once per binary, not on every move.
-_versions: dict[tuple[str, int, int], str] = {}
+#: Versions binaries reported, by (path, inode, size, mtime, ctime): asked once per binary, not on every move.
+_versions: dict[str, str] = {}
+#: How many binaries' versions the file in the cache dir remembers (the newest ones).
+_KEPT_VERSIONS = 16
+
+
+def _versions_file() -> Path:
+    # Shared by every Palot process of this user: the binary takes about a second to say its version, and a
+    # `make demo` asked it three times (doctor, the demo, its service).
+    return cache_dir() / "opencode-versions.json"
+
+
+def _load_versions() -> dict[str, str]:
+    try:
+        saved = json.loads(_versions_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in saved.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(saved, dict) else {}
+
+
+def _save_version(key: str, version: str) -> None:
+    saved = {**_load_versions(), key: version}
+    kept = dict(list(saved.items())[-_KEPT_VERSIONS:])
+    target = _versions_file()
+    with contextlib.suppress(OSError):  # a cache: not writing it only costs the next process a second
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")  # one per writer
+        tmp.write_text(json.dumps(kept))
+        os.replace(tmp, target)
 
 
 def opencode_version(binary: Path) -> str | None:
-    """The version a binary reports, or None if it does not run (remembered until the binary changes)."""
+    """The version a binary reports, or None if it does not run (remembered, in this process and in the cache
+    dir, until the binary changes: any rewrite or replacement changes its inode, size or times)."""
     try:
-        st = Path(binary).stat()
+        real = Path(binary).resolve()
+        st = real.stat()
     except OSError:
         return None
-    key = (str(binary), st.st_mtime_ns, st.st_size)
+    key = f"{real}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
     if key in _versions:
         return _versions[key]
+    saved = _load_versions().get(key)
+    if saved is not None:
+        _versions[key] = saved
+        return saved
     try:
         out = subprocess.run(
             [str(binary), "--version"], capture_output=True, text=True, timeout=30, env=_no_update_env(),
@@ -73,6 +109,7 @@ def opencode_version(binary: Path) -> str | None:
     version = out.stdout.strip() or None if out.returncode == 0 else None
     if version is not None:
         _versions[key] = version
+        _save_version(key, version)
     return version
 
 

@@ -246,20 +246,23 @@ class ServerManager:
         """Start the server (and the scripted model, unless a live one is reused as (pid, port))."""
         binary = await asyncio.to_thread(ensure_opencode, self.paths, self.opencode_bin, self.progress)
         scripted_pid = scripted_port = None
+        starting_model: subprocess.Popen[bytes] | None = None
         started: list[int] = []  # what this start launched: ended if the start fails or is cancelled
         try:
             if self.scripted and reuse_scripted:
                 scripted_pid, scripted_port = reuse_scripted
             elif self.scripted:
                 scripted_port = free_port()
-                self._scripted_proc = await asyncio.to_thread(self._start_scripted, scripted_port)
-                scripted_pid = self._scripted_proc.pid
+                self._scripted_proc = starting_model = await asyncio.to_thread(self._start_scripted, scripted_port)
+                scripted_pid = starting_model.pid
                 started.append(scripted_pid)
-                await _wait_port(scripted_port, 15.0, self._scripted_proc, self.paths.server_dir / "scripted.log")
             log_path = self.paths.server_dir / "opencode.log"
-            # In a thread: forking this process and writing the server's files can take a while.
+            # In a thread: forking and writing the server's files take a while. OpenCode starts alongside the
+            # scripted model (it asks the model nothing until a prompt): both take a second or more.
             self._proc = await asyncio.to_thread(self._start_opencode, binary, port, password, scripted_port, log_path)
             started.append(self._proc.pid)
+            if starting_model is not None and scripted_port is not None:
+                await _wait_port(scripted_port, 15.0, starting_model, self.paths.server_dir / "scripted.log")
             state = ServerState(pid=self._proc.pid, port=port, password=password, version=OPENCODE_VERSION,
                                 started_at=time.time(), profile=self.profile,
                                 scripted_pid=scripted_pid, scripted_port=scripted_port)
@@ -275,7 +278,15 @@ class ServerManager:
     async def _until_healthy(self, state: ServerState, log_path: Path) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + 60
-        while not await self._healthy(state):
+        # Short probes: one sent just before OpenCode serves is never answered (it cost 2 s a start); longer
+        # after each that timed out, for a loaded machine.
+        probe = 0.25
+        while True:
+            asked = time.monotonic()
+            if await self._healthy(state, probe):
+                break
+            if time.monotonic() - asked >= probe:
+                probe = min(probe * 2, 2.0)
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 tail = log_path.read_text(errors="replace")[-1500:]
                 raise ServerUnavailable(
@@ -297,8 +308,8 @@ class ServerManager:
         else:
             self.client.rebase(state.url)
 
-    async def _health(self, state: ServerState) -> Health | None:
-        client = OpenCodeClient(state.url, state.password, timeout=2.0)
+    async def _health(self, state: ServerState, timeout: float = 2.0) -> Health | None:
+        client = OpenCodeClient(state.url, state.password, timeout=timeout)
         try:
             return await client.health()
         except PalotError:
@@ -315,8 +326,8 @@ class ServerManager:
         except PalotError:
             return False
 
-    async def _healthy(self, state: ServerState) -> bool:
-        health = await self._health(state)
+    async def _healthy(self, state: ServerState, timeout: float = 2.0) -> bool:
+        health = await self._health(state, timeout)
         return bool(health and health.healthy)
 
     # --- supervision --------------------------------------------------------
