@@ -1,0 +1,55 @@
+// An environment's record in its Durable Object's storage, and the status the Worker reports from it.
+
+import type { Recipes } from "./durable";
+import type { Sealed } from "./sealed";
+
+export const RECORD_KEY = "palot-env";
+
+export interface EnvRecord {
+  id: string;
+  password: string;
+  created_at: number; // unix seconds
+  started_at: number | null; // unix seconds of the latest start
+  running_since: number | null; // unix milliseconds, null while stopped
+  running_seconds: number; // finished runs only
+  extra_env: Record<string, string>;
+  credentials?: Sealed | null; // model-provider credentials, sealed; absent in records made before them
+  durable?: Recipes | null; // Palot's save and restore commands (durable.ts); absent: nothing is saved
+  paused?: boolean; // stopped by a pause: no request starts it, only /resume or /start
+  stop_reason?: "stop" | "pause" | "sleep" | null; // why the container is not running (null: it exited)
+  saved_at?: number | null; // unix seconds of the newest save
+  save_error?: string | null; // why the newest attempt to save failed, if it did
+  restored?: string | null; // what the latest start's restore did: "restored", "base" or "kept"
+}
+
+/** What a status calls an environment whose container is not running. */
+export function stoppedStatus(r: EnvRecord): "stopped" | "sleeping" | "paused" {
+  if (r.paused) return "paused";
+  return r.stop_reason === "sleep" ? "sleeping" : "stopped";
+}
+
+export interface EnvStatus {
+  id: string;
+  status: "running" | "stopped" | "sleeping" | "paused";
+  instance_type: string;
+  created_at: number;
+  started_at: number | null;
+  running_seconds: number;
+  credentials: "none" | "set" | "unreadable";
+  durable: boolean;
+  saved_at: number | null;
+  save_error: string | null;
+  restored: string | null;
+}
+
+export interface DestroyedEnv {
+  id: string;
+  status: "destroyed";
+  running_seconds: number;
+}
+
+/** 24 random bytes, base64url: the credential for OpenCode and the daemon inside the container. */
+export function newPassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
