@@ -54,6 +54,9 @@ class Commands:
         if not rec.session_id:
             raise InvalidState(f"agent {rec.id} has no OpenCode session", "destroy it and spawn a new one")
         self.not_moving(rec, action)
+        if env.data.get("paused"):
+            raise InvalidState(f"agent {rec.id} is paused (its cloud environment is stopped), so Palot cannot "
+                               f"{action} it", f"resume it first: `palot agents resume {rec.id}`")
         return rec, env
 
     def not_moving(self, rec: AgentRecord, action: str) -> None:

@@ -37,6 +37,7 @@ from .models import (
     ReviewComment,
 )
 from .moving import MoveCallbacks, Mover
+from .pausing import Pausing
 from .publishing import GH_TIMEOUT, Publisher
 from .retiring import Retiring
 from .spawning import Spawner, check_model
@@ -69,6 +70,7 @@ class AgentService:
         commands = self._commands = Commands(store, hub, backends, live, views, tracker, conversation)
         self._retiring = Retiring(store, hub, backends, live, views, tracker, commands, conversation, ports)
         self._publisher = Publisher(store, backends, views, conversation)
+        self._pausing = Pausing(store, backends, live, views, tracker, commands)
         self._moves = MoveCallbacks(store, backends, live, tracker, commands, ports)
 
     # --- settings Palot wires in --------------------------------------------
@@ -286,6 +288,14 @@ class AgentService:
     async def archive(self, agent_ref: str, *, reason: str | None = None) -> Agent:
         """Stop the agent and remove its environment; every change stays on its branch."""
         return await self._retiring.archive(agent_ref, reason=reason)
+
+    async def pause(self, agent_ref: str) -> Agent:
+        """Save a cloud agent's code and conversation outside its container and stop it (no running costs)."""
+        return await self._pausing.pause(agent_ref)
+
+    async def resume(self, agent_ref: str) -> Agent:
+        """Start a paused cloud agent again, its code and conversation put back before it gets a prompt."""
+        return await self._pausing.resume(agent_ref)
 
     async def destroy(self, agent_ref: str, *, force: bool = False) -> None:
         """Remove the agent, its environment, session and branch; refuses to drop unapplied work unless forced."""
