@@ -14,7 +14,9 @@ from conftest import CORE_SCRIPT, Engine, make_repo, running_palot
 
 from palot import Agent, AgentStatus, Palot
 from palot.cloud import config as cloud_config
+from palot.cloud.worker import WorkerClient
 from localdev import LocalWorker
+from migration_support import BINARY
 from rehearsal import build_rehearsal_image
 
 #: Connect to the default gateway (the host, from Docker's bridge) on the port given; print what happened.
@@ -66,3 +68,22 @@ async def cloud_agent_wrote_hello(palot: Palot, tmp_path: Path) -> tuple[Agent, 
     assert done.status == AgentStatus.COMPLETED, done.error
     assert [f.path for f in (await palot.agents.diff(agent.id)).files] == ["hello.txt"]
     return agent, palot.store.get_agent(agent.id).environment_id
+
+
+#: Committed, uncommitted, untracked (a name with spaces), binary and executable work, made in a
+#: cloud environment through its daemon (the cloud twin of migration_support.make_work).
+CLOUD_WORK = r"""set -e
+printf 'committed on the agent branch\n' > committed.txt
+git add committed.txt
+git -c user.name=t -c user.email=t@t commit -q -m 'agent commit'
+printf 'an uncommitted edit\n' >> README.md
+mkdir -p 'untracked dir'
+printf 'untracked\n' > 'untracked dir/notes with spaces.md'
+printf '#!/bin/sh\necho run\n' > run.sh
+chmod 755 run.sh
+"""
+
+
+async def make_cloud_work(worker: WorkerClient, env_id: str) -> None:
+    await worker.run(env_id, ["sh", "-c", CLOUD_WORK], "making work", cwd="/workspace")
+    await worker.put_file(env_id, "/workspace/picture.bin", BINARY)

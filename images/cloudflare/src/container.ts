@@ -23,6 +23,10 @@ import type { DestroyedEnv, EnvRecord, EnvStatus } from "./record";
 export type { DestroyedEnv, EnvStatus } from "./record";
 import { seal, unseal } from "./sealed";
 
+/** OpenCode's event streams (SSE), proxied without counting as activity. */
+const EVENT_PATHS = ["/global/event", "/event"];
+const WORKSPACE = "/workspace";
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -224,6 +228,10 @@ export class AgentContainer extends Container<Env> {
     if (!r) return error(404, "no such environment", "create it with POST /envs, or list them with GET /envs");
     if (r.paused) return error(409, `environment ${r.id} is paused`, `resume it first: POST /envs/${r.id}/resume (palot agents resume AGENT)`);
     const port = request.headers.get(TARGET_HEADER) === "daemon" ? DAEMON_PORT : OPENCODE_PORT;
+    const events = port === OPENCODE_PORT && EVENT_PATHS.includes(new URL(request.url).pathname);
+    // An event stream neither wakes a sleeping environment nor keeps one awake: Palot listens to every
+    // agent all the time, and its client reconnects (and catches up) once something else woke it.
+    if (events && !this.running()) return error(503, `environment ${r.id} is sleeping`, "it wakes on the next other request");
     try {
       // A stopped or sleeping environment wakes up here (containerFetch would too, on a shorter budget,
       // and without the credentials).
@@ -245,6 +253,7 @@ export class AgentContainer extends Container<Env> {
       redirect: "manual",
       signal: request.signal,
     });
+    if (events) return this.direct(upstream, port);
     return this.containerFetch(upstream, port);
   }
 
@@ -263,6 +272,7 @@ export class AgentContainer extends Container<Env> {
   /** Idle for SLEEP_AFTER: save (best effort: the periodic save is the safety net), then sleep. */
   override async onActivityExpired(): Promise<void> {
     if (!this.running()) return;
+    if (await this.openCodeBusy()) return; // an agent's turn makes no requests through here: not idle
     try {
       await this.saveNow();
     } catch (e) {
@@ -350,8 +360,29 @@ export class AgentContainer extends Container<Env> {
     }
   }
 
+  /** Whether a session of OpenCode's is in a turn (busy or retrying); false when it cannot tell. */
+  private async openCodeBusy(): Promise<boolean> {
+    try {
+      const headers = { authorization: "Basic " + btoa("opencode:" + (this.record?.password ?? "")) };
+      const response = await this.direct(new Request(`http://container/session/status?directory=${WORKSPACE}`, { headers }), OPENCODE_PORT);
+      if (!response.ok) return false;
+      const statuses = (await response.json()) as Record<string, { type?: string }>;
+      return Object.values(statuses).some((status) => status.type !== "idle");
+    } catch {
+      return false;
+    }
+  }
+
+  /** Palot's own daemon calls (saves, credentials): they are not activity, so they never keep it awake. */
   private daemon(): Daemon {
-    return new Daemon((request, port) => this.containerFetch(request, port), this.record?.password ?? "");
+    return new Daemon((request, port) => this.direct(request, port), this.record?.password ?? "");
+  }
+
+  /** A request to a running container that does not count as activity (containerFetch renews the timeout). */
+  private async direct(request: Request, port: number): Promise<Response> {
+    const container = this.ctx.container;
+    if (!container?.running) throw new Error("the container is not running");
+    return container.getTcpPort(port).fetch(request.url, request);
   }
 
   /** One save at a time; a save asked for during another waits for it and then runs (it must see now's work). */
