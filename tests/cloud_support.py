@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -37,13 +38,18 @@ except OSError as e:
 """
 
 
-@pytest.fixture(scope="module")
-def cloud_worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
+def local_worker(engine: Engine, workdir: Path, **settings: Any) -> LocalWorker:
+    """A Worker under ``wrangler dev`` with the rehearsal image (``settings``: LocalWorker's, e.g. sleep_after)."""
     import docker
 
-    image = build_rehearsal_image(docker.DockerClient(base_url=container_engine.host), CORE_SCRIPT)
-    with LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=container_engine.host,
-                     workdir=tmp_path_factory.mktemp("worker")) as worker:
+    image = build_rehearsal_image(docker.DockerClient(base_url=engine.host), CORE_SCRIPT)
+    return LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=engine.host, workdir=workdir,
+                       **settings)
+
+
+@pytest.fixture(scope="module")
+def cloud_worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
+    with local_worker(container_engine, tmp_path_factory.mktemp("worker")) as worker:
         yield worker
 
 

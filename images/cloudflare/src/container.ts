@@ -18,7 +18,7 @@ import { Daemon } from "./daemon";
 import { bucketOf, forget, restoreWork, saveWork } from "./durable";
 import type { Recipes } from "./durable";
 import { error } from "./http";
-import { RECORD_KEY, newPassword, stoppedStatus } from "./record";
+import { RECORD_KEY, newPassword, statusOf } from "./record";
 import type { DestroyedEnv, EnvRecord, EnvStatus } from "./record";
 export type { DestroyedEnv, EnvStatus } from "./record";
 import { seal, unseal } from "./sealed";
@@ -46,6 +46,8 @@ export class AgentContainer extends Container<Env> {
   /** running_since of the run whose workspace was restored (or made by Palot); in memory, like deliveredFor. */
   private restoredFor: number | null = null;
   private saving: Promise<boolean> | null = null;
+  /** Open event streams, ended when the container halts (a stopped container's stream would just hang). */
+  private streams = new Set<AbortController>();
 
   constructor(ctx: DurableObjectState<{}>, env: Env) {
     const s = settings(env);
@@ -108,7 +110,7 @@ export class AgentContainer extends Container<Env> {
     const current = r.running_since !== null ? (Date.now() - r.running_since) / 1000 : 0;
     return {
       id: r.id,
-      status: running ? "running" : stoppedStatus(r),
+      status: statusOf(r, running),
       instance_type: settings(this.env).instanceType,
       created_at: r.created_at,
       started_at: r.started_at,
@@ -134,6 +136,7 @@ export class AgentContainer extends Container<Env> {
     if (!r) return;
     r.stop_reason = reason;
     await this.save();
+    for (const end of this.streams) end.abort(`the environment is stopping (${reason})`);
     if (this.running()) {
       await this.stop("SIGTERM");
       if (!(await this.waitStopped(15_000))) {
@@ -253,7 +256,7 @@ export class AgentContainer extends Container<Env> {
       redirect: "manual",
       signal: request.signal,
     });
-    if (events) return this.direct(upstream, port);
+    if (events) return this.eventStream(await this.direct(upstream, port));
     return this.containerFetch(upstream, port);
   }
 
@@ -376,6 +379,19 @@ export class AgentContainer extends Container<Env> {
   /** Palot's own daemon calls (saves, credentials): they are not activity, so they never keep it awake. */
   private daemon(): Daemon {
     return new Daemon((request, port) => this.direct(request, port), this.record?.password ?? "");
+  }
+
+  /** The event stream's response, passed on until the container halts. */
+  private eventStream(response: Response): Response {
+    if (!response.body) return response;
+    const { readable, writable } = new IdentityTransformStream();
+    const end = new AbortController();
+    this.streams.add(end);
+    response.body
+      .pipeTo(writable, { signal: end.signal })
+      .catch(() => undefined)
+      .finally(() => this.streams.delete(end));
+    return new Response(readable, response);
   }
 
   /** A request to a running container that does not count as activity (containerFetch renews the timeout). */

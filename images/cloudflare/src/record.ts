@@ -22,10 +22,14 @@ export interface EnvRecord {
   restored?: string | null; // what the latest start's restore did: "restored", "base" or "kept"
 }
 
-/** What a status calls an environment whose container is not running. */
-export function stoppedStatus(r: EnvRecord): "stopped" | "sleeping" | "paused" {
+/**
+ * What a status calls the environment. A container being stopped for a sleep or a pause already says so: its
+ * event streams end first, and whoever asks why must not hear "running".
+ */
+export function statusOf(r: EnvRecord, running: boolean): EnvStatus["status"] {
   if (r.paused) return "paused";
-  return r.stop_reason === "sleep" ? "sleeping" : "stopped";
+  if (r.stop_reason === "sleep") return "sleeping";
+  return running ? "running" : "stopped";
 }
 
 export interface EnvStatus {

@@ -76,6 +76,7 @@ class Commands:
             await check_model(model, client, env.directory)
         live = self.live.live_of(rec.id)
         live.aborted, live.error, live.env_error, live.prompt_pending = False, None, None, True
+        live.prompted_at = time.monotonic()
         assert rec.session_id
         try:
             await client.prompt_async(rec.session_id, env.directory, text, model=model or rec.model)

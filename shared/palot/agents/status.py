@@ -24,6 +24,7 @@ class LiveState:
 
     busy: bool = False
     prompt_pending: bool = False  # a prompt was sent and its turn has not started yet
+    prompted_at: float = 0.0  # when this process sent that prompt (time.monotonic())
     aborted: bool = False
     error: str | None = None
     env_error: str | None = None  # the environment failed the agent (out of memory, engine gone); sticky until prompted

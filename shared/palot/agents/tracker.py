@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from ..backends import RuntimeBackend
 from ..errors import AgentNotFound, PalotError
 from ..events import EventHub, make_event
 from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, OpenCodeClient, Session
+from ..opencode.models import Message
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import last_outcome
 from .files import FileEdits
@@ -24,6 +26,11 @@ from .live import AGENT_REMOVED, LiveAgents, agent_event
 from .models import AgentStatus
 from .status import INTERRUPTED, LiveState, derive_status, follow
 from .views import AgentViews
+
+#: How long a prompt this process sent may wait for its turn to start before a resync calls it interrupted.
+TURN_START_GRACE = 60.0
+#: Environment states in which its server is away on purpose, not lost (the cloud tier's).
+RESTING = ("sleeping", "paused")
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +165,11 @@ class Tracker:
             return
 
         async def check() -> None:
-            reason = await self.backends[env.type].failure(env)
+            backend = self.backends[env.type]
+            reason = await backend.failure(env)
             if reason is None and lost:
+                if await backend.status(env) in RESTING:
+                    return  # a cloud environment asleep or paused: the next request (or resume) wakes it
                 reason = ("the environment's OpenCode server is unreachable; if its container stopped, "
                           "archive the agent to keep its work, then spawn a new one")
             live = self.live.live_of(agent_id)
@@ -255,6 +265,9 @@ class Tracker:
                         unread = True
                         continue
                     aborted, error, unfinished = last_outcome(msgs)
+                    if unfinished and not asking and _turn_starting(live, msgs):
+                        unread = True  # e.g. a woken cloud environment: the prompt is in, its turn not yet
+                        continue
                     live.prompt_pending = False
                     live.aborted = aborted
                     live.error = error or (INTERRUPTED if unfinished and not asking else None)
@@ -311,3 +324,9 @@ class Tracker:
             self._resync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._resync_task
+
+
+def _turn_starting(live: LiveState, messages: list[Message]) -> bool:
+    """Whether the newest message is the prompt this process just sent (its turn may not have started yet)."""
+    return (live.prompt_pending and bool(messages) and messages[-1].info.role == "user"
+            and time.monotonic() - live.prompted_at < TURN_START_GRACE)

@@ -173,8 +173,12 @@ class CloudBackend:
         accrues until :meth:`resume_environment`. A failed save leaves it running (and raises). The mirror is
         brought up to date first, so the agent's diff can be read and applied while it is paused."""
         await self.sync(env)
-        await self.worker().pause(env.id)
-        await self._detach(env.id)  # its event stream would only be refused until the resume
+        await self._detach(env.id)  # first: the stream's end is no loss, and it would be refused until the resume
+        try:
+            await self.worker().pause(env.id)
+        except BaseException:
+            self._attach(env)
+            raise
 
     async def resume_environment(self, env: EnvironmentRecord) -> None:
         """Start the container again; the Worker puts the newest save back before OpenCode gets a request."""
