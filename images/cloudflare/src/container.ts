@@ -15,7 +15,7 @@ import type { StopParams } from "@cloudflare/containers";
 import { DAEMON_PORT, OPENCODE_PORT, TARGET_HEADER, settings } from "./config";
 import type { Env } from "./config";
 import { Daemon } from "./daemon";
-import { bucketOf, forget, restoreWork, saveWork } from "./durable";
+import { NotDurable, bucketOf, forget, restoreWork, saveWork } from "./durable";
 import type { Recipes } from "./durable";
 import { error } from "./http";
 import { RECORD_KEY, newPassword, statusOf } from "./record";
@@ -184,7 +184,7 @@ export class AgentContainer extends Container<Env> {
     const r = this.record;
     if (!r) return null;
     if (this.running()) await this.saveNow();
-    else if (!r.durable) throw new Error(`environment ${r.id} has no save commands (made by an older Palot)`);
+    else if (!r.durable) throw new NotDurable(`environment ${r.id} has no save commands`);
     r.paused = true;
     await this.save();
     await this.halt("pause");
@@ -405,7 +405,7 @@ export class AgentContainer extends Container<Env> {
   private async saveNow(): Promise<boolean> {
     const r = this.record;
     if (!r) return false;
-    if (!r.durable) throw new Error(`environment ${r.id} has no save commands (made by an older Palot)`);
+    if (!r.durable) throw new NotDurable(`environment ${r.id} has no save commands`);
     while (this.saving) await this.saving.catch(() => undefined);
     if (!this.running()) return false;
     if (this.restoredFor !== r.running_since) await this.ready(); // a new object: the restore says "kept"

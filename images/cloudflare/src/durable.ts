@@ -28,6 +28,8 @@ export function saveKeys(id: string): { base: string; save: string } {
 }
 
 export class NoBucket extends Error {}
+/** The environment has no save commands (Palot gives them at provision; older environments lack them). */
+export class NotDurable extends Error {}
 
 export function bucketOf(bucket: R2Bucket | undefined): R2Bucket {
   if (!bucket) throw new NoBucket("the Worker has no SAVES bucket binding");

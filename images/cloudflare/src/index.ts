@@ -22,7 +22,7 @@
 import { checkBearer } from "./auth";
 import { ConfigError, ENV_ID, ENV_NAME, RESERVED_ENV, TARGET_HEADER, settings } from "./config";
 import type { Env } from "./config";
-import { NoBucket, saveKeys } from "./durable";
+import { NoBucket, NotDurable, saveKeys } from "./durable";
 import { error, json } from "./http";
 import { registry } from "./registry";
 
@@ -232,6 +232,9 @@ function isArgv(value: unknown): value is string[] {
 
 function saveFailed(id: string, what: string, e: unknown): Response {
   const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof NotDurable || message.includes("has no save commands")) {
+    return error(409, `cannot ${what} environment ${id}: ${message}`, `give it save and restore commands first (PUT /envs/${id}/durable: Palot does at provision); an agent made by an older Palot cannot be paused: archive it instead`);
+  }
   if (e instanceof NoBucket || message.includes("no SAVES bucket")) {
     return error(500, `cannot ${what} environment ${id}: ${message}`, "add the [[r2_buckets]] binding SAVES to wrangler.toml (palot cloud deploy does) and deploy again");
   }
