@@ -18,14 +18,11 @@ import { Daemon } from "./daemon";
 import { NotDurable, bucketOf, forget, restoreWork, saveWork } from "./durable";
 import type { Recipes } from "./durable";
 import { error } from "./http";
-import { RECORD_KEY, newPassword, statusOf } from "./record";
+import { RECORD_KEY, envVarsOf, newPassword, statusOf } from "./record";
 import type { DestroyedEnv, EnvRecord, EnvStatus } from "./record";
 export type { DestroyedEnv, EnvStatus } from "./record";
+import { EVENT_PATHS, EventStreams, openCodeBusy, quietFetch } from "./quiet";
 import { seal, unseal } from "./sealed";
-
-/** OpenCode's event streams (SSE), proxied without counting as activity. */
-const EVENT_PATHS = ["/global/event", "/event"];
-const WORKSPACE = "/workspace";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -46,8 +43,7 @@ export class AgentContainer extends Container<Env> {
   /** running_since of the run whose workspace was restored (or made by Palot); in memory, like deliveredFor. */
   private restoredFor: number | null = null;
   private saving: Promise<boolean> | null = null;
-  /** Open event streams, ended when the container halts (a stopped container's stream would just hang). */
-  private streams = new Set<AbortController>();
+  private streams = new EventStreams();
 
   constructor(ctx: DurableObjectState<{}>, env: Env) {
     const s = settings(env);
@@ -136,7 +132,7 @@ export class AgentContainer extends Container<Env> {
     if (!r) return;
     r.stop_reason = reason;
     await this.save();
-    for (const end of this.streams) end.abort(`the environment is stopping (${reason})`);
+    this.streams.endAll(`the environment is stopping (${reason})`);
     if (this.running()) {
       await this.stop("SIGTERM");
       if (!(await this.waitStopped(15_000))) {
@@ -256,7 +252,7 @@ export class AgentContainer extends Container<Env> {
       redirect: "manual",
       signal: request.signal,
     });
-    if (events) return this.eventStream(await this.direct(upstream, port));
+    if (events) return this.streams.pass(await this.direct(upstream, port));
     return this.containerFetch(upstream, port);
   }
 
@@ -275,7 +271,8 @@ export class AgentContainer extends Container<Env> {
   /** Idle for SLEEP_AFTER: save (best effort: the periodic save is the safety net), then sleep. */
   override async onActivityExpired(): Promise<void> {
     if (!this.running()) return;
-    if (await this.openCodeBusy()) return; // an agent's turn makes no requests through here: not idle
+    // An agent's turn makes no requests through here, but it is not idle.
+    if (await openCodeBusy((request, port) => this.direct(request, port), this.record?.password ?? "")) return;
     try {
       await this.saveNow();
     } catch (e) {
@@ -363,42 +360,13 @@ export class AgentContainer extends Container<Env> {
     }
   }
 
-  /** Whether a session of OpenCode's is in a turn (busy or retrying); false when it cannot tell. */
-  private async openCodeBusy(): Promise<boolean> {
-    try {
-      const headers = { authorization: "Basic " + btoa("opencode:" + (this.record?.password ?? "")) };
-      const response = await this.direct(new Request(`http://container/session/status?directory=${WORKSPACE}`, { headers }), OPENCODE_PORT);
-      if (!response.ok) return false;
-      const statuses = (await response.json()) as Record<string, { type?: string }>;
-      return Object.values(statuses).some((status) => status.type !== "idle");
-    } catch {
-      return false;
-    }
-  }
-
   /** Palot's own daemon calls (saves, credentials): they are not activity, so they never keep it awake. */
   private daemon(): Daemon {
     return new Daemon((request, port) => this.direct(request, port), this.record?.password ?? "");
   }
 
-  /** The event stream's response, passed on until the container halts. */
-  private eventStream(response: Response): Response {
-    if (!response.body) return response;
-    const { readable, writable } = new IdentityTransformStream();
-    const end = new AbortController();
-    this.streams.add(end);
-    response.body
-      .pipeTo(writable, { signal: end.signal })
-      .catch(() => undefined)
-      .finally(() => this.streams.delete(end));
-    return new Response(readable, response);
-  }
-
-  /** A request to a running container that does not count as activity (containerFetch renews the timeout). */
-  private async direct(request: Request, port: number): Promise<Response> {
-    const container = this.ctx.container;
-    if (!container?.running) throw new Error("the container is not running");
-    return container.getTcpPort(port).fetch(request.url, request);
+  private direct(request: Request, port: number): Promise<Response> {
+    return quietFetch(this.ctx.container, request, port);
   }
 
   /** One save at a time; a save asked for during another waits for it and then runs (it must see now's work). */
@@ -433,16 +401,7 @@ export class AgentContainer extends Container<Env> {
   }
 
   private applyEnvVars(): void {
-    const r = this.record;
-    this.envVars = r
-      ? {
-          ...r.extra_env,
-          OPENCODE_SERVER_PASSWORD: r.password,
-          PALOT_ENV_ID: r.id,
-          PALOT_DAEMON_PORT: String(DAEMON_PORT),
-          ...(r.credentials ? { PALOT_CREDENTIALS: "await" } : {}),
-        }
-      : {};
+    this.envVars = envVarsOf(this.record);
   }
 
   /** Add the current run (if any) to the accumulated running time. */

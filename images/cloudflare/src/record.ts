@@ -1,5 +1,6 @@
 // An environment's record in its Durable Object's storage, and the status the Worker reports from it.
 
+import { DAEMON_PORT } from "./config";
 import type { Recipes } from "./durable";
 import type { Sealed } from "./sealed";
 
@@ -56,4 +57,16 @@ export interface DestroyedEnv {
 export function newPassword(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The container's environment variables: the extra ones given at creation and those the Worker sets. */
+export function envVarsOf(r: EnvRecord | null): Record<string, string> {
+  if (!r) return {};
+  return {
+    ...r.extra_env,
+    OPENCODE_SERVER_PASSWORD: r.password,
+    PALOT_ENV_ID: r.id,
+    PALOT_DAEMON_PORT: String(DAEMON_PORT),
+    ...(r.credentials ? { PALOT_CREDENTIALS: "await" } : {}),
+  };
 }
