@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from cloud_support import cloud_agent_wrote_hello, cloud_palot, cloud_worker, make_cloud_work  # noqa: F401
+from conftest import git
 from migration_support import capture
 
 from palot import AgentStatus, Palot
+from palot.cloud.worker import CloudEnvironmentGone
 from palot.errors import InvalidState
 from localdev import LocalWorker
 
@@ -66,3 +68,19 @@ async def test_pause_then_resume_keeps_files_git_and_conversation_and_no_running
     audit = [entry.event for entry in palot.store.audit_log(agent_id=agent.id)]
     assert "paused" in audit and "resumed" in audit
     await palot.agents.destroy(agent.id, force=True)
+
+
+async def test_archiving_a_paused_agent_resumes_it_first_and_keeps_its_work_on_the_branch(cloud_palot: Palot,
+                                                                                          tmp_path: Path):
+    palot = cloud_palot
+    agent, env_id = await cloud_agent_wrote_hello(palot, tmp_path)
+    await make_cloud_work(palot.backends["cloud"].worker(), env_id)
+    assert (await palot.agents.pause(agent.id)).status == AgentStatus.PAUSED
+    archived = await palot.agents.archive(agent.id)
+    assert archived.status == AgentStatus.ARCHIVED
+    repo, branch = Path(agent.project_path), agent.environment.branch
+    assert git(repo, "show", f"{branch}:hello.txt") == "hello from the agent\n"
+    assert git(repo, "show", f"{branch}:untracked dir/notes with spaces.md") == "untracked\n"
+    assert "an uncommitted edit" in git(repo, "show", f"{branch}:README.md")
+    with pytest.raises(CloudEnvironmentGone):
+        await palot.backends["cloud"].worker().status(env_id)

@@ -173,7 +173,7 @@ def test_every_route_needs_the_bearer_token(worker: LocalWorker, api: httpx.Clie
 
     health = api.get("/health")
     assert health.status_code == 200
-    assert health.json() == {"ok": True, "worker": "palot", "version": 1, "instance_type": "standard-1",
+    assert health.json() == {"ok": True, "worker": "palot", "version": 2, "instance_type": "standard-1",
                              "sleep_after": "30m", "enable_internet": True}
 
 

@@ -56,7 +56,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
     return json(200, {
       ok: true,
       worker: "palot",
-      version: 1,
+      version: 2, // 2: durable workspaces (PUT /durable, /base; POST /save, /pause, /resume)
       instance_type: cfg.instanceType,
       sleep_after: cfg.sleepAfter,
       enable_internet: cfg.enableInternet,

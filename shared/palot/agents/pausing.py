@@ -92,3 +92,11 @@ class Pausing:
         self.store.audit("resumed", agent_id=rec.id, project_id=rec.project_id, branch=env.branch)
         self.tracker.announce(rec.id)
         return self.views.by_id(rec.id)
+
+    async def wake_if_paused(self, agent_ref: str, action: str) -> None:
+        """Resume the agent first if it is paused, for ``action`` that needs its environment running (archive, a
+        pull request, a move); any other agent is left as it is (and refused as ``action`` refuses it)."""
+        rec, env = self.views.managed(agent_ref, action)
+        if is_paused(env):
+            await self.resume(rec.id)
+

@@ -280,13 +280,17 @@ class AgentService:
         self, agent_ref: str, *, title: str | None = None, body: str | None = None, remote: str = "origin",
         base: str | None = None,
     ) -> PullRequest:
-        """Commit the agent's work on its branch, push it, and open a PR with ``gh`` when it is installed."""
+        """Commit the agent's work on its branch, push it, and open a PR with ``gh`` when it is installed (a paused
+        cloud agent is resumed first)."""
+        await self._pausing.wake_if_paused(agent_ref, "create a PR for")
         return await self._publisher.create_pr(agent_ref, title=title, body=body, remote=remote, base=base)
 
     # --- retiring -----------------------------------------------------------
 
     async def archive(self, agent_ref: str, *, reason: str | None = None) -> Agent:
-        """Stop the agent and remove its environment; every change stays on its branch."""
+        """Stop the agent and remove its environment; every change stays on its branch (a paused cloud agent is
+        resumed first: its work is committed there)."""
+        await self._pausing.wake_if_paused(agent_ref, "archive")
         return await self._retiring.archive(agent_ref, reason=reason)
 
     async def pause(self, agent_ref: str) -> Agent:
@@ -309,7 +313,9 @@ class AgentService:
 
     async def move(self, agent_ref: str, target: str, *, options: dict[str, Any] | None = None,
                    resume: bool | None = None, progress: Progress = quiet) -> MigrationResult:
-        """Move the agent to a new environment of type ``target`` (see :class:`palot.migration.MigrationEngine`)."""
+        """Move the agent to a new environment of type ``target`` (see :class:`palot.migration.MigrationEngine`);
+        a paused cloud agent is resumed first (its code and conversation are exported from it)."""
+        await self._pausing.wake_if_paused(agent_ref, "move")
         return await self._moves.move(agent_ref, target, options=options, resume=resume, progress=progress)
 
     def set_migrating(self, agent_id: str, on: bool) -> None:

@@ -29,7 +29,7 @@ from ..cloud import config as cloud_config
 from ..cloud import credentials as cloud_credentials
 from ..cloud import durable
 from ..cloud.costs import usage
-from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, WorkerClient
+from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, CloudWorkerError, WorkerClient
 from ..errors import EnvironmentNotReady, InvalidInput, PalotError
 from ..events import EventHub
 from ..opencode import EventStream, OpenCodeClient
@@ -91,7 +91,7 @@ class CloudBackend:
     async def provision(self, spec: EnvironmentSpec) -> EnvironmentRecord:
         _refuse_options(spec)
         worker = self.worker()
-        health = await worker.health()  # unreachable or a wrong token fail here, before anything is made
+        health = await _check_worker(worker)  # unreachable, a wrong token or an old Worker fail before anything is made
         env_id = spec.env_id or "env_" + secrets.token_hex(6)
         mirror = self.paths.environments / env_id / "mirror"
         created = False
@@ -264,7 +264,7 @@ class CloudBackend:
 
     async def preflight(self, spec: EnvironmentSpec, head: str) -> None:
         _refuse_options(spec)
-        await self.worker().health()
+        await _check_worker(self.worker())
 
     async def _export(self, env: EnvironmentRecord, bundle: Path, ref: str) -> tuple[str, str]:
         worker, remote = self.worker(), f"{TRANSFER}/export-{secrets.token_hex(4)}.bundle"
@@ -336,6 +336,20 @@ class CloudBackend:
 
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         await self.remove(env_id)
+
+
+#: The Worker API version this Palot needs (2: durable workspaces, pause and resume).
+WORKER_VERSION = 2
+
+
+async def _check_worker(worker: WorkerClient) -> dict[str, Any]:
+    """The Worker's /health, refused when the Worker is older than this Palot."""
+    health = await worker.health()
+    if int(health.get("version") or 1) < WORKER_VERSION:
+        raise CloudWorkerError(f"the Worker at {worker.url} is older than this Palot (API version "
+                               f"{health.get('version')}, {WORKER_VERSION} needed: durable workspaces)",
+                               "update it with `palot cloud deploy`")
+    return health
 
 
 def _refuse_options(spec: EnvironmentSpec) -> None:
