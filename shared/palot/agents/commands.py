@@ -76,13 +76,15 @@ class Commands:
             await check_model(model, client, env.directory)
         live = self.live.live_of(rec.id)
         live.aborted, live.error, live.env_error, live.prompt_pending = False, None, None, True
-        live.prompted_at = time.monotonic()
+        live.prompted_at, live.prompted_wall, live.prompt_sending = time.monotonic(), time.time(), True
         assert rec.session_id
         try:
             await client.prompt_async(rec.session_id, env.directory, text, model=model or rec.model)
         except PalotError:
             live.prompt_pending = False
             raise
+        finally:
+            live.prompt_sending = False
         self.tracker.watch_environment(rec.id, env)
         if rec.pause_reason is not None:
             self.store.update_agent(rec.id, pause_reason=None)
