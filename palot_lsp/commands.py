@@ -147,6 +147,14 @@ def _archived(agent: api.Agent) -> str:
     return f"Archived agent {agent_label(agent)}; its work is kept on branch {agent.branch}."
 
 
+def _paused(agent: api.Agent) -> str:
+    return f"Paused agent {agent_label(agent)}: its work is saved and its cloud environment stopped."
+
+
+def _resumed(agent: api.Agent) -> str:
+    return f"Resumed agent {agent_label(agent)}: its code and conversation are back."
+
+
 async def move(ls: PalotLanguageServer, a: dict[str, Any], report: Report) -> dict[str, Any]:
     client = await ls.palot_ready()
     # Each of the service's numbered steps ("[3/9] exporting …") becomes a $/progress report.
@@ -262,6 +270,8 @@ _TABLE: tuple[tuple[str, str, Run, str | None], ...] = (
     (names.APPLY, "apply", apply, "Applying an agent's changes"),
     (names.CREATE_PR, "create_pr", _plain_call(names.CREATE_PR, _pr), "Creating a pull request"),
     (names.ARCHIVE, "archive", _agent_call(names.ARCHIVE, _archived), "Archiving a Palot agent"),
+    (names.PAUSE, "pause", _agent_call(names.PAUSE, _paused), "Pausing a Palot cloud agent"),
+    (names.RESUME, "resume", _agent_call(names.RESUME, _resumed), "Resuming a Palot cloud agent"),
     (names.DESTROY, "destroy", _plain_call(names.DESTROY, _destroyed), None),
     (names.ENVIRONMENT, "environment", _plain_call(names.ENVIRONMENT), None),
     (names.MOVE, "move", move, "Moving a Palot agent"),

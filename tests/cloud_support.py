@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -14,7 +15,9 @@ from conftest import CORE_SCRIPT, Engine, make_repo, running_palot
 
 from palot import Agent, AgentStatus, Palot
 from palot.cloud import config as cloud_config
+from palot.cloud.worker import WorkerClient
 from localdev import LocalWorker
+from migration_support import BINARY
 from rehearsal import build_rehearsal_image
 
 #: Connect to the default gateway (the host, from Docker's bridge) on the port given; print what happened.
@@ -35,13 +38,18 @@ except OSError as e:
 """
 
 
-@pytest.fixture(scope="module")
-def cloud_worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
+def local_worker(engine: Engine, workdir: Path, **settings: Any) -> LocalWorker:
+    """A Worker under ``wrangler dev`` with the rehearsal image (``settings``: LocalWorker's, e.g. sleep_after)."""
     import docker
 
-    image = build_rehearsal_image(docker.DockerClient(base_url=container_engine.host), CORE_SCRIPT)
-    with LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=container_engine.host,
-                     workdir=tmp_path_factory.mktemp("worker")) as worker:
+    image = build_rehearsal_image(docker.DockerClient(base_url=engine.host), CORE_SCRIPT)
+    return LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=engine.host, workdir=workdir,
+                       **settings)
+
+
+@pytest.fixture(scope="module")
+def cloud_worker(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
+    with local_worker(container_engine, tmp_path_factory.mktemp("worker")) as worker:
         yield worker
 
 
@@ -66,3 +74,22 @@ async def cloud_agent_wrote_hello(palot: Palot, tmp_path: Path) -> tuple[Agent, 
     assert done.status == AgentStatus.COMPLETED, done.error
     assert [f.path for f in (await palot.agents.diff(agent.id)).files] == ["hello.txt"]
     return agent, palot.store.get_agent(agent.id).environment_id
+
+
+#: Committed, uncommitted, untracked (a name with spaces), binary and executable work, made in a
+#: cloud environment through its daemon (the cloud twin of migration_support.make_work).
+CLOUD_WORK = r"""set -e
+printf 'committed on the agent branch\n' > committed.txt
+git add committed.txt
+git -c user.name=t -c user.email=t@t commit -q -m 'agent commit'
+printf 'an uncommitted edit\n' >> README.md
+mkdir -p 'untracked dir'
+printf 'untracked\n' > 'untracked dir/notes with spaces.md'
+printf '#!/bin/sh\necho run\n' > run.sh
+chmod 755 run.sh
+"""
+
+
+async def make_cloud_work(worker: WorkerClient, env_id: str) -> None:
+    await worker.run(env_id, ["sh", "-c", CLOUD_WORK], "making work", cwd="/workspace")
+    await worker.put_file(env_id, "/workspace/picture.bin", BINARY)

@@ -59,13 +59,14 @@ class LocalWorker:
     """
 
     def __init__(self, *, token: str, image: str = AGENT_IMAGE, docker_host: str | None = None,
-                 port: int | None = None, sleep_after: str = "30m", enable_internet: bool = True,
-                 workdir: Path) -> None:
+                 port: int | None = None, sleep_after: str = "30m", save_every: str = "5m",
+                 enable_internet: bool = True, workdir: Path) -> None:
         self.token = token
         self.image = image
         self.docker_host = docker_host or os.environ.get("DOCKER_HOST")
         self.port = port
         self.sleep_after = sleep_after
+        self.save_every = save_every
         self.enable_internet = enable_internet
         self.workdir = Path(workdir)
         self.log_path = self.workdir / "wrangler.log"
@@ -191,6 +192,7 @@ class LocalWorker:
             r'^main = ".*"$': f'main = "{worker_dir() / "src" / "index.ts"}"',
             r'^image = ".*"$': f'image = "{image_dir / "Dockerfile"}"',
             r'^SLEEP_AFTER = ".*"$': f'SLEEP_AFTER = "{self.sleep_after}"',
+            r'^SAVE_EVERY = ".*"$': f'SAVE_EVERY = "{self.save_every}"',
             r'^ENABLE_INTERNET = ".*"$': f'ENABLE_INTERNET = "{str(self.enable_internet).lower()}"',
             r'^name = ".*"$': f'name = "{self.name}"',
         }

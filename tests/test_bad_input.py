@@ -61,13 +61,30 @@ async def test_a_missing_path(palot: Palot, tmp_path: Path, repo: Path):
 async def test_an_unknown_agent_id(palot: Palot, repo: Path):
     before = _snapshot(palot, repo)
     for action in (palot.agents.get, palot.agents.diff, palot.agents.archive, palot.agents.apply,
-                   palot.agents.abort, palot.agents.activity):
+                   palot.agents.abort, palot.agents.activity, palot.agents.pause, palot.agents.resume):
         with pytest.raises(AgentNotFound) as e:
             await action("ag_doesnotexist")
         assert "palot agents list" in str(e.value)
     with pytest.raises(AgentNotFound):
         await palot.agents.prompt("ag_doesnotexist", "hello")
     assert _snapshot(palot, repo) == before
+
+
+async def test_pausing_or_resuming_a_worktree_agent_is_refused_naming_the_fix_and_changes_nothing(
+        palot: Palot, repo: Path):
+    agent = await palot.agents.spawn(repo, "write hello")
+    done = await palot.agents.wait(agent.id, timeout=60)
+    before = (_snapshot(palot, repo), done.status, palot.store.get_environment(done.environment.id or "").data,
+              len(palot.store.audit_log(agent_id=agent.id)))
+    for action in (palot.agents.pause, palot.agents.resume):
+        with pytest.raises(InvalidInput) as e:
+            await action(agent.id)
+        assert "only cloud agents" in e.value.message and f"palot agents move {agent.id} cloud" in (e.value.fix or "")
+    after = await palot.agents.get(agent.id)
+    assert (_snapshot(palot, repo), after.status, palot.store.get_environment(done.environment.id or "").data,
+            len(palot.store.audit_log(agent_id=agent.id))) == before
+    await palot.agents.prompt(agent.id, "write notes")  # it still works
+    assert (await palot.agents.wait(agent.id, timeout=60)).status == "completed"
 
 
 async def test_a_branch_name_collision(palot: Palot, repo: Path):

@@ -196,6 +196,14 @@ def test_apply_puts_the_agents_file_in_the_users_checkout(cli: Cli, spawned: dic
     assert git(repo_dir, "status", "--porcelain") == "?? hello.txt\n"  # left uncommitted for the user
 
 
+def test_pause_and_resume_of_a_worktree_agent_exit_2_naming_the_fix(cli: Cli, spawned: dict[str, Any]):
+    for command in ("pause", "resume"):
+        out = cli.run("agents", command, spawned["id"])
+        assert out.returncode == 2, out.stdout
+        assert "only cloud agents" in out.stderr and f"palot agents move {spawned['id']} cloud" in out.stderr
+    assert cli.json("agents", "show", spawned["id"], "--json")["agent"]["status"] == "completed"
+
+
 def test_archive_hides_the_agent_unless_all_are_listed(cli: Cli, spawned: dict[str, Any]):
     archived = cli.json("agents", "archive", spawned["id"], "--json")
     assert archived["status"] == "archived"

@@ -173,7 +173,7 @@ def test_every_route_needs_the_bearer_token(worker: LocalWorker, api: httpx.Clie
 
     health = api.get("/health")
     assert health.status_code == 200
-    assert health.json() == {"ok": True, "worker": "palot", "version": 1, "instance_type": "standard-1",
+    assert health.json() == {"ok": True, "worker": "palot", "version": 2, "instance_type": "standard-1",
                              "sleep_after": "30m", "enable_internet": True}
 
 
@@ -184,7 +184,7 @@ def test_lifecycle_create_stop_wake_start_delete(worker: LocalWorker, api: httpx
     created = create_env(api, "life-1", {"GREETING": "hello"})
     assert created["id"] == "life-1" and created["status"] == "running"
     assert set(created) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds",
-                            "credentials"}
+                            "credentials", "durable", "saved_at", "save_error", "restored"}
     assert created["instance_type"] == "standard-1"
     assert abs(created["created_at"] - time.time()) < 120
     (container,) = containers_of(worker, "life-1")
@@ -454,6 +454,27 @@ def test_bad_create_requests_change_nothing(worker: LocalWorker, api: httpx.Clie
     assert set(worker.containers()) == containers_before
 
 
+def test_saving_needs_palots_commands_and_bad_ones_change_nothing(worker: LocalWorker, api: httpx.Client,
+                                                                  envs: dict) -> None:
+    """An environment made without save commands cannot be saved or paused (409 naming the fix), and stays up."""
+    assert api.get("/envs/alpha").json()["durable"] is False
+    for action in ("save", "pause"):
+        response = api.post(f"/envs/alpha/{action}")
+        assert_error(response, 409)
+        assert "no save commands" in response.json()["error"] and "/durable" in response.json()["fix"]
+    assert api.get("/envs/alpha").json()["status"] == "running"
+    for body in ({}, {"save": [], "restore": ["true"]}, {"save": "sh", "restore": ["true"]},
+                 {"save": ["true"], "restore": [1]}, {"save": ["true"], "restore": ["true"], "other": 1}):
+        assert_error(api.put("/envs/alpha/durable", json=body), 400)
+    assert api.get("/envs/alpha").json()["durable"] is False
+    for path in ("/envs/nowhere/pause", "/envs/nowhere/resume", "/envs/nowhere/save"):
+        assert_error(api.post(path), 404)
+    assert_error(api.put("/envs/nowhere/durable", json={"save": ["true"], "restore": ["true"]}), 404)
+    assert_error(api.put("/envs/nowhere/base", content=b"bundle"), 404)
+    assert_error(api.get("/envs/alpha/pause"), 405)
+    assert api.get("/envs/nowhere").status_code == 404  # nothing was made for the unknown id
+
+
 # --- 4. the password stays inside ---------------------------------------------------------------
 
 
@@ -462,7 +483,7 @@ def test_password_never_leaves_the_worker(worker: LocalWorker, api: httpx.Client
     assert {"alpha", "beta"} <= {e["id"] for e in listed}
     for env in listed:
         assert set(env) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds",
-                            "credentials"}
+                            "credentials", "durable", "saved_at", "save_error", "restored"}
     api.get("/envs/alpha")
     assert set(PASSWORDS) >= {"alpha", "beta", "life-1"}
     assert len(RECORDED) > 20

@@ -213,20 +213,25 @@ def test_an_activity_line_has_time_icon_verb_target_and_summary() -> None:
 def test_actions_follow_the_agent_status() -> None:
     assert actions(agent("r", AgentStatus.RUNNING)) == {
         "abort": True, "apply": True, "archive": True, "send": True, "permission": False, "retry": False,
-        "request_changes": True, "create_pr": True, "destroy": True}
+        "request_changes": True, "create_pr": True, "destroy": True, "pause": False, "resume": False}
     perm = PermissionView(id="per_1", permission="bash", patterns=["ls"], summary="bash: ls")
     waiting = actions(agent("w", AgentStatus.WAITING, permissions=[perm]))
     assert waiting["permission"] and not waiting["retry"]
     assert actions(agent("c", AgentStatus.COMPLETED)) == {
         "abort": False, "apply": True, "archive": True, "send": True, "permission": False, "retry": True,
-        "request_changes": True, "create_pr": True, "destroy": True}
+        "request_changes": True, "create_pr": True, "destroy": True, "pause": False, "resume": False}
     assert actions(agent("f", AgentStatus.FAILED))["retry"]
     assert actions(agent("a", AgentStatus.ARCHIVED)) == {
         "abort": False, "apply": True, "archive": False, "send": False, "permission": False, "retry": True,
-        "request_changes": False, "create_pr": True, "destroy": True}
+        "request_changes": False, "create_pr": True, "destroy": True, "pause": False, "resume": False}
     moving = actions(agent("m", AgentStatus.MIGRATING))
     assert not moving["create_pr"] and not moving["destroy"] and not moving["apply"]
     assert not any(actions(agent("x", env="external", read_only=True)).values())
+    # Only a cloud agent can be paused, and only a paused one resumed.
+    cloud = actions(agent("k", AgentStatus.COMPLETED, env="cloud"))
+    assert cloud["pause"] and not cloud["resume"]
+    paused = actions(agent("p", AgentStatus.PAUSED, env="cloud"))
+    assert paused["resume"] and not paused["pause"]
 
 
 def test_every_button_of_the_detail_panel_is_enabled_for_some_agent() -> None:
@@ -235,8 +240,9 @@ def test_every_button_of_the_detail_panel_is_enabled_for_some_agent() -> None:
     # A button whose action has no entry in actions() is disabled forever (the PR and destroy buttons were).
     enabled = set()
     for status in AgentStatus:
-        enabled |= {name for name, on in actions(agent("a", status, permissions=[PermissionView(
-            id="per_1", permission="bash", patterns=["ls"], summary="bash: ls")])).items() if on}
+        for env in ("worktree", "cloud"):
+            enabled |= {name for name, on in actions(agent("a", status, env=env, permissions=[PermissionView(
+                id="per_1", permission="bash", patterns=["ls"], summary="bash: ls")])).items() if on}
     assert set(DetailPanel().action_buttons) <= enabled
 
 

@@ -43,8 +43,8 @@ __all__ = ["lsp_client", "palot_home", "workspace"]  # fixtures
 COMMANDS = ["palot.abort", "palot.activity", "palot.addTemplate", "palot.apply", "palot.archive", "palot.audit",
             "palot.bulk", "palot.createPr", "palot.destroy", "palot.diskUse", "palot.environment",
             "palot.fileVersions", "palot.gc", "palot.get", "palot.inbox", "palot.list", "palot.messages", "palot.models", "palot.move",
-            "palot.moves", "palot.projects", "palot.prompt", "palot.removeTemplate", "palot.replyInbox",
-            "palot.replyPermission", "palot.requestChanges", "palot.retry", "palot.setBudget", "palot.settings",
+            "palot.moves", "palot.pause", "palot.projects", "palot.prompt", "palot.removeTemplate", "palot.replyInbox",
+            "palot.replyPermission", "palot.requestChanges", "palot.resume", "palot.retry", "palot.setBudget", "palot.settings",
             "palot.showDiff", "palot.showTemplate", "palot.spawn", "palot.status", "palot.templates",
             "palot.wait"]  # one per action of palot.api.ACTIONS, and palot.fileVersions (for an editor's diff view)
 

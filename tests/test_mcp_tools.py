@@ -24,7 +24,7 @@ EVERY_ACTION = {
     "environment_status", "move_agent", "service_status", "list_models", "get_messages", "list_moves",
     "get_audit_log", "set_budget", "list_inbox", "reply_inbox", "get_settings", "list_templates", "get_template",
     "save_template", "remove_template", "retry_agent", "request_changes", "bulk_agents", "disk_use",
-    "collect_garbage",
+    "collect_garbage", "pause_agent", "resume_agent",
 }
 
 
@@ -71,6 +71,7 @@ async def test_every_user_action_is_a_tool_with_a_description_schemas_and_hints(
     assert sorted(n for n, t in tools.items() if t.annotations.destructive_hint) == \
         ["bulk_agents", "collect_garbage", "destroy_agent", "remove_template"]
     assert tools["archive_agent"].annotations.idempotent_hint and not tools["destroy_agent"].annotations.idempotent_hint
+    assert tools["pause_agent"].annotations.idempotent_hint and tools["resume_agent"].annotations.idempotent_hint
     spawn_args = tools["spawn_agent"].input_schema["properties"]
     assert set(spawn_args) >= {"project", "prompt", "environment", "model", "base_branch", "setup_script",
                                "permission_mode"}

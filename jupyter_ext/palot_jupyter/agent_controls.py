@@ -169,6 +169,20 @@ class AgentControls(ControlsBase):
         self._shown(view)
         return view
 
+    async def pause(self, *, agent: str | None = None) -> Agent:
+        """Save a cloud agent's code and conversation and stop its environment (no running costs)."""
+        ref = self._agent(agent)
+        view: Agent = await self._call("pause", progress=lambda line: self._say_for(ref, line), agent=ref)
+        self._shown(view)
+        return view
+
+    async def resume(self, *, agent: str | None = None) -> Agent:
+        """Start a paused cloud agent again, its code and conversation put back."""
+        ref = self._agent(agent)
+        view: Agent = await self._call("resume", progress=lambda line: self._say_for(ref, line), agent=ref)
+        self._shown(view)
+        return view
+
     async def destroy(self, *, agent: str | None = None, force: bool = False) -> Done:
         ref = self._agent(agent)
         done: Done = await self._call("destroy", agent=ref, force=force)

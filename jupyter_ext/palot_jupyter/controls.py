@@ -29,6 +29,8 @@ ACTION_CONTROLS: dict[str, str] = {
     "apply": "apply",
     "create_pr": "create_pr",
     "archive": "archive",
+    "pause": "pause",
+    "resume": "resume",
     "destroy": "destroy",
     "environment": "load_environment",
     "move": "move",

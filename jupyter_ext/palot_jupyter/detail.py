@@ -116,7 +116,8 @@ class DetailPanel:
         self._busy = False
 
     def _build_more(self) -> None:
-        """The less frequent actions, folded: create a pull request, wait until settled, budget, destroy."""
+        """The less frequent actions, folded: create a pull request, wait until settled, budget, destroy, request
+        changes, pause and resume (a cloud agent)."""
         self.pr_form = RequestForm(PullRequestRequest, exclude=("agent",))
         self.pr_button = w.Button(description="Push and open PR", icon="code-fork",
                                   tooltip="Push the agent's branch and open a pull request")
@@ -137,6 +138,10 @@ class DetailPanel:
         self.review_note = w.Text(placeholder="a general note (optional)", layout=w.Layout(width="100%"))
         self.review_button = w.Button(description="Request changes", icon="comments",
                                       tooltip="Send the comments, with the diff lines they are on, as one prompt")
+        self.pause_button = w.Button(description="Pause", icon="pause",
+                                     tooltip="Save the cloud agent's code and conversation and stop its container")
+        self.resume_button = w.Button(description="Resume", icon="play",
+                                      tooltip="Start the paused cloud agent again, with its code and conversation")
         self.more = w.Accordion(children=[
             w.VBox([self.pr_form.box(("title", "body", "base", "remote")), self.pr_button]),
             w.VBox([self.wait_form.box(), self.wait_button]),
@@ -144,7 +149,10 @@ class DetailPanel:
             w.VBox([w.HTML('<div class="palot-muted">Removes the agent, its environment and its branch.</div>'),
                     self.destroy_force, self.destroy_button]),
             w.VBox([self.review_comments, self.review_note, self.review_button]),
-        ], titles=("Create pull request", "Wait until settled", "Budget", "Destroy", "Request changes"),
+            w.VBox([w.HTML('<div class="palot-muted">A paused cloud agent costs no running time.</div>'),
+                    w.HBox([self.pause_button, self.resume_button])]),
+        ], titles=("Create pull request", "Wait until settled", "Budget", "Destroy", "Request changes",
+                   "Pause (cloud)"),
             selected_index=None)
 
     def _build_move(self, environments: Sequence[str]) -> None:
@@ -198,7 +206,8 @@ class DetailPanel:
             "send": (self.send_button,),
             "permission": (self.approve_button, self.always_button, self.reject_button),
             "create_pr": (self.pr_button,), "destroy": (self.destroy_button,), "retry": (self.retry_button,),
-            "request_changes": (self.review_button,),
+            "request_changes": (self.review_button,), "pause": (self.pause_button,),
+            "resume": (self.resume_button,),
         }
 
     def show_agent(self, agent: Agent, now: float, *, fresh: bool = False) -> None:

@@ -46,6 +46,8 @@ class DashboardWiring(DashboardActions):
         d.abort_button.on_click(lambda _b: self._act(self._abort_clicked))
         d.apply_button.on_click(lambda _b: self._act(self._apply_clicked))
         d.archive_button.on_click(lambda _b: self._act(self._archive_clicked))
+        d.pause_button.on_click(lambda _b: self._act(self._pause_clicked))
+        d.resume_button.on_click(lambda _b: self._act(self._resume_clicked))
         d.send_button.on_click(lambda _b: self._act(self._send_clicked))
         d.approve_button.on_click(lambda _b: self._act(lambda: self._reply_clicked("once")))
         d.always_button.on_click(lambda _b: self._act(lambda: self._reply_clicked("always")))
@@ -113,6 +115,14 @@ class DashboardWiring(DashboardActions):
     async def _archive_clicked(self) -> str:
         agent = await self.archive()
         return f"Archived: the environment is removed, the work stays on branch {agent.environment.branch}."
+
+    async def _pause_clicked(self) -> str:
+        await self.pause()
+        return "Paused: the work is saved and the cloud container stopped; Resume starts it again."
+
+    async def _resume_clicked(self) -> str:
+        await self.resume()
+        return "Resumed: the cloud container runs again with the agent's code and conversation."
 
     async def _retry_clicked(self) -> str:
         old = self._agent(None)

@@ -1,5 +1,5 @@
 """Tools that start and steer an agent: spawn, prompt, abort, answer its permission requests (one or many), set
-its budget, and wait for it."""
+its budget, pause and resume a cloud agent, and wait for it."""
 
 from __future__ import annotations
 
@@ -88,6 +88,23 @@ class SteeringTools(ToolsBase):
         pause_reason then says so). Raising the budget of an agent paused for its budget lets it go on when it
         is prompted again."""
         return await self._palot.call("budget", request)
+
+    @tool("pause", "Pause a cloud agent", changes(idempotent=True))
+    async def pause_agent(self, ctx: Context, request: api.AgentRef) -> api.Agent:
+        """Save a cloud agent's code (commits, uncommitted and untracked files) and conversation outside its
+        container, then stop the container: a paused agent costs no running time. Only cloud agents can be
+        paused; resume_agent starts it again with everything put back."""
+        async with Progress(ctx) as progress:
+            agent: api.Agent = await self._palot.call("pause", request, progress=progress)
+        return agent
+
+    @tool("resume", "Resume a paused cloud agent", changes(idempotent=True))
+    async def resume_agent(self, ctx: Context, request: api.AgentRef) -> api.Agent:
+        """Start a paused cloud agent's environment again; its code and conversation are put back before it
+        takes a prompt."""
+        async with Progress(ctx) as progress:
+            agent: api.Agent = await self._palot.call("resume", request, progress=progress)
+        return agent
 
     # Short by default: many MCP clients give up on a request after about a minute.
     @tool("wait", "Wait for an agent", READ_ONLY, timeout=Override(default=50.0))

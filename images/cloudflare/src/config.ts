@@ -12,6 +12,10 @@ export interface Env {
   ENABLE_INTERNET?: string;
   /** The containers' instance_type, reported by /health and in status objects. */
   INSTANCE_TYPE?: string;
+  /** How often a running environment's work is saved to SAVES, e.g. "5m". */
+  SAVE_EVERY?: string;
+  /** R2 bucket of environments' saved work (durable.ts); without it nothing is saved or paused. */
+  SAVES?: R2Bucket;
   AGENT: DurableObjectNamespace<AgentContainer>;
   REGISTRY: DurableObjectNamespace<EnvRegistry>;
 }
@@ -20,20 +24,31 @@ export interface Settings {
   sleepAfter: string;
   enableInternet: boolean;
   instanceType: string;
+  saveEvery: number; // seconds
 }
 
 export class ConfigError extends Error {}
 
+const DURATION = /^([1-9][0-9]*)([smh])$/;
+
+function duration(name: string, value: string): string {
+  if (!DURATION.test(value)) throw new ConfigError(`${name} must look like "30s", "30m" or "2h", not ${JSON.stringify(value)}`);
+  return value;
+}
+
+function seconds(value: string): number {
+  const [, n, unit] = DURATION.exec(value) ?? [];
+  return Number(n) * (unit === "h" ? 3600 : unit === "m" ? 60 : 1);
+}
+
 export function settings(env: Env): Settings {
-  const sleepAfter = env.SLEEP_AFTER ?? "30m";
-  if (!/^[1-9][0-9]*[smh]$/.test(sleepAfter)) {
-    throw new ConfigError(`SLEEP_AFTER must look like "30s", "30m" or "2h", not ${JSON.stringify(sleepAfter)}`);
-  }
+  const sleepAfter = duration("SLEEP_AFTER", env.SLEEP_AFTER ?? "30m");
+  const saveEvery = seconds(duration("SAVE_EVERY", env.SAVE_EVERY ?? "5m"));
   const internet = env.ENABLE_INTERNET ?? "true";
   if (internet !== "true" && internet !== "false") {
     throw new ConfigError(`ENABLE_INTERNET must be "true" or "false", not ${JSON.stringify(internet)}`);
   }
-  return { sleepAfter, enableInternet: internet === "true", instanceType: env.INSTANCE_TYPE ?? "unknown" };
+  return { sleepAfter, enableInternet: internet === "true", instanceType: env.INSTANCE_TYPE ?? "unknown", saveEvery };
 }
 
 /** Environment ids: lower-case, no separators that could change the route, no escapes. */

@@ -6,50 +6,23 @@
 // credentials sealed (sealed.ts: never stored in clear). Requests reach the container only through
 // this object, so the password never leaves Cloudflare. Credentials reach the container through its
 // environment daemon (PUT /credentials) after every start, before OpenCode runs: the daemon holds them
-// in memory only, so a restarted container gets them again from here.
+// in memory only, so a restarted container gets them again from here. The environment's work is saved to
+// R2 (durable.ts) every SAVE_EVERY, before it sleeps and when it is paused, and restored at every start,
+// before any proxied request goes in.
 
 import { Container } from "@cloudflare/containers";
 import type { StopParams } from "@cloudflare/containers";
 import { DAEMON_PORT, OPENCODE_PORT, TARGET_HEADER, settings } from "./config";
 import type { Env } from "./config";
+import { Daemon } from "./daemon";
+import { NotDurable, bucketOf, forget, restoreWork, saveWork } from "./durable";
+import type { Recipes } from "./durable";
 import { error } from "./http";
+import { RECORD_KEY, envVarsOf, newPassword, statusOf } from "./record";
+import type { DestroyedEnv, EnvRecord, EnvStatus } from "./record";
+export type { DestroyedEnv, EnvStatus } from "./record";
+import { EVENT_PATHS, EventStreams, openCodeBusy, quietFetch } from "./quiet";
 import { seal, unseal } from "./sealed";
-import type { Sealed } from "./sealed";
-
-const RECORD_KEY = "palot-env";
-
-interface EnvRecord {
-  id: string;
-  password: string;
-  created_at: number; // unix seconds
-  started_at: number | null; // unix seconds of the latest start
-  running_since: number | null; // unix milliseconds, null while stopped
-  running_seconds: number; // finished runs only
-  extra_env: Record<string, string>;
-  credentials?: Sealed | null; // model-provider credentials, sealed; absent in records made before them
-}
-
-export interface EnvStatus {
-  id: string;
-  status: "running" | "stopped";
-  instance_type: string;
-  created_at: number;
-  started_at: number | null;
-  running_seconds: number;
-  credentials: "none" | "set" | "unreadable";
-}
-
-export interface DestroyedEnv {
-  id: string;
-  status: "destroyed";
-  running_seconds: number;
-}
-
-/** 24 random bytes, base64url: the credential for OpenCode and the daemon inside the container. */
-function newPassword(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(24));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -67,6 +40,10 @@ export class AgentContainer extends Container<Env> {
   /** running_since of the run whose daemon has the credentials (in memory: a new object asks the daemon). */
   private deliveredFor: number | null = null;
   private readying: Promise<void> | null = null;
+  /** running_since of the run whose workspace was restored (or made by Palot); in memory, like deliveredFor. */
+  private restoredFor: number | null = null;
+  private saving: Promise<boolean> | null = null;
+  private streams = new EventStreams();
 
   constructor(ctx: DurableObjectState<{}>, env: Env) {
     const s = settings(env);
@@ -115,7 +92,7 @@ export class AgentContainer extends Container<Env> {
     await this.save();
     this.applyEnvVars();
     if (this.running()) {
-      await this.deliverCredentials(credentials ?? {});
+      await this.daemon().deliverCredentials(credentials ?? {});
       this.deliveredFor = r.running_since;
     }
     return this.envStatus();
@@ -129,18 +106,33 @@ export class AgentContainer extends Container<Env> {
     const current = r.running_since !== null ? (Date.now() - r.running_since) / 1000 : 0;
     return {
       id: r.id,
-      status: running ? "running" : "stopped",
+      status: statusOf(r, running),
       instance_type: settings(this.env).instanceType,
       created_at: r.created_at,
       started_at: r.started_at,
       running_seconds: Math.round((r.running_seconds + current) * 1000) / 1000,
       credentials: !r.credentials ? "none" : (await unseal(this.secret(), r.id, r.credentials)) ? "set" : "unreadable",
+      durable: !!r.durable,
+      saved_at: r.saved_at ?? null,
+      save_error: r.save_error ?? null,
+      restored: r.restored ?? null,
     };
   }
 
   /** Stop the container (SIGTERM, SIGKILL after 15 s). The record and password are kept. */
   async envStop(): Promise<EnvStatus | null> {
     if (!this.record) return null;
+    await this.halt("stop");
+    return this.envStatus();
+  }
+
+  /** Stop the container, saying why (kept in the record until the next start). */
+  private async halt(reason: "stop" | "pause" | "sleep"): Promise<void> {
+    const r = this.record;
+    if (!r) return;
+    r.stop_reason = reason;
+    await this.save();
+    this.streams.endAll(`the environment is stopping (${reason})`);
     if (this.running()) {
       await this.stop("SIGTERM");
       if (!(await this.waitStopped(15_000))) {
@@ -150,13 +142,48 @@ export class AgentContainer extends Container<Env> {
     }
     await this.stop(); // not running any more: this runs the library's pending onStop
     await this.settle();
+  }
+
+  /** Start the container (a paused environment too: start is resume), restoring the newest save. */
+  async envStart(): Promise<EnvStatus | null> {
+    const r = this.record;
+    if (!r) return null;
+    if (r.paused) {
+      r.paused = false;
+      await this.save();
+    }
+    if (!this.running()) await this.settle();
+    await this.ready();
     return this.envStatus();
   }
 
-  async envStart(): Promise<EnvStatus | null> {
+  /** Palot's save and restore commands (durable.ts); the running workspace counts as restored. */
+  async envSetDurable(recipes: Recipes): Promise<EnvStatus | null> {
+    const r = this.record;
+    if (!r) return null;
+    r.durable = recipes;
+    await this.save();
+    if (this.running()) this.restoredFor = r.running_since;
+    this.scheduleSaves();
+    return this.envStatus();
+  }
+
+  /** Save the environment's work now. Errors (no recipe, no bucket, a failed save) throw with the reason. */
+  async envSave(): Promise<EnvStatus | null> {
     if (!this.record) return null;
-    if (!this.running()) await this.settle();
-    await this.ready();
+    await this.saveNow();
+    return this.envStatus();
+  }
+
+  /** Save, then stop the container until /resume (or /start). A save that fails leaves it running. */
+  async envPause(): Promise<EnvStatus | null> {
+    const r = this.record;
+    if (!r) return null;
+    if (this.running()) await this.saveNow();
+    else if (!r.durable) throw new NotDurable(`environment ${r.id} has no save commands`);
+    r.paused = true;
+    await this.save();
+    await this.halt("pause");
     return this.envStatus();
   }
 
@@ -172,6 +199,7 @@ export class AgentContainer extends Container<Env> {
     const result: DestroyedEnv = { id: r.id, status: "destroyed", running_seconds: Math.round(r.running_seconds * 1000) / 1000 };
     this.record = null;
     this.envVars = {};
+    await forget(this.env.SAVES, r.id);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     return result;
@@ -197,7 +225,12 @@ export class AgentContainer extends Container<Env> {
   override async fetch(request: Request): Promise<Response> {
     const r = this.record;
     if (!r) return error(404, "no such environment", "create it with POST /envs, or list them with GET /envs");
+    if (r.paused) return error(409, `environment ${r.id} is paused`, `resume it first: POST /envs/${r.id}/resume (palot agents resume AGENT)`);
     const port = request.headers.get(TARGET_HEADER) === "daemon" ? DAEMON_PORT : OPENCODE_PORT;
+    const events = port === OPENCODE_PORT && EVENT_PATHS.includes(new URL(request.url).pathname);
+    // An event stream neither wakes a sleeping environment nor keeps one awake: Palot listens to every
+    // agent all the time, and its client reconnects (and catches up) once something else woke it.
+    if (events && !this.running()) return error(503, `environment ${r.id} is sleeping`, "it wakes on the next other request");
     try {
       // A stopped or sleeping environment wakes up here (containerFetch would too, on a shorter budget,
       // and without the credentials).
@@ -219,6 +252,7 @@ export class AgentContainer extends Container<Env> {
       redirect: "manual",
       signal: request.signal,
     });
+    if (events) return this.streams.pass(await this.direct(upstream, port));
     return this.containerFetch(upstream, port);
   }
 
@@ -229,7 +263,33 @@ export class AgentContainer extends Container<Env> {
     if (!r || r.running_since !== null) return;
     r.running_since = Date.now();
     r.started_at = Math.floor(r.running_since / 1000);
+    r.stop_reason = null;
     await this.save();
+    this.scheduleSaves();
+  }
+
+  /** Idle for SLEEP_AFTER: save (best effort: the periodic save is the safety net), then sleep. */
+  override async onActivityExpired(): Promise<void> {
+    if (!this.running()) return;
+    // An agent's turn makes no requests through here, but it is not idle.
+    if (await openCodeBusy((request, port) => this.direct(request, port), this.record?.password ?? "")) return;
+    try {
+      await this.saveNow();
+    } catch (e) {
+      console.error(`palot: the save before sleeping failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    await this.halt("sleep");
+  }
+
+  /** The periodic save (a schedule of the Container class): every SAVE_EVERY while the container runs. */
+  async periodicSave(): Promise<void> {
+    if (!this.running() || !this.record?.durable) return;
+    try {
+      await this.saveNow();
+    } catch (e) {
+      console.error(`palot: the periodic save failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.scheduleSaves();
   }
 
   override async onStop(_: StopParams): Promise<void> {
@@ -284,49 +344,64 @@ export class AgentContainer extends Container<Env> {
       await this.startAndWaitForPorts({ ports: port, cancellationOptions: { ...START_BUDGET, abort } });
       this.deliveredFor = null;
     }
-    if (!r.credentials || this.deliveredFor === r.running_since) return;
-    if ((await this.daemonHealth()).credentials !== "set") {
-      const values = await unseal(this.secret(), r.id, r.credentials);
-      if (!values) console.error(`palot: the credentials of ${r.id} cannot be opened (PALOT_TOKEN changed?); starting without`);
-      await this.deliverCredentials(values ?? {});
+    if (r.credentials && this.deliveredFor !== r.running_since) {
+      if ((await this.daemon().health()).credentials !== "set") {
+        const values = await unseal(this.secret(), r.id, r.credentials);
+        if (!values) console.error(`palot: the credentials of ${r.id} cannot be opened (PALOT_TOKEN changed?); starting without`);
+        await this.daemon().deliverCredentials(values ?? {});
+      }
+      this.deliveredFor = r.running_since;
     }
-    this.deliveredFor = r.running_since;
+    if (r.durable && this.restoredFor !== r.running_since) {
+      // Before any request reaches OpenCode: the restore command leaves a workspace still there alone.
+      r.restored = await restoreWork(this.daemon(), bucketOf(this.env.SAVES), r.id, r.durable);
+      this.restoredFor = r.running_since;
+      await this.save();
+    }
   }
 
-  private daemonRequest(path: string, init: RequestInit = {}): Request {
-    const headers = new Headers(init.headers);
-    headers.set("authorization", "Basic " + btoa("opencode:" + (this.record?.password ?? "")));
-    return new Request(`http://container${path}`, { ...init, headers });
+  /** Palot's own daemon calls (saves, credentials): they are not activity, so they never keep it awake. */
+  private daemon(): Daemon {
+    return new Daemon((request, port) => this.direct(request, port), this.record?.password ?? "");
   }
 
-  private async daemonHealth(): Promise<{ credentials?: string }> {
-    const response = await this.containerFetch(this.daemonRequest("/health"), DAEMON_PORT);
-    if (!response.ok) throw new Error(`the environment daemon answered ${response.status} to /health`);
-    return (await response.json()) as { credentials?: string };
+  private direct(request: Request, port: number): Promise<Response> {
+    return quietFetch(this.ctx.container, request, port);
   }
 
-  /** PUT them to the daemon, which restarts OpenCode with them and answers once it listens. */
-  private async deliverCredentials(values: Record<string, string>): Promise<void> {
-    const body = JSON.stringify({ env: values });
-    const response = await this.containerFetch(
-      this.daemonRequest("/credentials", { method: "PUT", body, headers: { "content-type": "application/json" } }),
-      DAEMON_PORT,
-    );
-    await response.body?.cancel();
-    if (!response.ok) throw new Error(`the environment daemon answered ${response.status} to the credentials`);
+  /** One save at a time; a save asked for during another waits for it and then runs (it must see now's work). */
+  private async saveNow(): Promise<boolean> {
+    const r = this.record;
+    if (!r) return false;
+    if (!r.durable) throw new NotDurable(`environment ${r.id} has no save commands`);
+    while (this.saving) await this.saving.catch(() => undefined);
+    if (!this.running()) return false;
+    if (this.restoredFor !== r.running_since) await this.ready(); // a new object: the restore says "kept"
+    const recipes = r.durable;
+    this.saving = saveWork(this.daemon(), bucketOf(this.env.SAVES), r.id, recipes).finally(() => {
+      this.saving = null;
+    });
+    try {
+      const saved = await this.saving;
+      if (saved) r.saved_at = Math.floor(Date.now() / 1000);
+      r.save_error = null;
+      return saved;
+    } catch (e) {
+      r.save_error = e instanceof Error ? e.message : String(e);
+      throw e;
+    } finally {
+      await this.save();
+    }
+  }
+
+  private scheduleSaves(): void {
+    if (!this.record?.durable) return;
+    this.deleteSchedules("periodicSave");
+    void this.schedule(settings(this.env).saveEvery, "periodicSave");
   }
 
   private applyEnvVars(): void {
-    const r = this.record;
-    this.envVars = r
-      ? {
-          ...r.extra_env,
-          OPENCODE_SERVER_PASSWORD: r.password,
-          PALOT_ENV_ID: r.id,
-          PALOT_DAEMON_PORT: String(DAEMON_PORT),
-          ...(r.credentials ? { PALOT_CREDENTIALS: "await" } : {}),
-        }
-      : {};
+    this.envVars = envVarsOf(this.record);
   }
 
   /** Add the current run (if any) to the accumulated running time. */

@@ -7,6 +7,9 @@
 //   POST   /envs/<id>/stop | /start      status
 //   PUT    /envs/<id>/credentials        {"env": {...}} -> status (sealed in the object, sent to the daemon)
 //   DELETE /envs/<id>/credentials        status (forgotten)
+//   PUT    /envs/<id>/durable            {"save": argv, "restore": argv} -> status (Palot's save commands)
+//   PUT    /envs/<id>/base               the base bundle (raw body), kept in R2 for restores
+//   POST   /envs/<id>/save | /pause | /resume   status (save now; save and stop; start and restore)
 //   DELETE /envs/<id>                    {"id", "status": "destroyed", "running_seconds"}
 //   ANY    /envs/<id>/opencode/<rest>    proxied to OpenCode (container port 8080) as /<rest>
 //   ANY    /envs/<id>/daemon/<rest>      proxied to Palot's environment daemon (port 8081)
@@ -19,6 +22,7 @@
 import { checkBearer } from "./auth";
 import { ConfigError, ENV_ID, ENV_NAME, RESERVED_ENV, TARGET_HEADER, settings } from "./config";
 import type { Env } from "./config";
+import { NoBucket, NotDurable, saveKeys } from "./durable";
 import { error, json } from "./http";
 import { registry } from "./registry";
 
@@ -52,7 +56,7 @@ async function handle(request: Request, env: Env): Promise<Response> {
     return json(200, {
       ok: true,
       worker: "palot",
-      version: 1,
+      version: 2, // 2: durable workspaces (PUT /durable, /base; POST /save, /pause, /resume)
       instance_type: cfg.instanceType,
       sleep_after: cfg.sleepAfter,
       enable_internet: cfg.enableInternet,
@@ -89,9 +93,33 @@ async function handle(request: Request, env: Env): Promise<Response> {
     if (values instanceof Response) return values;
     return found(id, await stub.envSetCredentials(Object.keys(values).length ? values : null));
   }
-  if (rest === "stop" || rest === "start") {
+  if (rest === "stop" || rest === "start" || rest === "resume") {
     if (request.method !== "POST") return methodNotAllowed("POST");
     return found(id, await (rest === "stop" ? stub.envStop() : stub.envStart()));
+  }
+  if (rest === "save" || rest === "pause") {
+    if (request.method !== "POST") return methodNotAllowed("POST");
+    try {
+      return found(id, await (rest === "save" ? stub.envSave() : stub.envPause()));
+    } catch (e) {
+      return saveFailed(id, rest, e);
+    }
+  }
+  if (rest === "durable") {
+    if (request.method !== "PUT") return methodNotAllowed("PUT");
+    const fix = 'send {"save": ["argv", ...], "restore": ["argv", ...]}';
+    const parsed = await parseBody(request, fix, ["save", "restore"]);
+    if (parsed instanceof Response) return parsed;
+    const { save, restore } = parsed;
+    if (!isArgv(save) || !isArgv(restore)) return error(400, '"save" and "restore" must be non-empty lists of strings', fix);
+    return found(id, await stub.envSetDurable({ save, restore }));
+  }
+  if (rest === "base") {
+    if (request.method !== "PUT") return methodNotAllowed("PUT");
+    if (!env.SAVES) return saveFailed(id, "store the base bundle", new NoBucket("the Worker has no SAVES bucket binding"));
+    if (!(await stub.envStatus())) return unknownEnv(id);
+    await env.SAVES.put(saveKeys(id).base, await request.arrayBuffer());
+    return found(id, await stub.envStatus());
   }
   const proxied = /^(opencode|daemon)(\/.*)?$/.exec(rest);
   if (!proxied) return notFound(path);
@@ -196,6 +224,21 @@ function parseVars(value: unknown, field: string): Record<string, string> | Resp
     vars[name] = item;
   }
   return vars;
+}
+
+function isArgv(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === "string");
+}
+
+function saveFailed(id: string, what: string, e: unknown): Response {
+  const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof NotDurable || message.includes("has no save commands")) {
+    return error(409, `cannot ${what} environment ${id}: ${message}`, `give it save and restore commands first (PUT /envs/${id}/durable: Palot does at provision); an agent made by an older Palot cannot be paused: archive it instead`);
+  }
+  if (e instanceof NoBucket || message.includes("no SAVES bucket")) {
+    return error(500, `cannot ${what} environment ${id}: ${message}`, "add the [[r2_buckets]] binding SAVES to wrangler.toml (palot cloud deploy does) and deploy again");
+  }
+  return error(500, `cannot ${what} environment ${id}: ${message}`, `the environment is unchanged; retry, or see \`npx wrangler tail palot\``);
 }
 
 function found<T>(id: string, value: T | null): Response {

@@ -30,6 +30,9 @@ def actions(agent: Agent) -> dict[str, bool]:
         # An archived agent's branch can still be proposed; nothing is done to an agent while it moves.
         "create_pr": not agent.read_only and agent.status not in (AgentStatus.PROVISIONING, AgentStatus.MIGRATING),
         "destroy": not agent.read_only and agent.status != AgentStatus.MIGRATING,
+        # Only a cloud agent's environment can be paused (its work saved, its container stopped) and resumed.
+        "pause": steerable and agent.environment.type == "cloud" and agent.status != AgentStatus.PAUSED,
+        "resume": steerable and agent.environment.type == "cloud" and agent.status == AgentStatus.PAUSED,
     }
 
 

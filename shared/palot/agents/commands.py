@@ -54,6 +54,9 @@ class Commands:
         if not rec.session_id:
             raise InvalidState(f"agent {rec.id} has no OpenCode session", "destroy it and spawn a new one")
         self.not_moving(rec, action)
+        if env.data.get("paused"):
+            raise InvalidState(f"agent {rec.id} is paused (its cloud environment is stopped), so Palot cannot "
+                               f"{action} it", f"resume it first: `palot agents resume {rec.id}`")
         return rec, env
 
     def not_moving(self, rec: AgentRecord, action: str) -> None:
@@ -73,12 +76,15 @@ class Commands:
             await check_model(model, client, env.directory)
         live = self.live.live_of(rec.id)
         live.aborted, live.error, live.env_error, live.prompt_pending = False, None, None, True
+        live.prompted_at, live.prompted_wall, live.prompt_sending = time.monotonic(), time.time(), True
         assert rec.session_id
         try:
             await client.prompt_async(rec.session_id, env.directory, text, model=model or rec.model)
         except PalotError:
             live.prompt_pending = False
             raise
+        finally:
+            live.prompt_sending = False
         self.tracker.watch_environment(rec.id, env)
         if rec.pause_reason is not None:
             self.store.update_agent(rec.id, pause_reason=None)

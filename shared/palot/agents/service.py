@@ -18,17 +18,18 @@ from typing import Any
 
 from ..backends import RuntimeBackend
 from ..events import EventHub
+from ..api import MigrationResult
 from ..forwarding import Forward
+from ..install import Progress, quiet
 from ..opencode import OpenCodeClient
 from ..store import Store
 from .commands import Commands
 from .conversation import Conversation
 from .devports import DevPorts
 from .live import AGENT_FILE, AGENT_REMOVED, AGENT_UPDATED, LiveAgents
-from .models import (
-    Agent,
-)
+from .models import Agent, PullRequest
 from .moving import MoveCallbacks, Mover
+from .pausing import Pausing
 from .publishing import GH_TIMEOUT, Publisher
 from .retiring import Retiring
 from .spawning import Spawner, check_model
@@ -61,6 +62,7 @@ class AgentService:
         commands = self._commands = Commands(store, hub, backends, live, views, tracker, conversation)
         self._retiring = Retiring(store, hub, backends, live, views, tracker, commands, conversation, ports)
         self._publisher = Publisher(store, backends, views, conversation)
+        self._pausing = Pausing(store, backends, live, views, tracker, commands)
         self._moves = MoveCallbacks(store, backends, live, tracker, commands, ports)
 
     # --- settings Palot wires in --------------------------------------------
@@ -162,17 +164,38 @@ class AgentService:
     messages = Forward("_conversation", Conversation.messages)
     diff = Forward("_conversation", Conversation.diff)
     apply = Forward("_conversation", Conversation.apply)
-    create_pr = Forward("_publisher", Publisher.create_pr)
+
+    async def create_pr(
+        self, agent_ref: str, *, title: str | None = None, body: str | None = None, remote: str = "origin",
+        base: str | None = None,
+    ) -> PullRequest:
+        """Commit the agent's work on its branch, push it, and open a PR with ``gh`` when it is installed (a paused
+        cloud agent is resumed first)."""
+        await self._pausing.wake_if_paused(agent_ref, "create a PR for")
+        return await self._publisher.create_pr(agent_ref, title=title, body=body, remote=remote, base=base)
 
     # --- retiring -----------------------------------------------------------
 
-    archive = Forward("_retiring", Retiring.archive)
+    async def archive(self, agent_ref: str, *, reason: str | None = None) -> Agent:
+        """Stop the agent and remove its environment; every change stays on its branch (a paused cloud agent is
+        resumed first: its work is committed there)."""
+        await self._pausing.wake_if_paused(agent_ref, "archive")
+        return await self._retiring.archive(agent_ref, reason=reason)
+
+    pause = Forward("_pausing", Pausing.pause)
+    resume = Forward("_pausing", Pausing.resume)
     destroy = Forward("_retiring", Retiring.destroy)
     unmerged_work = Forward("_retiring", Retiring.unmerged_work)
 
     # --- moving (the migration engine drives these) -------------------------
 
-    move = Forward("_moves", MoveCallbacks.move)
+    async def move(self, agent_ref: str, target: str, *, options: dict[str, Any] | None = None,
+                   resume: bool | None = None, progress: Progress = quiet) -> MigrationResult:
+        """Move the agent to a new environment of type ``target`` (see :class:`palot.migration.MigrationEngine`);
+        a paused cloud agent is resumed first (its code and conversation are exported from it)."""
+        await self._pausing.wake_if_paused(agent_ref, "move")
+        return await self._moves.move(agent_ref, target, options=options, resume=resume, progress=progress)
+
     set_migrating = Forward("_moves", MoveCallbacks.set_migrating)
     pause_for_move = Forward("_moves", MoveCallbacks.pause_for_move)
     moved = Forward("_moves", MoveCallbacks.moved)

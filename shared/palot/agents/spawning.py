@@ -183,6 +183,7 @@ class Spawner:
             self.live.by_session[session.id] = agent_id
             self.store.update_agent(agent_id, session_id=session.id)
             live.provisioning, live.prompt_pending = False, True
+            live.prompted_at, live.prompted_wall = time.monotonic(), time.time()
             progress("sending the prompt")
             await client.prompt_async(session.id, env.directory, prompt, model=model)
             self.tracker.watch_environment(agent_id, env)

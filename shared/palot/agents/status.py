@@ -24,6 +24,10 @@ class LiveState:
 
     busy: bool = False
     prompt_pending: bool = False  # a prompt was sent and its turn has not started yet
+    prompted_at: float = 0.0  # when this process sent that prompt (time.monotonic())
+    prompted_wall: float = 0.0  # the same, in unix seconds (to tell it among the session's messages)
+    prompt_sending: bool = False  # that prompt's request has not been answered yet (it may not be stored)
+    events: int = 0  # how many of its session's events were followed (a resync's reads may predate the last)
     aborted: bool = False
     error: str | None = None
     env_error: str | None = None  # the environment failed the agent (out of memory, engine gone); sticky until prompted
@@ -92,6 +96,7 @@ def follow(live: LiveState, event: GlobalEvent) -> bool:
         live.cost = float(info.get("cost") or 0)
     else:
         return False
+    live.events += 1
     return True
 
 

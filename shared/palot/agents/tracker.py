@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from ..backends import RuntimeBackend
 from ..errors import AgentNotFound, PalotError
 from ..events import EventHub, make_event
 from ..opencode import STREAM_CONNECTED, STREAM_DISCONNECTED, GlobalEvent, OpenCodeClient, Session
+from ..opencode.models import Message
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import last_outcome
 from .files import FileEdits
@@ -24,6 +26,13 @@ from .live import AGENT_REMOVED, LiveAgents, agent_event
 from .models import AgentStatus
 from .status import INTERRUPTED, LiveState, derive_status, follow
 from .views import AgentViews
+
+#: How long a prompt this process sent may wait for its turn to start before a resync calls it interrupted.
+TURN_START_GRACE = 60.0
+#: How far an environment's clock may be behind this machine's when its message times are compared with ours.
+CLOCK_SKEW = 5.0
+#: Environment states in which its server is away on purpose, not lost (the cloud tier's).
+RESTING = ("sleeping", "paused")
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +167,11 @@ class Tracker:
             return
 
         async def check() -> None:
-            reason = await self.backends[env.type].failure(env)
+            backend = self.backends[env.type]
+            reason = await backend.failure(env)
             if reason is None and lost:
+                if await backend.status(env) in RESTING:
+                    return  # a cloud environment asleep or paused: the next request (or resume) wakes it
                 reason = ("the environment's OpenCode server is unreachable; if its container stopped, "
                           "archive the agent to keep its work, then spawn a new one")
             live = self.live.live_of(agent_id)
@@ -234,6 +246,7 @@ class Tracker:
         for directory, agents in by_dir.items():
             env0 = agents[0][1]
             client = self.backends[env0.type].client_for(env0)
+            seen = {rec.id: self.live.live_of(rec.id).events for rec, _ in agents}
             try:
                 statuses = await client.session_statuses(directory)
                 perms = await client.permissions(directory)
@@ -243,6 +256,9 @@ class Tracker:
                 continue
             for rec, _env in agents:
                 live = self.live.live_of(rec.id)
+                if live.prompt_sending:  # e.g. waking a cloud environment: what was read may predate the prompt
+                    unread = True
+                    continue
                 assert rec.session_id
                 busy = rec.session_id in statuses
                 asking = {p.id: p.model_dump() for p in perms if p.sessionID == rec.session_id}
@@ -255,6 +271,11 @@ class Tracker:
                         unread = True
                         continue
                     aborted, error, unfinished = last_outcome(msgs)
+                    if live.events != seen[rec.id]:
+                        continue  # an event came while this was read: it is newer than what was read
+                    if not asking and _turn_starting(live, msgs, unfinished):
+                        unread = True  # e.g. a woken cloud environment: the prompt is in, its turn not yet
+                        continue
                     live.prompt_pending = False
                     live.aborted = aborted
                     live.error = error or (INTERRUPTED if unfinished and not asking else None)
@@ -311,3 +332,14 @@ class Tracker:
             self._resync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._resync_task
+
+
+def _turn_starting(live: LiveState, messages: list[Message], unfinished: bool) -> bool:
+    """Whether the session is idle only because the prompt this process just sent has not started its turn:
+    the prompt is not stored yet (OpenCode answers before it stores it), or it is and its turn is unanswered or
+    unfinished (statuses and messages are not read at one instant). Past the grace, it is not."""
+    if not live.prompt_pending or time.monotonic() - live.prompted_at >= TURN_START_GRACE:
+        return False
+    landed = any(m.info.role == "user" and m.info.time.created / 1000 >= live.prompted_wall - CLOCK_SKEW
+                 for m in messages)
+    return unfinished or not landed

@@ -54,7 +54,8 @@ class AgentViews:
         """The agent's view, rebuilt only when something it shows changed (listing a thousand stays cheap)."""
         live = self.live.states.get(rec.id)
         key = (rec.updated_at, rec.status, rec.error, rec.tokens, rec.cost, rec.archived_at,
-               (env.id, env.state, env.directory, env.branch) if env else None, project.name,
+               (env.id, env.state, env.directory, env.branch, bool(env.data.get("paused"))) if env else None,
+               project.name,
                None if live is None else (live.busy, live.prompt_pending, live.aborted, live.error, live.env_error,
                                           tuple(live.permissions), live.tokens, live.cost, live.provisioning,
                                           live.migrating))
@@ -75,6 +76,8 @@ class AgentViews:
             tokens, cost = max(live.tokens, rec.tokens), max(live.cost, rec.cost)
         else:
             status, permissions, error, tokens, cost = AgentStatus(rec.status), [], rec.error, rec.tokens, rec.cost
+        if env is not None and env.data.get("paused") and status not in (AgentStatus.ARCHIVED, AgentStatus.MIGRATING):
+            status, error = AgentStatus.PAUSED, None  # its cloud environment is paused (palot agents resume)
         environment = EnvironmentView(
             id=env.id if env else None, type=env.type if env else "none",
             directory=env.directory if env else project.path,

@@ -74,6 +74,10 @@ ACTIONS: dict[str, Action] = dict([
     _a("create_pr", PullRequestRequest, PullRequest, "push the agent's branch and open a PR", changes=True,
        long=True),
     _a("archive", AgentRef, Agent, "keep the branch, remove the environment", changes=True, long=True),
+    _a("pause", AgentRef, Agent, "save a cloud agent's code and conversation and stop its environment (no running "
+       "costs)", changes=True, long=True),
+    _a("resume", AgentRef, Agent, "start a paused cloud agent again, its code and conversation put back",
+       changes=True, long=True),
     _a("destroy", DestroyRequest, Done, "remove the agent, its environment and its branch", changes=True),
     _a("environment", AgentRef, EnvironmentStatus, "where the agent runs and how that is doing"),
     _a("move", MoveRequest, MigrationResult, "move the agent to another environment, code and conversation",

@@ -27,8 +27,9 @@ from .. import git, procscan
 from ..scratch import scratch_dir
 from ..cloud import config as cloud_config
 from ..cloud import credentials as cloud_credentials
+from ..cloud import durable
 from ..cloud.costs import usage
-from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, WorkerClient
+from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, CloudWorkerError, WorkerClient
 from ..errors import EnvironmentNotReady, InvalidInput, PalotError
 from ..events import EventHub
 from ..opencode import EventStream, OpenCodeClient
@@ -90,7 +91,7 @@ class CloudBackend:
     async def provision(self, spec: EnvironmentSpec) -> EnvironmentRecord:
         _refuse_options(spec)
         worker = self.worker()
-        health = await worker.health()  # unreachable or a wrong token fail here, before anything is made
+        health = await _check_worker(worker)  # unreachable, a wrong token or an old Worker fail before anything is made
         env_id = spec.env_id or "env_" + secrets.token_hex(6)
         mirror = self.paths.environments / env_id / "mirror"
         created = False
@@ -108,7 +109,8 @@ class CloudBackend:
                                              **(spec.dev_ports.env() if spec.dev_ports else {})}, provider_keys)
                 created = True
                 await self._wait_ready(env_id)
-                await worker.put_file(env_id, f"{TRANSFER}/base.bundle", bundle.read_bytes())
+                base = await asyncio.to_thread(bundle.read_bytes)
+                await worker.put_file(env_id, f"{TRANSFER}/base.bundle", base)
             checkout = (["--detach", spec.base_commit] if spec.branch_from_bundle
                         else ["-b", spec.branch, spec.base_commit])
             await worker.run(env_id, ["sh", "-c", 'set -e; b="$1"; shift; git init --quiet; '
@@ -125,6 +127,10 @@ class CloudBackend:
             )
             if spec.setup_script:
                 await self.run_setup(record, spec.setup_script)
+            # From here the Worker saves the work (periodically, before sleeping, on pause) and restores it
+            # at every start: the base bundle once, then the agent's own commits and files.
+            await worker.put_base(env_id, base)
+            await worker.set_durable(env_id, durable.commands(spec.branch, spec.base_commit))
         except BaseException:
             if created:
                 with contextlib.suppress(Exception):
@@ -148,11 +154,37 @@ class CloudBackend:
         self.hub.add_source(env.id, lambda: EventStream(lambda: url, auth))
 
     async def resume(self, env: EnvironmentRecord) -> None:
-        """Reconnect after Palot restarts (the environment kept running in the cloud)."""
+        """Reconnect after Palot restarts (the environment kept running in the cloud; a paused one stays so)."""
+        if env.data.get("paused"):
+            return
         try:
             self._attach(env)
         except PalotError:
             pass  # not configured any more: status and failure say so when asked
+
+    async def _detach(self, env_id: str) -> None:
+        await self.hub.remove_source(env_id)
+        client = self._clients.pop(env_id, None)
+        if client is not None:
+            await client.aclose()
+
+    async def pause_environment(self, env: EnvironmentRecord) -> None:
+        """Save the work (code and conversation) with the Worker, then stop the container: no running time
+        accrues until :meth:`resume_environment`. A failed save leaves it running (and raises). The mirror is
+        brought up to date first, so the agent's diff can be read and applied while it is paused."""
+        await self.sync(env)
+        await self._detach(env.id)  # first: the stream's end is no loss, and it would be refused until the resume
+        try:
+            await self.worker().pause(env.id)
+        except BaseException:
+            self._attach(env)
+            raise
+
+    async def resume_environment(self, env: EnvironmentRecord) -> None:
+        """Start the container again; the Worker puts the newest save back before OpenCode gets a request."""
+        await self.worker().resume(env.id)
+        await self._wait_ready(env.id)
+        self._attach(env)
 
     def host_path(self, env: EnvironmentRecord) -> Path:
         return Path(env.data.get("mirror") or self.paths.environments / env.id / "mirror")
@@ -163,7 +195,7 @@ class CloudBackend:
     async def sync(self, env: EnvironmentRecord) -> Path:
         """Bring the mirror to the environment's branch and working tree (one snapshot bundle)."""
         mirror = self.host_path(env)
-        if env.state != "active" or not mirror.is_dir():
+        if env.state != "active" or env.data.get("paused") or not mirror.is_dir():
             return mirror
         assert env.branch
         ref = f"refs/palot/sync-{secrets.token_hex(4)}"
@@ -196,10 +228,7 @@ class CloudBackend:
     async def remove(self, env_id: str) -> None:
         """Detach, destroy the cloud environment (already gone is fine) and drop the mirror (also what
         ``palot gc`` does with one no agent owns)."""
-        await self.hub.remove_source(env_id)
-        client = self._clients.pop(env_id, None)
-        if client is not None:
-            await client.aclose()
+        await self._detach(env_id)
         with contextlib.suppress(CloudEnvironmentGone):
             await self.worker().destroy(env_id)
         await asyncio.to_thread(shutil.rmtree, self.paths.environments / env_id, ignore_errors=True)
@@ -235,7 +264,7 @@ class CloudBackend:
 
     async def preflight(self, spec: EnvironmentSpec, head: str) -> None:
         _refuse_options(spec)
-        await self.worker().health()
+        await _check_worker(self.worker())
 
     async def _export(self, env: EnvironmentRecord, bundle: Path, ref: str) -> tuple[str, str]:
         worker, remote = self.worker(), f"{TRANSFER}/export-{secrets.token_hex(4)}.bundle"
@@ -307,6 +336,20 @@ class CloudBackend:
 
     async def discard(self, env_id: str, spec: EnvironmentSpec) -> None:
         await self.remove(env_id)
+
+
+#: The Worker API version this Palot needs (2: durable workspaces, pause and resume).
+WORKER_VERSION = 2
+
+
+async def _check_worker(worker: WorkerClient) -> dict[str, Any]:
+    """The Worker's /health, refused when the Worker is older than this Palot."""
+    health = await worker.health()
+    if int(health.get("version") or 1) < WORKER_VERSION:
+        raise CloudWorkerError(f"the Worker at {worker.url} is older than this Palot (API version "
+                               f"{health.get('version')}, {WORKER_VERSION} needed: durable workspaces)",
+                               "update it with `palot cloud deploy`")
+    return health
 
 
 def _refuse_options(spec: EnvironmentSpec) -> None:

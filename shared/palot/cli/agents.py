@@ -258,7 +258,10 @@ def _add_agent_commands(asub: Any) -> None:
     for name, helptext in (("show", "one agent with its activity"),
                            ("messages", "the agent's conversation"),
                            ("env", "the agent's environment: state, directory, resources"),
-                           ("moves", "the agent's moves between environments")):
+                           ("moves", "the agent's moves between environments"),
+                           ("pause", "save a cloud agent's code and conversation and stop its environment (no "
+                                     "running costs)"),
+                           ("resume", "start a paused cloud agent again, its code and conversation put back")):
         asub.add_parser(name, help=helptext).add_argument("agent")
     pr = asub.add_parser("prompt", help="send the agent another prompt")
     pr.add_argument("agent")

@@ -33,6 +33,8 @@ ACTION_COMMANDS: dict[str, list[str]] = {
     "apply": ["agents", "apply"],
     "create_pr": ["agents", "pr"],
     "archive": ["agents", "archive"],
+    "pause": ["agents", "pause"],
+    "resume": ["agents", "resume"],
     "destroy": ["agents", "destroy"],
     "environment": ["agents", "env"],
     "move": ["agents", "move"],

@@ -100,6 +100,14 @@ class PalotClient(ServiceConnection):
     async def archive(self, agent: str, *, progress: Progress | None = None) -> api.Agent:
         return await self.call("archive", {"agent": agent}, progress=progress)
 
+    async def pause(self, agent: str, *, progress: Progress | None = None) -> api.Agent:
+        """Save a cloud agent's code and conversation and stop its environment (no running costs)."""
+        return await self.call("pause", {"agent": agent}, progress=progress)
+
+    async def resume(self, agent: str, *, progress: Progress | None = None) -> api.Agent:
+        """Start a paused cloud agent again, its code and conversation put back."""
+        return await self.call("resume", {"agent": agent}, progress=progress)
+
     async def destroy(self, agent: str, *, force: bool = False) -> api.Done:
         return await self.call("destroy", {"agent": agent, "force": force})
 

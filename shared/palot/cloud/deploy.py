@@ -11,6 +11,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 from ..errors import CloudDeployFailed, ToolInstallFailed, ToolMissing
@@ -58,6 +59,17 @@ def _last_line(out: subprocess.CompletedProcess[str]) -> str:
     return lines[-1] if lines else f"exit {out.returncode}"
 
 
+def _ensure_saves_bucket(progress: Progress) -> None:
+    """Create the R2 bucket wrangler.toml binds as SAVES (environments' saved work), unless it exists."""
+    config = tomllib.loads((worker_dir() / "wrangler.toml").read_text(encoding="utf-8"))
+    bucket = next(b["bucket_name"] for b in config["r2_buckets"] if b["binding"] == "SAVES")
+    progress(f"making sure the R2 bucket {bucket} (saved work of environments) exists")
+    out = _wrangler(["r2", "bucket", "create", bucket], timeout=300)
+    if out.returncode != 0 and "already exists" not in (out.stdout + out.stderr).lower():
+        raise CloudDeployFailed(f"wrangler r2 bucket create {bucket} failed: {_last_line(out)}",
+                                "enable R2 for your Cloudflare account (dashboard → R2), then retry")
+
+
 def deploy(paths: PalotPaths, *, progress: Progress = quiet) -> cloud_config.CloudConfig:
     """Build the agent image, ``wrangler deploy`` the Worker and its container, set its token, save both."""
     if shutil.which("npm") is None:
@@ -69,6 +81,7 @@ def deploy(paths: PalotPaths, *, progress: Progress = quiet) -> cloud_config.Clo
                                 "run `npx wrangler login` in images/cloudflare (or set CLOUDFLARE_API_TOKEN), then retry")
     progress("building the agent image the Worker's container starts from")
     build_agent_image(paths, cache=cache_dir(), progress=progress)
+    _ensure_saves_bucket(progress)
     progress("deploying the Worker and its container image (wrangler deploy)")
     out = _wrangler(["deploy"])
     if out.returncode != 0:

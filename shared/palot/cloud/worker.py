@@ -104,6 +104,26 @@ class WorkerClient:
     async def status(self, env_id: str) -> dict[str, Any]:
         return (await self._request("GET", f"/envs/{env_id}", env_id=env_id)).json()
 
+    async def set_durable(self, env_id: str, commands: dict[str, list[str]]) -> dict[str, Any]:
+        """Give the environment its save and restore commands (:mod:`palot.cloud.durable`)."""
+        return (await self._request("PUT", f"/envs/{env_id}/durable", env_id=env_id, json=commands)).json()
+
+    async def put_base(self, env_id: str, bundle: bytes) -> None:
+        """Keep the project's base bundle with the Worker: every restore starts from it."""
+        await self._request("PUT", f"/envs/{env_id}/base", env_id=env_id, content=bundle, timeout=600)
+
+    async def save(self, env_id: str) -> dict[str, Any]:
+        """Save the environment's work now (code and conversation, into the Worker's bucket)."""
+        return (await self._request("POST", f"/envs/{env_id}/save", env_id=env_id, timeout=660)).json()
+
+    async def pause(self, env_id: str) -> dict[str, Any]:
+        """Save, then stop the container; requests are refused until :meth:`resume`."""
+        return (await self._request("POST", f"/envs/{env_id}/pause", env_id=env_id, timeout=720)).json()
+
+    async def resume(self, env_id: str) -> dict[str, Any]:
+        """Start the container and put the newest save back (answers once it is in place)."""
+        return (await self._request("POST", f"/envs/{env_id}/resume", env_id=env_id, timeout=720)).json()
+
     async def destroy(self, env_id: str) -> dict[str, Any]:
         return (await self._request("DELETE", f"/envs/{env_id}", env_id=env_id)).json()
 

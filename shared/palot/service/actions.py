@@ -123,6 +123,18 @@ async def _archive(svc: "Service", req: api.AgentRef, progress: Progress) -> api
         return await svc.palot.agents.archive(agent_id)
 
 
+async def _pause(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
+    async with svc.agent_lock(req.agent, "pause") as agent_id:
+        progress("saving the agent's code and conversation, then stopping its environment")
+        return await svc.palot.agents.pause(agent_id)
+
+
+async def _resume(svc: "Service", req: api.AgentRef, progress: Progress) -> api.Agent:
+    async with svc.agent_lock(req.agent, "resume") as agent_id:
+        progress("starting the agent's environment and putting its code and conversation back")
+        return await svc.palot.agents.resume(agent_id)
+
+
 async def _destroy(svc: "Service", req: api.DestroyRequest, progress: Progress) -> api.Done:
     async with svc.agent_lock(req.agent, "destroy") as agent_id:
         await svc.palot.agents.destroy(agent_id, force=req.force)
@@ -230,7 +242,7 @@ HANDLERS: dict[str, Handler] = {
     "status": _status, "projects": _projects, "models": _models, "list": _list, "get": _get, "spawn": _spawn,
     "prompt": _prompt, "abort": _abort, "reply": _reply, "wait": _wait, "activity": _activity,
     "messages": _messages, "diff": _diff, "apply": _apply, "create_pr": _create_pr, "archive": _archive,
-    "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
+    "pause": _pause, "resume": _resume,    "destroy": _destroy, "environment": _environment, "move": _move, "moves": _moves, "audit": _audit,
     "budget": _budget, "inbox": _inbox, "inbox_reply": _inbox_reply, "settings": _settings,
     "templates": _templates, "template_show": _template_show, "template_add": _template_add,
     "template_remove": _template_remove, "retry": _retry, "request_changes": _request_changes, "bulk": _bulk,
