@@ -233,7 +233,7 @@ class ServiceConnection:
         for attempt in (1, 2):
             try:
                 return await (self._streamed(action, payload, progress) if progress is not None
-                              else self._plain(action, payload, window))
+                              else self._plain(action, payload, window, as_text=window is None))
             except (httpx.ConnectError, FileNotFoundError):
                 # Nothing was sent: the service is gone (crashed, killed). Start it again, then retry.
                 if attempt == 2 or not self.autostart:
@@ -248,9 +248,11 @@ class ServiceConnection:
                 await self._start()
         raise AssertionError("unreachable")
 
-    async def _plain(self, action: str, payload: dict[str, Any], window: dict[str, int] | None = None) -> Any:
+    async def _plain(self, action: str, payload: dict[str, Any], window: dict[str, int] | None = None, *,
+                     as_text: bool = False) -> Any:
+        """The answer as JSON, or ``as_text`` as its text for :meth:`_typed` (only a caller that types it)."""
         response = await self._http.post(f"/v1/{action}", json=payload, params=window)
-        if (window is None and response.status_code < 400 and not response.content.startswith(b'{"error"')
+        if (as_text and response.status_code < 400 and not response.content.startswith(b'{"error"')
                 and response.headers.get("content-type", "").startswith("application/json")):
             return _JsonText(response.content)  # an answer, typed straight from its text by :meth:`_typed`
         return self._answer(response)
