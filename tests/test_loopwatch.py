@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import threading
 import time
@@ -114,3 +115,40 @@ def test_the_watcher_stops_with_its_loop(blocked: bool) -> None:
     while any(t.name == "palot-loopwatch" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not any(t.name == "palot-loopwatch" for t in threading.enumerate())
+
+
+class _SlowToCollect:
+    """Garbage whose finalizer takes a while, as an unclosed event loop's did in CI."""
+
+    def __init__(self) -> None:
+        self.cycle = self  # only a garbage collection frees it
+
+    def __del__(self) -> None:
+        began = time.thread_time()
+        while time.thread_time() - began < 0.25:
+            pass
+
+
+def test_a_garbage_collection_is_measured_and_not_blamed_on_the_code_that_was_running() -> None:
+    def collect() -> None:
+        _SlowToCollect()
+        gc.collect()
+
+    seen = _run(collect, as_callback=True)
+    assert len(seen) == 1, seen
+    garbage = float(seen[0].split("disk, ")[1].split(" s of it collecting garbage")[0])
+    assert garbage >= 0.2, seen[0]
+    assert "mostly by a garbage collection" in seen[0], seen[0]
+
+
+def test_palot_is_blamed_for_its_blocking_calls_and_cpu_work_not_for_collections_or_thread_starts() -> None:
+    held = [_frame(loopwatch._PALOT[0] + "a.py"), _frame(loopwatch._LIBRARY[0] + "asyncio/events.py")]
+    block = lambda cpu=0.0, asleep=0.0, garbage=0.0, starting=0.0: loopwatch._judge(  # noqa: E731
+        held, 0.4, cpu, asleep, 0.0, garbage, starting)
+    assert block(cpu=0.3).palot and block(asleep=0.3).palot
+    assert not block(cpu=0.3, garbage=0.25).palot  # CPU work was a collection's
+    assert block(cpu=0.4, garbage=0.25).palot  # and 0.15 s of it was not
+    assert block(starting=0.35) is None  # asleep only until a new thread got a CPU: a loaded machine
+    assert block() is None  # only waiting for a CPU
+    assert loopwatch._starting_thread([_frame(loopwatch._LIBRARY[0] + "threading.py"),
+                                       loopwatch._Frame(loopwatch._LIBRARY[0] + "threading.py", 1, "start", False)])

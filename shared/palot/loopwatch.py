@@ -8,7 +8,10 @@ that held it, and whether that line is Palot's (``shared/palot``, the front ends
 test). A loop that was only waiting for a CPU on a loaded machine is not reported: only the time its
 thread spent asleep in a system call (a blocking call: a process, a timer, a lock, the network) or running
 (CPU work) counts. Time in uninterruptible disk waits (state D: a small file write or fsync that a busy disk
-stalled) is said in the line but is not a block by the code: it cannot be told from any file access.
+stalled) is said in the line but is not a block by the code: it cannot be told from any file access. Nor
+are two more things a loaded machine does to any code: a garbage collection (its CPU time is measured and
+taken off), and waiting for a new thread to get a CPU (``Thread.start`` waits until the thread runs; an
+executor starts its threads on first use).
 
 Palot's code is blamed when Palot's code is what the loop was running: one of its coroutines, or a callback
 the loop called. A synchronous Palot function that someone else's coroutine called itself (a notebook cell
@@ -19,6 +22,7 @@ it calls would: the line says so, and it is not counted against Palot.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import inspect
 import logging
@@ -38,6 +42,8 @@ PALOT_MARK = "by Palot's code"  # in the log line of a block Palot caused (what 
 log = logging.getLogger("palot.loopwatch")
 _watched: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 _lock = threading.Lock()
+_gc_cpu: dict[int, float] = {}  # thread ident -> CPU seconds spent collecting garbage in that thread so far
+_gc_began: dict[int, float] = {}
 
 
 def _package_dirs(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -66,17 +72,24 @@ class Block:
     callers: tuple[str, ...] = ()  # the next lines of our own code outwards, to find the call to change
     disk: float = 0.0  # the time its thread was seen in an uninterruptible disk wait
     called_by: str | None = None  # the other code whose own synchronous call to Palot this was
+    garbage: float = 0.0  # CPU time of garbage collections meanwhile (part of ``cpu``)
+    starting: float = 0.0  # time asleep waiting for a new thread to get a CPU (not part of ``asleep``)
 
     def describe(self) -> str:
         if self.palot:
             owner = PALOT_MARK
         elif self.called_by:
             owner = f"in a synchronous call that {self.called_by} made to Palot (the caller's time)"
+        elif self.garbage >= self.cpu / 2 and self.asleep < THRESHOLD:
+            owner = "mostly by a garbage collection (any code's allocations start one)"
         else:
             owner = "by other code or by the disk"
         via = "".join(f", called from {line}" for line in self.callers)
+        machine = "".join(f", {seconds:.2f} s {what}" for seconds, what in (
+            (self.garbage, "of it collecting garbage"), (self.starting, "waiting for a new thread to start"))
+            if seconds)
         return (f"the event loop was held for {self.seconds:.2f} s ({self.cpu:.2f} s CPU, {self.asleep:.2f} s in a "
-                f"blocking call, {self.disk:.2f} s waiting for the disk) {owner} at {self.where}, "
+                f"blocking call, {self.disk:.2f} s waiting for the disk{machine}) {owner} at {self.where}, "
                 f"calling {self.calling}{via}")
 
 
@@ -90,8 +103,19 @@ def watch_running_loop() -> None:
         if loop in _watched:
             return
         _watched.add(loop)
+        if _count_garbage not in gc.callbacks:
+            gc.callbacks.append(_count_garbage)
     threading.Thread(target=_Watcher(loop, threading.get_ident(), threading.get_native_id()).run,
                      name="palot-loopwatch", daemon=True).start()
+
+
+def _count_garbage(phase: str, info: dict[str, int]) -> None:
+    # Runs in the thread whose allocation started the collection; finalizers (``__del__``) run inside it.
+    ident = threading.get_ident()
+    if phase == "start":
+        _gc_began[ident] = time.thread_time()
+    elif ident in _gc_began:
+        _gc_cpu[ident] = _gc_cpu.get(ident, 0.0) + time.thread_time() - _gc_began.pop(ident)
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,26 @@ def _synchronous_caller(outwards: list[_Frame]) -> _Frame | None:
     return None
 
 
+def _starting_thread(inwards: list[_Frame]) -> bool:
+    """Whether the thread is in ``Thread.start``, which sleeps until the new thread has been given a CPU."""
+    return any(f.name == "start" and f.filename.endswith("/threading.py") for f in inwards[:4])
+
+
+def _judge(inwards: list[_Frame], held: float, cpu: float, asleep: float, disk: float, garbage: float,
+           starting: float) -> Block | None:
+    """The block to report, from what was measured while the loop did not turn: None when it was short, or
+    the loop's thread was only waiting for a CPU. Palot is blamed only for what its code did: a blocking call,
+    or CPU work that was not a garbage collection."""
+    if held < THRESHOLD or (asleep < THRESHOLD and cpu < THRESHOLD and disk < THRESHOLD):
+        return None
+    ours = [f for f in inwards if _ours(f.filename)] or [inwards[0]]
+    palot = ours[0].filename.startswith(_PALOT) and (asleep >= THRESHOLD or cpu - garbage >= THRESHOLD)
+    caller = _synchronous_caller(inwards[inwards.index(ours[0]):]) if palot else None
+    return Block(held, cpu, asleep, _line(ours[0]), _line(inwards[0]), palot and caller is None,
+                 tuple(_line(f) for f in ours[1:3]), disk, None if caller is None else _line(caller), garbage,
+                 starting)
+
+
 class _Watcher:
     def __init__(self, loop: asyncio.AbstractEventLoop, ident: int, native_id: int) -> None:
         self.loop, self.ident = loop, ident
@@ -145,29 +189,29 @@ class _Watcher:
             time.sleep(_IDLE)
 
     def _until_turned(self) -> None:
-        start, cpu0 = time.monotonic(), time.clock_gettime(self.clock)
-        stack, asleep, disk = None, 0.0, 0.0
+        start, cpu0, garbage0 = time.monotonic(), time.clock_gettime(self.clock), _gc_cpu.get(self.ident, 0.0)
+        stack, asleep, disk, starting = None, 0.0, 0.0, 0.0
         while not self.turned.wait(_TICK):
             if not self.loop.is_running():  # stopped between two runs: not a block
                 return
             state = self._state()
-            asleep += _TICK if state == "S" else 0.0
+            if state == "S":
+                now = self._stack()
+                if now and _starting_thread(now):
+                    starting += _TICK
+                else:
+                    asleep += _TICK
             disk += _TICK if state == "D" else 0.0
             if stack is None and time.monotonic() - start >= THRESHOLD / 2:
                 stack = self._stack()
         held, cpu = time.monotonic() - start, time.clock_gettime(self.clock) - cpu0
-        if stack is None or held < THRESHOLD or (asleep < THRESHOLD and cpu < THRESHOLD and disk < THRESHOLD):
-            return  # short, or only waiting for a CPU on a loaded machine
-        inwards = stack[::-1]
-        ours = [f for f in inwards if _ours(f.filename)] or [stack[-1]]
-        innermost = ours[0].filename.startswith(_PALOT) and (asleep >= THRESHOLD or cpu >= THRESHOLD)
-        caller = _synchronous_caller(inwards[inwards.index(ours[0]):]) if innermost else None
-        log.warning(Block(held, cpu, asleep, _line(ours[0]), _line(stack[-1]), innermost and caller is None,
-                          tuple(_line(f) for f in ours[1:3]), disk,
-                          None if caller is None else _line(caller)).describe())
+        if stack is not None:
+            block = _judge(stack, held, cpu, asleep, disk, _gc_cpu.get(self.ident, 0.0) - garbage0, starting)
+            if block is not None:
+                log.warning(block.describe())
 
     def _stack(self) -> list[_Frame] | None:
-        """The loop thread's stack, outermost first."""
+        """The loop thread's stack, innermost first."""
         frame = sys._current_frames().get(self.ident)
         frames: list[_Frame] = []
         while frame is not None:
@@ -175,7 +219,7 @@ class _Watcher:
             frames.append(_Frame(code.co_filename, frame.f_lineno, code.co_name,
                                  bool(code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR))))
             frame = frame.f_back
-        return frames[::-1] or None
+        return frames or None
 
     def _state(self) -> str:
         try:
