@@ -11,9 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import loop_blocks
+import pytest
 from palot import loopwatch
 from palot.install import opencode_version
 
@@ -143,7 +142,7 @@ def test_a_garbage_collection_is_measured_and_not_blamed_on_the_code_that_was_ru
 
 def test_palot_is_blamed_for_its_blocking_calls_and_cpu_work_not_for_collections_or_thread_starts() -> None:
     held = [_frame(loopwatch._PALOT[0] + "a.py"), _frame(loopwatch._LIBRARY[0] + "asyncio/events.py")]
-    block = lambda cpu=0.0, asleep=0.0, garbage=0.0, starting=0.0: loopwatch._judge(  # noqa: E731
+    block = lambda cpu=0.0, asleep=0.0, garbage=0.0, starting=0.0: loopwatch._judge(
         held, 0.4, cpu, asleep, 0.0, garbage, starting)
     assert block(cpu=0.3).palot and block(asleep=0.3).palot
     assert not block(cpu=0.3, garbage=0.25).palot  # CPU work was a collection's
