@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import importlib.util
 import json
 import os
+import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +22,6 @@ from typing import Any
 
 import httpx
 from httpx_sse import aconnect_sse
-
 
 BENCH_DIR = Path(__file__).resolve().parent
 BENCH_SCRIPT = BENCH_DIR / "bench.json"
@@ -328,3 +329,36 @@ def populate_home(home: Path, agents: int, projects: int, statuses: tuple[str, .
                 ))
     finally:
         store.close()
+
+
+# --- conversations -------------------------------------------------------------
+
+
+def _next_id(prefix: str, base: int, n: int) -> str:
+    # OpenCode ids sort by their first 12 hex digits (time and counter): keep them ascending.
+    return f"{prefix}_{base + n:012x}" + secrets.token_hex(7)
+
+
+def grow_export(export: dict[str, Any], total: int) -> dict[str, Any]:
+    """The export with its exchanges repeated (fresh message and part ids) up to ``total`` messages."""
+    grown = copy.deepcopy(export)
+    template = export["messages"]
+    last = template[-1]["info"]["id"]
+    base = int(last.split("_", 1)[1][:12], 16) + 1
+    n = 0
+    while len(grown["messages"]) < total:
+        ids: dict[str, str] = {}
+        for message in template:
+            if len(grown["messages"]) >= total:
+                break
+            m = copy.deepcopy(message)
+            ids[message["info"]["id"]] = m["info"]["id"] = _next_id("msg", base, n)
+            n += 1
+            if "parentID" in m["info"]:
+                m["info"]["parentID"] = ids.get(m["info"]["parentID"], m["info"]["parentID"])
+            for part in m["parts"]:
+                part["id"] = _next_id("prt", base, n)
+                part["messageID"] = m["info"]["id"]
+                n += 1
+            grown["messages"].append(m)
+    return grown

@@ -9,52 +9,20 @@ messages, one file), in the same run.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from benchlib import make_repo, ratio
+from benchlib import grow_export, make_repo, ratio
 
 from palot import AgentStatus, Palot
 
 MESSAGES = 500
 CHANGE_BYTES = 10 * 1024 * 1024
 GOAL = "≤ 10 s each way"
-
-
-def _next_id(prefix: str, base: int, n: int) -> str:
-    # OpenCode ids sort by their first 12 hex digits (time and counter): keep them ascending.
-    return f"{prefix}_{base + n:012x}" + secrets.token_hex(7)
-
-
-def _grow(export: dict[str, Any], total: int) -> dict[str, Any]:
-    """The export with its exchanges repeated (fresh message and part ids) up to ``total`` messages."""
-    grown = copy.deepcopy(export)
-    template = export["messages"]
-    last = template[-1]["info"]["id"]
-    base = int(last.split("_", 1)[1][:12], 16) + 1
-    n = 0
-    while len(grown["messages"]) < total:
-        ids: dict[str, str] = {}
-        for message in template:
-            if len(grown["messages"]) >= total:
-                break
-            m = copy.deepcopy(message)
-            ids[message["info"]["id"]] = m["info"]["id"] = _next_id("msg", base, n)
-            n += 1
-            if "parentID" in m["info"]:
-                m["info"]["parentID"] = ids.get(m["info"]["parentID"], m["info"]["parentID"])
-            for part in m["parts"]:
-                part["id"] = _next_id("prt", base, n)
-                part["messageID"] = m["info"]["id"]
-                n += 1
-            grown["messages"].append(m)
-    return grown
 
 
 async def _agent(palot: Palot, repo: Path, *, big: bool) -> str:
@@ -66,7 +34,7 @@ async def _agent(palot: Palot, repo: Path, *, big: bool) -> str:
         assert env is not None and agent.session_id
         backend = palot.backends["worktree"]
         export = json.loads(await backend.export_session(env, agent.session_id))
-        await backend.import_session(env, json.dumps(_grow(export, MESSAGES)).encode())
+        await backend.import_session(env, json.dumps(grow_export(export, MESSAGES)).encode())
         worktree = Path(env.directory)
         for i in range(40):
             (worktree / "assets").mkdir(exist_ok=True)

@@ -1,0 +1,119 @@
+"""Benchmark: a sleeping cloud environment woken by a prompt, with 500 messages and 10 MB of work.
+
+One Worker under ``wrangler dev`` with a short ``SLEEP_AFTER``. Two cloud agents sleep side by side: a large
+one (its conversation grown to 500 messages with OpenCode's own ``import``, as the migration benchmark does,
+and 10 MB of random, incompressible files it has not committed) and a small one (one exchange, one file:
+the baseline). Each round both go idle, are saved and sleep; then a prompt wakes each in turn. The figure is
+the time from sending the prompt to OpenCode accepting it (``agents.prompt`` returns): the Worker starts a
+fresh container, restores the newest save, and only then lets the prompt through. Also reported: the time
+of one save of each (the Worker's save on demand, the same command it runs before sleeping). Every round
+checks the work came back: the files byte for byte and the whole conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from benchlib import _top, grow_export, make_repo, ratio
+from localdev import LocalWorker
+from palot import AgentStatus, Palot
+from palot.cloud import config as cloud_config
+from rehearsal import build_rehearsal_image
+
+MESSAGES = 500
+CHANGE_BYTES = 10 * 1024 * 1024
+ROUNDS = 3
+GOAL = "p50 ≤ 10 s"
+
+
+async def _until_status(palot: Palot, env_id: str, wanted: str, timeout: float) -> None:
+    worker, deadline = palot.backends["cloud"].worker(), time.monotonic() + timeout
+    while (await worker.status(env_id))["status"] != wanted:
+        assert time.monotonic() < deadline, f"environment {env_id} not {wanted} after {timeout:.0f} s"
+        await asyncio.sleep(0.5)
+
+
+async def _cloud_agent(palot: Palot, repo: Path, *, big: bool) -> tuple[str, str, dict[str, str]]:
+    """A cloud agent that wrote hello; the large one grown. Returns its id, its environment and its files'
+    digests (what must come back)."""
+    agent = await palot.agents.spawn(repo, "write hello", environment="cloud")
+    done = await palot.agents.wait(agent.id, timeout=180)
+    assert done.status == AgentStatus.COMPLETED, done.error
+    env = palot.store.get_environment(palot.store.get_agent(agent.id).environment_id or "")
+    assert env is not None and done.session_id
+    backend, worker = palot.backends["cloud"], palot.backends["cloud"].worker()
+    files: dict[str, bytes] = {}
+    if big:
+        export = json.loads(await backend.export_session(env, done.session_id))
+        await backend.import_session(env, json.dumps(grow_export(export, MESSAGES)).encode())
+        for i in range(40):
+            files[f"assets/blob-{i:02d}.bin"] = os.urandom(CHANGE_BYTES // 40)
+    else:
+        files["notes.txt"] = b"a small change\n"
+    for path, data in files.items():
+        await worker.put_file(env.id, f"/workspace/{path}", data)
+    return agent.id, env.id, {path: hashlib.sha256(data).hexdigest() for path, data in files.items()}
+
+
+async def _came_back(palot: Palot, env_id: str, digests: dict[str, str]) -> None:
+    worker = palot.backends["cloud"].worker()
+    for path, digest in digests.items():
+        assert hashlib.sha256(await worker.get_file(env_id, f"/workspace/{path}")).hexdigest() == digest, path
+
+
+@pytest.mark.bench
+async def test_bench_wake_to_first_accepted_prompt_after_sleep(container_engine: Any, tmp_path: Path,
+                                                               opencode_bin: Path, bench_results: Any) -> None:
+    image = build_rehearsal_image(docker.DockerClient(base_url=container_engine.host), _top.CORE_SCRIPT)
+    worker = LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=container_engine.host,
+                         workdir=tmp_path / "worker", sleep_after="15s", save_every="30m")
+    with worker:
+        async with _top.running_palot(tmp_path / "palot-home", opencode_bin) as palot:
+            cloud_config.save(palot.paths, worker.url, worker.token)
+            agents = {label: await _cloud_agent(palot, make_repo(tmp_path / label), big=label == "large")
+                      for label in ("small", "large")}
+            client = palot.backends["cloud"].worker()
+            saves: dict[str, list[float]] = {label: [] for label in agents}
+            wakes: dict[str, list[float]] = {label: [] for label in agents}
+            for _ in range(ROUNDS):
+                for label, (_, env_id, _) in agents.items():
+                    began = time.perf_counter()
+                    await client.save(env_id)
+                    saves[label].append(time.perf_counter() - began)
+                for _, env_id, _ in agents.values():
+                    await _until_status(palot, env_id, "sleeping", timeout=180)
+                for label, (agent_id, env_id, digests) in agents.items():
+                    count = len(await palot.agents.messages(agent_id))
+                    began = time.perf_counter()
+                    await palot.agents.prompt(agent_id, "recall the conversation")
+                    wakes[label].append(time.perf_counter() - began)
+                    done = await palot.agents.wait(agent_id, timeout=180)
+                    assert done.status == AgentStatus.COMPLETED, done.error
+                    assert len(await palot.agents.messages(agent_id)) == count + 2
+                    await _came_back(palot, env_id, digests)
+            messages = len(await palot.agents.messages(agents["large"][0]))
+            for agent_id, _, _ in agents.values():
+                await palot.agents.destroy(agent_id, force=True)
+    large, small = statistics.median(wakes["large"]), statistics.median(wakes["small"])
+    bench_results.add(
+        f"Cloud wake after sleep to the first accepted prompt, {MESSAGES} messages + 10 MB (wrangler dev)",
+        figure={"p50_seconds": round(large, 2), "save_p50_seconds": round(statistics.median(saves["large"]), 2)},
+        baseline={"p50_seconds": round(small, 2), "save_p50_seconds": round(statistics.median(saves["small"]), 2)},
+        ratio=ratio(large, small),
+        goal=GOAL,
+        met=large <= 10.0,
+        wakes_s={k: [round(v, 2) for v in vs] for k, vs in wakes.items()},
+        saves_s={k: [round(v, 2) for v in vs] for k, vs in saves.items()},
+        messages_at_end=messages,
+        notes="baseline = the same wake of a cloud agent with one exchange and one file, in the same Worker",
+    )
