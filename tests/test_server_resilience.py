@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 from conftest import CORE_SCRIPT
 from palot import AgentStatus, Palot, PalotPaths
 from palot.client import PalotClient
-from palot.servers import ServerManager, pid_alive
+from palot.servers import ServerManager, limits, pid_alive
 
 
 async def _until(predicate, timeout: float = 60.0) -> None:
@@ -123,3 +124,41 @@ async def test_an_agent_mid_turn_when_the_server_dies_is_reported_interrupted(pa
     agent = await palot.agents.wait(agent.id, timeout=60)
     assert agent.status == AgentStatus.COMPLETED
     assert (Path(agent.environment.directory) / "NOTES.md").exists()
+
+
+async def test_a_server_stuck_at_the_kernels_mapping_limit_is_restarted_with_the_fix_said(
+        palot: Palot, repo: Path, caplog):
+    """A server that stopped answering at vm.max_map_count never recovers (limits.py): the supervisor ends it
+    and starts another on the same port and password, and the log says how to raise the limit. The real
+    limit is 65,530 mappings; a server here has far fewer, so this server's limit is set at its own count."""
+    agent = await palot.agents.spawn(repo, "write hello")
+    assert (await palot.agents.wait(agent.id, timeout=60)).status == AgentStatus.COMPLETED
+    old = palot.server.state
+    assert old is not None
+    count = limits.map_count(old.pid)
+    assert count is not None and count > 100
+    palot.server.map_limit = count
+
+    os.killpg(old.pid, signal.SIGSTOP)  # silent, as the spinning server is
+    try:
+        await _until(lambda: palot.server.restarts >= 1 and palot.hub.state.connected, timeout=90)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old.pid, signal.SIGCONT)
+    new = palot.server.state
+    assert new is not None and new.pid != old.pid and pid_alive(new.pid) and not pid_alive(old.pid)
+    assert new.url == old.url and new.password == old.password
+    assert any("vm.max_map_count" in r.getMessage() and "sysctl" in r.getMessage() for r in caplog.records)
+    palot.server.map_limit = None
+    await palot.agents.prompt(agent.id, "write notes")
+    assert (await palot.agents.wait(agent.id, timeout=60)).status == AgentStatus.COMPLETED
+
+
+def test_the_mapping_limit_check() -> None:
+    assert limits.at_limit(65_520, 65_530) and limits.at_limit(65_531, 65_530)
+    assert not limits.at_limit(60_000, 65_530) and not limits.at_limit(None, 65_530)
+    assert not limits.at_limit(70_000, None)
+    assert limits.map_count(os.getpid()) and limits.map_count(2**22 + 12345) is None
+    ok, line = limits.describe(65_530)
+    assert not ok and "65,530" in line
+    assert limits.describe(limits.ADVISED)[0] and limits.describe(None)[0]

@@ -214,7 +214,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                "service": service})
     elif not args.quiet or not all(c.ok for c in checks):
         for c in checks:
-            line = Text.assemble(("✓", "green") if c.ok else ("✕", "red"), f" {c.name:9} {c.detail}")
+            mark = ("!", "yellow") if c.warning else ("✓", "green") if c.ok else ("✕", "red")
+            line = Text.assemble(mark, f" {c.name:9} {c.detail}")
             if c.fix:
                 line.append_text(Text.assemble("\n  ", ("fix:", "yellow"), f" {c.fix}"))
             console.print(line)

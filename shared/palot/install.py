@@ -220,6 +220,7 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
+    warning: bool = False  # works, but says what to change before it bites (not a failed check)
 
 
 def doctor(paths: PalotPaths, *, fix: bool = False, progress: Progress = quiet) -> list[Check]:
@@ -249,4 +250,8 @@ def doctor(paths: PalotPaths, *, fix: bool = False, progress: Progress = quiet) 
         else Check("git", False, "git not found on PATH", "install git (e.g. `apt-get install git`)")
     )
     checks.append(Check("data dir", True, str(paths.home)))
+    from .servers import limits  # here: the servers package imports this module
+
+    enough, detail = limits.describe(limits.map_limit())
+    checks.append(Check("map limit", True, detail, None if enough else limits.FIX, warning=not enough))
     return checks

@@ -16,6 +16,9 @@ it). Phases, with OpenCode's and the service's RSS sampled every 0.25 s througho
 Figures: OpenCode RSS at its peak and after the release (goal: peak ≤ 2 GB, back near idle), ``list`` p50/p99
 during the burst (goal p99 ≤ 50 ms), and the event latency of a completion through the service during the
 burst against the bare reader (report only here; ``test_bench_events.py`` has the goal).
+
+At Linux's default ``vm.max_map_count`` (65,530) OpenCode reaches the limit during this benchmark and spins
+without answering (shared/palot/servers/limits.py); ``make bench`` raises it first when run as root.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 password, or attaches to the one another Palot process already runs (a lock
 file serialises the decision; ``server.json``, mode 0600, says who owns what).
 A supervisor task health-checks the server and restarts it, on the same port
-and password, if it dies; clients and the event stream carry on.
+and password, if it dies, or if it stopped answering at the kernel's limit of
+memory mappings (it never recovers: limits.py); clients and the event stream carry on.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from ..errors import InvalidState, OpenCodeVersionMismatch, PalotError, ServerUn
 from ..install import OPENCODE_VERSION, Progress, ensure_opencode, require_opencode
 from ..opencode import Health, OpenCodeClient
 from ..paths import PalotPaths
-from .process import child_pythonpath, end, free_port, pid_alive
+from . import limits
+from .process import child_pythonpath, end, free_port, kill_now, pid_alive
 from .settings import ServerSettings
 from .state import ServerState, StateFile
 
 log = logging.getLogger(__name__)
+#: How long a live server is silent before the supervisor looks whether it is stuck (limits.py).
+STUCK_CHECK_AFTER = 5.0
 
 
 class ServerManager:
@@ -76,6 +80,7 @@ class ServerManager:
         self._proc: subprocess.Popen[bytes] | None = None
         self._scripted_proc: subprocess.Popen[bytes] | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        self.map_limit: int | None = None  # the kernel's vm.max_map_count unless set (tests set a low one)
 
     # --- public -------------------------------------------------------------
 
@@ -121,6 +126,8 @@ class ServerManager:
                         await self._kill_stale(state)  # only the scripted model can be left of a dead server
                     state = await self._spawn(port=self.port or free_port(), password=secrets.token_urlsafe(24))
                     break
+            if await self._replace_if_stuck(state):
+                continue
             # Alive but silent: wait outside the lock, so the server's other clients are not held up.
             if time.monotonic() > deadline:
                 raise ServerUnavailable(
@@ -359,10 +366,28 @@ class ServerManager:
                 silent_since, warned = None, False
                 continue
             silent_since = silent_since or time.monotonic()
+            if time.monotonic() - silent_since >= STUCK_CHECK_AFTER and await self._replace_if_stuck(self.state):
+                silent_since, warned = None, False
+                try:
+                    await self.restart()
+                except PalotError as e:
+                    log.error("could not restart the OpenCode server: %s", e)
+                continue
             if not warned and time.monotonic() - silent_since > 30:
                 log.warning("the OpenCode server (pid %s) has not answered for 30 s; it is left running",
                             self.state.pid)
                 warned = True
+
+    async def _replace_if_stuck(self, state: ServerState) -> bool:
+        """End a silent server that reached the kernel's memory-mapping limit (it never answers again, and a
+        new one starts clean); True if it did."""
+        if not await asyncio.to_thread(limits.stuck_at_map_limit, state.pid, self.map_limit):
+            return False
+        log.error("the OpenCode server (pid %s) reached the kernel's limit of memory mappings and stopped answering "
+                  "for good (a Bun bug); it is restarted and its agents' running turns end. To stop this, %s",
+                  state.pid, limits.FIX)
+        await asyncio.to_thread(kill_now, state.pid)  # spinning, it handles no SIGTERM
+        return True
 
     async def restart(self) -> ServerState:
         """Restart the dead server on the same port and password (or adopt another process's restart)."""

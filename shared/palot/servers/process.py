@@ -59,6 +59,19 @@ def terminate(pid: int, timeout: float = 5.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def kill_now(pid: int, timeout: float = 5.0) -> None:
+    """SIGKILL a process that cannot stop by itself (its whole group when it leads one: children holding its
+    port go too), and wait up to ``timeout`` until it is gone. Blocking: run it in a thread."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def package_root() -> Path:
     """The directory holding the ``palot`` package (a child Python, or a container, imports the same code)."""
     return Path(__file__).resolve().parents[2]
