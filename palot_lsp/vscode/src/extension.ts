@@ -34,6 +34,8 @@ import {
   FileChange,
   Node,
   agentTree,
+  canPause,
+  canResume,
   counts,
   mergeAgent,
   pendingPermissions,

@@ -102,9 +102,21 @@ export function agentTooltip(agent: AgentView): string {
 }
 
 /** The context value menus match on: `agent` plus its status and what it allows. */
+/** A cloud agent can be paused (its work saved, its container stopped) unless it is paused, moving or archived. */
+export function canPause(agent: AgentView): boolean {
+  return agent.environment.type === "cloud" && !["paused", "migrating", "archived"].includes(agent.status);
+}
+
+/** A paused cloud agent can be resumed (the service says so if it was paused for another reason, e.g. a budget). */
+export function canResume(agent: AgentView): boolean {
+  return agent.environment.type === "cloud" && agent.status === "paused";
+}
+
 export function agentContext(agent: AgentView): string {
   const flags = [`agent`, `status-${agent.status}`, ACTIVE.has(agent.status) ? "active" : "settled"];
   if (agent.permissions.length) flags.push("asking");
+  if (canPause(agent)) flags.push("pausable");
+  if (canResume(agent)) flags.push("resumable");
   return flags.join(" ");
 }
 

@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { AgentView, agentTree, counts, mergeAgent, pendingPermissions, statusBarText } from "../src/views";
+import {
+  AgentView, agentContext, agentTree, canPause, canResume, counts, mergeAgent, pendingPermissions, statusBarText,
+} from "../src/views";
 
 function agent(id: string, over: Partial<AgentView> = {}): AgentView {
   return {
@@ -80,4 +82,16 @@ test("the inbox lists every agent's pending requests, the longest waiting first"
   const p = (id: string) => ({ id, permission: "edit", patterns: [id], summary: `edit: ${id}` });
   const agents = [agent("new", { updated_at: 9, permissions: [p("x")] }), agent("old", { updated_at: 3, permissions: [p("y"), p("z")] })];
   assert.deepEqual(pendingPermissions(agents).map((i) => `${i.agent.id}/${i.permission.id}`), ["old/y", "old/z", "new/x"]);
+});
+
+test("only cloud agents can be paused, and only paused ones resumed; the row's menu follows", () => {
+  const cloud = (status: AgentView["status"]) =>
+    agent("c", { status, environment: { type: "cloud", directory: "/workspace", branch: "palot/c" } });
+  assert.ok(canPause(cloud("running")) && canPause(cloud("completed")) && !canResume(cloud("running")));
+  assert.ok(canResume(cloud("paused")) && !canPause(cloud("paused")));
+  assert.ok(!canPause(cloud("migrating")) && !canPause(cloud("archived")));
+  assert.ok(!canPause(agent("w")) && !canResume(agent("w", { status: "paused" })));  // a worktree agent
+  assert.match(agentContext(cloud("completed")), /\bpausable\b/);
+  assert.match(agentContext(cloud("paused")), /\bresumable\b/);
+  assert.doesNotMatch(agentContext(agent("w")), /pausable|resumable/);
 });
