@@ -23,6 +23,7 @@ from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import last_outcome
 from .files import FileEdits
 from .live import AGENT_REMOVED, LiveAgents, agent_event
+from .notices import refresh_notice
 from .models import AgentStatus
 from .status import INTERRUPTED, LiveState, derive_status, follow
 from .views import AgentViews
@@ -65,6 +66,8 @@ class Tracker:
             source = event.payload.properties.get("source")
             if kind == STREAM_CONNECTED and event.payload.properties.get("reconnects"):
                 self._schedule_resync()
+                if source:  # an environment's own server is back (a cloud one may have been restored)
+                    self._environment_lost(str(source), lost=False)
             elif kind == STREAM_DISCONNECTED and source:
                 self._environment_lost(str(source))
             return
@@ -153,11 +156,12 @@ class Tracker:
 
         self._watchers[agent_id] = asyncio.get_running_loop().create_task(watch())
 
-    def _environment_lost(self, env_id: str) -> None:
-        """An environment's own server went away: find out why (out of memory, engine down) and say so."""
+    def _environment_lost(self, env_id: str, *, lost: bool = True) -> None:
+        """An environment's own server went away (or, not ``lost``, came back): find out why (out of memory,
+        engine down) and say so."""
         for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
             if env is not None and env.id == env_id:
-                self._check_environment(rec.id, lost=True)
+                self._check_environment(rec.id, lost=lost)
 
     def _check_environment(self, agent_id: str, *, lost: bool = False) -> None:
         """Ask the backend whether the environment failed the agent (e.g. out of memory), in the background."""
@@ -168,6 +172,8 @@ class Tracker:
 
         async def check() -> None:
             backend = self.backends[env.type]
+            if await refresh_notice(self.store, backend, env.id):  # e.g. a cloud container restored after a crash
+                self.announce(agent_id)
             reason = await backend.failure(env)
             if reason is None and lost:
                 if await backend.status(env) in RESTING:
