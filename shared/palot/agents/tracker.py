@@ -34,6 +34,8 @@ TURN_START_GRACE = 60.0
 CLOCK_SKEW = 5.0
 #: Environment states in which its server is away on purpose, not lost (the cloud tier's).
 RESTING = ("sleeping", "paused")
+#: How long after losing an environment's stream the tier may take to see why (its container's exit).
+LOST_GRACE = 3.0
 
 log = logging.getLogger(__name__)
 
@@ -172,20 +174,30 @@ class Tracker:
 
         async def check() -> None:
             backend = self.backends[env.type]
-            if await refresh_notice(self.store, backend, env.id):  # e.g. a cloud container restored after a crash
-                self.announce(agent_id)
-            reason = await backend.failure(env)
-            if reason is None and lost:
-                if await backend.status(env) in RESTING:
-                    return  # a cloud environment asleep or paused: the next request (or resume) wakes it
-                reason = ("the environment's OpenCode server is unreachable; if its container stopped, "
-                          "archive the agent to keep its work, then spawn a new one")
+            reason = await self._why_failed(backend, env, lost)
             live = self.live.live_of(agent_id)
             if reason and live.env_error is None:
                 live.env_error = reason
                 self.settle(agent_id)
+            if await refresh_notice(self.store, backend, env.id):  # e.g. a cloud container restored after a crash
+                self.announce(agent_id)
 
         asyncio.get_running_loop().create_task(check())
+
+    @staticmethod
+    async def _why_failed(backend: RuntimeBackend, env: EnvironmentRecord, lost: bool) -> str | None:
+        """Why the environment failed its agent; with ``lost``, its server went away too, so something did."""
+        reason = await backend.failure(env)
+        if reason is None and lost:
+            state = await backend.status(env)
+            if state in RESTING:
+                return None  # a cloud environment asleep or paused: the next request (or resume) wakes it
+            if state == "running":  # the tier may not have seen yet what ended the stream (a killed container)
+                await asyncio.sleep(LOST_GRACE)
+                reason = await backend.failure(env)
+            reason = reason or ("the environment's OpenCode server is unreachable; if its container stopped, "
+                                "archive the agent to keep its work, then spawn a new one")
+        return reason
 
     # --- settling and announcing --------------------------------------------
 
