@@ -34,8 +34,8 @@ TURN_START_GRACE = 60.0
 CLOCK_SKEW = 5.0
 #: Environment states in which its server is away on purpose, not lost (the cloud tier's).
 RESTING = ("sleeping", "paused")
-#: How long after losing an environment's stream the tier may take to see why (its container's exit).
-LOST_GRACE = 3.0
+#: How long after losing an environment's stream its tier may take to see why (a killed container's exit).
+LOST_GRACE = 15.0
 
 log = logging.getLogger(__name__)
 
@@ -188,16 +188,18 @@ class Tracker:
     async def _why_failed(backend: RuntimeBackend, env: EnvironmentRecord, lost: bool) -> str | None:
         """Why the environment failed its agent; with ``lost``, its server went away too, so something did."""
         reason = await backend.failure(env)
-        if reason is None and lost:
+        if reason is not None or not lost:
+            return reason
+        state, deadline = await backend.status(env), time.monotonic() + LOST_GRACE
+        while state == "running" and time.monotonic() < deadline:  # the tier may not have seen the exit yet
+            await asyncio.sleep(1.0)
+            if (reason := await backend.failure(env)) is not None:
+                return reason
             state = await backend.status(env)
-            if state in RESTING:
-                return None  # a cloud environment asleep or paused: the next request (or resume) wakes it
-            if state == "running":  # the tier may not have seen yet what ended the stream (a killed container)
-                await asyncio.sleep(LOST_GRACE)
-                reason = await backend.failure(env)
-            reason = reason or ("the environment's OpenCode server is unreachable; if its container stopped, "
-                                "archive the agent to keep its work, then spawn a new one")
-        return reason
+        if state in RESTING:
+            return None  # a cloud environment asleep or paused: the next request (or resume) wakes it
+        return ("the environment's OpenCode server is unreachable; if its container stopped, "
+                "archive the agent to keep its work, then spawn a new one")
 
     # --- settling and announcing --------------------------------------------
 
