@@ -62,10 +62,11 @@ async def kill_app_container(worker: LocalWorker) -> str:
 
 
 async def agent_when(palot: Palot, agent_id: str, ok: Any, what: str, timeout: float = 60) -> Agent:
+    """The agent's view once ``ok`` (read from Palot's own views: asking OpenCode would wake the environment)."""
     deadline = time.monotonic() + timeout
-    while not ok(agent := await palot.agents.get(agent_id)):
+    while not ok(agent := next(a for a in palot.agents.list() if a.id == agent_id)):
         assert time.monotonic() < deadline, f"the agent's view never said {what}: {agent}"
-        await asyncio.sleep(1)
+        await asyncio.sleep(0.5)
     return agent
 
 
@@ -96,9 +97,11 @@ async def test_a_killed_container_comes_back_with_its_last_save_and_the_views_sa
             f"from the save at {at}: work done after {at} is lost")
     env = await palot.agents.environment(agent.id)
     assert env.state == "stopped" and env.notice == told
-    # Its turn is over, and the agent says why, in the same words (it was idle: nothing was cut).
+    # The agent says why its environment is gone, in the same words (as a failure: a turn would have been cut).
     failed = await agent_when(palot, agent.id, lambda a: a.status == AgentStatus.FAILED, "failed")
-    assert failed.error == told
+    print(f"Palot's views said so after {time.monotonic() - killed:.1f} s")
+    assert failed.error == told and failed.notice == told
+    assert (await worker.status(env_id))["status"] == "stopped"  # nothing of that woke it
 
     # A prompt starts it again: the newest save is back before OpenCode takes the prompt.
     await palot.agents.prompt(agent.id, "recall the conversation")

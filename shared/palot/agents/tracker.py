@@ -23,7 +23,7 @@ from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import last_outcome
 from .files import FileEdits
 from .live import AGENT_REMOVED, LiveAgents, agent_event
-from .notices import refresh_notice
+from .notices import current_notice, refresh_notice
 from .models import AgentStatus
 from .status import INTERRUPTED, LiveState, derive_status, follow
 from .views import AgentViews
@@ -198,6 +198,8 @@ class Tracker:
             state = await backend.status(env)
         if state in RESTING:
             return None  # a cloud environment asleep or paused: the next request (or resume) wakes it
+        if state == "running" and await current_notice(backend, env):
+            return None  # started again after its container stopped unexpectedly: its notice says what was lost
         return ("the environment's OpenCode server is unreachable; if its container stopped, "
                 "archive the agent to keep its work, then spawn a new one")
 
