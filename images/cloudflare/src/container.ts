@@ -419,6 +419,7 @@ export class AgentContainer extends Container<Env> {
     r.running_seconds += Math.max(0, Date.now() - r.running_since) / 1000;
     r.running_since = null;
     noteRunEnded(r, await this.getState());
+    this.streams.endAll("the container stopped"); // a stopped container's streams would hang, not end
     await this.save();
   }
 
