@@ -23,8 +23,8 @@ from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .activity import last_outcome
 from .files import FileEdits
 from .live import AGENT_REMOVED, LiveAgents, agent_event
-from .notices import current_notice, refresh_notice
 from .models import AgentStatus
+from .notices import current_notice, refresh_notice
 from .status import INTERRUPTED, LiveState, derive_status, follow
 from .views import AgentViews
 
