@@ -34,6 +34,9 @@ from localdev import LocalWorker
 OPENCODE_VERSION = "1.18.33"
 RECORDED: list[str] = []  # every Worker API response (status, list, create, ...) seen by the module
 PASSWORDS: dict[str, str] = {}  # env id -> its OpenCode/daemon password, read from the engine
+STATUS_FIELDS = {"id", "status", "instance_type", "created_at", "started_at", "running_seconds", "credentials",
+                 "durable", "saved_at", "save_error", "restored", "restored_from", "stopped_unexpectedly_at",
+                 "exit_code", "lost"}
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------
@@ -183,8 +186,7 @@ def test_every_route_needs_the_bearer_token(worker: LocalWorker, api: httpx.Clie
 def test_lifecycle_create_stop_wake_start_delete(worker: LocalWorker, api: httpx.Client, envs: dict) -> None:
     created = create_env(api, "life-1", {"GREETING": "hello"})
     assert created["id"] == "life-1" and created["status"] == "running"
-    assert set(created) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds",
-                            "credentials", "durable", "saved_at", "save_error", "restored"}
+    assert set(created) == STATUS_FIELDS
     assert created["instance_type"] == "standard-1"
     assert abs(created["created_at"] - time.time()) < 120
     (container,) = containers_of(worker, "life-1")
@@ -199,6 +201,7 @@ def test_lifecycle_create_stop_wake_start_delete(worker: LocalWorker, api: httpx
     stopped = api.post("/envs/life-1/stop")
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["status"] == "stopped" and stopped.json()["running_seconds"] > 0
+    assert stopped.json()["stopped_unexpectedly_at"] is None  # asked for: no crash
     assert not [c for c in containers_of(worker, "life-1") if c["status"] == "running"]
     assert api.get("/envs/life-1").json()["status"] == "stopped"
     ran = stopped.json()["running_seconds"]
@@ -230,6 +233,36 @@ def test_lifecycle_create_stop_wake_start_delete(worker: LocalWorker, api: httpx
     assert_error(api.post("/envs/life-1/start"), 404)
     assert all(e["id"] != "life-1" for e in api.get("/envs").json()["envs"])
     assert containers_of(worker, "life-1") == []
+
+
+def test_a_container_killed_behind_the_workers_back_is_noted_until_a_stop_is_asked_for(
+        worker: LocalWorker, api: httpx.Client, envs: dict) -> None:
+    import docker
+
+    create_env(api, "crash-1")
+    password = password_of(worker, "crash-1")
+    (app,) = [c for c in containers_of(worker, "crash-1") if c["status"] == "running"]
+    docker.DockerClient(base_url=worker.docker_host).containers.get(app["id"]).kill()
+    deadline = time.monotonic() + 60
+    while not (status := api.get("/envs/crash-1").json())["stopped_unexpectedly_at"]:
+        assert time.monotonic() < deadline, f"the kill was not noticed: {status}"
+        time.sleep(0.5)
+    assert status["status"] == "stopped" and abs(status["stopped_unexpectedly_at"] - time.time()) < 60
+    assert status["exit_code"] == 137
+    assert status["lost"] == "everything"  # no save commands: the container's disk was all there was
+    ran = status["running_seconds"]
+    time.sleep(1)
+    assert api.get("/envs/crash-1").json()["running_seconds"] == ran  # a dead container accrues nothing
+
+    # The next request starts it again; the status still says what happened, until a stop is asked for.
+    wait_healthy(api, "crash-1")
+    assert password_of(worker, "crash-1") == password
+    again = api.get("/envs/crash-1").json()
+    assert again["status"] == "running" and again["stopped_unexpectedly_at"] == status["stopped_unexpectedly_at"]
+    assert again["restored_from"] is None  # nothing to restore from
+    stopped = api.post("/envs/crash-1/stop").json()
+    assert stopped["status"] == "stopped" and stopped["stopped_unexpectedly_at"] is None and stopped["lost"] is None
+    assert api.delete("/envs/crash-1").json()["status"] == "destroyed"
 
 
 # --- 3. isolation and ids -------------------------------------------------------------------------
@@ -482,8 +515,7 @@ def test_password_never_leaves_the_worker(worker: LocalWorker, api: httpx.Client
     listed = api.get("/envs").json()["envs"]
     assert {"alpha", "beta"} <= {e["id"] for e in listed}
     for env in listed:
-        assert set(env) == {"id", "status", "instance_type", "created_at", "started_at", "running_seconds",
-                            "credentials", "durable", "saved_at", "save_error", "restored"}
+        assert set(env) == STATUS_FIELDS
     api.get("/envs/alpha")
     assert set(PASSWORDS) >= {"alpha", "beta", "life-1"}
     assert len(RECORDED) > 20

@@ -8,12 +8,13 @@
 // environment daemon (PUT /credentials) after every start, before OpenCode runs: the daemon holds them
 // in memory only, so a restarted container gets them again from here. The environment's work is saved to
 // R2 (durable.ts) every SAVE_EVERY, before it sleeps and when it is paused, and restored at every start,
-// before any proxied request goes in.
+// before any proxied request goes in. A container that stops without being asked is noted (crash.ts).
 
 import { Container } from "@cloudflare/containers";
 import type { StopParams } from "@cloudflare/containers";
 import { DAEMON_PORT, OPENCODE_PORT, TARGET_HEADER, settings } from "./config";
 import type { Env } from "./config";
+import { forgetUnexpectedStop, mayChange, noteChange, noteExitCode, noteRunEnded, noteSaved, unexpectedStopOf } from "./crash";
 import { Daemon } from "./daemon";
 import { NotDurable, bucketOf, forget, restoreWork, saveWork } from "./durable";
 import type { Recipes } from "./durable";
@@ -116,6 +117,7 @@ export class AgentContainer extends Container<Env> {
       saved_at: r.saved_at ?? null,
       save_error: r.save_error ?? null,
       restored: r.restored ?? null,
+      ...unexpectedStopOf(r),
     };
   }
 
@@ -131,6 +133,7 @@ export class AgentContainer extends Container<Env> {
     const r = this.record;
     if (!r) return;
     r.stop_reason = reason;
+    forgetUnexpectedStop(r);
     await this.save();
     this.streams.endAll(`the environment is stopping (${reason})`);
     if (this.running()) {
@@ -245,6 +248,7 @@ export class AgentContainer extends Container<Env> {
     const headers = new Headers(request.headers);
     headers.delete(TARGET_HEADER);
     headers.set("authorization", "Basic " + btoa("opencode:" + r.password));
+    if (!events && mayChange(request) && noteChange(r)) await this.save();
     const upstream = new Request(request.url, {
       method: request.method,
       headers,
@@ -292,8 +296,9 @@ export class AgentContainer extends Container<Env> {
     this.scheduleSaves();
   }
 
-  override async onStop(_: StopParams): Promise<void> {
+  override async onStop(params: StopParams): Promise<void> {
     await this.settle();
+    if (this.record && noteExitCode(this.record, params.exitCode)) await this.save();
   }
 
   override onError(err: unknown): unknown {
@@ -355,6 +360,7 @@ export class AgentContainer extends Container<Env> {
     if (r.durable && this.restoredFor !== r.running_since) {
       // Before any request reaches OpenCode: the restore command leaves a workspace still there alone.
       r.restored = await restoreWork(this.daemon(), bucketOf(this.env.SAVES), r.id, r.durable);
+      r.restored_from = r.restored === "restored" ? (r.saved_at ?? null) : null;
       this.restoredFor = r.running_since;
       await this.save();
     }
@@ -378,12 +384,14 @@ export class AgentContainer extends Container<Env> {
     if (!this.running()) return false;
     if (this.restoredFor !== r.running_since) await this.ready(); // a new object: the restore says "kept"
     const recipes = r.durable;
+    const started = Date.now();
+    const busy = openCodeBusy((request, port) => this.direct(request, port), r.password);
     this.saving = saveWork(this.daemon(), bucketOf(this.env.SAVES), r.id, recipes).finally(() => {
       this.saving = null;
     });
     try {
       const saved = await this.saving;
-      if (saved) r.saved_at = Math.floor(Date.now() / 1000);
+      if (saved) noteSaved(r, started, await busy);
       r.save_error = null;
       return saved;
     } catch (e) {
@@ -404,12 +412,14 @@ export class AgentContainer extends Container<Env> {
     this.envVars = envVarsOf(this.record);
   }
 
-  /** Add the current run (if any) to the accumulated running time. */
+  /** Add the current run (if any) to the accumulated running time; a run nobody asked to end ended unexpectedly. */
   private async settle(): Promise<void> {
     const r = this.record;
     if (!r || r.running_since === null) return;
     r.running_seconds += Math.max(0, Date.now() - r.running_since) / 1000;
     r.running_since = null;
+    noteRunEnded(r, await this.getState());
+    this.streams.endAll("the container stopped"); // a stopped container's streams would hang, not end
     await this.save();
   }
 

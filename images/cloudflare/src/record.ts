@@ -1,6 +1,7 @@
 // An environment's record in its Durable Object's storage, and the status the Worker reports from it.
 
 import { DAEMON_PORT } from "./config";
+import type { Lost } from "./crash";
 import type { Recipes } from "./durable";
 import type { Sealed } from "./sealed";
 
@@ -21,6 +22,12 @@ export interface EnvRecord {
   saved_at?: number | null; // unix seconds of the newest save
   save_error?: string | null; // why the newest attempt to save failed, if it did
   restored?: string | null; // what the latest start's restore did: "restored", "base" or "kept"
+  restored_from?: number | null; // saved_at of the save the latest start restored (null: none was)
+  snapshot_ms?: number | null; // unix milliseconds when the newest save began (what it holds is from then)
+  changed_at?: number | null; // unix milliseconds of the latest change the Worker saw (crash.ts)
+  stopped_unexpectedly_at?: number | null; // unix seconds: the container stopped without being asked (crash.ts)
+  exit_code?: number | null; // its exit code, when the runtime gave one
+  lost?: Lost | null; // what that stop lost, judged against the newest save (crash.ts)
 }
 
 /**
@@ -45,6 +52,10 @@ export interface EnvStatus {
   saved_at: number | null;
   save_error: string | null;
   restored: string | null;
+  restored_from: number | null;
+  stopped_unexpectedly_at: number | null;
+  exit_code: number | null;
+  lost: Lost | null;
 }
 
 export interface DestroyedEnv {

@@ -47,6 +47,8 @@ def detail_header_html(agent: Agent, now: float | None = None) -> str:
                  if agent.read_only else "")
     paused = (f'<div class="palot-paused">⏸ Paused by Palot: {esc(agent.pause_reason)}</div>'
               if agent.pause_reason and agent.status == AgentStatus.PAUSED else "")
+    notice = (f'<div class="palot-muted">{esc(agent.notice)}</div>'
+              if agent.notice and not (error and agent.notice == agent.error) else "")
     return (
         f'<div class="palot-detail-title">{esc(agent.title)}</div>'
         f'<div class="palot-detail-line">{status_badge(agent.status, note(agent))} · '
@@ -54,7 +56,7 @@ def detail_header_html(agent: Agent, now: float | None = None) -> str:
         f' · <span class="palot-muted">{esc(agent.id)}</span></div>'
         f'<div class="palot-detail-line">{elapsed(agent, now)} · {tokens(agent.tokens)} tokens · '
         f'{cost(agent.cost)}{budget_text(agent)}{model}</div>'
-        f'<div class="palot-detail-line">{branch}{base}</div>{error}{paused}{read_only}'
+        f'<div class="palot-detail-line">{branch}{base}</div>{error}{paused}{notice}{read_only}'
     )
 
 

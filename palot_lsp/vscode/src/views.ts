@@ -31,6 +31,7 @@ export interface AgentView {
   environment_cost?: number;
   error?: string | null;
   pause_reason?: string | null;
+  notice?: string | null;
   model?: string | null;
   created_at: number;
   updated_at: number;
@@ -97,6 +98,7 @@ export function agentTooltip(agent: AgentView): string {
   if (agent.model) lines.push(`model ${agent.model}`);
   if (agent.error) lines.push(`error: ${agent.error}`);
   if (agent.pause_reason) lines.push(`paused: ${agent.pause_reason}`);
+  if (agent.notice && agent.notice !== agent.error) lines.push(`note: ${agent.notice}`);
   for (const p of agent.permissions) lines.push(`waits for you: ${p.summary}`);
   return lines.join("\n");
 }

@@ -24,6 +24,7 @@ from .activity import last_outcome
 from .files import FileEdits
 from .live import AGENT_REMOVED, LiveAgents, agent_event
 from .models import AgentStatus
+from .notices import current_notice, refresh_notice
 from .status import INTERRUPTED, LiveState, derive_status, follow
 from .views import AgentViews
 
@@ -33,6 +34,8 @@ TURN_START_GRACE = 60.0
 CLOCK_SKEW = 5.0
 #: Environment states in which its server is away on purpose, not lost (the cloud tier's).
 RESTING = ("sleeping", "paused")
+#: How long after losing an environment's stream its tier may take to see why (a killed container's exit).
+LOST_GRACE = 15.0
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class Tracker:
             source = event.payload.properties.get("source")
             if kind == STREAM_CONNECTED and event.payload.properties.get("reconnects"):
                 self._schedule_resync()
+                if source:  # an environment's own server is back (a cloud one may have been restored)
+                    self._environment_lost(str(source), lost=False)
             elif kind == STREAM_DISCONNECTED and source:
                 self._environment_lost(str(source))
             return
@@ -153,11 +158,12 @@ class Tracker:
 
         self._watchers[agent_id] = asyncio.get_running_loop().create_task(watch())
 
-    def _environment_lost(self, env_id: str) -> None:
-        """An environment's own server went away: find out why (out of memory, engine down) and say so."""
+    def _environment_lost(self, env_id: str, *, lost: bool = True) -> None:
+        """An environment's own server went away (or, not ``lost``, came back): find out why (out of memory,
+        engine down) and say so."""
         for rec, env, _ in self.store.list_agents_with_environments(include_archived=False):
             if env is not None and env.id == env_id:
-                self._check_environment(rec.id, lost=True)
+                self._check_environment(rec.id, lost=lost)
 
     def _check_environment(self, agent_id: str, *, lost: bool = False) -> None:
         """Ask the backend whether the environment failed the agent (e.g. out of memory), in the background."""
@@ -168,18 +174,34 @@ class Tracker:
 
         async def check() -> None:
             backend = self.backends[env.type]
-            reason = await backend.failure(env)
-            if reason is None and lost:
-                if await backend.status(env) in RESTING:
-                    return  # a cloud environment asleep or paused: the next request (or resume) wakes it
-                reason = ("the environment's OpenCode server is unreachable; if its container stopped, "
-                          "archive the agent to keep its work, then spawn a new one")
+            reason = await self._why_failed(backend, env, lost)
             live = self.live.live_of(agent_id)
             if reason and live.env_error is None:
                 live.env_error = reason
                 self.settle(agent_id)
+            if await refresh_notice(self.store, backend, env.id):  # e.g. a cloud container restored after a crash
+                self.announce(agent_id)
 
         asyncio.get_running_loop().create_task(check())
+
+    @staticmethod
+    async def _why_failed(backend: RuntimeBackend, env: EnvironmentRecord, lost: bool) -> str | None:
+        """Why the environment failed its agent; with ``lost``, its server went away too, so something did."""
+        reason = await backend.failure(env)
+        if reason is not None or not lost:
+            return reason
+        state, deadline = await backend.status(env), time.monotonic() + LOST_GRACE
+        while state == "running" and time.monotonic() < deadline:  # the tier may not have seen the exit yet
+            await asyncio.sleep(1.0)
+            if (reason := await backend.failure(env)) is not None:
+                return reason
+            state = await backend.status(env)
+        if state in RESTING:
+            return None  # a cloud environment asleep or paused: the next request (or resume) wakes it
+        if state == "running" and await current_notice(backend, env):
+            return None  # started again after its container stopped unexpectedly: its notice says what was lost
+        return ("the environment's OpenCode server is unreachable; if its container stopped, "
+                "archive the agent to keep its work, then spawn a new one")
 
     # --- settling and announcing --------------------------------------------
 

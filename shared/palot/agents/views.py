@@ -20,6 +20,7 @@ from ..opencode import Session
 from ..store import AgentRecord, EnvironmentRecord, ProjectRecord, Store
 from .live import LiveAgents
 from .models import Agent, AgentStatus, EnvironmentStatus, EnvironmentView
+from .notices import NOTICE, current_notice
 from .status import LiveState, derive_status, permission_views
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class AgentViews:
         """The agent's view, rebuilt only when something it shows changed (listing a thousand stays cheap)."""
         live = self.live.states.get(rec.id)
         key = (rec.updated_at, rec.status, rec.error, rec.tokens, rec.cost, rec.archived_at,
-               (env.id, env.state, env.directory, env.branch, bool(env.data.get("paused"))) if env else None,
+               (env.id, env.state, env.directory, env.branch, bool(env.data.get("paused")), env.data.get(NOTICE))
+               if env else None,
                project.name,
                None if live is None else (live.busy, live.prompt_pending, live.aborted, live.error, live.env_error,
                                           tuple(live.permissions), live.tokens, live.cost, live.provisioning,
@@ -91,6 +93,7 @@ class AgentViews:
             tokens=tokens, cost=cost, created_at=rec.created_at, updated_at=rec.updated_at,
             environment_cost=rec.environment_cost, budget_usd=rec.budget_usd, budget_tokens=rec.budget_tokens,
             pause_reason=rec.pause_reason if status == AgentStatus.PAUSED else None,
+            notice=env.data.get(NOTICE) if env is not None and env.state == "active" else None,
         )
 
     def external_view(self, session: Session, project: ProjectRecord) -> Agent:
@@ -237,8 +240,9 @@ class AgentViews:
         try:
             state = await backend.status(env)
             resources = await backend.resources(env) if env.state == "active" else None
+            notice = await current_notice(backend, env)
         except PalotError as e:
-            state, resources = "unreachable", None
+            state, resources, notice = "unreachable", None, None
             why = f"the environment cannot be inspected now: {e.message}" + (f" ({e.fix})" if e.fix else "")
         if why is None and state != "running":
             try:
@@ -249,6 +253,6 @@ class AgentViews:
         held = ports.PortRange.from_data(env.data) if env.state == "active" else None
         return EnvironmentStatus(
             agent_id=rec.id, type=env.type, state=state, directory=env.directory, host_path=self.host_path(env),
-            branch=env.branch, base_commit=env.base_commit, resources=resources, unavailable=why,
+            branch=env.branch, base_commit=env.base_commit, resources=resources, unavailable=why, notice=notice,
             dev_port=held.first if held else None, dev_ports=str(held) if held else None,
         )

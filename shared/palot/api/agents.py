@@ -64,6 +64,9 @@ class Agent(BaseModel):
     budget_usd: float | None = None  # the agent's own limit (None: the project's or the default, if any)
     budget_tokens: int | None = None
     pause_reason: str | None = None  # why Palot paused it, e.g. "budget reached: $0.52 of $0.50"
+    # What the user should know about its environment, in one sentence: e.g. that its cloud container stopped
+    # unexpectedly, and what the restart restored and lost.
+    notice: str | None = None
     created_at: float
     updated_at: float
     read_only: bool = False  # an OpenCode session Palot discovered but does not manage
@@ -144,6 +147,7 @@ class EnvironmentStatus(BaseModel):
     directory: str
     host_path: str | None = None
     unavailable: str | None = None  # what cannot be read about the environment now, and why
+    notice: str | None = None  # what else the user should know about it (as Agent.notice, asked just now)
     branch: str | None = None
     base_commit: str | None = None
     resources: dict[str, Any] | None = None

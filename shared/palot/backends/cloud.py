@@ -26,6 +26,7 @@ from typing import Any
 from .. import git, procscan
 from ..scratch import scratch_dir
 from ..cloud import config as cloud_config
+from ..cloud import crash
 from ..cloud import credentials as cloud_credentials
 from ..cloud import durable
 from ..cloud.costs import usage
@@ -253,12 +254,19 @@ class CloudBackend:
 
     async def failure(self, env: EnvironmentRecord) -> str | None:
         try:
-            await self.worker().status(env.id)
+            status = await self.worker().status(env.id)
         except CloudEnvironmentGone:
             return "the cloud environment is gone (destroyed outside Palot?); destroy the agent"
         except PalotError as exc:
             return f"{exc.message}; once the Worker is reachable again, prompt the agent to continue"
+        if status.get("status") == "stopped" and status.get("stopped_unexpectedly_at"):
+            return crash.notice(status)  # not started again yet: what the next prompt brings back
         return None
+
+    async def notice(self, env: EnvironmentRecord) -> str | None:
+        """What the user should know about the environment: that its container stopped unexpectedly, and what
+        its restart restored and lost."""
+        return crash.notice(await self.worker().status(env.id))
 
     # --- moving agents --------------------------------------------------------------
 

@@ -98,6 +98,8 @@ def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
             console.print(budget)
         if agent.pause_reason:
             console.print(Text.assemble(("paused by Palot:", "yellow"), f" {agent.pause_reason}"))
+        if agent.notice and agent.notice != agent.error:
+            console.print(Text.assemble(("note:", "yellow"), f" {agent.notice}"))
         if agent.error:
             console.print(Text.assemble(("error:", "red"), f" {agent.error}"))
         for p in agent.permissions:
@@ -147,6 +149,8 @@ def _print_result(command: str, result: Any, args: argparse.Namespace) -> None:
                                f"PALOT_PORTS={result.dev_ports})"))
         if result.unavailable:
             console.print(Text(result.unavailable, "yellow"))
+        if result.notice and result.notice != result.unavailable:
+            console.print(Text(result.notice, "yellow"))
     else:
         console.print(render.agents_table([result]))
 
