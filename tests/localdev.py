@@ -22,6 +22,7 @@ removes exactly its own containers (wrangler removes the app containers on exit,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -34,7 +35,6 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-
 from palot.cloud.deploy import ensure_node_modules, worker_dir
 from palot.errors import CloudWorkerError, EngineError, PalotError, ToolMissing
 from palot.images import AGENT_IMAGE
@@ -140,6 +140,17 @@ class LocalWorker:
         """Names of the engine's containers made by this Worker (apps and their ``-proxy`` sidecars)."""
         out = self._docker("ps", "-a", "--filter", f"name=^{self.container_prefix}", "--format", "{{.Names}}")
         return [name for name in out.split() if name.startswith(self.container_prefix)]
+
+    def saved_keys(self) -> set[str]:
+        """The keys of the objects in the Worker's SAVES bucket, read from wrangler's local R2 state (SQLite)."""
+        import sqlite3
+
+        keys: set[str] = set()
+        for db in (self.workdir / ".wrangler" / "state" / "v3" / "r2").glob("*/*.sqlite"):
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_mf_objects'").fetchone():
+                    keys |= {key for (key,) in conn.execute("SELECT key FROM _mf_objects")}
+        return keys
 
     def __enter__(self) -> LocalWorker:
         self.start()

@@ -92,7 +92,7 @@ async def test_the_branch_upstream_remote_comes_before_origin(tmp_path: Path):
 def fetch_base(workspace: Path, source: str, base: str) -> subprocess.CompletedProcess[str]:
     workspace.mkdir(parents=True, exist_ok=True)
     return subprocess.run(["sh", "-c", route.FETCH_BASE_SCRIPT, "fetch_base.sh", source, base], cwd=workspace,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
 
 
 def served(tmp_path: Path) -> tuple[str, str, str]:
@@ -131,7 +131,7 @@ def test_the_restore_command_clones_the_remote_when_the_worker_holds_no_base_bun
     ws, incoming = tmp_path / "ws", tmp_path / "restore"
     ws.mkdir()
     incoming.mkdir()  # what the Worker put there: no base.bundle, no save yet
-    done = subprocess.run([*restore, str(incoming)], cwd=ws, capture_output=True, text=True)
+    done = subprocess.run([*restore, str(incoming)], cwd=ws, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "base"
     assert git(ws, "rev-parse", "HEAD").strip() == base
@@ -144,5 +144,5 @@ def test_the_restore_command_without_bundle_or_remote_says_what_is_missing(tmp_p
     restore = durable.commands("palot/agent", "0" * 40)["restore"]
     (tmp_path / "ws").mkdir()
     (tmp_path / "in").mkdir()
-    done = subprocess.run([*restore, str(tmp_path / "in")], cwd=tmp_path / "ws", capture_output=True, text=True)
+    done = subprocess.run([*restore, str(tmp_path / "in")], cwd=tmp_path / "ws", capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "no base bundle" in done.stderr
