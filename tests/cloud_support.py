@@ -3,14 +3,9 @@ against the private Docker engine, its containers started from a rehearsal image
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,42 +94,3 @@ async def make_cloud_work(worker: WorkerClient, env_id: str) -> None:
     await worker.run(env_id, ["sh", "-c", CLOUD_WORK], "making work", cwd="/workspace")
     await worker.put_file(env_id, "/workspace/picture.bin", BINARY)
 
-
-@dataclass(frozen=True)
-class GitServer:
-    """``git daemon`` serving the bare repositories in ``root`` as ``git://<host>:<port>/<name>``."""
-
-    root: Path
-    host: str
-    port: int
-
-    def url(self, name: str) -> str:
-        return f"git://{self.host}:{self.port}/{name}"
-
-
-@contextlib.contextmanager
-def serving_git(engine: Engine, root: Path) -> Iterator[GitServer]:
-    """``git daemon`` on the engine's bridge gateway, where the environments' containers reach this machine
-    (loopback would be a container's own). Test only: binding that one address, not every address, keeps the
-    server off other networks."""
-    gateway = subprocess.run(
-        ["docker", "-H", engine.host, "network", "inspect", "bridge", "--format",
-         "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True, text=True, check=True).stdout.strip()
-    with socket.socket() as s:
-        s.bind((gateway, 0))
-        port = s.getsockname()[1]
-    daemon = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", "--informative-errors", f"--base-path={root}",
-         f"--listen={gateway}", f"--port={port}", str(root)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection((gateway, port), 1):
-                break
-            assert time.monotonic() < deadline, "git daemon did not start"
-            time.sleep(0.2)
-        yield GitServer(root, gateway, port)
-    finally:
-        daemon.terminate()
-        daemon.wait(10)

@@ -31,6 +31,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -253,3 +255,43 @@ class LocalWorker:
             os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+@dataclass(frozen=True)
+class GitServer:
+    """``git daemon`` serving the bare repositories in ``root`` as ``git://<host>:<port>/<name>``."""
+
+    root: Path
+    host: str
+    port: int
+
+    def url(self, name: str) -> str:
+        return f"git://{self.host}:{self.port}/{name}"
+
+
+@contextlib.contextmanager
+def serving_git(docker_host: str, root: Path) -> Iterator[GitServer]:
+    """``git daemon`` on the bridge gateway of the engine at ``docker_host``, where the environments' containers reach this machine
+    (loopback would be a container's own). Test only: binding that one address, not every address, keeps the
+    server off other networks."""
+    gateway = subprocess.run(
+        ["docker", "-H", docker_host, "network", "inspect", "bridge", "--format",
+         "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True, text=True, check=True).stdout.strip()
+    with socket.socket() as s:
+        s.bind((gateway, 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--informative-errors", f"--base-path={root}",
+         f"--listen={gateway}", f"--port={port}", str(root)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection((gateway, port), 1):
+                break
+            assert time.monotonic() < deadline, "git daemon did not start"
+            time.sleep(0.2)
+        yield GitServer(root, gateway, port)
+    finally:
+        daemon.terminate()
+        daemon.wait(10)

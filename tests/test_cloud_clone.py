@@ -18,19 +18,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloud_support import GitServer, cloud_palot, cloud_worker, make_cloud_work, serving_git  # noqa: F401
+from cloud_support import cloud_palot, cloud_worker, make_cloud_work  # noqa: F401
 from conftest import Engine, git, make_repo
 from migration_support import capture
 
 from palot import Agent, AgentStatus, Palot
-from localdev import LocalWorker
+from localdev import GitServer, LocalWorker, serving_git
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest.fixture(scope="module")
 def git_server(container_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
-    with serving_git(container_engine, tmp_path_factory.mktemp("served")) as server:
+    with serving_git(container_engine.host, tmp_path_factory.mktemp("served")) as server:
         yield server
 
 
