@@ -18,6 +18,9 @@ workerd names containers ``workerd-<worker name>-AgentContainer-<object id>`` (p
 the sidecar), and the object id derives from the environment id alone. Each LocalWorker therefore
 runs under its own worker name, ``palot-<random>``, so several can share one engine, and ``stop()``
 removes exactly its own containers (wrangler removes the app containers on exit, not the sidecars).
+
+``serving_git`` serves bare repositories with ``git daemon`` where the environments can clone them (the
+remote route of palot.cloud.route).
 """
 
 from __future__ import annotations
