@@ -9,7 +9,7 @@
 // agent's base commit) is stored once, at provision (PUT /envs/<id>/base), unless the environment clones the
 // project's remote instead (Palot's remote route: the URL is in the restore command, and there is no bundle).
 //
-// R2 keys: envs/<id>/base.bundle and envs/<id>/save.tar (the newest save only).
+// R2 keys: envs/<id>/base.bundle (the bundle route only) and envs/<id>/save.tar (the newest save only).
 
 import type { Daemon } from "./daemon";
 
