@@ -274,9 +274,10 @@ class GitServer:
 
 @contextlib.contextmanager
 def serving_git(docker_host: str, root: Path) -> Iterator[GitServer]:
-    """``git daemon`` on the bridge gateway of the engine at ``docker_host``, where the environments' containers reach this machine
-    (loopback would be a container's own). Test only: binding that one address, not every address, keeps the
-    server off other networks."""
+    """``git daemon`` serving ``root`` (made if missing) on the bridge gateway of the engine at ``docker_host``,
+    where the environments' containers reach this machine (loopback would be a container's own). Test only:
+    binding that one address, not every address, keeps the server off other networks."""
+    root.mkdir(parents=True, exist_ok=True)
     gateway = subprocess.run(
         ["docker", "-H", docker_host, "network", "inspect", "bridge", "--format",
          "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True, text=True, check=True).stdout.strip()
