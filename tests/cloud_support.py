@@ -93,4 +93,3 @@ chmod 755 run.sh
 async def make_cloud_work(worker: WorkerClient, env_id: str) -> None:
     await worker.run(env_id, ["sh", "-c", CLOUD_WORK], "making work", cwd="/workspace")
     await worker.put_file(env_id, "/workspace/picture.bin", BINARY)
-
