@@ -18,10 +18,14 @@ workerd names containers ``workerd-<worker name>-AgentContainer-<object id>`` (p
 the sidecar), and the object id derives from the environment id alone. Each LocalWorker therefore
 runs under its own worker name, ``palot-<random>``, so several can share one engine, and ``stop()``
 removes exactly its own containers (wrangler removes the app containers on exit, not the sidecars).
+
+``serving_git`` serves bare repositories with ``git daemon`` where the environments can clone them (the
+remote route of palot.cloud.route).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -30,11 +34,12 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import httpx
-
 from palot.cloud.deploy import ensure_node_modules, worker_dir
 from palot.errors import CloudWorkerError, EngineError, PalotError, ToolMissing
 from palot.images import AGENT_IMAGE
@@ -141,6 +146,17 @@ class LocalWorker:
         out = self._docker("ps", "-a", "--filter", f"name=^{self.container_prefix}", "--format", "{{.Names}}")
         return [name for name in out.split() if name.startswith(self.container_prefix)]
 
+    def saved_keys(self) -> set[str]:
+        """The keys of the objects in the Worker's SAVES bucket, read from wrangler's local R2 state (SQLite)."""
+        import sqlite3
+
+        keys: set[str] = set()
+        for db in (self.workdir / ".wrangler" / "state" / "v3" / "r2").glob("*/*.sqlite"):
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_mf_objects'").fetchone():
+                    keys |= {key for (key,) in conn.execute("SELECT key FROM _mf_objects")}
+        return keys
+
     def __enter__(self) -> LocalWorker:
         self.start()
         return self
@@ -242,3 +258,44 @@ class LocalWorker:
             os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+@dataclass(frozen=True)
+class GitServer:
+    """``git daemon`` serving the bare repositories in ``root`` as ``git://<host>:<port>/<name>``."""
+
+    root: Path
+    host: str
+    port: int
+
+    def url(self, name: str) -> str:
+        return f"git://{self.host}:{self.port}/{name}"
+
+
+@contextlib.contextmanager
+def serving_git(docker_host: str, root: Path) -> Iterator[GitServer]:
+    """``git daemon`` serving ``root`` (made if missing) on the bridge gateway of the engine at ``docker_host``,
+    where the environments' containers reach this machine (loopback would be a container's own). Test only:
+    binding that one address, not every address, keeps the server off other networks."""
+    root.mkdir(parents=True, exist_ok=True)
+    gateway = subprocess.run(
+        ["docker", "-H", docker_host, "network", "inspect", "bridge", "--format",
+         "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True, text=True, check=True).stdout.strip()
+    with socket.socket() as s:
+        s.bind((gateway, 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--informative-errors", f"--base-path={root}",
+         f"--listen={gateway}", f"--port={port}", str(root)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection((gateway, port), 1):
+                break
+            assert time.monotonic() < deadline, "git daemon did not start"
+            time.sleep(0.2)
+        yield GitServer(root, gateway, port)
+    finally:
+        daemon.terminate()
+        daemon.wait(10)

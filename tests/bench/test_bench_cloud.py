@@ -1,4 +1,5 @@
-"""Benchmark: OpenCode event latency through Palot's Worker proxy vs straight to the container's OpenCode.
+"""Benchmarks of the cloud tier under ``wrangler dev``: OpenCode event latency through Palot's Worker proxy vs
+straight to the container's OpenCode, and provisioning a project with a large history by bundle vs by its remote.
 
 One cloud environment under ``wrangler dev``. Two identical bare SSE readers (http.client, one thread each)
 read ``/global/event`` at the same time: one through the Worker (bearer token, routing, the Durable Object,
@@ -9,14 +10,20 @@ its arrival time minus the time the request that caused it was sent.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
+import logging
+import os
 import secrets
 import socket
+import statistics
+import subprocess
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -24,7 +31,11 @@ import httpx
 import pytest
 from benchlib import ratio, summary_ms
 
-from localdev import LocalWorker
+from palot.backends.base import EnvironmentSpec
+from palot.cloud import config as cloud_config
+from palot.cloud import route
+
+from localdev import LocalWorker, serving_git
 from rehearsal import build_rehearsal_image
 
 EVENTS = 200
@@ -140,3 +151,89 @@ def test_bench_event_latency_through_the_worker_proxy_vs_direct(container_engine
         api.delete(f"/envs/{env_id}")
     finally:
         worker.stop()
+
+
+COMMITS, BLOB_BYTES = 2_000, 25 * 1024  # ~50 MB of incompressible file contents over the history
+
+
+def _large_history(repo: Path) -> None:
+    """``COMMITS`` commits, each rewriting one of 50 files with ``BLOB_BYTES`` random bytes (git fast-import)."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    stream = bytearray()
+    for i in range(COMMITS):
+        data = os.urandom(BLOB_BYTES)
+        message = f"commit {i}".encode()
+        stream += (b"commit refs/heads/main\ncommitter Bench <bench@example.com> %d +0000\n" % (1_700_000_000 + i)
+                   + b"data %d\n%s\n" % (len(message), message)
+                   + b"M 100644 inline data/f%02d.bin\ndata %d\n%s\n" % (i % 50, len(data), data))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=bytes(stream), check=True)
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
+
+
+@pytest.mark.bench
+async def test_bench_cloud_provision_of_a_large_history_by_bundle_vs_by_remote(
+        container_engine: Any, tmp_path: Path, start_palot: Any, bench_results: Any) -> None:
+    client = docker.DockerClient(base_url=container_engine.host)
+    image = build_rehearsal_image(client)
+    worker = LocalWorker(token=secrets.token_urlsafe(32), image=image, docker_host=container_engine.host,
+                         workdir=tmp_path / "worker")
+    await asyncio.to_thread(worker.start)
+    try:
+        with serving_git(container_engine.host, tmp_path / "served") as server:
+            repo = tmp_path / "project"
+            await asyncio.to_thread(_large_history, repo)
+            await asyncio.to_thread(subprocess.run, ["git", "clone", "-q", "--bare", str(repo),
+                                                     str(server.root / "project.git")], check=True)
+            subprocess.run(["git", "config", "uploadpack.allowFilter", "true"], cwd=server.root / "project.git",
+                           check=True)
+            subprocess.run(["git", "remote", "add", "origin", server.url("project.git")], cwd=repo, check=True)
+            await asyncio.to_thread(subprocess.run, ["git", "fetch", "-q", "origin"], cwd=repo, check=True)
+            base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
+                                  text=True).stdout.strip()
+            palot = await start_palot()
+            cloud_config.save(palot.paths, worker.url, worker.token)
+            backend = palot.backends["cloud"]
+            # The route's own part of a provision: from Palot's log line that names the route (the container
+            # is ready then) to the end; the container's start before it varies by seconds from run to run.
+            marks: list[float] = []
+            handler = logging.Handler()
+            handler.emit = lambda record: marks.append(record.created)  # type: ignore[method-assign]
+            handler.addFilter(lambda record: "the project's history is" in record.getMessage())
+            logging.getLogger("palot.backends.cloud").addHandler(handler)
+            logging.getLogger("palot.backends.cloud").setLevel(logging.INFO)
+            times: dict[str, list[float]] = {"bundle": [], "remote": []}
+            steps: dict[str, list[float]] = {"bundle": [], "remote": []}
+            try:
+                for i, way in enumerate(["bundle", "remote"] * 3):  # alternate: the engine warms up for both
+                    subprocess.run(["git", "config", route.SETTING, "false" if way == "bundle" else "true"],
+                                   cwd=repo, check=True)
+                    spec = EnvironmentSpec(project_path=repo, project_id="bench", project_name="bench",
+                                           branch=f"palot/bench-{i}", base_commit=base)
+                    started = time.perf_counter()
+                    env = await backend.provision(spec)
+                    times[way].append(time.perf_counter() - started)
+                    steps[way].append(time.time() - marks[-1])
+                    assert env.data["code_route"] == way, env.data["code_route_why"]
+                    await backend.remove(env.id)
+            finally:
+                logging.getLogger("palot.backends.cloud").removeHandler(handler)
+        size = sum(f.stat().st_size for f in (server.root / "project.git").rglob("*") if f.is_file())
+        bundle, remote = statistics.median(steps["bundle"]), statistics.median(steps["remote"])
+        bench_results.add(
+            f"Cloud provision of a project with {COMMITS:,} commits and ~{COMMITS * BLOB_BYTES // 2**20} MB of "
+            "file contents in its history, the history's part: cloned from its remote (partial clone)",
+            figure={"seconds": round(remote, 2)},
+            baseline={"seconds": round(bundle, 2)},
+            ratio=ratio(remote, bundle),
+            goal="report (no goal set)",
+            met=None,
+            history_seconds={k: [round(t, 2) for t in v] for k, v in steps.items()},
+            provision_seconds={k: [round(t, 2) for t in v] for k, v in times.items()},
+            notes=f"baseline = the same with the history sent as a bundle (git config {route.SETTING} false): "
+                  "made, uploaded to the container, fetched there and stored in R2; median of 3 each, "
+                  "alternating; from Palot's log line naming the route (the container ready) to the end of the "
+                  f"provision; the served repository is {size / 2**20:.0f} MB; the whole provisions (container "
+                  "start included, which varies by seconds) are in provision_seconds",
+        )
+    finally:
+        await asyncio.to_thread(worker.stop)

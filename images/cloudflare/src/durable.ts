@@ -6,9 +6,10 @@
 // the git snapshot bundle of the agent's commits and uncommitted files, and OpenCode's session exports) at
 // the path the Worker appends to it; the restore command finds the files the Worker put in the folder it
 // appends, and leaves a workspace that is already there alone. The base bundle (the project up to the
-// agent's base commit) is stored once, at provision (PUT /envs/<id>/base).
+// agent's base commit) is stored once, at provision (PUT /envs/<id>/base), unless the environment clones the
+// project's remote instead (Palot's remote route: the URL is in the restore command, and there is no bundle).
 //
-// R2 keys: envs/<id>/base.bundle and envs/<id>/save.tar (the newest save only).
+// R2 keys: envs/<id>/base.bundle (the bundle route only) and envs/<id>/save.tar (the newest save only).
 
 import type { Daemon } from "./daemon";
 
@@ -48,15 +49,15 @@ export async function saveWork(daemon: Daemon, bucket: R2Bucket, id: string, rec
 }
 
 /**
- * Put the base bundle and the newest save into a container and run the restore command. Returns what the
- * command printed: "restored", "base" (no save yet: the project at its base) or "kept" (the workspace was
- * still there).
+ * Put the base bundle (if one is stored) and the newest save into a container and run the restore command.
+ * Returns what the command printed: "restored", "base" (no save yet: the project at its base) or "kept"
+ * (the workspace was still there).
  */
 export async function restoreWork(daemon: Daemon, bucket: R2Bucket, id: string, recipes: Recipes): Promise<string> {
   const keys = saveKeys(id);
   const base = await bucket.get(keys.base);
-  if (!base) throw new Error(`no base bundle stored for ${id}`);
-  await daemon.putFile(`${RESTORE_DIR}/base.bundle`, await base.arrayBuffer());
+  // None on the remote route: the restore command clones the project's remote, and says so when it cannot.
+  if (base) await daemon.putFile(`${RESTORE_DIR}/base.bundle`, await base.arrayBuffer());
   const saved = await bucket.get(keys.save);
   if (saved) await daemon.putFile(`${RESTORE_DIR}/save.tar`, await saved.arrayBuffer());
   const result = await daemon.exec([...recipes.restore, RESTORE_DIR], TIMEOUT_SECONDS);

@@ -8,7 +8,7 @@
 //   PUT    /envs/<id>/credentials        {"env": {...}} -> status (sealed in the object, sent to the daemon)
 //   DELETE /envs/<id>/credentials        status (forgotten)
 //   PUT    /envs/<id>/durable            {"save": argv, "restore": argv} -> status (Palot's save commands)
-//   PUT    /envs/<id>/base               the base bundle (raw body), kept in R2 for restores
+//   PUT    /envs/<id>/base               the base bundle (raw body), kept in R2 for restores (bundle route only)
 //   POST   /envs/<id>/save | /pause | /resume   status (save now; save and stop; start and restore)
 //   DELETE /envs/<id>                    {"id", "status": "destroyed", "running_seconds"}
 //   ANY    /envs/<id>/opencode/<rest>    proxied to OpenCode (container port 8080) as /<rest>

@@ -6,8 +6,9 @@ every tier, authenticated with the Worker's bearer token) and ``/envs/<id>/daemo
 daemon, which runs git, the setup script, ``opencode export``/``import`` and the process scan there and
 moves files (git bundles, session exports) in and out.
 
-The code arrives as a git bundle of the project up to the agent's base commit (or, in a move, of the
-agent's branch and a snapshot of its working tree). A local *mirror* clone under
+The project's history up to the agent's base commit is cloned by the container from the project's remote
+when it can reach it (a partial clone), else it arrives as a git bundle (:mod:`palot.cloud.route` decides);
+the agent's own work travels as snapshot bundles (a move's import, the Worker's saves). A local *mirror* clone under
 ``$PALOT_HOME/environments/<id>/mirror`` is brought up to date from the environment (:meth:`sync`) before
 Palot diffs or applies, so diff and apply are plain local git, as on the other tiers.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import shutil
 import time
@@ -29,6 +31,7 @@ from ..cloud import config as cloud_config
 from ..cloud import crash
 from ..cloud import credentials as cloud_credentials
 from ..cloud import durable
+from ..cloud import route as code_route
 from ..cloud.costs import usage
 from ..cloud.worker import CloudAuthFailed, CloudEnvironmentGone, CloudUnreachable, CloudWorkerError, WorkerClient
 from ..errors import EnvironmentNotReady, InvalidInput, PalotError
@@ -43,6 +46,8 @@ from .container.start import SCRIPT_PATH, SCRIPTED_PORT  # the same image, so th
 WORKSPACE = "/workspace"
 TRANSFER = "/run/palot"  # files in flight; never the workspace (they would show in the agent's diff)
 READY_TIMEOUT = 180.0
+
+log = logging.getLogger(__name__)
 
 
 class CloudBackend:
@@ -98,40 +103,36 @@ class CloudBackend:
         created = False
         try:
             await clone_project(spec, mirror)
-            async with scratch_dir("palot-cloud-") as tmp:
-                bundle = Path(tmp) / "base.bundle"
-                await git.run_git("update-ref", "refs/palot/base", spec.base_commit, cwd=mirror)
-                await git.create_bundle(mirror, bundle, ["refs/palot/base"])
-                await git.delete_ref(mirror, "refs/palot/base")
-                # The agent's dev-server ports are in the environment's own variables, as in a container.
-                # The user's provider credentials go separately: the Worker seals them, the daemon holds them.
-                provider_keys = await asyncio.to_thread(cloud_credentials.for_environment, self.server, spec.project_path)
-                await worker.create(env_id, {**self.server.environment_env(SCRIPTED_PORT, SCRIPT_PATH),
-                                             **(spec.dev_ports.env() if spec.dev_ports else {})}, provider_keys)
-                created = True
-                await self._wait_ready(env_id)
-                base = await asyncio.to_thread(bundle.read_bytes)
-                await worker.put_file(env_id, f"{TRANSFER}/base.bundle", base)
+            # The agent's dev-server ports are in the environment's own variables, as in a container.
+            # The user's provider credentials go separately: the Worker seals them, the daemon holds them.
+            provider_keys = await asyncio.to_thread(cloud_credentials.for_environment, self.server, spec.project_path)
+            chosen = await code_route.choose(spec.project_path, spec.base_commit,
+                                             internet=health.get("enable_internet") is not False)
+            await worker.create(env_id, {**self.server.environment_env(SCRIPTED_PORT, SCRIPT_PATH),
+                                         **(spec.dev_ports.env() if spec.dev_ports else {})}, provider_keys)
+            created = True
+            await self._wait_ready(env_id)
+            route, base = await self._put_history(env_id, spec.base_commit, mirror, chosen)
             checkout = (["--detach", spec.base_commit] if spec.branch_from_bundle
                         else ["-b", spec.branch, spec.base_commit])
-            await worker.run(env_id, ["sh", "-c", 'set -e; b="$1"; shift; git init --quiet; '
-                                      'git fetch --quiet --no-tags "$b" refs/palot/base:refs/palot/base; '
-                                      'git checkout --quiet "$@"; git update-ref -d refs/palot/base; rm -f "$b"',
-                                      "sh", f"{TRANSFER}/base.bundle", *checkout],
-                             "putting the project's code in place", cwd=WORKSPACE)
+            await worker.run(env_id, ["sh", "-c", 'set -e; git checkout --quiet "$@"; git update-ref -d refs/palot/base',
+                                      "sh", *checkout], "putting the project's code in place", cwd=WORKSPACE)
             record = EnvironmentRecord(
                 id=env_id, type=self.type, directory=WORKSPACE, branch=spec.branch, base_commit=spec.base_commit,
                 server_url=worker.opencode_url(env_id), state="active", created_at=time.time(),
                 data={"project_path": str(spec.project_path), "mirror": str(mirror), "worker_url": worker.url,
-                      "instance_type": health.get("instance_type"),
+                      "instance_type": health.get("instance_type"), "code_route": route.name,
+                      "code_route_why": route.why,
                       **({"dev_ports": spec.dev_ports.as_data()} if spec.dev_ports else {})},
             )
             if spec.setup_script:
                 await self.run_setup(record, spec.setup_script)
             # From here the Worker saves the work (periodically, before sleeping, on pause) and restores it
-            # at every start: the base bundle once, then the agent's own commits and files.
-            await worker.put_base(env_id, base)
-            await worker.set_durable(env_id, durable.commands(spec.branch, spec.base_commit))
+            # at every start: the project's history (the base bundle, kept once, or the remote), then the
+            # agent's own commits and files.
+            if base is not None:
+                await worker.put_base(env_id, base)
+            await worker.set_durable(env_id, durable.commands(spec.branch, spec.base_commit, route.remote))
         except BaseException:
             if created:
                 with contextlib.suppress(Exception):
@@ -140,6 +141,38 @@ class CloudBackend:
             raise
         self._attach(record)
         return record
+
+    async def _put_history(self, env_id: str, base_commit: str, mirror: Path,
+                           route: code_route.Route) -> tuple[code_route.Route, bytes | None]:
+        """The project's history up to ``base_commit`` into the new environment's workspace: cloned from the
+        remote when ``route`` says so, else (or when that clone fails: never a failed spawn for it) sent as
+        a bundle of the mirror. Returns the route taken and the bundle, when one was sent."""
+        worker = self.worker()
+        fetch = ["sh", "-c", code_route.FETCH_BASE_SCRIPT, "fetch_base.sh"]
+        log.info("cloud environment %s: the project's history is %s", env_id, route.why)
+        if route.remote is not None:
+            cloned = await worker.exec(env_id, [*fetch, route.remote, base_commit], cwd=WORKSPACE)
+            if cloned.code == 0:
+                return route, None
+            failure = (cloned.stderr or cloned.stdout).strip()[-300:] or f"exit {cloned.code}"
+            route = code_route.Route(None, f"sent as a bundle: cloning {route.remote} in the environment failed "
+                                           f"({failure})")
+            log.warning("cloud environment %s: the project's history is %s", env_id, route.why)
+        async with scratch_dir("palot-cloud-") as tmp:
+            bundle = Path(tmp) / "base.bundle"
+            await git.run_git("update-ref", "refs/palot/base", base_commit, cwd=mirror)
+            await git.create_bundle(mirror, bundle, ["refs/palot/base"])
+            await git.delete_ref(mirror, "refs/palot/base")
+            base = await asyncio.to_thread(bundle.read_bytes)
+        remote = f"{TRANSFER}/base.bundle"
+        await worker.put_file(env_id, remote, base)
+        try:
+            await worker.run(env_id, [*fetch, remote, base_commit], "putting the project's history in place",
+                             cwd=WORKSPACE)
+        finally:
+            with contextlib.suppress(PalotError):
+                await worker.delete_file(env_id, remote)
+        return route, base
 
     def client_for(self, env: EnvironmentRecord) -> OpenCodeClient:
         client = self._clients.get(env.id)
