@@ -16,6 +16,9 @@ else
   # A remote that asks for a password fails at once (no prompt to hang on); a stalled transfer ends.
   export GIT_TERMINAL_PROMPT=0
   git remote add origin "$from"
+  # A host that drops packets would hold the connect for minutes: a short look first, so the caller falls
+  # back to the bundle in seconds.
+  timeout 20 git ls-remote --quiet origin HEAD >/dev/null
   git -c http.lowSpeedLimit=1000 -c http.lowSpeedTime=60 fetch --quiet --no-tags --filter=blob:none origin
   git cat-file -e "$base^{commit}" 2>/dev/null ||
     git -c http.lowSpeedLimit=1000 -c http.lowSpeedTime=60 fetch --quiet --no-tags --filter=blob:none origin "$base"
