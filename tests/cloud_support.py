@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from palot import Agent, AgentStatus, Palot
 from palot.cloud import config as cloud_config
 from palot.cloud.worker import WorkerClient
 from localdev import LocalWorker
-from migration_support import BINARY
+from migration_support import BINARY, AgentState, capture
 from rehearsal import build_rehearsal_image
 
 #: Connect to the default gateway (the host, from Docker's bridge) on the port given; print what happened.
@@ -93,3 +94,22 @@ chmod 755 run.sh
 async def make_cloud_work(worker: WorkerClient, env_id: str) -> None:
     await worker.run(env_id, ["sh", "-c", CLOUD_WORK], "making work", cwd="/workspace")
     await worker.put_file(env_id, "/workspace/picture.bin", BINARY)
+
+
+@dataclass
+class CloudWork:
+    """A cloud agent that wrote hello, with the work of ``make_cloud_work`` on top, as captured then."""
+
+    agent: Agent
+    env_id: str
+    worker: WorkerClient
+    before: AgentState
+    users: int  # user messages in its conversation
+
+
+async def cloud_agent_with_work(palot: Palot, tmp_path: Path) -> CloudWork:
+    agent, env_id = await cloud_agent_wrote_hello(palot, tmp_path)
+    worker = palot.backends["cloud"].worker()
+    await make_cloud_work(worker, env_id)
+    before = await capture(palot, agent.id)
+    return CloudWork(agent, env_id, worker, before, sum(1 for role, _ in before.messages if role == "user"))

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloud_support import cloud_agent_wrote_hello, cloud_palot, local_worker, make_cloud_work  # noqa: F401
+from cloud_support import (  # noqa: F401
+    cloud_agent_with_work, cloud_agent_wrote_hello, cloud_palot, local_worker, make_cloud_work,
+)
 from conftest import Engine
 from migration_support import capture
 
@@ -74,11 +76,8 @@ async def agent_when(palot: Palot, agent_id: str, ok: Any, what: str, timeout: f
 async def test_a_killed_container_comes_back_with_its_last_save_and_the_views_say_what_was_lost(
         cloud_palot: Palot, cloud_worker: LocalWorker, tmp_path: Path):
     palot = cloud_palot
-    agent, env_id = await cloud_agent_wrote_hello(palot, tmp_path)
-    worker = palot.backends["cloud"].worker()
-    await make_cloud_work(worker, env_id)
-    before = await capture(palot, agent.id)
-    users = sum(1 for role, _ in before.messages if role == "user")
+    work = await cloud_agent_with_work(palot, tmp_path)
+    agent, env_id, worker, before, users = work.agent, work.env_id, work.worker, work.before, work.users
     saved = await next_save(worker, env_id)  # holds everything above
     assert saved["stopped_unexpectedly_at"] is None and saved["lost"] is None
 
@@ -125,6 +124,43 @@ async def test_a_killed_container_comes_back_with_its_last_save_and_the_views_sa
     assert (await palot.agents.environment(agent.id)).notice == restored
     await palot.agents.destroy(agent.id, force=True)
 
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_container_killed_mid_turn_ends_the_turn_and_comes_back_with_the_save_before_it(
+        cloud_palot: Palot, cloud_worker: LocalWorker, tmp_path: Path):
+    """The issue's case: the container dies while the agent works. The turn ends with the reason, and the
+    next prompt brings back the save from before the turn, whose prompt is then said to be lost."""
+    palot = cloud_palot
+    agent, env_id = await cloud_agent_wrote_hello(palot, tmp_path)
+    worker = palot.backends["cloud"].worker()
+    before = await capture(palot, agent.id)
+    saved = await next_save(worker, env_id)
+
+    await palot.agents.prompt(agent.id, "slow task")  # streams a word a second
+    await agent_when(palot, agent.id, lambda a: a.status == AgentStatus.RUNNING, "running")
+    await kill_app_container(cloud_worker)
+    failed = await agent_when(palot, agent.id, lambda a: a.status == AgentStatus.FAILED, "failed")
+    status = await worker.status(env_id)
+    assert status["stopped_unexpectedly_at"] and status["lost"] == "since_save", status
+    # The next periodic save is due 10 s after the last: on a slow machine one may have run during the turn.
+    saved_during_turn = status["saved_at"] != saved["saved_at"]
+    at = clock(status["saved_at"])
+    assert failed.error and failed.error.startswith("its cloud container stopped unexpectedly") and \
+        f"from the save at {at}: work done after {at} is lost" in failed.error, failed.error
+
+    await palot.agents.prompt(agent.id, "recall the conversation")
+    done = await palot.agents.wait(agent.id, timeout=180)
+    assert done.status == AgentStatus.COMPLETED, done.error
+    after = await capture(palot, agent.id)
+    assert after.files == before.files and after.log == before.log
+    assert after.messages[:len(before.messages)] == before.messages
+    if not saved_during_turn:
+        assert not any(role == "user" and "slow task" in text for role, text in after.messages)  # lost with it
+    shown = await agent_when(palot, agent.id, lambda a: bool(a.notice and "was restored from the save" in a.notice),
+                             "what the restore brought back")
+    assert f"work done after {at} was lost" in (shown.notice or "")
+    await palot.agents.destroy(agent.id, force=True)
 
 def test_the_notice_says_what_each_kind_of_loss_means_before_and_after_the_restart():
     from palot.cloud.crash import notice

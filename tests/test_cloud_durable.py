@@ -9,7 +9,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from cloud_support import cloud_agent_wrote_hello, cloud_palot, cloud_worker, make_cloud_work  # noqa: F401
+from cloud_support import (  # noqa: F401
+    cloud_agent_with_work, cloud_agent_wrote_hello, cloud_palot, cloud_worker, make_cloud_work,
+)
 from conftest import git
 from migration_support import capture
 
@@ -24,11 +26,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 async def test_pause_then_resume_keeps_files_git_and_conversation_and_no_running_time_accrues(
         cloud_palot: Palot, cloud_worker: LocalWorker, tmp_path: Path):
     palot = cloud_palot
-    agent, env_id = await cloud_agent_wrote_hello(palot, tmp_path)
-    worker = palot.backends["cloud"].worker()
-    await make_cloud_work(worker, env_id)
-    before = await capture(palot, agent.id)
-    users = sum(1 for role, _ in before.messages if role == "user")
+    work = await cloud_agent_with_work(palot, tmp_path)
+    agent, env_id, worker, before, users = work.agent, work.env_id, work.worker, work.before, work.users
     assert "picture.bin" in before.files and "untracked dir/notes with spaces.md" in before.files
 
     paused = await palot.agents.pause(agent.id)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloud_support import cloud_agent_wrote_hello, cloud_palot, local_worker, make_cloud_work  # noqa: F401
+from cloud_support import (  # noqa: F401
+    cloud_agent_with_work, cloud_agent_wrote_hello, cloud_palot, local_worker, make_cloud_work,
+)
 from conftest import Engine
 from migration_support import capture
 
@@ -41,11 +43,8 @@ async def status_becomes(worker: WorkerClient, env_id: str, wanted: str, timeout
 async def test_a_sleeping_environment_wakes_on_a_prompt_with_its_files_git_and_conversation(
         cloud_palot: Palot, tmp_path: Path):
     palot = cloud_palot
-    agent, env_id = await cloud_agent_wrote_hello(palot, tmp_path)
-    worker = palot.backends["cloud"].worker()
-    await make_cloud_work(worker, env_id)
-    before = await capture(palot, agent.id)
-    users = sum(1 for role, _ in before.messages if role == "user")
+    work = await cloud_agent_with_work(palot, tmp_path)
+    agent, env_id, worker, before, users = work.agent, work.env_id, work.worker, work.before, work.users
 
     # Idle (Palot's event stream does not count): saved, then asleep.
     asleep = await status_becomes(worker, env_id, "sleeping", timeout=150)

@@ -12,7 +12,11 @@ stopped answering at the limit (it can never recover), saying how to raise the l
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
+
+from .process import kill_now
 
 LIMIT_FILE = Path("/proc/sys/vm/max_map_count")
 #: Enough for a fleet of 100 agents on one server, with room (the value Elasticsearch and many distributions use).
@@ -59,3 +63,14 @@ def describe(limit: int | None) -> tuple[bool, str]:
         return True, f"vm.max_map_count {limit:,}"
     return False, (f"vm.max_map_count {limit:,}: too low for ~100 agents on one OpenCode server (it stops answering "
                    "at the limit, a Bun bug; Palot then restarts it)")
+
+
+async def end_if_stuck(pid: int, limit: int | None, log: logging.Logger) -> bool:
+    """End server ``pid`` if it is silent because it reached the mapping limit (it never answers again, and a
+    new one starts clean), saying so in ``log`` with the fix; True if it did. ``limit``: the system's if None."""
+    if not await asyncio.to_thread(stuck_at_map_limit, pid, limit):
+        return False
+    log.error("the OpenCode server (pid %s) reached the kernel's limit of memory mappings and stopped answering "
+              "for good (a Bun bug); it is restarted and its agents' running turns end. To stop this, %s", pid, FIX)
+    await asyncio.to_thread(kill_now, pid)  # spinning, it handles no SIGTERM
+    return True

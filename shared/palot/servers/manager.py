@@ -26,7 +26,7 @@ from ..install import OPENCODE_VERSION, Progress, ensure_opencode, require_openc
 from ..opencode import Health, OpenCodeClient
 from ..paths import PalotPaths
 from . import limits
-from .process import child_pythonpath, end, free_port, kill_now, pid_alive
+from .process import child_pythonpath, end, free_port, pid_alive, wait_port
 from .settings import ServerSettings
 from .state import ServerState, StateFile
 
@@ -269,7 +269,7 @@ class ServerManager:
             self._proc = await asyncio.to_thread(self._start_opencode, binary, port, password, scripted_port, log_path)
             started.append(self._proc.pid)
             if starting_model is not None and scripted_port is not None:
-                await _wait_port(scripted_port, 15.0, starting_model, self.paths.server_dir / "scripted.log")
+                await wait_port(scripted_port, 15.0, starting_model, self.paths.server_dir / "scripted.log")
             state = ServerState(pid=self._proc.pid, port=port, password=password, version=OPENCODE_VERSION,
                                 started_at=time.time(), profile=self.profile,
                                 scripted_pid=scripted_pid, scripted_port=scripted_port)
@@ -355,10 +355,7 @@ class ServerManager:
             assert self.state is not None
             if not self._server_alive():
                 silent_since, warned = None, False
-                try:
-                    await self.restart()
-                except PalotError as e:
-                    log.error("could not restart the OpenCode server: %s", e)
+                await self._restart_logged()
                 continue
             # A live server is never restarted: a busy one misses health checks, and killing it would end
             # every agent's turn on it. Say so once if it stays silent.
@@ -368,26 +365,22 @@ class ServerManager:
             silent_since = silent_since or time.monotonic()
             if time.monotonic() - silent_since >= STUCK_CHECK_AFTER and await self._replace_if_stuck(self.state):
                 silent_since, warned = None, False
-                try:
-                    await self.restart()
-                except PalotError as e:
-                    log.error("could not restart the OpenCode server: %s", e)
+                await self._restart_logged()
                 continue
             if not warned and time.monotonic() - silent_since > 30:
                 log.warning("the OpenCode server (pid %s) has not answered for 30 s; it is left running",
                             self.state.pid)
                 warned = True
 
+    async def _restart_logged(self) -> None:
+        try:
+            await self.restart()
+        except PalotError as e:  # the supervisor goes on: it tries again at the next check
+            log.error("could not restart the OpenCode server: %s", e)
+
     async def _replace_if_stuck(self, state: ServerState) -> bool:
-        """End a silent server that reached the kernel's memory-mapping limit (it never answers again, and a
-        new one starts clean); True if it did."""
-        if not await asyncio.to_thread(limits.stuck_at_map_limit, state.pid, self.map_limit):
-            return False
-        log.error("the OpenCode server (pid %s) reached the kernel's limit of memory mappings and stopped answering "
-                  "for good (a Bun bug); it is restarted and its agents' running turns end. To stop this, %s",
-                  state.pid, limits.FIX)
-        await asyncio.to_thread(kill_now, state.pid)  # spinning, it handles no SIGTERM
-        return True
+        """End a silent server stuck at the kernel's memory-mapping limit (limits.py); True if it did."""
+        return await limits.end_if_stuck(state.pid, self.map_limit, log)
 
     async def restart(self) -> ServerState:
         """Restart the dead server on the same port and password (or adopt another process's restart)."""
@@ -415,20 +408,3 @@ class ServerManager:
 
 def _to_stderr(message: str) -> None:
     print(f"palot: {message}", file=sys.stderr, flush=True)
-
-
-async def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                break
-            await asyncio.sleep(0.05)
-    raise ServerUnavailable(
-        f"the scripted model did not start on port {port}: {log_path.read_text(errors='replace')[-800:]}",
-        f"see {log_path}",
-    )

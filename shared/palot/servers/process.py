@@ -1,5 +1,5 @@
-"""Processes on this machine: whether one runs, ending one (and its group), free loopback ports, and the
-directory a child Python imports Palot from."""
+"""Processes on this machine: whether one runs, ending one (and its group), free loopback ports, waiting for one
+to listen, and the directory a child Python imports Palot from."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
+
+from ..errors import ServerUnavailable
 
 
 def free_port() -> int:
@@ -46,14 +49,7 @@ def terminate(pid: int, timeout: float = 5.0) -> None:
     Blocking (up to ``timeout``): async code awaits :func:`end`."""
     if not pid_alive(pid):
         return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGTERM)
-        else:
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _signal_and_wait(pid, signal.SIGTERM, timeout)
     if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -62,11 +58,16 @@ def terminate(pid: int, timeout: float = 5.0) -> None:
 def kill_now(pid: int, timeout: float = 5.0) -> None:
     """SIGKILL a process that cannot stop by itself (its whole group when it leads one: children holding its
     port go too), and wait up to ``timeout`` until it is gone. Blocking: run it in a thread."""
+    _signal_and_wait(pid, signal.SIGKILL, timeout)
+
+
+def _signal_and_wait(pid: int, sig: signal.Signals, timeout: float) -> None:
+    """Send ``sig`` to the process (its group when it leads one) and wait up to ``timeout`` for it to end."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, sig)
         else:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
     deadline = time.monotonic() + timeout
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -82,3 +83,21 @@ def child_pythonpath() -> str:
     root = str(package_root())
     existing = os.environ.get("PYTHONPATH")
     return f"{root}{os.pathsep}{existing}" if existing else root
+
+
+async def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Until the scripted model ``proc`` accepts connections on ``port`` (its log's tail in the error)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+    raise ServerUnavailable(
+        f"the scripted model did not start on port {port}: {log_path.read_text(errors='replace')[-800:]}",
+        f"see {log_path}",
+    )
