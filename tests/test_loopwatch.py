@@ -149,5 +149,14 @@ def test_palot_is_blamed_for_its_blocking_calls_and_cpu_work_not_for_collections
     assert block(cpu=0.4, garbage=0.25).palot  # and 0.15 s of it was not
     assert block(starting=0.35) is None  # asleep only until a new thread got a CPU: a loaded machine
     assert block() is None  # only waiting for a CPU
-    assert loopwatch._starting_thread([_frame(loopwatch._LIBRARY[0] + "threading.py"),
-                                       loopwatch._Frame(loopwatch._LIBRARY[0] + "threading.py", 1, "start", False)])
+
+
+def test_a_thread_that_was_started_and_has_not_run_yet_is_seen() -> None:
+    assert not loopwatch._thread_starting()
+    thread = threading.Thread(target=lambda: None)
+    threading._limbo[thread] = thread  # type: ignore[attr-defined]  # what Thread.start does before the thread runs
+    try:
+        assert loopwatch._thread_starting()
+    finally:
+        del threading._limbo[thread]  # type: ignore[attr-defined]
+    assert not loopwatch._thread_starting()

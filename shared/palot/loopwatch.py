@@ -148,9 +148,10 @@ def _synchronous_caller(outwards: list[_Frame]) -> _Frame | None:
     return None
 
 
-def _starting_thread(inwards: list[_Frame]) -> bool:
-    """Whether the thread is in ``Thread.start``, which sleeps until the new thread has been given a CPU."""
-    return any(f.name == "start" and f.filename.endswith("/threading.py") for f in inwards[:4])
+def _thread_starting() -> bool:
+    """Whether a thread has been started and has not run yet: ``Thread.start`` sleeps until it has (the
+    threads ``threading`` keeps in ``_limbo`` meanwhile)."""
+    return bool(getattr(threading, "_limbo", None))
 
 
 def _judge(inwards: list[_Frame], held: float, cpu: float, asleep: float, disk: float, garbage: float,
@@ -196,8 +197,8 @@ class _Watcher:
                 return
             state = self._state()
             if state == "S":
-                now = self._stack()
-                if now and _starting_thread(now):
+                # Not the stack each tick: walking another thread's frames often can crash CPython 3.11.
+                if _thread_starting():
                     starting += _TICK
                 else:
                     asleep += _TICK

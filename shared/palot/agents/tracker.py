@@ -174,13 +174,16 @@ class Tracker:
 
         async def check() -> None:
             backend = self.backends[env.type]
-            reason = await self._why_failed(backend, env, lost)
-            live = self.live.live_of(agent_id)
-            if reason and live.env_error is None:
-                live.env_error = reason
-                self.settle(agent_id)
-            if await refresh_notice(self.store, backend, env.id):  # e.g. a cloud container restored after a crash
-                self.announce(agent_id)
+            try:
+                reason = await self._why_failed(backend, env, lost)
+                live = self.live.live_of(agent_id)
+                if reason and live.env_error is None:
+                    live.env_error = reason
+                    self.settle(agent_id)
+                if await refresh_notice(self.store, backend, env.id):  # e.g. a cloud container restored after a crash
+                    self.announce(agent_id)
+            except PalotError as e:  # the tier cannot say now, or Palot closed meanwhile: the next check will
+                log.info("could not check the environment of %s: %s", agent_id, e)
 
         asyncio.get_running_loop().create_task(check())
 
@@ -190,7 +193,10 @@ class Tracker:
         reason = await backend.failure(env)
         if reason is not None or not lost:
             return reason
-        state, deadline = await backend.status(env), time.monotonic() + LOST_GRACE
+        # A tier that learns of a stop late (the cloud Worker: workerd sees a killed container's exit after its
+        # stream ended) is asked again for a while; others answer now, as a container engine does.
+        grace = LOST_GRACE if getattr(backend, "sees_stops_late", False) else 0.0
+        state, deadline = await backend.status(env), time.monotonic() + grace
         while state == "running" and time.monotonic() < deadline:  # the tier may not have seen the exit yet
             await asyncio.sleep(1.0)
             if (reason := await backend.failure(env)) is not None:

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 class CloudBackend:
     """Environments as Cloudflare Containers, reached through Palot's Worker."""
 
+    #: workerd sees a killed container's exit a while after its event stream ended (the tracker asks again).
+    sees_stops_late = True
+
     type = "cloud"
 
     def __init__(self, paths: PalotPaths, hub: EventHub, server: ServerManager) -> None:
