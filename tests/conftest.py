@@ -128,6 +128,7 @@ class Engine:
             pytest.fail("dockerd is not installed: run `make test` (it installs docker.io) or apt-get install docker.io")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data_root.mkdir(parents=True, exist_ok=True)
+        self._stop_stale()
         log = open(self.run_dir / "dockerd.log", "ab")
         self.proc = subprocess.Popen(
             [dockerd, "--host", self.host, "--data-root", str(self.data_root), "--exec-root",
@@ -139,6 +140,28 @@ class Engine:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"dockerd did not start: {(self.run_dir / 'dockerd.log').read_text()[-2000:]}")
             time.sleep(0.2)
+
+    def _stop_stale(self) -> None:
+        """End the dockerd an interrupted run left on this socket: the tests would talk to it (another
+        checkout's data, its leftover containers) and could never stop it."""
+        import signal
+        import time
+
+        pidfile = self.run_dir / "dockerd.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + 60  # it stops its containers first
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
     def reachable(self) -> bool:
         out = subprocess.run(["docker", "-H", self.host, "version", "--format", "{{.Server.Version}}"],
